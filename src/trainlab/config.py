@@ -1,0 +1,162 @@
+"""Typed dataclass configs: YAML files and Hydra-style ``key=value`` overrides.
+
+Every experiment's ``Config`` is a dataclass that inherits :class:`BaseConfig`.
+OmegaConf does the parsing and type checking; range checks live in each
+config's ``__post_init__`` through :func:`check`, so a config that exists is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from trainlab.errors import ConfigError
+
+C = TypeVar("C")
+
+
+@dataclass
+class BaseConfig:
+    """Fields every experiment has."""
+
+    seed: int = 0
+    """Seed for every random source (data split, init, batching, sampling)."""
+    device: str = "auto"
+    """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+
+    def __post_init__(self) -> None:
+        check(self.seed >= 0, "seed must be >= 0")
+        check(
+            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+            f"device={self.device!r} is not one of auto, cpu, cuda, cuda:N, mps",
+        )
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def one_of(name: str, value: Any, allowed: Iterable[Any]) -> None:
+    """Check that ``value`` is one of ``allowed``, naming the choices otherwise."""
+    allowed = list(allowed)
+    check(value in allowed, f"{name}={value!r} is not one of {', '.join(map(str, allowed))}")
+
+
+def positive(name: str, value: float | Sequence[float]) -> None:
+    """Check that a number, or every number in a list, is > 0."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        check(v > 0, f"{name} must be > 0 (got {v})")
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _closest(key: str, names: Sequence[str]) -> str:
+    match = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def split_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """Turn ``["a=1", "b=x"]`` into ``{"a": "1", "b": "x"}``, rejecting malformed items."""
+    out: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not key=value (for example epochs=3)")
+        out[key] = value
+    return out
+
+
+def load_config(
+    cls: type[C],
+    overrides: Sequence[str] = (),
+    *,
+    yaml_file: str | Path | None = None,
+    base: Mapping[str, Any] | None = None,
+) -> C:
+    """Build a validated ``cls`` from defaults <- ``base`` <- ``yaml_file`` <- ``overrides``.
+
+    ``base`` is a plain mapping (an experiment's quick profile, CLI flags);
+    overrides use OmegaConf's dotlist grammar (``hidden=5``, ``batch_sizes=[2,16]``).
+    """
+    names = field_names(cls)
+    layers = [OmegaConf.structured(cls)]
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    if base:
+        sources.append(("profile", dict(base)))
+    if yaml_file is not None:
+        path = Path(yaml_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            loaded = OmegaConf.to_container(OmegaConf.load(path))
+        except (OmegaConfBaseException, ValueError) as exc:  # YAML syntax errors
+            raise ConfigError(f"config file {path} is not valid YAML: {_first_line(exc)}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of key: value")
+        sources.append((str(path), loaded))
+    parsed = split_overrides(overrides)
+    for key in parsed:
+        if key not in names:
+            raise ConfigError(f"unknown key {key!r}{_closest(key, names)}; keys: {', '.join(names)}")
+    for origin, mapping in sources:
+        for key in mapping:
+            if key not in names:
+                raise ConfigError(f"unknown key {key!r} in {origin}{_closest(key, names)}")
+    try:
+        for _, mapping in sources:
+            layers.append(OmegaConf.create(dict(mapping)))
+        if parsed:
+            layers.append(OmegaConf.from_dotlist([f"{k}={v}" for k, v in parsed.items()]))
+        merged = OmegaConf.merge(*layers)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except ConfigError:
+        raise
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_describe_omegaconf_error(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _describe_omegaconf_error(exc: OmegaConfBaseException) -> str:
+    # OmegaConf messages are multi-line ("full_key: ...", "object_type=..."); keep the gist.
+    key = getattr(exc, "full_key", None)
+    msg = _first_line(exc)
+    if isinstance(exc.__cause__, ConfigError):
+        return str(exc.__cause__)
+    return f"{key}: {msg}" if key and key not in msg else msg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config as plain data (lists, not tuples) for YAML/JSON."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def to_yaml(cfg: Any) -> str:
+    return OmegaConf.to_yaml(OmegaConf.create(to_dict(cfg)))
+
+
+def config_hash(cfg: Any) -> str:
+    """Short stable hash of the resolved config, for run folder names and sweep keys."""
+    blob = json.dumps(to_dict(cfg), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:8]

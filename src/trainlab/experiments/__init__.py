@@ -1,0 +1,1 @@
+"""One recipe module per experiment; see :mod:`trainlab.experiments.registry`."""

@@ -1,0 +1,76 @@
+"""Experiment discovery.
+
+Every module in this package whose name does not start with ``_`` and that
+defines the recipe contract is an experiment:
+
+- ``NAME``: the CLI name (``mnist-binary``),
+- ``SUMMARY``: one line for ``trainlab list`` and the README,
+- ``RUNTIME``: expected runtime of the default config on 2 CPU cores ("~40 s"),
+- ``QUICK``: a dict of overrides small enough for tests and the tour (seconds,
+  on data that needs no download),
+- ``Config``: a dataclass inheriting :class:`trainlab.config.BaseConfig`,
+- ``run(cfg, run)``: the recipe.
+
+Modules are found by name, so adding an experiment never edits a shared list.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+import trainlab.experiments as package
+from trainlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    summary: str
+    runtime: str
+    quick: dict[str, Any]
+    config_cls: type
+    run: Callable[[Any, Any], None]
+    module: str
+
+
+def _from_module(mod: ModuleType) -> Experiment | None:
+    if not all(hasattr(mod, attr) for attr in ("NAME", "Config", "run")):
+        return None
+    return Experiment(
+        name=mod.NAME,
+        summary=getattr(mod, "SUMMARY", ""),
+        runtime=getattr(mod, "RUNTIME", "?"),
+        quick=dict(getattr(mod, "QUICK", {})),
+        config_cls=mod.Config,
+        run=mod.run,
+        module=mod.__name__,
+    )
+
+
+def all_experiments() -> dict[str, Experiment]:
+    """Name -> experiment, sorted by name."""
+    found: dict[str, Experiment] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name == "registry":
+            continue
+        exp = _from_module(importlib.import_module(f"{package.__name__}.{info.name}"))
+        if exp is not None:
+            found[exp.name] = exp
+    return dict(sorted(found.items()))
+
+
+def get_experiment(name: str) -> Experiment:
+    experiments = all_experiments()
+    if name not in experiments:
+        import difflib
+
+        match = difflib.get_close_matches(name, list(experiments), n=1, cutoff=0.4)
+        hint = f"; did you mean {match[0]}?" if match else ""
+        raise ConfigError(
+            f"unknown experiment {name!r}{hint} (trainlab list shows all: {', '.join(experiments)})"
+        )
+    return experiments[name]

@@ -1,0 +1,1 @@
+"""Report writing: tables (CSV + Markdown), figures (matplotlib, Agg), report.md/.html."""

@@ -1,0 +1,309 @@
+"""The run folder: atomic writes, metrics.jsonl, env.json, tables, figures, report.
+
+A run folder is ``<out>/<experiment>/<YYYYmmdd-HHMMSS>-<confighash>/`` and is never
+overwritten. Recipes write everything through a :class:`Run`; the order in which
+tables, figures and text are added is kept in ``report.json`` so that
+``trainlab report RUN_DIR`` can re-render the report from the files alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from trainlab.config import config_hash, to_yaml
+
+MANIFEST = "report.json"
+RUN_INFO = "run.json"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
+    """Append one JSON line and flush it to disk (a killed process loses nothing written)."""
+    line = json.dumps(jsonable(record), sort_keys=False) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSONL file, ignoring a torn last line left by a killed writer."""
+    if not Path(path).exists():
+        return []
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Convert NumPy/torch scalars and arrays, tuples and paths to JSON types; NaN -> None."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: Any, seed: int) -> dict[str, Any]:
+    """Versions, device, git commit and seed: what it takes to reproduce a run."""
+    import numpy
+    import torch
+
+    import trainlab
+
+    return {
+        "trainlab": trainlab.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "git_commit": git_commit(),
+        "seed": seed,
+        "argv": sys.argv,
+    }
+
+
+@dataclass
+class ReportItem:
+    kind: str  # "table" | "figure" | "text" | "code"
+    name: str
+    title: str
+    caption: str = ""
+
+
+class Run:
+    """Everything a recipe writes goes through here."""
+
+    def __init__(self, path: Path, experiment: str, device: Any = None, seed: int = 0):
+        self.path = Path(path)
+        self.experiment = experiment
+        self.device = device
+        self.seed = seed
+        self._items: list[ReportItem] = []
+        self._summary: dict[str, Any] = {}
+        self._headline: str | None = None
+
+    # -- creation -----------------------------------------------------------
+    @classmethod
+    def create(cls, out: Path, experiment: str, cfg: Any, device: Any) -> "Run":
+        """Make a new, never-before-used run folder and write config.yaml, env.json, run.json."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(out) / experiment / f"{stamp}-{config_hash(cfg)}"
+        path, n = base, 1
+        while True:
+            try:
+                path.mkdir(parents=True, exist_ok=False)
+                break
+            except FileExistsError:
+                path = base.with_name(f"{base.name}-{n}")
+                n += 1
+        seed = getattr(cfg, "seed", 0)
+        run = cls(path, experiment, device=device, seed=seed)
+        atomic_write(path / "config.yaml", to_yaml(cfg))
+        atomic_write(path / "env.json", json.dumps(environment(device, seed), indent=2))
+        run._write_info(status="running", started=_now())
+        return run
+
+    # -- metrics ------------------------------------------------------------
+    def log(self, **record: Any) -> None:
+        """Append one record (an epoch, a step, a trial) to metrics.jsonl."""
+        append_jsonl(self.path / "metrics.jsonl", record)
+
+    def summary(self, headline: str | None = None, **values: Any) -> None:
+        """Add headline numbers to summary.json (one flat JSON object).
+
+        ``headline`` names the key that ``trainlab runs`` shows for this run.
+        """
+        self._summary.update(jsonable(values))
+        if headline is not None:
+            self._headline = headline
+        atomic_write(self.path / "summary.json", json.dumps(self._summary, indent=2))
+        if self._headline:
+            self._update_info(headline=self._headline)
+
+    # -- report content ------------------------------------------------------
+    def table(
+        self,
+        name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        title: str = "",
+        caption: str = "",
+        columns: Sequence[str] | None = None,
+        floatfmt: str = ".4g",
+        markdown: str | None = None,
+    ) -> Path:
+        """Write ``tables/<name>.csv`` and ``tables/<name>.md`` and add the table to the report.
+
+        ``markdown`` replaces the default rendering (for highlighted rows).
+        """
+        from trainlab.report.tables import rows_to_csv, rows_to_markdown
+
+        columns = list(columns) if columns else _columns(rows)
+        atomic_write(self.path / "tables" / f"{name}.csv", rows_to_csv(rows, columns))
+        md = markdown if markdown is not None else rows_to_markdown(rows, columns, floatfmt)
+        atomic_write(self.path / "tables" / f"{name}.md", md)
+        self._add(ReportItem("table", name, title or name, caption))
+        return self.path / "tables" / f"{name}.csv"
+
+    def figure(self, name: str, fig: Any, *, title: str = "", caption: str = "", dpi: int = 110) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png`` (and close it)."""
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        atomic_write(self.path / "figures" / f"{name}.png", buf.getvalue())
+        self._add(ReportItem("figure", name, title or name, caption))
+        return self.path / "figures" / f"{name}.png"
+
+    def text(self, name: str, body: str, *, title: str = "", code: bool = False) -> None:
+        """A paragraph (Markdown) or, with ``code=True``, a preformatted block such as a model printout."""
+        atomic_write(self.path / "text" / f"{name}.md", body)
+        self._add(ReportItem("code" if code else "text", name, title or name))
+
+    def file(self, relpath: str, data: bytes | str) -> Path:
+        """Any other artefact (e.g. ``samples/moons_T100.npy`` bytes), written atomically."""
+        target = self.path / relpath
+        atomic_write(target, data)
+        return target
+
+    def save_array(self, relpath: str, array: Any) -> Path:
+        """Save a NumPy array as .npy (no pickle)."""
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(array), allow_pickle=False)
+        return self.file(relpath, buf.getvalue())
+
+    # -- lifecycle ------------------------------------------------------------
+    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
+        info = {"status": status, "finished": _now()}
+        if seconds is not None:
+            info["seconds"] = round(seconds, 3)
+        if error:
+            info["error"] = error
+        self._update_info(**info)
+        from trainlab.report.html import render_report
+
+        render_report(self.path)
+
+    def _add(self, item: ReportItem) -> None:
+        self._items = [i for i in self._items if not (i.kind == item.kind and i.name == item.name)]
+        self._items.append(item)
+        atomic_write(self.path / MANIFEST, json.dumps([i.__dict__ for i in self._items], indent=2))
+
+    def _write_info(self, **info: Any) -> None:
+        data = {"experiment": self.experiment, **info}
+        atomic_write(self.path / RUN_INFO, json.dumps(data, indent=2))
+
+    def _update_info(self, **info: Any) -> None:
+        path = self.path / RUN_INFO
+        data = json.loads(path.read_text()) if path.exists() else {"experiment": self.experiment}
+        data.update(info)
+        atomic_write(path, json.dumps(data, indent=2))
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in cols:
+                cols.append(key)
+    return cols
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def list_runs(out: Path) -> list[dict[str, Any]]:
+    """Every run folder under ``out`` with its run.json and headline value, newest first."""
+    found = []
+    for info_path in Path(out).glob(f"*/*/{RUN_INFO}"):
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        summary_path = info_path.parent / "summary.json"
+        summary = {}
+        if summary_path.exists():
+            try:
+                summary = json.loads(summary_path.read_text())
+            except json.JSONDecodeError:
+                pass
+        key = info.get("headline")
+        info["headline_value"] = f"{key}={summary[key]}" if key and key in summary else ""
+        info["path"] = str(info_path.parent)
+        found.append(info)
+    return sorted(found, key=lambda r: r.get("started", ""), reverse=True)
+
+
+class Timer:
+    """``with Timer() as t: ...; t.seconds``"""
+
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,1 @@
+"""Training core: device-resident data, fit/evaluate, metrics, batched models."""

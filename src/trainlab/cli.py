@@ -1,0 +1,159 @@
+"""The ``trainlab`` command line (Typer). The CLI prints; the library returns values."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from trainlab.errors import TrainlabError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Classic deep-learning studies as fast, reproducible experiments with reports.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="Inspect or fetch datasets.")
+app.add_typer(data_app, name="data")
+
+OUT_HELP = "Folder that holds run folders."
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the experiments with their expected runtime."""
+    from trainlab.experiments.registry import all_experiments
+
+    exps = all_experiments()
+    width = max((len(n) for n in exps), default=4)
+    for name, exp in exps.items():
+        typer.echo(f"{name:<{width}}  {exp.runtime:>9}  {exp.summary}")
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def run(
+    name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
+    quick: bool = typer.Option(False, "--quick", help="Use the experiment's small quick profile."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random source."),
+    out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+) -> None:
+    """Run one experiment; the last line printed is the run folder."""
+    from trainlab.execute import run_experiment
+
+    items = list(overrides or [])
+    if device is not None:
+        items.append(f"device={device}")
+    if seed is not None:
+        items.append(f"seed={seed}")
+    path = run_experiment(name, items, yaml_file=config, quick=quick, out=out)
+    typer.echo(f"report: {path / 'report.html'}")
+    typer.echo(str(path))
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
+    """Re-render report.md and report.html of a run folder."""
+    from trainlab.report.html import render_report
+
+    if not (run_dir / "run.json").is_file():
+        raise TrainlabError(f"{run_dir} is not a run folder (no run.json); trainlab runs lists them")
+    md, page = render_report(run_dir)
+    typer.echo(str(page))
+
+
+@app.command()
+def runs(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None:
+    """List runs, newest first: experiment, start time, status, headline metric."""
+    from trainlab.runs import list_runs
+
+    found = list_runs(out)
+    if not found:
+        typer.echo(f"no runs under {out}")
+        return
+    for r in found:
+        typer.echo(
+            f"{r.get('experiment', '?'):<18} {r.get('started', '?'):<26} {r.get('status', '?'):<11} "
+            f"{r.get('headline_value', ''):<28} {r['path']}"
+        )
+
+
+@app.command()
+def tour(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None:
+    """Run every experiment in quick mode on embedded data and write one index.html."""
+    from trainlab.tour import run_tour
+
+    def show(row: dict) -> None:
+        mark = "ok " if row["status"] == "done" else "FAIL"
+        extra = "" if row["status"] == "done" else f"  {row.get('error', '')}"
+        typer.echo(f"{mark} {row['name']:<20} {row['seconds']:6.1f} s{extra}")
+
+    index = run_tour(out, on_result=show)
+    typer.echo(str(index))
+    failed = [l for l in index.parent.joinpath("tour.json").read_text().splitlines() if '"failed"' in l]
+    if failed:
+        raise typer.Exit(1)
+
+
+def _data_dir(args: List[str]) -> Optional[str]:
+    from trainlab.config import split_overrides
+
+    parsed = split_overrides(args)
+    unknown = set(parsed) - {"data_dir"}
+    if unknown:
+        raise TrainlabError(f"unknown key {sorted(unknown)[0]!r}; only data_dir=DIR is accepted")
+    return parsed.get("data_dir")
+
+
+@data_app.command("info")
+def data_info(
+    name: str = typer.Argument(..., help="mnist, fashion-mnist or digits."),
+    args: Optional[List[str]] = typer.Argument(None, help="data_dir=DIR"),
+) -> None:
+    """Where a dataset comes from and its counts per split and class."""
+    from trainlab.data import describe
+
+    typer.echo(describe(name, _data_dir(args or [])))
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: str = typer.Argument(..., help="mnist or fashion-mnist."),
+    args: Optional[List[str]] = typer.Argument(None, help="data_dir=DIR to copy from"),
+) -> None:
+    """Put a dataset's files into the cache (copy, system package or download)."""
+    from trainlab.data import fetch
+
+    typer.echo(str(fetch(name, _data_dir(args or []))))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point: bad input ends with one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except TrainlabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Multilayer perceptrons as the seeds define them."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from trainlab.errors import ConfigError
+
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity}
+
+
+def make_activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"activation={name!r} is not one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class MLP(nn.Module):
+    """``in_dim -> hidden... -> out_dim`` with one activation between linear layers.
+
+    With one hidden layer the printout matches the seed's ``SimpleMLP``
+    (``fc1``, ``activation``, ``fc2``), so the report's model listing reads the same.
+    """
+
+    def __init__(self, in_dim: int, hidden: int | Sequence[int], out_dim: int, activation: str = "sigmoid"):
+        super().__init__()
+        sizes = [in_dim, *([hidden] if isinstance(hidden, int) else hidden), out_dim]
+        self.layers = len(sizes) - 1
+        for i in range(self.layers):
+            setattr(self, f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1]))
+            if i == 0:  # registered here so print(model) lists fc1, activation, fc2
+                self.activation = make_activation(activation)
+
+    def forward(self, x):
+        for i in range(1, self.layers):
+            x = self.activation(getattr(self, f"fc{i}")(x))
+        return getattr(self, f"fc{self.layers}")(x)

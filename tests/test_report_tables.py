@@ -1,0 +1,26 @@
+import csv
+import io
+import math
+
+from trainlab.report.tables import mean_std, rows_to_csv, rows_to_markdown
+
+
+def test_mean_std_matches_numpy_sample_std():
+    rows = [{"k": 1, "v": 1.0}, {"k": 1, "v": 3.0}, {"k": 2, "v": 5.0}, {"k": 2, "v": 5.0}]
+    out = mean_std(rows, by=["k"], values=["v"])
+    assert out[0] == {"k": 1, "v": 2.0, "v_std": math.sqrt(2.0), "n": 2}
+    assert out[1]["v_std"] == 0.0
+
+
+def test_single_repeat_has_no_std_columns():
+    out = mean_std([{"k": 1, "v": 1.0}, {"k": 2, "v": 2.0}], by=["k"], values=["v"])
+    assert out == [{"k": 1, "v": 1.0}, {"k": 2, "v": 2.0}]
+
+
+def test_markdown_bold_and_marks():
+    md = rows_to_markdown([{"a": 1.23456}, {"a": 2.0}], ["a"], bold=lambda i, r: i == 1, marks={0: "worst"})
+    lines = md.strip().splitlines()
+    assert "1.235" in lines[2] and "worst" in lines[2]
+    assert "**2**" in lines[3]
+    parsed = list(csv.DictReader(io.StringIO(rows_to_csv([{"a": float("nan")}, {"a": 1}], ["a"]))))
+    assert parsed == [{"a": ""}, {"a": "1"}]  # NaN is written as an empty cell

@@ -1,0 +1,63 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainlab.config import BaseConfig
+from trainlab.report.figures import new_figure
+from trainlab.report.html import render_report
+from trainlab.runs import Run, atomic_write, list_runs, read_jsonl
+
+
+@dataclass
+class Cfg(BaseConfig):
+    x: int = 1
+    """x"""
+
+
+def test_run_folder_layout_and_report(tmp_path):
+    run = Run.create(tmp_path, "demo", Cfg(), "cpu")
+    assert run.path.parent == tmp_path / "demo"
+    run.log(epoch=1, loss=np.float32(0.5))
+    run.log(epoch=2, loss=float("nan"))
+    run.table("t", [{"a": 1, "b": 0.25}, {"a": 2, "b": 0.5}], title="A table")
+    fig, ax = new_figure()
+    ax[0, 0].plot([1, 2], [3, 4])
+    run.figure("f", fig, title="A figure")
+    run.text("model", "MLP(...)", code=True)
+    run.summary(headline="acc", acc=99.5)
+    run.finish("done", 1.0)
+    for rel in ("config.yaml", "env.json", "metrics.jsonl", "tables/t.csv", "tables/t.md",
+                "figures/f.png", "summary.json", "report.md", "report.html", "run.json"):
+        assert (run.path / rel).is_file(), rel
+    records = read_jsonl(run.path / "metrics.jsonl")
+    assert records == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": None}]
+    env = json.loads((run.path / "env.json").read_text())
+    assert {"torch", "numpy", "python", "device", "seed", "git_commit"} <= set(env)
+    page = (run.path / "report.html").read_text()
+    assert "data:image/png;base64," in page and "A table" in page and "MLP(...)" in page
+    assert (run.path / "tables/t.csv").read_text().splitlines() == ["a,b", "1,0.25", "2,0.5"]
+    # re-rendering from files alone gives the same report
+    before = (run.path / "report.md").read_text()
+    render_report(run.path)
+    assert (run.path / "report.md").read_text() == before
+    listed = list_runs(tmp_path)
+    assert listed[0]["status"] == "done" and listed[0]["headline_value"] == "acc=99.5"
+
+
+def test_run_folders_are_never_reused(tmp_path):
+    paths = {Run.create(tmp_path, "demo", Cfg(), "cpu").path for _ in range(3)}
+    assert len(paths) == 3
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    atomic_write(tmp_path / "a.txt", "one")
+    atomic_write(tmp_path / "a.txt", "two")
+    assert (tmp_path / "a.txt").read_text() == "two"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_read_jsonl_ignores_torn_last_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]

@@ -56,6 +56,29 @@ def run(
 
 
 @app.command()
+def sweep(
+    name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key=a,b,c or key=range(a,b[,step]) or key=value."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
+    quick: bool = typer.Option(False, "--quick", help="Start every trial from the quick profile."),
+    backend: str = typer.Option("local", "--backend", help="local (this process) or ray (Ray Tune)."),
+    workers: int = typer.Option(1, "--workers", help="Trials run at once (ray backend)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep folder to resume; finished trials are skipped."),
+    out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+) -> None:
+    """Run the grid of configs given by comma lists; the last line printed is the sweep folder."""
+    from trainlab.sweep import run_sweep
+
+    path = run_sweep(
+        name, list(overrides or []), yaml_file=config, quick=quick, backend=backend,
+        workers=workers, address=address, resume=resume, out=out,
+    )
+    typer.echo(f"report: {path / 'report.html'}")
+    typer.echo(str(path))
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Re-render report.md and report.html of a run folder."""
     from trainlab.report.html import render_report

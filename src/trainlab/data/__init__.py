@@ -1,1 +1,26 @@
-"""data"""
+"""Datasets in real formats: IDX (MNIST, Fashion-MNIST), scikit-learn digits, subsets.
+
+``load_images(name)`` returns an ``ImageDataset`` of uint8 arrays; ``to_tensor``
+puts images on a device once, as float32 in [0, 1]. See ``sources`` for where
+files are looked for and how downloads are verified.
+"""
+
+from trainlab.data.idx import read_idx, write_idx
+from trainlab.data.images import ImageDataset, known_datasets, load_images, to_tensor
+from trainlab.data.info import describe, fetch
+from trainlab.data.subsets import every_nth, keep_classes, per_class, train_val_split
+
+__all__ = [
+    "ImageDataset",
+    "describe",
+    "every_nth",
+    "fetch",
+    "keep_classes",
+    "known_datasets",
+    "load_images",
+    "per_class",
+    "read_idx",
+    "to_tensor",
+    "train_val_split",
+    "write_idx",
+]

@@ -1,0 +1,86 @@
+"""Subsets of labelled data: class filters, imbalance thinning, per-class samples, splits.
+
+Functions return index arrays (or filtered arrays) and take explicit seeds, so
+the same call always selects the same samples. ``keep_classes`` works on NumPy
+arrays and torch tensors alike (device tensors stay on their device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from trainlab.errors import ConfigError, DataError
+
+ArrayT = TypeVar("ArrayT")
+
+
+def keep_classes(images: ArrayT, labels: ArrayT, classes: Sequence[int]) -> tuple[ArrayT, ArrayT]:
+    """Keep the samples of ``classes`` and relabel them 0..k-1 in the order given.
+
+    ``keep_classes(x, y, [3, 8])`` turns 3 into 0 and 8 into 1; original order
+    of the samples is kept.
+    """
+    classes = [int(c) for c in classes]
+    if not classes:
+        raise ConfigError("classes is empty; name at least one class, e.g. classes=[0,1]")
+    if len(set(classes)) != len(classes):
+        raise ConfigError(f"classes={classes} repeats a class; list each class once")
+    masks = [labels == c for c in classes]
+    keep = masks[0]
+    for c, mask in zip(classes, masks):
+        if not bool(mask.any()):
+            raise DataError(f"class {c} has no samples in this split; pick classes that occur in the labels")
+        keep = keep | mask
+    relabelled = labels.clone() if hasattr(labels, "clone") else labels.copy()
+    for new, mask in enumerate(masks):
+        relabelled[mask] = new
+    return images[keep], relabelled[keep]
+
+
+def train_val_split(n: int, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into sorted train and validation indices by a seeded permutation.
+
+    The validation set has ``round(n * val_fraction)`` samples.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction={val_fraction} must lie strictly between 0 and 1")
+    n_val = int(round(n * val_fraction))
+    if n_val == 0 or n_val == n:
+        raise ConfigError(f"val_fraction={val_fraction} of {n} samples leaves an empty split; change val_fraction")
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def every_nth(labels: np.ndarray, cls: int, n: int, seed: int | None = None) -> np.ndarray:
+    """Sorted indices keeping every sample of other classes and every ``n``-th sample of ``cls``.
+
+    Class ``cls`` keeps ``count // n`` samples (the imbalance study's "every
+    N-th point"): the n-th, 2n-th, ... in data order, or in a seeded shuffle
+    of that class when ``seed`` is given.
+    """
+    if n < 1:
+        raise ConfigError(f"n={n} must be >= 1")
+    labels = np.asarray(labels)
+    members = np.flatnonzero(labels == cls)
+    if seed is not None:
+        members = np.random.default_rng(seed).permutation(members)
+    kept = members[n - 1 :: n]
+    return np.sort(np.concatenate([np.flatnonzero(labels != cls), kept]))
+
+
+def per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``k`` samples drawn without replacement from each class present."""
+    if k < 1:
+        raise ConfigError(f"k={k} samples per class must be >= 1")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < k:
+            raise DataError(f"class {c} has only {len(members)} samples, fewer than k={k}; lower k")
+        chosen.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)

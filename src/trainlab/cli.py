@@ -155,27 +155,19 @@ def data_fetch(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """Entry point: bad input ends with one line on stderr and exit code 2."""
+    """Entry point: bad input ends with one line on stderr and exit code 2.
+
+    Typer/click handle usage errors themselves (message and exit code 2);
+    trainlab's own input errors arrive here as TrainlabError.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="trainlab")
     except TrainlabError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

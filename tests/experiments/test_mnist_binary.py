@@ -1,0 +1,58 @@
+import pytest
+from helpers import read_summary, read_table, run_quick
+
+from trainlab.data import write_idx
+
+
+def test_quick_table_has_the_seeds_columns(tmp_path):
+    run_dir = run_quick("mnist-binary", tmp_path)
+    columns, rows = read_table(run_dir, "batch_sizes")
+    assert columns == ["batch_size", "train_time_s", "train_acc", "val_acc", "test_acc"]
+    assert [int(r["batch_size"]) for r in rows] == [2, 16, 128, 1024]
+    for row in rows:
+        for split in ("train", "val", "test"):
+            assert 0 <= float(row[f"{split}_acc"]) <= 100
+        assert float(row["train_time_s"]) > 0
+    # 0 vs 1 on digits is easy: the small batch sizes must learn it
+    assert float(rows[0]["test_acc"]) > 90
+    assert (run_dir / "figures" / "batch_sizes.png").is_file()
+    assert "(fc1): Linear(in_features=64, out_features=5" in (run_dir / "report.md").read_text()
+    assert read_summary(run_dir)["test_acc"] > 50
+
+
+def test_several_seeds_add_std_columns(tmp_path):
+    run_dir = run_quick("mnist-binary", tmp_path, seeds=2, batch_sizes=[16, 128])
+    columns, rows = read_table(run_dir, "batch_sizes")
+    assert "test_acc_std" in columns and "n" in columns
+    assert all(r["n"] == "2" for r in rows)
+
+
+def test_same_seed_same_tables(tmp_path):
+    def deterministic(run_dir):
+        columns, rows = read_table(run_dir, "batch_sizes")
+        return [{k: v for k, v in r.items() if k != "train_time_s"} for r in rows]
+
+    a = run_quick("mnist-binary", tmp_path / "a", seed=7)
+    b = run_quick("mnist-binary", tmp_path / "b", seed=7)
+    c = run_quick("mnist-binary", tmp_path / "c", seed=8, classes=[3, 8])
+    assert deterministic(a) == deterministic(b)
+    assert deterministic(a) != deterministic(c)
+
+
+def test_runs_on_any_folder_with_the_four_idx_files(tmp_path):
+    """data_dir= works on a small folder in the real MNIST format, with no network."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mini"
+    for split, n in (("train", 120), ("t10k", 40)):
+        labels = rng.integers(0, 2, n).astype(np.uint8)
+        # class 1 is bright in the left half, class 0 in the right: learnable
+        images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        images[labels == 1, :, :14] += 150
+        images[labels == 0, :, 14:] += 150
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    run_dir = run_quick("mnist-binary", tmp_path / "runs", dataset="mnist", data_dir=str(folder), epochs=3)
+    columns, rows = read_table(run_dir, "batch_sizes")
+    assert float(rows[1]["test_acc"]) > 90  # batch size 16

@@ -1,0 +1,131 @@
+"""The NumPy network's scikit-learn style interface: fit, predict, score, history, save/load, errors."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from trainlab.scratch.network import NeuralNetwork
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    X = (d.data / 16.0).astype(np.float32)
+    return X[:1200], d.target[:1200], X[1200:], d.target[1200:]
+
+
+def test_fit_learns_digits_and_records_history(digits):
+    X, y, Xv, yv = digits
+    net = NeuralNetwork([64, 32, 10], activation="tanh", learning_rate=0.1, weight_init="xavier", batch_size=32, num_epochs=15)
+    assert net.fit(X, y, Xv, yv) is net
+    assert net.score(Xv, yv) > 0.9
+    h = net.history
+    assert len(h["train_loss"]) == len(h["val_loss"]) == len(h["val_acc"]) == 15
+    assert h["train_loss"][-1] < h["train_loss"][0] / 3
+    # val_* are full passes after each epoch, so the last must equal a fresh evaluation.
+    assert h["val_loss"][-1] == pytest.approx(net.loss(Xv, yv), rel=1e-6)
+    assert h["val_acc"][-1] == pytest.approx(net.score(Xv, yv))
+    proba = net.predict_proba(Xv)
+    assert proba.shape == (len(Xv), 10) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(net.predict(Xv), proba.argmax(axis=1))
+    assert net.hidden_features(Xv).shape == (len(Xv), 32)
+
+
+def test_same_seed_same_result_and_fit_restarts(digits):
+    X, y, _, _ = digits
+    a = NeuralNetwork([64, 16, 10], num_epochs=2, seed=4).fit(X, y)
+    b = NeuralNetwork([64, 16, 10], num_epochs=2, seed=4).fit(X, y)
+    c = NeuralNetwork([64, 16, 10], num_epochs=2, seed=5).fit(X, y)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    assert not np.array_equal(a.weights[0], c.weights[0])
+    first = a.history["train_loss"]
+    a.fit(X, y)  # fit starts from a fresh initialisation, like scikit-learn's
+    assert a.history["train_loss"] == first
+
+
+def test_divergence_is_flagged_not_raised(digits):
+    X, y, _, _ = digits
+    net = NeuralNetwork([64, 64, 64, 10], activation="linear", learning_rate=50.0, weight_init="he", num_epochs=5)
+    net.fit(X * 100, y)
+    assert net.diverged
+    assert len(net.history["train_loss"]) < 5 or not np.isfinite(net.history["train_loss"][-1])
+
+
+def test_save_load_round_trip(tmp_path, digits):
+    X, y, Xv, yv = digits
+    net = NeuralNetwork([64, 20, 12, 10], activation="sigmoid", learning_rate=0.3, weight_init="normal", batch_size=16, num_epochs=2, seed=9)
+    net.fit(X, y, Xv, yv)
+    path = net.save(tmp_path / "net.npz")
+    back = NeuralNetwork.load(path)
+    assert repr(back) == repr(net)
+    assert back.history == net.history
+    np.testing.assert_array_equal(back.predict_proba(Xv), net.predict_proba(Xv))
+    with np.load(path, allow_pickle=False) as data:  # loadable without pickle
+        assert "W0" in data.files
+
+
+def test_load_rejects_other_files(tmp_path):
+    text = tmp_path / "notes.npz"
+    text.write_text("not a network")
+    other = tmp_path / "other.npz"
+    np.savez(other, a=np.zeros(3))
+    single = tmp_path / "single.npy"
+    np.save(single, np.zeros(3))
+    for path in (text, other, single):
+        with pytest.raises(ValueError, match="not a saved NeuralNetwork"):
+            NeuralNetwork.load(path)
+    with pytest.raises(FileNotFoundError):
+        NeuralNetwork.load(tmp_path / "missing.npz")
+
+
+def test_load_rejects_wrong_weight_shapes(tmp_path):
+    path = NeuralNetwork([4, 3, 2]).save(tmp_path / "net.npz")
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["W1"] = np.zeros((5, 2), np.float32)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="not a saved NeuralNetwork"):
+        NeuralNetwork.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"activation": "gelu"}, "activation='gelu' is not one of relu, sigmoid, tanh, linear"),
+        ({"weight_init": "orthogonal"}, "weight_init='orthogonal' is not one of"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"num_epochs": -1}, "num_epochs"),
+        ({"layer_sizes": [10]}, "layer_sizes"),
+        ({"layer_sizes": [10, 0, 3]}, "layer_sizes"),
+        ({"layer_sizes": [10, 1]}, ">= 2 classes"),
+    ],
+)
+def test_bad_arguments_raise_clear_value_errors(kwargs, match):
+    args = {"layer_sizes": [64, 8, 10], **kwargs}
+    with pytest.raises(ValueError, match=match):
+        NeuralNetwork(**args)
+
+
+def test_bad_data_shapes_raise_value_errors(digits):
+    X, y, Xv, yv = digits
+    net = NeuralNetwork([784, 8, 10], num_epochs=1)
+    with pytest.raises(ValueError, match="X has 64 features but layer_sizes\\[0\\] is 784"):
+        net.fit(X, y)
+    net = NeuralNetwork([64, 8, 10], num_epochs=1)
+    with pytest.raises(ValueError, match="one label per row"):
+        net.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="2-D"):
+        net.fit(X[0], y[:1])
+    with pytest.raises(ValueError, match="layer_sizes\\[-1\\]=10"):
+        net.fit(X, y + 5)
+    with pytest.raises(ValueError, match="both X_val and y_val"):
+        net.fit(X, y, Xv)
+    with pytest.raises(ValueError, match="X_val has 63 features"):
+        net.fit(X, y, Xv[:, :63], yv)
+    with pytest.raises(ValueError, match="one label per row"):
+        net.score(Xv, yv[:5])
+    with pytest.raises(ValueError, match="integer class labels"):
+        net.fit(X, y + 0.5)

@@ -92,7 +92,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             dtype = IDX_DTYPES[code]
             # Read straight into the final buffer: no intermediate bytes copy of a 47 MB file.
             out = np.empty(shape, dtype=dtype)
-            got = _read_exactly(f, memoryview(out).cast("B"))
+            got = _read_exactly(f, memoryview(out.reshape(-1).view(np.uint8))) if out.nbytes else 0
             if got < out.nbytes:
                 raise DataError(
                     f"{path}: truncated IDX file (shape {shape} needs {out.nbytes} data bytes, found {got})"

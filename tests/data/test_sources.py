@@ -70,6 +70,8 @@ def test_incomplete_data_dir_lists_missing(isolated, make_dataset):
     msg = str(info.value)
     assert "t10k-labels-idx1-ubyte.gz" in msg and "train-images-idx3-ubyte.gz" in msg
     assert "t10k-images" not in msg
+    with pytest.raises(DataError, match="not a folder"):
+        load_images("mnist", isolated.tmp / "nowhere")
 
 
 def test_count_mismatch_names_both_files(isolated, make_dataset):

@@ -193,6 +193,8 @@ def locate(
     source = get_source(name)
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
+        if not folder.is_dir():
+            raise DataError(f"data_dir={folder} is not a folder; point it at the folder holding {', '.join(FILE_NAMES)}")
         files, missing = find_files(folder)
         if missing and (folder / name).is_dir():  # data_dir=~/data holding ~/data/mnist/ also works
             folder = folder / name

@@ -49,6 +49,14 @@ def test_to_tensor_scales_flattens_and_keeps_device():
         to_tensor(images.astype(np.float32), "cpu")
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_to_tensor_builds_on_cuda():
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 3, 4), dtype=np.uint8)
+    t = to_tensor(images, torch.device("cuda"))
+    assert t.is_cuda and t.shape == (5, 12)
+    torch.testing.assert_close(t.cpu(), to_tensor(images, "cpu"))
+
+
 @pytest.mark.skipif(not MNIST_T10K.is_dir(), reason="shared MNIST test set absent")
 def test_real_mnist_test_set(isolated, tmp_path):
     images = read_idx(MNIST_T10K / "t10k-images-idx3-ubyte.gz")

@@ -1,1 +1,205 @@
-"""sweep"""
+"""Sweeps: a grid of configs of one experiment, run as trials into one sweep folder.
+
+``run_sweep("mnist-binary", ["hidden=2,3,4", "lr=1e-3,1e-2"])`` writes::
+
+    <out>/mnist-binary-sweep/<stamp>-<hash>/
+        sweep.json        the grid: every trial's key, overrides and resolved config
+        trials.jsonl      one record per finished trial, appended (and fsynced) at once
+        trials/<experiment>/<stamp>-<key>/   each trial's own run folder
+        tables/trials.csv the combined table, in grid order; report.md, report.html
+
+A trial's key is the hash of its resolved config. ``resume=SWEEP_DIR`` skips the
+trials recorded ``done`` or ``diverged`` and runs the rest (missing and failed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from trainlab.errors import ConfigError
+from trainlab.runs import Run, append_jsonl, atomic_write, read_jsonl
+from trainlab.sweep.grid import Trial, build_trials, describe_grid, expand, trial_from_record, trial_record
+from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, counts, finished_keys, table_rows
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class SweepSpec:
+    """What defines a sweep (its folder name hashes this)."""
+
+    experiment: str = ""
+    """The experiment every trial runs."""
+    overrides: List[str] = field(default_factory=list)
+    """The command line's key=value items, sweeps included."""
+    quick: bool = False
+    """Whether trials start from the experiment's quick profile."""
+    config_file: Optional[str] = None
+    """YAML file of config values under the overrides, if any."""
+
+
+def run_sweep(
+    name: str,
+    overrides: Sequence[str] = (),
+    *,
+    yaml_file: str | Path | None = None,
+    quick: bool = False,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    resume: str | Path | None = None,
+    out: str | Path = "runs",
+) -> Path:
+    """Run (or resume) a sweep of experiment ``name`` and return the sweep folder."""
+    _check_backend(backend, workers, address)
+    if resume is not None:
+        path, trials = _open_sweep(Path(resume), name, overrides)
+        sweep_run = Run(path, f"{name}-sweep")
+        _set_info(path, status="running")
+    else:
+        trials, spec_data = plan(name, overrides, yaml_file=yaml_file, quick=quick)
+        spec = SweepSpec(name, list(overrides), quick, str(yaml_file) if yaml_file is not None else None)
+        sweep_run = Run.create(Path(out), f"{name}-sweep", spec, device=None)
+        path = sweep_run.path
+        atomic_write(path / SPEC_FILE, json.dumps(spec_data, indent=2))
+
+    records_path = path / TRIALS_FILE
+    done = finished_keys(read_jsonl(records_path))
+    pending = [t for t in trials if t.key not in done]
+    _mark_stale_attempts(path / TRIALS_DIR, name)
+
+    def record(result: dict[str, Any]) -> None:
+        append_jsonl(records_path, result)
+
+    start = time.perf_counter()
+    try:
+        if not pending:
+            pass
+        elif backend == "local":
+            from trainlab.sweep.local import run_local
+
+            run_local(name, pending, path / TRIALS_DIR, record)
+        else:
+            from trainlab.sweep.ray import run_ray
+
+            run_ray(name, pending, path / TRIALS_DIR, record, workers=workers, address=address)
+    except KeyboardInterrupt:
+        write_report(sweep_run, trials, "interrupted", time.perf_counter() - start)
+        raise
+    except Exception as exc:  # the backend itself broke (trial errors never get here)
+        write_report(sweep_run, trials, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+        raise
+    write_report(sweep_run, trials, "done", time.perf_counter() - start)
+    return path
+
+
+def plan(
+    name: str, overrides: Sequence[str], *, yaml_file: str | Path | None = None, quick: bool = False
+) -> tuple[list[Trial], dict[str, Any]]:
+    """Every trial of the grid, validated, and the ``sweep.json`` content describing them."""
+    from trainlab.execute import build_config
+    from trainlab.experiments.registry import get_experiment
+
+    exp = get_experiment(name)
+    trials, swept = build_trials(overrides, lambda items: build_config(exp, items, yaml_file=yaml_file, quick=quick))
+    fixed, _ = expand(overrides)
+    spec = {
+        "experiment": exp.name,
+        "overrides": list(overrides),
+        "quick": quick,
+        "config_file": str(yaml_file) if yaml_file is not None else None,
+        "swept": swept,
+        "fixed": fixed,
+        "trials": [trial_record(t) for t in trials],
+    }
+    return trials, spec
+
+
+def _check_backend(backend: str, workers: int, address: str | None) -> None:
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1 (got {workers})")
+    if backend == "local" and workers != 1:
+        raise ConfigError("--workers applies to --backend ray; the local backend runs one trial at a time")
+    if backend == "local" and address:
+        raise ConfigError("--address joins a Ray cluster; add --backend ray")
+    if backend == "ray":
+        from trainlab.sweep.ray import require_ray
+
+        require_ray()
+
+
+def _open_sweep(path: Path, name: str, overrides: Sequence[str]) -> tuple[Path, list[Trial]]:
+    spec_path = path / SPEC_FILE
+    if not spec_path.is_file() or not (path / "run.json").is_file():
+        raise ConfigError(f"{path} is not a sweep folder (no {SPEC_FILE}); pass the folder that trainlab sweep printed")
+    try:
+        spec = json.loads(spec_path.read_text())
+        trials = [trial_from_record(r) for r in spec["trials"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigError(f"{spec_path} is damaged; start a new sweep") from None
+    if spec.get("experiment") != name:
+        raise ConfigError(f"{path} is a sweep of {spec.get('experiment')!r}, not {name!r}")
+    if overrides and list(overrides) != spec.get("overrides"):
+        raise ConfigError(
+            f"--resume reruns the sweep's own grid ({' '.join(spec.get('overrides', []))}); "
+            "drop the overrides or start a new sweep"
+        )
+    return path, trials
+
+
+def _set_info(path: Path, **info: Any) -> None:
+    data = json.loads((path / "run.json").read_text())
+    data.update(info)
+    atomic_write(path / "run.json", json.dumps(data, indent=2))
+
+
+def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
+    """A trial folder still marked ``running`` was left by a killed sweep: say so in its run.json."""
+    for info_path in (trials_dir / experiment).glob("*/run.json"):
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if info.get("status") == "running":
+            info["status"] = "interrupted"
+            atomic_write(info_path, json.dumps(info, indent=2))
+
+
+def write_report(
+    sweep_run: Run, trials: Sequence[Trial], status: str, seconds: float, error: str | None = None
+) -> None:
+    """The combined table, the grid, the failures and the summary; then report.md/html."""
+    path = sweep_run.path
+    records = read_jsonl(path / TRIALS_FILE)
+    rows, columns = table_rows(trials, records, path)
+    spec = json.loads((path / SPEC_FILE).read_text())
+    command = " ".join(["trainlab sweep", spec["experiment"], *spec["overrides"]] + (["--quick"] if spec["quick"] else []))
+    sweep_run.text(
+        "grid",
+        f"`{command}`: {len(trials)} trials.\n\n{describe_grid(spec['swept'], spec['fixed'])}\n\n"
+        "Each trial's own report is in its folder (column `folder`). `trainlab sweep "
+        f"{spec['experiment']} --resume {path}` runs the trials not yet done or diverged.",
+        title="Grid",
+    )
+    sweep_run.table(
+        "trials",
+        rows,
+        columns=columns,
+        title="Trials",
+        caption="One row per trial in grid order; numbers are each trial's summary.json; seconds is wall time.",
+    )
+    failures = [r for r in rows if r["status"] in ("failed", "diverged")]
+    if failures:
+        body = "\n".join(f"- trial {r['trial']} ({r['key']}): **{r['status']}** {r.get('error', '')}" for r in failures)
+        sweep_run.text("failures", body, title="Failed and diverged trials")
+    sweep_run.summary(headline="done", **counts(rows))
+    sweep_run.finish(status, seconds, error=error)
+
+
+__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep", "write_report"]

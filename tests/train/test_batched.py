@@ -1,0 +1,142 @@
+"""Batched training against the oracle: each trial trained alone with nn.Module + torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.device import torch_generator
+from trainlab.errors import ConfigError
+from trainlab.nn.mlp import MLP
+from trainlab.train.batched import StackedMLP, TrialSpec, train_stack, train_trials, training_flops
+from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny matrices: one thread avoids OpenMP spin-waiting on a loaded 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+MIXED = [
+    TrialSpec(hidden=3, activation="sigmoid", optimizer="sgd", lr=0.5, batch_size=16),
+    TrialSpec(hidden=7, activation="relu", optimizer="adam", lr=1e-2, batch_size=16),
+    TrialSpec(hidden=5, activation="tanh", optimizer="adam", lr=3e-3, batch_size=16),
+    TrialSpec(hidden=8, activation="relu", optimizer="sgd", lr=0.1, batch_size=16),
+    TrialSpec(hidden=4, activation="sigmoid", optimizer="adam", lr=1e-3, batch_size=16),
+    TrialSpec(hidden=2, activation="identity", optimizer="sgd", lr=0.05, batch_size=16),
+]
+
+
+def toy(n=100, d=12, classes=4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen)
+    y = (x[:, :classes].argmax(1) + (x[:, -1] > 1).long()) % classes
+    return x, y
+
+
+def solo(spec, in_dim, classes):
+    torch.manual_seed(spec.seed)
+    model = MLP(in_dim, spec.hidden, classes, spec.activation)
+    return model, make_optimizer(spec.optimizer, model.parameters(), spec.lr)
+
+
+def params_of(model):
+    return [model.fc1.weight, model.fc1.bias, model.fc2.weight, model.fc2.bias]
+
+
+def test_every_trial_matches_its_solo_run_step_by_step():
+    x, y = toy()
+    stack = StackedMLP(MIXED, 12, 4, torch.device("cpu"))
+    solos = [solo(s, 12, 4) for s in MIXED]
+    loss_fn = nn.CrossEntropyLoss()
+    batches = list(batch_indices(100, 16, torch_generator(0), torch.device("cpu")))
+    for step, idx in enumerate(batches):
+        losses = stack.train_step(x[idx], y[idx])
+        for k, i in enumerate(stack.order):
+            model, opt = solos[i]
+            loss = loss_fn(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            torch.testing.assert_close(losses[k], loss.detach(), rtol=1e-5, atol=1e-6)
+        for model, (mine, _) in zip(stack.to_models(), (solos[i] for i in stack.order)):
+            for p, q in zip(params_of(model), params_of(mine)):
+                torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=f"step {step}")
+    # Off-block weights of the output layer never move away from exactly zero.
+    assert torch.all(stack.params[2][stack.mask2 == 0] == 0)
+
+
+def test_train_stack_equals_fit_alone_and_reports_in_spec_order():
+    x, y = toy(n=90)
+    results = train_stack(MIXED, x, y, epochs=3, n_classes=4, evals={"train": (x, y)}, progress=False)
+    assert [r.spec for r in results] == MIXED
+    for spec, result in zip(MIXED, results):
+        model, opt = solo(spec, 12, 4)
+        history = fit(model, x, y, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), epochs=3,
+                      batch_size=spec.batch_size, generator=torch_generator(spec.seed), progress=False)
+        for p, q in zip(params_of(result.model), params_of(model)):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+        assert result.status == "done" and len(result.history) == 3
+        np.testing.assert_allclose([r["train_loss"] for r in result.history],
+                                   [r["train_loss"] for r in history.history], rtol=1e-4)
+        assert result.metrics["train_acc"] == pytest.approx(evaluate(model, x, y)["acc"], abs=1.2)
+    assert sum(r.seconds for r in results) == pytest.approx(results[0].stack_seconds)
+
+
+def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
+    x, y = toy()
+    healthy = MIXED[:3]
+    exploding = TrialSpec(hidden=6, activation="relu", optimizer="sgd", lr=1e30, batch_size=16)
+    with_bad = train_stack([*healthy, exploding], x, y, epochs=3, n_classes=4, progress=False,
+                           evals={"train": (x, y)})
+    alone = train_stack(healthy, x, y, epochs=3, n_classes=4, progress=False, evals={"train": (x, y)})
+    assert with_bad[-1].status == "diverged" and np.isnan(with_bad[-1].metrics["train_acc"])
+    for a, b in zip(with_bad[:3], alone):
+        assert a.status == "done"
+        for p, q in zip(params_of(a.model), params_of(b.model)):
+            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+            assert torch.isfinite(p).all()
+
+
+def test_batched_and_solo_accuracy_agree_across_seeds():
+    data = load_images("digits")
+    x_all = to_tensor(data.train_images, torch.device("cpu"))
+    y_all = torch.as_tensor(data.train_labels)
+    x_test, y_test = to_tensor(data.test_images, torch.device("cpu")), torch.as_tensor(data.test_labels)
+    specs = [TrialSpec(hidden=h, activation=a, optimizer=o, lr=lr, batch_size=32, seed=s)
+             for s in range(3) for h, a, o, lr in [(16, "relu", "adam", 1e-2), (32, "sigmoid", "sgd", 0.5)]]
+    batched = train_trials(specs, x_all, y_all, epochs=4, evals={"test": (x_test, y_test)}, progress=False)
+    diffs = []
+    for spec, result in zip(specs, batched):
+        model, opt = solo(spec, 64, 10)
+        fit(model, x_all, y_all, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), epochs=4,
+            batch_size=32, generator=torch_generator(spec.seed), progress=False)
+        solo_acc = evaluate(model, x_test, y_test)["acc"]
+        assert result.metrics["test_acc"] > 70  # they learned something (chance is 10)
+        diffs.append(result.metrics["test_acc"] - solo_acc)
+    # Same init and batches: agreement far inside the seed-to-seed spread (one test image = 0.22 pp).
+    assert max(abs(d) for d in diffs) <= 0.5
+
+
+def test_training_flops_closed_form():
+    specs = [TrialSpec(hidden=4), TrialSpec(hidden=10)]
+    assert training_flops(specs, 784, 10, 1) == 4 * 784 * 14 + 6 * 14 * 10
+
+
+@pytest.mark.parametrize("kwargs", [{"hidden": 0}, {"hidden": 4, "activation": "gelu"},
+                                    {"hidden": 4, "optimizer": "rmsprop"}, {"hidden": 4, "lr": -1.0}])
+def test_bad_specs_raise_config_error(kwargs):
+    with pytest.raises(ConfigError):
+        TrialSpec(**kwargs)
+
+
+def test_one_stack_needs_one_batch_size():
+    x, y = toy()
+    with pytest.raises(ConfigError):
+        train_stack([TrialSpec(hidden=2, batch_size=8), TrialSpec(hidden=2, batch_size=16)], x, y, epochs=1)

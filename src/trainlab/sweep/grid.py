@@ -4,7 +4,7 @@ The grammar is the subset of Hydra's sweep syntax that grid searches use:
 
 - ``key=value``: fixed in every trial (``batch_sizes=[16,128]`` is one list value),
 - ``key=a,b,c`` or ``key=choice(a,b,c)``: one trial per value,
-- ``key=range(start,stop[,step])``: Python's ``range`` (stop excluded); floats allowed,
+- ``key=range([start,]stop[,step])``: Python's ``range`` (stop excluded); floats allowed,
 - quotes keep commas inside a value (``note='a,b'``); brackets and braces nest.
 
 Trials are the cartesian product in the order the swept keys were given (the
@@ -104,9 +104,11 @@ def _number(key: str, text: str) -> int | float:
 
 
 def _range_values(key: str, args: str) -> list[str]:
-    parts = [p for p in args.split(",")]
-    if len(parts) not in (2, 3) or any(not p.strip() for p in parts):
-        raise ConfigError(f"{key}=range({args}) needs start,stop or start,stop,step, e.g. {key}=range(1,5)")
+    parts = args.split(",")
+    if len(parts) > 3 or any(not p.strip() for p in parts):
+        raise ConfigError(f"{key}=range({args}) needs stop, start,stop or start,stop,step, e.g. {key}=range(1,5)")
+    if len(parts) == 1:
+        parts = ["0", *parts]  # range(stop), as in Python and Hydra
     start, stop = _number(key, parts[0]), _number(key, parts[1])
     step = _number(key, parts[2]) if len(parts) == 3 else 1
     if step == 0:

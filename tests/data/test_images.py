@@ -40,6 +40,15 @@ def test_digits_needs_no_files_and_has_a_fixed_stratified_split(isolated):
     assert "scikit-learn bundled" in describe("digits")
 
 
+def test_describe_counts_per_split_and_class(isolated, make_dataset):
+    make_dataset(isolated.tmp / "d", n_train=23, n_test=7)  # labels 0..9 cycling
+    text = describe("fashion-mnist", isolated.tmp / "d")
+    rows = {line.split()[0]: line.split()[-2:] for line in text.splitlines() if line.strip()[:1].isdigit()}
+    assert rows["0"] == ["3", "1"] and rows["3"] == ["2", "1"] and rows["7"] == ["2", "0"] and rows["9"] == ["2", "0"]
+    assert "Ankle boot" in text and str(isolated.tmp / "d") in text and "(23, 4, 3)" in text
+    assert text.splitlines()[-1].split()[-2:] == ["23", "7"]
+
+
 def test_to_tensor_scales_flattens_and_keeps_device():
     images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
     t = to_tensor(images, torch.device("cpu"))
@@ -88,8 +97,6 @@ def test_debian_fashion_mnist_loads_balanced(monkeypatch, tmp_path):
     assert ds.train_images.shape == (60000, 28, 28) and ds.test_images.shape == (10000, 28, 28)
     assert np.bincount(ds.train_labels).tolist() == [6000] * 10
     assert np.bincount(ds.test_labels).tolist() == [1000] * 10
-    text = describe("fashion-mnist")
-    assert "Ankle boot" in text and "60000" in text and "Debian" in text
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="dataset-fashion-mnist not installed")

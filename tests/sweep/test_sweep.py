@@ -1,0 +1,250 @@
+"""Sweeps end to end: records, failures, the combined table, bad input, and kill -9 then resume.
+
+A tiny probe experiment (written by a fixture into a temporary folder that is
+added to ``trainlab.experiments.__path__``, so the real registry finds it) makes
+the trials fast and lets the tests choose which trial fails, diverges or blocks.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import trainlab
+import trainlab.experiments
+from trainlab.cli import main
+from trainlab.errors import ConfigError
+from trainlab.execute import run_experiment
+from trainlab.runs import read_jsonl
+from trainlab.sweep import run_sweep
+
+PROBE = '''
+"""A test probe: loss = scale * (x - 2)^2 + seeded noise; can fail, diverge or wait for a file."""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from trainlab.config import BaseConfig, positive
+from trainlab.device import torch_generator
+
+NAME = "sweep-probe"
+SUMMARY = "test probe for sweeps"
+RUNTIME = "~0 s"
+QUICK = {"scale": 0.5}
+
+
+@dataclass
+class Config(BaseConfig):
+    x: int = 0
+    """The swept value."""
+    scale: float = 1.0
+    """Loss scale."""
+    fail_at: int = -1
+    """x that raises."""
+    diverge_at: int = -1
+    """x that reports status diverged."""
+    gate: str = ""
+    """File that trials with x >= gate_from wait for."""
+    gate_from: int = 1000
+    """First x that waits for the gate file."""
+    ledger: str = ""
+    """File that gets one line per trial start."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        positive("scale", self.scale)
+
+
+def run(cfg, run):
+    if cfg.ledger:
+        with open(cfg.ledger, "a") as fh:
+            fh.write(f"{cfg.x}\\n")
+    if cfg.x >= cfg.gate_from:
+        while not Path(cfg.gate).exists():
+            time.sleep(0.02)
+    if cfg.x == cfg.fail_at:
+        raise RuntimeError(f"probe failure at x={cfg.x}")
+    noise = torch.randn(4, generator=torch_generator(cfg.seed + cfg.x)).sum().item()
+    loss = cfg.scale * (cfg.x - 2) ** 2 + noise
+    run.log(x=cfg.x, loss=loss)
+    run.table("values", [{"x": cfg.x, "loss": loss}])
+    if cfg.x == cfg.diverge_at:
+        run.summary(status="diverged", loss=float("nan"))
+    else:
+        run.summary(headline="loss", loss=loss, x_squared=cfg.x**2)
+'''
+
+
+@pytest.fixture
+def probe(tmp_path, monkeypatch):
+    """Register the probe experiment; return the folder holding it."""
+    folder = tmp_path / "probe_pkg"
+    folder.mkdir()
+    (folder / "sweep_probe.py").write_text(textwrap.dedent(PROBE))
+    monkeypatch.setattr(trainlab.experiments, "__path__", [*trainlab.experiments.__path__, str(folder)])
+    yield folder
+    sys.modules.pop("trainlab.experiments.sweep_probe", None)
+
+
+def cli(args: list[str]) -> int:
+    """Exit code of ``trainlab ARGS`` run in this process."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def table(sweep_dir: Path, drop=("seconds", "folder")) -> list[dict[str, str]]:
+    with open(sweep_dir / "tables" / "trials.csv", newline="") as fh:
+        return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(fh)]
+
+
+def info(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_trials_match_standalone_runs_and_failures_do_not_stop_the_sweep(probe, tmp_path):
+    out = tmp_path / "runs"
+    sweep_dir = run_sweep("sweep-probe", ["x=0,1,2,3", "fail_at=1", "diverge_at=3"], quick=True, out=out)
+    assert sweep_dir.parent == out / "sweep-probe-sweep" and info(sweep_dir)["status"] == "done"
+
+    rows = table(sweep_dir)
+    assert [(r["trial"], r["x"], r["status"]) for r in rows] == [
+        ("0", "0", "done"), ("1", "1", "failed"), ("2", "2", "done"), ("3", "3", "diverged"),
+    ]
+    assert rows[1]["error"] == "RuntimeError: probe failure at x=1"
+    assert rows[3]["loss"] == ""  # NaN is stored as null, shown empty
+    # Oracle: a trial's numbers are those of the same config run on its own (quick profile included).
+    for row in (rows[0], rows[2]):
+        alone = run_experiment("sweep-probe", [f"x={row['x']}", "fail_at=1", "diverge_at=3"], quick=True,
+                               out=tmp_path / "alone")
+        summary = json.loads((alone / "summary.json").read_text())
+        assert float(row["loss"]) == pytest.approx(summary["loss"], rel=1e-12)
+        assert row["key"] == alone.name.split("-")[-1]  # the trial key is the config hash
+
+    records = read_jsonl(sweep_dir / "trials.jsonl")
+    assert [r["status"] for r in records] == ["done", "failed", "done", "diverged"]
+    failed_folder = Path(records[1]["path"])  # the failed trial's own run folder says why
+    assert info(failed_folder)["status"] == "failed" and "probe failure" in info(failed_folder)["error"]
+    for row in rows:
+        if row["status"] != "failed":
+            assert info(Path(next(r["path"] for r in records if r["key"] == row["key"])))["status"] == "done"
+
+    summary = json.loads((sweep_dir / "summary.json").read_text())
+    assert summary == {"trials": 4, "done": 2, "diverged": 1, "failed": 1, "pending": 0}
+    report = (sweep_dir / "report.md").read_text()
+    assert "Failed and diverged trials" in report and "probe failure at x=1" in report
+    assert json.loads((sweep_dir / "sweep.json").read_text())["swept"] == {"x": ["0", "1", "2", "3"]}
+
+
+def test_resume_skips_done_and_diverged_and_reruns_failed(probe, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    items = ["x=0,1,2", "fail_at=1", "diverge_at=2", f"ledger={ledger}"]
+    sweep_dir = run_sweep("sweep-probe", items, out=tmp_path)
+    assert Counter(ledger.read_text().split()) == {"0": 1, "1": 1, "2": 1}
+    before = table(sweep_dir)
+    again = run_sweep("sweep-probe", items, resume=sweep_dir)  # same overrides are accepted
+    assert again == sweep_dir
+    assert Counter(ledger.read_text().split()) == {"0": 1, "1": 2, "2": 1}
+    records = read_jsonl(sweep_dir / "trials.jsonl")
+    assert [r["index"] for r in records] == [0, 1, 2, 1]
+    assert table(sweep_dir) == before
+
+
+def test_cli_sweep_prints_the_folder_last(probe, tmp_path, capsys):
+    assert cli(["sweep", "sweep-probe", "x=range(3)", "scale=2.5", "--out", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    rows = table(Path(last))
+    assert [r["x"] for r in rows] == ["0", "1", "2"]
+    assert [float(r["x_squared"]) for r in rows] == [0, 1, 4]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["y=1,2"], "unknown key 'y'"),
+        (["x=1,,2"], "empty value"),
+        (["x=range(3,1)"], "is empty"),
+        (["x=range(1,4,0)"], "step 0"),
+        (["x=1,a"], "trial x=a"),
+        (["x=1,1"], "same config"),
+        (["scale=1,-1"], "scale must be > 0"),
+        (["x=1,2", "--backend", "dask"], "--backend 'dask'"),
+        (["x=1,2", "--workers", "2"], "--backend ray"),
+        (["x=1,2", "--address", "10.0.0.1:6379"], "--backend ray"),
+        (["--resume", "."], "not a sweep folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2_before_anything_runs(probe, tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert cli(["sweep", "sweep-probe", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists()  # validated up front: no folder, no trial
+
+
+def test_resume_refuses_another_experiment_or_grid(probe, tmp_path):
+    sweep_dir = run_sweep("sweep-probe", ["x=0,1"], out=tmp_path)
+    with pytest.raises(ConfigError, match="drop the overrides"):
+        run_sweep("sweep-probe", ["x=0,1,2"], resume=sweep_dir)
+    with pytest.raises(ConfigError, match="not 'mnist-binary'"):
+        run_sweep("mnist-binary", [], resume=sweep_dir)
+
+
+def test_kill_9_mid_trial_then_resume_gives_the_uninterrupted_table(probe, tmp_path):
+    gate, ledger = tmp_path / "gate", tmp_path / "ledger.txt"
+    items = ["x=0,1,2,3", "diverge_at=3", f"gate={gate}", "gate_from=2", f"ledger={ledger}"]
+    out = tmp_path / "killed"
+    # A separate process (registering the probe the same way) that we can SIGKILL while
+    # trial x=2 is inside run(): trials 0 and 1 are recorded, trial 2 has a half-made folder.
+    code = (
+        "import sys, trainlab.experiments as e; e.__path__.append(sys.argv[1]); "
+        "from trainlab.cli import main; main(sys.argv[2:])"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(trainlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(probe), "sweep", "sweep-probe", *items, "--quick", "--out", str(out)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (ledger.exists() and "2" in ledger.read_text().split()):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "the sweep did not reach trial 2 in 60 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    (sweep_dir,) = (out / "sweep-probe-sweep").iterdir()
+    assert info(sweep_dir)["status"] == "running"
+    assert [r["index"] for r in read_jsonl(sweep_dir / "trials.jsonl")] == [0, 1]
+
+    gate.touch()
+    assert cli(["sweep", "sweep-probe", "--resume", str(sweep_dir)]) == 0
+    records = read_jsonl(sweep_dir / "trials.jsonl")
+    assert sorted(r["index"] for r in records) == [0, 1, 2, 3]
+    assert len({r["key"] for r in records}) == len(records)  # no trial recorded twice
+    # Only the trial the kill interrupted ran twice; its first folder is marked interrupted.
+    assert Counter(ledger.read_text().split()) == {"0": 1, "1": 1, "2": 2, "3": 1}
+    statuses = sorted(info(p)["status"] for p in (sweep_dir / "trials" / "sweep-probe").iterdir())
+    assert statuses == ["done", "done", "done", "done", "interrupted"]
+    assert info(sweep_dir)["status"] == "done"
+
+    fresh = run_sweep("sweep-probe", items, quick=True, out=tmp_path / "fresh")
+    assert table(sweep_dir) == table(fresh)
+    assert [r["status"] for r in table(fresh)] == ["done", "done", "done", "diverged"]

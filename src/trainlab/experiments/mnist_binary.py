@@ -26,7 +26,7 @@ from trainlab.train.loop import OPTIMIZERS, evaluate, fit, make_optimizer
 NAME = "mnist-binary"
 SUMMARY = "Seed 002 Q1: MLP on digits 0 vs 1, time and accuracy against batch size"
 RUNTIME = "~1 min"
-QUICK = {"dataset": "digits", "epochs": 2}
+QUICK = {"dataset": "digits", "epochs": 2, "train_limit": 1000}
 
 SEED_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):
 
@@ -65,6 +65,8 @@ class Config(BaseConfig):
     """Repeats per batch size with seeds seed, seed+1, ...; more than 1 adds std columns."""
     val_fraction: float = 0.2
     """Share of the training images held out for validation (the study's 80/20 split)."""
+    train_limit: Optional[int] = None
+    """Use at most this many training images (a seeded random subset) before the split; None uses all."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -80,6 +82,8 @@ class Config(BaseConfig):
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
         positive("batch_sizes", self.batch_sizes)
         check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
+        if self.train_limit is not None:
+            check(self.train_limit >= 10, f"train_limit must be >= 10 (got {self.train_limit})")
 
 
 def run(cfg: Config, run) -> None:
@@ -88,6 +92,9 @@ def run(cfg: Config, run) -> None:
     # Data: keep the chosen classes, split the training images 80/20 with the run's seed.
     data = load_images(cfg.dataset, cfg.data_dir)
     train_images, train_labels = keep_classes(data.train_images, data.train_labels, cfg.classes)
+    if cfg.train_limit is not None and cfg.train_limit < len(train_labels):
+        keep = np.random.default_rng(cfg.seed).permutation(len(train_labels))[: cfg.train_limit]
+        train_images, train_labels = train_images[keep], train_labels[keep]
     test_images, test_labels = keep_classes(data.test_images, data.test_labels, cfg.classes)
     train_idx, val_idx = train_val_split(len(train_labels), cfg.val_fraction, seed=cfg.seed)
     x_all = to_tensor(train_images, device)

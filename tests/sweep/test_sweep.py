@@ -8,6 +8,7 @@ the trials fast and lets the tests choose which trial fails, diverges or blocks.
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import signal
@@ -77,7 +78,25 @@ def run(cfg, run):
     if cfg.x == cfg.fail_at:
         raise RuntimeError(f"probe failure at x={cfg.x}")
     noise = torch.randn(4, generator=torch_generator(cfg.seed + cfg.x)).sum().item()
-    loss = cfg.scale * (cfg.x - 2) ** 2 + noise
+    _write(cfg, run, cfg.scale * (cfg.x - 2) ** 2 + noise)
+
+
+def run_batch(cfgs, runs):
+    """All trials at once (a sweep calls this when the test sets BATCHABLE)."""
+    if cfgs[0].ledger:
+        with open(cfgs[0].ledger, "a") as fh:
+            fh.write(f"batch{len(cfgs)}\\n")
+    if any(c.x == c.fail_at for c in cfgs):
+        raise RuntimeError("probe batch failure")
+    x = torch.tensor([c.x for c in cfgs], dtype=torch.float64)
+    scale = torch.tensor([c.scale for c in cfgs], dtype=torch.float64)
+    noise = torch.stack([torch.randn(4, generator=torch_generator(c.seed + c.x)).sum() for c in cfgs])
+    loss = scale * (x - 2) ** 2 + noise.double()
+    for cfg, run, value in zip(cfgs, runs, loss.tolist()):
+        _write(cfg, run, value)
+
+
+def _write(cfg, run, loss):
     run.log(x=cfg.x, loss=loss)
     run.table("values", [{"x": cfg.x, "loss": loss}])
     if cfg.x == cfg.diverge_at:
@@ -162,6 +181,32 @@ def test_resume_skips_done_and_diverged_and_reruns_failed(probe, tmp_path):
     records = read_jsonl(sweep_dir / "trials.jsonl")
     assert [r["index"] for r in records] == [0, 1, 2, 1]
     assert table(sweep_dir) == before
+
+
+def test_batched_trials_give_the_table_of_one_by_one_trials(probe, tmp_path, monkeypatch):
+    ledger = tmp_path / "ledger.txt"
+    items = ["x=0,1,2", "scale=1,3", "seed=0,1", f"ledger={ledger}"]
+    solo = run_sweep("sweep-probe", items, out=tmp_path / "solo")
+    assert sorted(ledger.read_text().split()) == sorted(["0", "1", "2"] * 4)
+    ledger.unlink()
+    module = importlib.import_module("trainlab.experiments.sweep_probe")
+    monkeypatch.setattr(module, "BATCHABLE", ("x", "scale"), raising=False)
+    batched = run_sweep("sweep-probe", items, out=tmp_path / "batched")
+    assert ledger.read_text().split() == ["batch6", "batch6"]  # one batch per seed
+    assert table(batched) == table(solo)
+    records = read_jsonl(batched / "trials.jsonl")
+    assert [r["batch"] for r in records] == [6] * 12
+    assert all(info(Path(r["path"]))["status"] == "done" for r in records)
+
+
+def test_a_failing_batch_records_each_of_its_trials_and_the_sweep_goes_on(probe, tmp_path, monkeypatch):
+    module = importlib.import_module("trainlab.experiments.sweep_probe")
+    monkeypatch.setattr(module, "BATCHABLE", ("scale",), raising=False)
+    sweep_dir = run_sweep("sweep-probe", ["x=0,1", "scale=1,2", "fail_at=1"], out=tmp_path)
+    rows = table(sweep_dir)
+    assert [(r["x"], r["status"]) for r in rows] == [("0", "done"), ("0", "done"), ("1", "failed"), ("1", "failed")]
+    assert rows[2]["error"] == rows[3]["error"] == "RuntimeError: probe batch failure"
+    assert info(sweep_dir)["status"] == "done"
 
 
 def test_cli_sweep_prints_the_folder_last(probe, tmp_path, capsys):

@@ -35,29 +35,41 @@ def run_trial(experiment: str, trial: Trial, trials_dir: str | Path) -> dict[str
 
     trials_dir = Path(trials_dir)
     start = time.perf_counter()
-    record: dict[str, Any] = {"key": trial.key, "index": trial.index, "params": trial.params}
+    record = new_record(trial)
     try:
         exp = get_experiment(experiment)
         # The stored resolved config, not the override text: a resumed sweep runs exactly
         # what was validated, even if the YAML file or the quick profile changed since.
         cfg = load_config(exp.config_cls, base=trial.config)
         path = run_experiment(experiment, cfg=cfg, out=trials_dir)
-    except TrainlabError as exc:
-        record.update(status="failed", error=_one_line(str(exc)), path=_find_folder(trials_dir, experiment, trial.key))
     except Exception as exc:  # a trial's bug or crash must not stop the sweep
-        record.update(
-            status="failed",
-            error=_one_line(f"{type(exc).__name__}: {exc}"),
-            path=_find_folder(trials_dir, experiment, trial.key),
-        )
+        record.update(status="failed", error=error_text(exc), path=_find_folder(trials_dir, experiment, trial.key))
     else:
-        info = _read_json(path / "run.json")
-        summary = _read_json(path / "summary.json")
-        status = info.get("status", "done")
-        if status == "done" and summary.get("status") == "diverged":
-            status = "diverged"
-        record.update(status=status, path=str(path), summary=_flat(summary), headline=info.get("headline"))
-    record["seconds"] = round(time.perf_counter() - start, 3)
+        record.update(outcome(path))
+    return stamp(record, time.perf_counter() - start)
+
+
+def new_record(trial: Trial) -> dict[str, Any]:
+    return {"key": trial.key, "index": trial.index, "params": trial.params}
+
+
+def outcome(path: Path) -> dict[str, Any]:
+    """Status, folder, summary numbers and headline of a finished trial's run folder."""
+    info = _read_json(path / "run.json")
+    summary = _read_json(path / "summary.json")
+    status = info.get("status", "done")
+    if status == "done" and summary.get("status") == "diverged":
+        status = "diverged"
+    return {"status": status, "path": str(path), "summary": _flat(summary), "headline": info.get("headline")}
+
+
+def error_text(exc: BaseException) -> str:
+    """One line: the message of trainlab's own errors, ``Type: message`` for anything else."""
+    return _one_line(str(exc) if isinstance(exc, TrainlabError) else f"{type(exc).__name__}: {exc}")
+
+
+def stamp(record: dict[str, Any], seconds: float) -> dict[str, Any]:
+    record["seconds"] = round(seconds, 3)
     record["finished"] = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
     return record
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -249,8 +249,11 @@ class NeuralNetwork:
         return X, y.astype(np.int64, copy=False)
 
     # -- persistence -------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write weights, hyper-parameters and history to ``path`` as ``.npz`` (no pickle)."""
+    def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
+        """Write weights, hyper-parameters and history as ``.npz`` (no pickle).
+
+        ``path`` is a file name (used as given, no ``.npz`` appended) or a binary file object.
+        """
         arrays: dict[str, np.ndarray] = {
             "format": np.array(FORMAT),
             "layer_sizes": np.array(self.layer_sizes, dtype=np.int64),
@@ -266,6 +269,9 @@ class NeuralNetwork:
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
         for key in _HISTORY_KEYS:
             arrays[f"history_{key}"] = np.array(self.history[key], dtype=np.float64)
+        if hasattr(path, "write"):
+            np.savez(path, **arrays)
+            return path
         path = Path(path)
         with open(path, "wb") as fh:  # a file handle keeps numpy from appending ".npz"
             np.savez(fh, **arrays)

@@ -1,0 +1,231 @@
+"""Seed 003, Question 2: the NumPy network with four hidden activations, against scikit-learn.
+
+The study trained its from-scratch MLP [784, 256, 128, 64, 10] with learning rate
+0.1 for 100 epochs once per hidden activation (ReLU, sigmoid, tanh, linear),
+plotted training and test error against epoch, drew a t-SNE map of the last
+hidden layer of the best model, and trained scikit-learn's MLPClassifier with
+the same settings for comparison. Here both networks get the same data, batch
+size, learning rate, epochs, initialisation family and no weight decay, and both
+are timed.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.data import load_images, to_tensor
+from trainlab.report.figures import new_figure
+from trainlab.scratch.activations import ACTIVATIONS
+from trainlab.scratch.init import INITS
+from trainlab.scratch.network import NeuralNetwork
+
+NAME = "scratch-mlp"
+SUMMARY = "Seed 003 Q2: NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
+RUNTIME = "~6 min"
+QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
+
+SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "linear": "identity"}
+
+SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each, hardware not stated):
+scratch test accuracy relu 0.9388, sigmoid 0.9036, tanh 0.9100, linear 0.8163;
+scikit-learn relu 0.9767, logistic 0.9644, tanh 0.9667, and "identity 0.9767" —
+that last figure is a copy-paste slip in the study (`s4 = clf.score(...)` scores the
+ReLU classifier again), so the study never measured scikit-learn's linear network.
+The study left scikit-learn's defaults for weight decay (alpha=1e-4) and initialisation;
+here both networks use Glorot/Xavier uniform weights and no weight decay, so the
+table compares implementations, not settings."""
+
+
+@dataclass
+class Config(BaseConfig):
+    dataset: str = "mnist"
+    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
+    data_dir: Optional[str] = None
+    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+    n_train: Optional[int] = None
+    """Train on a seeded random subset of this many training images (None: all of them)."""
+    hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
+    """Hidden layer widths; the input size comes from the data and the output is one unit per class."""
+    activations: List[str] = field(default_factory=lambda: ["relu", "sigmoid", "tanh", "linear"])
+    """Hidden activations to compare (relu, sigmoid, tanh, linear)."""
+    lr: float = 0.1
+    """SGD learning rate for both networks (the study's 0.1)."""
+    batch_size: int = 64
+    """Minibatch size for both networks."""
+    epochs: int = 20
+    """Passes over the training set (the study used 100; 20 keeps the default run at minutes)."""
+    weight_init: str = "xavier"
+    """NumPy network initialisation: zero, random, normal, he or xavier (xavier = scikit-learn's)."""
+    sklearn: bool = True
+    """Also train scikit-learn's MLPClassifier with the same settings."""
+    tsne_points: int = 2000
+    """Test images embedded by t-SNE (openTSNE, one thread); 0 skips the plot."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
+        one_of("weight_init", self.weight_init, INITS)
+        check(len(self.activations) > 0, "activations must list at least one of relu, sigmoid, tanh, linear")
+        for name in self.activations:
+            one_of("activations", name, ACTIVATIONS)
+        check(len(self.hidden) > 0, "hidden must list at least one layer width, e.g. hidden=[256,128,64]")
+        positive("hidden", self.hidden)
+        positive("lr", self.lr)
+        positive("batch_size", self.batch_size)
+        positive("epochs", self.epochs)
+        check(self.n_train is None or self.n_train >= 10, "n_train must be >= 10 or null (all images)")
+        check(self.tsne_points == 0 or self.tsne_points >= 20, "tsne_points must be 0 (skip) or >= 20")
+
+
+def run(cfg: Config, run) -> None:
+    # Data: flattened float32 pixels in [0, 1]; the study trained on all of train, tested on test.
+    data = load_images(cfg.dataset, cfg.data_dir)
+    X_train = to_tensor(data.train_images, "cpu").numpy()
+    y_train = data.train_labels
+    if cfg.n_train is not None and cfg.n_train < len(y_train):
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(y_train))[: cfg.n_train])
+        X_train, y_train = X_train[keep], y_train[keep]
+    X_test, y_test = to_tensor(data.test_images, "cpu").numpy(), data.test_labels
+    sizes = [X_train.shape[1], *cfg.hidden, data.num_classes]
+    run.text(
+        "data",
+        f"{data.name} ({data.source}): {len(y_train)} training and {len(y_test)} test images; "
+        f"network {sizes}, lr {cfg.lr}, batch {cfg.batch_size}, {cfg.epochs} epochs, "
+        f"{cfg.weight_init} initialisation. The test set is also evaluated after every epoch to draw "
+        "the test error curve (it is never used for training).",
+        title="Data and settings",
+    )
+    run.text("seed", SEED_NOTE, title="The study's numbers")
+
+    rows, nets = [], {}
+    for activation in cfg.activations:
+        # The NumPy network.
+        net = NeuralNetwork(sizes, activation, cfg.lr, cfg.weight_init, cfg.batch_size, cfg.epochs, cfg.seed)
+        start = time.perf_counter()
+        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}")
+        scratch_s = time.perf_counter() - start
+        nets[activation] = net
+        for epoch, (tl, ta, vl, va) in enumerate(zip(*(net.history[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc"))), 1):
+            run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
+
+        # scikit-learn with the same architecture and plain SGD.
+        sk_acc, sk_s = float("nan"), float("nan")
+        if cfg.sklearn:
+            sk_acc, sk_s = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
+        rows.append(
+            {
+                "activation": activation,
+                "scratch_test_acc": float("nan") if net.diverged else net.score(X_test, y_test),
+                "sklearn_test_acc": sk_acc,
+                "scratch_fit_s": scratch_s,
+                "sklearn_fit_s": sk_s,
+                "scratch_status": "diverged" if net.diverged else "ok",
+            }
+        )
+
+    run.table(
+        "activations",
+        rows,
+        title="Test accuracy and training time per hidden activation",
+        caption=f"Both networks: {sizes}, SGD lr {cfg.lr} without momentum or weight decay, batch "
+        f"{cfg.batch_size}, {cfg.epochs} epochs, one BLAS thread each. Times are whole fits (for the "
+        "NumPy network including the per-epoch test evaluation).",
+        columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s", "scratch_status"],
+    )
+    run.figure("error_curves", error_figure(nets), title="Training and test error against epoch",
+               caption="Training error averages each epoch's minibatches (taken as the weights move); "
+               "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
+
+    # The best model: its weights, and a t-SNE map of its last hidden layer.
+    healthy = [r for r in rows if r["scratch_status"] == "ok"]
+    best = max(healthy, key=lambda r: r["scratch_test_acc"]) if healthy else None
+    if best is not None:
+        model = nets[best["activation"]]
+        buf = io.BytesIO()
+        model.save(buf)
+        run.file(f"models/{best['activation']}.npz", buf.getvalue())
+        if cfg.tsne_points:
+            pick = np.random.default_rng(cfg.seed).permutation(len(y_test))[: cfg.tsne_points]
+            embedding = tsne(model.hidden_features(X_test[pick]), cfg.seed)
+            run.save_array("tsne/embedding.npy", embedding)
+            run.figure("tsne", tsne_figure(embedding, y_test[pick], data.class_names, best["activation"]),
+                       title=f"t-SNE of the last hidden layer ({best['activation']}, best test accuracy)",
+                       caption=f"{len(pick)} test images, openTSNE with perplexity {min(30.0, (len(pick) - 1) / 3):.0f}.")
+    run.summary(
+        headline="best_scratch_test_acc",
+        best_activation=best["activation"] if best else None,
+        best_scratch_test_acc=best["scratch_test_acc"] if best else float("nan"),
+        **{f"scratch_test_acc_{r['activation']}": r["scratch_test_acc"] for r in rows},
+        **{f"sklearn_test_acc_{r['activation']}": r["sklearn_test_acc"] for r in rows},
+    )
+
+
+def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float]:
+    """scikit-learn's MLPClassifier with the NumPy network's settings: (test accuracy, fit seconds)."""
+    # Imported here: `trainlab list` imports every recipe, and scikit-learn takes seconds to import.
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(cfg.hidden),
+        activation=SKLEARN_NAMES[activation],
+        solver="sgd",
+        alpha=0.0,  # the NumPy network has no weight decay
+        batch_size=cfg.batch_size,
+        learning_rate="constant",
+        learning_rate_init=cfg.lr,
+        momentum=0.0,
+        max_iter=cfg.epochs,
+        n_iter_no_change=cfg.epochs + 1,  # never stop early: train exactly `epochs` epochs
+        shuffle=True,
+        random_state=cfg.seed,
+    )
+    # Same single BLAS thread as the NumPy network, so the times compare implementations.
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - start
+        acc = float(clf.score(X_test, y_test))
+    return acc, seconds
+
+
+def tsne(features: np.ndarray, seed: int) -> np.ndarray:
+    from openTSNE import TSNE
+
+    perplexity = min(30.0, (len(features) - 1) / 3)
+    return np.asarray(TSNE(perplexity=perplexity, n_jobs=1, random_state=seed).fit(features.astype(np.float64)))
+
+
+def error_figure(nets: dict[str, NeuralNetwork]):
+    fig, axes = new_figure(len(nets), 1, size=(3.2, 3.0), sharey=True)
+    for ax, (name, net) in zip(axes[0], nets.items()):
+        epochs = np.arange(1, len(net.history["train_acc"]) + 1)
+        ax.plot(epochs, 1 - np.array(net.history["train_acc"]), label="train")
+        ax.plot(epochs, 1 - np.array(net.history["val_acc"]), label="test")
+        ax.set(xlabel="epoch", title=name, yscale="log")
+    axes[0, 0].set_ylabel("error (1 - accuracy)")
+    axes[0, 0].legend()
+    return fig
+
+
+def tsne_figure(embedding: np.ndarray, labels: np.ndarray, class_names: list[str], activation: str):
+    fig, axes = new_figure(1, 1, size=(5.5, 4.8))
+    ax = axes[0, 0]
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    for k, name in enumerate(class_names):
+        mask = labels == k
+        ax.scatter(embedding[mask, 0], embedding[mask, 1], s=6, color=cmap(k % 10), label=name)
+    ax.set(xticks=[], yticks=[], title=f"last hidden layer, {activation}")
+    ax.legend(markerscale=2, fontsize=7, loc="best", ncols=2)
+    return fig

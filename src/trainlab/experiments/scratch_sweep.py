@@ -1,0 +1,187 @@
+"""Seed 003, Question 3: the NumPy network's width and learning rate.
+
+The study trained a one-hidden-layer version of its NumPy MLP with 5, 20, 50,
+100 and 200 hidden units, then with learning rates 0.1, 0.01 and 0.001, for 100
+epochs each (about ten minutes per model), and reported each model's average
+training and validation loss with its loss curves. Here every width is trained
+at every learning rate (the full grid), so the two effects can be read apart,
+and the final-epoch losses are reported next to the study's epoch averages.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.report.figures import new_figure
+from trainlab.scratch.activations import ACTIVATIONS
+from trainlab.scratch.init import INITS
+from trainlab.scratch.network import NeuralNetwork
+
+NAME = "scratch-sweep"
+SUMMARY = "Seed 003 Q3: NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
+RUNTIME = "~4 min"
+QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
+
+SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
+
+| hidden units | avg train loss | avg val loss |   | learning rate | avg train loss | avg val loss |
+|---|---|---|---|---|---|---|
+| 5 | 0.664 | 0.788 | | 0.1 | 0.766 | 0.874 |
+| 20 | 0.292 | 0.562 | | 0.01 | 0.744 | 0.870 |
+| 50 | 0.173 | 0.592 | | 0.001 | 1.229 | 1.298 |
+| 100 | 0.118 | 0.523 | | | | |
+| 200 | 0.089 | 0.523 | | | | |
+
+The study does not state the activation, the batch size, the learning rate of the
+width sweep or the width of the learning-rate sweep. "Average loss" there is the mean
+of the per-epoch losses over all epochs, which mixes how fast a model learns with
+where it ends; we report it the same way (avg_* columns) and add the last epoch's
+losses (final_* columns), which are the ones to compare for over-fitting."""
+
+
+@dataclass
+class Config(BaseConfig):
+    dataset: str = "mnist"
+    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
+    data_dir: Optional[str] = None
+    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+    n_train: Optional[int] = None
+    """Use a seeded random subset of this many training images before the split (None: all)."""
+    val_fraction: float = 0.2
+    """Share of the training images held out for validation."""
+    hidden_units: List[int] = field(default_factory=lambda: [5, 20, 50, 100, 200])
+    """Widths of the single hidden layer (the study's 5, 20, 50, 100, 200)."""
+    learning_rates: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
+    """SGD learning rates (the study's 0.1, 0.01, 0.001); every width is trained at every rate."""
+    activation: str = "relu"
+    """Hidden activation: relu, sigmoid, tanh or linear (the study does not say which it used)."""
+    weight_init: str = "he"
+    """Initialisation: zero, random, normal, he or xavier."""
+    batch_size: int = 64
+    """Minibatch size."""
+    epochs: int = 20
+    """Passes over the training split per model (the study used 100)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
+        one_of("activation", self.activation, ACTIVATIONS)
+        one_of("weight_init", self.weight_init, INITS)
+        check(len(self.hidden_units) > 0, "hidden_units must list at least one width, e.g. hidden_units=[5,50]")
+        check(len(self.learning_rates) > 0, "learning_rates must list at least one rate, e.g. learning_rates=[0.1]")
+        positive("hidden_units", self.hidden_units)
+        positive("learning_rates", self.learning_rates)
+        positive("batch_size", self.batch_size)
+        positive("epochs", self.epochs)
+        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
+        check(self.n_train is None or self.n_train >= 10, "n_train must be >= 10 or null (all images)")
+
+
+def run(cfg: Config, run) -> None:
+    # Data: flattened float32 pixels in [0, 1], training images split into train and validation.
+    data = load_images(cfg.dataset, cfg.data_dir)
+    X_all, y_all = to_tensor(data.train_images, "cpu").numpy(), data.train_labels
+    if cfg.n_train is not None and cfg.n_train < len(y_all):
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(y_all))[: cfg.n_train])
+        X_all, y_all = X_all[keep], y_all[keep]
+    train_idx, val_idx = train_val_split(len(y_all), cfg.val_fraction, seed=cfg.seed)
+    X, y, X_val, y_val = X_all[train_idx], y_all[train_idx], X_all[val_idx], y_all[val_idx]
+    run.text(
+        "data",
+        f"{data.name} ({data.source}): {len(y)} training and {len(y_val)} validation images. "
+        f"Network [{X.shape[1]}, h, {data.num_classes}] with {cfg.activation} hidden units, "
+        f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
+        title="Data and settings",
+    )
+    run.text("seed", SEED_NOTE, title="The study's numbers")
+
+    # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
+    grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]
+    rows, histories = [], {}
+    for h, lr in tqdm(grid, desc="models", disable=None):
+        net = NeuralNetwork([X.shape[1], h, data.num_classes], cfg.activation, lr, cfg.weight_init,
+                            cfg.batch_size, cfg.epochs, cfg.seed)
+        start = time.perf_counter()
+        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}")
+        seconds = time.perf_counter() - start
+        hist = net.history
+        histories[h, lr] = hist
+        for epoch, (tl, vl, va) in enumerate(zip(hist["train_loss"], hist["val_loss"], hist["val_acc"]), 1):
+            run.log(hidden_units=h, learning_rate=lr, epoch=epoch, train_loss=tl, val_loss=vl, val_acc=va)
+        rows.append(
+            {
+                "hidden_units": h,
+                "learning_rate": lr,
+                "avg_train_loss": float(np.mean(hist["train_loss"])),
+                "avg_val_loss": float(np.mean(hist["val_loss"])),
+                "final_train_loss": hist["train_loss"][-1],
+                "final_val_loss": hist["val_loss"][-1],
+                "val_acc": hist["val_acc"][-1],
+                "fit_s": seconds,
+                "status": "diverged" if net.diverged else "ok",
+            }
+        )
+
+    run.table("sweep", rows, title="Every model",
+              caption="avg_* = mean of the per-epoch losses (the study's measure); final_* = last epoch. "
+              "Training loss is the average over each epoch's minibatches.")
+    for key, title in (("avg_train_loss", "Average training loss"), ("avg_val_loss", "Average validation loss")):
+        run.table(key, pivot(rows, key, cfg.learning_rates), title=f"{title} (rows: hidden units, columns: learning rate)")
+    run.figure("loss_curves", curves_figure(histories, cfg.hidden_units, cfg.learning_rates),
+               title="Training (solid) and validation (dashed) loss against epoch")
+    run.figure("final_val_loss", width_figure(rows, cfg.learning_rates), title="Final validation loss against width")
+
+    best = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["final_val_loss"], default=None)
+    run.summary(
+        headline="best_val_loss",
+        best_val_loss=best["final_val_loss"] if best else float("nan"),
+        best_hidden_units=best["hidden_units"] if best else None,
+        best_learning_rate=best["learning_rate"] if best else None,
+        best_val_acc=best["val_acc"] if best else float("nan"),
+        models=len(rows),
+        diverged=sum(r["status"] == "diverged" for r in rows),
+    )
+
+
+def pivot(rows: list[dict], key: str, learning_rates: list[float]) -> list[dict]:
+    """One row per width, one column per learning rate."""
+    table: dict[int, dict] = {}
+    for r in rows:
+        table.setdefault(r["hidden_units"], {"hidden_units": r["hidden_units"]})[f"lr={r['learning_rate']:g}"] = r[key]
+    return list(table.values())
+
+
+def curves_figure(histories: dict, widths: list[int], learning_rates: list[float]):
+    from matplotlib import colormaps
+
+    fig, axes = new_figure(len(learning_rates), 1, size=(3.6, 3.2), sharey=True)
+    colours = colormaps["viridis"](np.linspace(0, 0.9, len(widths)))
+    for ax, lr in zip(axes[0], learning_rates):
+        for colour, h in zip(colours, widths):
+            hist = histories[h, lr]
+            epochs = np.arange(1, len(hist["train_loss"]) + 1)
+            ax.plot(epochs, hist["train_loss"], color=colour, label=f"h={h}")
+            ax.plot(epochs, hist["val_loss"], color=colour, linestyle="--")
+        ax.set(xlabel="epoch", title=f"lr = {lr:g}", yscale="log")
+    axes[0, 0].set_ylabel("cross-entropy")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def width_figure(rows: list[dict], learning_rates: list[float]):
+    fig, axes = new_figure(1, 1)
+    ax = axes[0, 0]
+    for lr in learning_rates:
+        pts = sorted((r["hidden_units"], r["final_val_loss"], r["final_train_loss"]) for r in rows if r["learning_rate"] == lr)
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"val, lr={lr:g}")
+        ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=".", linestyle=":", color=line.get_color())
+    ax.set(xscale="log", yscale="log", xlabel="hidden units", ylabel="final loss (dotted: train)")
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,33 @@
+"""Smoke test: scratch-sweep in quick mode writes the grid, the average-loss tables and the curves."""
+
+import json
+
+from helpers import read_summary, read_table, run_quick
+
+
+def test_scratch_sweep_quick(tmp_path):
+    run_dir = run_quick("scratch-sweep", tmp_path)
+    columns, rows = read_table(run_dir, "sweep")
+    assert columns[:4] == ["hidden_units", "learning_rate", "avg_train_loss", "avg_val_loss"]
+    assert [(int(r["hidden_units"]), float(r["learning_rate"])) for r in rows] == [(5, 0.1), (5, 0.01), (50, 0.1), (50, 0.01)]
+    for r in rows:
+        assert r["status"] == "ok"
+        for key in ("avg_train_loss", "avg_val_loss", "final_train_loss", "final_val_loss"):
+            assert 0 < float(r[key]) < 3.0, (key, r)  # cross-entropy of 10 classes starts near ln 10 = 2.3
+        assert float(r["final_train_loss"]) < float(r["avg_train_loss"])  # it learns
+    by = {(int(r["hidden_units"]), float(r["learning_rate"])): r for r in rows}
+    # After 4 epochs on digits, lr 0.1 is far ahead of lr 0.01 at either width.
+    for h in (5, 50):
+        assert float(by[h, 0.1]["final_val_loss"]) < float(by[h, 0.01]["final_val_loss"])
+
+    for name in ("avg_train_loss", "avg_val_loss"):
+        pcols, prows = read_table(run_dir, name)
+        assert pcols == ["hidden_units", "lr=0.1", "lr=0.01"]
+        assert [int(p["hidden_units"]) for p in prows] == [5, 50]
+        key = name
+        assert float(prows[1]["lr=0.01"]) == float(by[50, 0.01][key])
+    assert (run_dir / "figures" / "loss_curves.png").exists()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 4 * 4  # four models, four epochs each
+    summary = read_summary(run_dir)
+    assert summary["best_val_loss"] == min(float(r["final_val_loss"]) for r in rows)

@@ -28,6 +28,7 @@ from trainlab.errors import ConfigError
 from trainlab.execute import run_experiment
 from trainlab.runs import read_jsonl
 from trainlab.sweep import run_sweep
+from trainlab.sweep.report import headline_figure
 
 PROBE = '''
 """A test probe: loss = scale * (x - 2)^2 + seeded noise; can fail, diverge or wait for a file."""
@@ -215,6 +216,19 @@ def test_cli_sweep_prints_the_folder_last(probe, tmp_path, capsys):
     rows = table(Path(last))
     assert [r["x"] for r in rows] == ["0", "1", "2"]
     assert [float(r["x_squared"]) for r in rows] == [0, 1, 4]
+    assert (Path(last) / "figures" / "headline.png").is_file()
+    assert "figures/headline.png" in (Path(last) / "report.md").read_text()
+
+
+def test_headline_figure_plots_finished_trials_one_line_per_other_key():
+    rows = [
+        {"x": x, "act": act, "status": "failed" if (x, act) == (2, "b") else "done", "loss": 10 * x + (act == "b")}
+        for act in ("a", "b") for x in (3, 1, 2)
+    ]
+    fig = headline_figure(rows, ["act", "x"], "loss")  # act is not numeric: x goes on the axis
+    lines = {line.get_label(): line.get_xydata().tolist() for line in fig.axes[0].lines}
+    assert lines == {"act=a": [[1, 10], [2, 20], [3, 30]], "act=b": [[1, 11], [3, 31]]}
+    assert headline_figure(rows, ["act"], "loss") is None and headline_figure(rows, ["x"], None) is None
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,9 @@ from typing import Any, List, Optional, Sequence
 
 from trainlab.errors import ConfigError
 from trainlab.runs import Run, append_jsonl, atomic_write, read_jsonl
-from trainlab.sweep.grid import Trial, build_trials, describe_grid, expand, trial_from_record, trial_record
-from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, counts, finished_keys, table_rows
+from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
+from trainlab.sweep.report import write_report
+from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, finished_keys
 
 BACKENDS = ("local", "ray")
 
@@ -171,35 +172,4 @@ def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
             atomic_write(info_path, json.dumps(info, indent=2))
 
 
-def write_report(
-    sweep_run: Run, trials: Sequence[Trial], status: str, seconds: float, error: str | None = None
-) -> None:
-    """The combined table, the grid, the failures and the summary; then report.md/html."""
-    path = sweep_run.path
-    records = read_jsonl(path / TRIALS_FILE)
-    rows, columns = table_rows(trials, records, path)
-    spec = json.loads((path / SPEC_FILE).read_text())
-    command = " ".join(["trainlab sweep", spec["experiment"], *spec["overrides"]] + (["--quick"] if spec["quick"] else []))
-    sweep_run.text(
-        "grid",
-        f"`{command}`: {len(trials)} trials.\n\n{describe_grid(spec['swept'], spec['fixed'])}\n\n"
-        "Each trial's own report is in its folder (column `folder`). `trainlab sweep "
-        f"{spec['experiment']} --resume {path}` runs the trials not yet done or diverged.",
-        title="Grid",
-    )
-    sweep_run.table(
-        "trials",
-        rows,
-        columns=columns,
-        title="Trials",
-        caption="One row per trial in grid order; numbers are each trial's summary.json; seconds is wall time.",
-    )
-    failures = [r for r in rows if r["status"] in ("failed", "diverged")]
-    if failures:
-        body = "\n".join(f"- trial {r['trial']} ({r['key']}): **{r['status']}** {r.get('error', '')}" for r in failures)
-        sweep_run.text("failures", body, title="Failed and diverged trials")
-    sweep_run.summary(headline="done", **counts(rows))
-    sweep_run.finish(status, seconds, error=error)
-
-
-__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep", "write_report"]
+__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep"]

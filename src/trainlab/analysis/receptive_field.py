@@ -75,6 +75,8 @@ def parse_spec(text: str) -> LayerSpec:
     match = _SPEC.match(str(text))
     kind = _ALIASES.get(match.group(1).lower().replace("_", "")) if match else None
     if kind is None:
+        if str(text).count("(") != str(text).count(")"):  # a list item split at its commas
+            raise ConfigError(f"bad layer spec {text!r}: quote each spec in a list, e.g. \"['conv2d(3,1)','maxpool2d(2,2)']\"")
         raise ConfigError(f"bad layer spec {text!r}: {_EXAMPLE}")
     values: dict[str, int] = {}
     order = ["kernel", "stride", "padding", "dilation"]

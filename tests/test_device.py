@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+import torch
+
+from trainlab.device import resolve_device, seed_everything, torch_generator
+from trainlab.errors import ConfigError
+
+
+def test_auto_picks_an_available_device():
+    dev = resolve_device("auto")
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert dev.type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_unavailable_cuda_is_a_config_error():
+    with pytest.raises(ConfigError, match="device=cpu"):
+        resolve_device("cuda")
+
+
+def test_one_seed_drives_numpy_and_torch():
+    rng = seed_everything(5)
+    a = (rng.random(3), np.random.random(3), torch.rand(3))
+    rng = seed_everything(5)
+    b = (rng.random(3), np.random.random(3), torch.rand(3))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and torch.equal(a[2], b[2])
+    assert torch.equal(torch.rand(4, generator=torch_generator(9)), torch.rand(4, generator=torch_generator(9)))

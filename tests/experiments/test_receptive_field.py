@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from helpers import read_summary, read_table, run_quick
 
@@ -32,5 +34,5 @@ def test_measured_check_and_extra_row(tmp_path):
 
 
 def test_bad_extra_spec_is_a_config_error_naming_it():
-    with pytest.raises(ConfigError, match="bad layer spec 'conv(3,x)'"):
+    with pytest.raises(ConfigError, match=re.escape("bad layer spec 'conv(3,x)'")):
         Config(extra=["conv(3,x)"])

@@ -105,16 +105,18 @@ def init_solo(spec: TrialSpec, in_dim: int, n_classes: int) -> MLP:
 class StackedMLP:
     """The trials of one stack as four tensors, with a hand-written training step.
 
-    Hidden units are ordered Adam trials first, then SGD trials, and by activation
-    within each, so each optimizer updates one contiguous slice of every tensor
-    and each activation is applied to few contiguous column ranges.
+    Hidden units are ordered Adam trials first, then SGD trials, then by learning
+    rate and activation, so each (optimizer, lr) updates one contiguous slice of
+    every tensor with a scalar lr and each activation covers few column ranges.
     """
 
     def __init__(self, specs: Sequence[TrialSpec], in_dim: int, n_classes: int, device: torch.device):
         check(len(specs) > 0, "a stack needs at least one trial")
         self.specs = list(specs)
         self.n_classes = n_classes
-        self.order = sorted(range(len(specs)), key=lambda i: (specs[i].optimizer != "adam", specs[i].activation))
+        self.order = sorted(
+            range(len(specs)), key=lambda i: (specs[i].optimizer != "adam", specs[i].lr, specs[i].activation)
+        )
         ordered = [specs[i] for i in self.order]
         widths = [s.hidden for s in ordered]
         starts = [0]
@@ -138,17 +140,16 @@ class StackedMLP:
             mask[k * c : (k + 1) * c, rows] = 1.0
         self.params = [p.to(device) for p in (w1, b1, w2, b2)]
         self.mask2 = mask.to(device)
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.ordered = ordered
+        self.alive = [True] * t
+        self._frozen: list[int] = []
+        self.runs = self._optimizer_runs()
+        n_adam = sum(spec.optimizer == "adam" for spec in ordered)
+        self.adam_rows = [starts[n_adam], starts[n_adam], n_adam * c, n_adam * c]
+        self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
+        self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
         self.steps = 0
-
-        # Per-row learning rates and the number of leading Adam rows of each tensor.
-        hidden_lr = torch.cat([torch.full((s.hidden,), s.lr) for s in ordered]).to(device)
-        out_lr = torch.cat([torch.full((c,), s.lr) for s in ordered]).to(device)
-        self.lrs = [hidden_lr[:, None], hidden_lr, out_lr[:, None], out_lr]
-        n_adam = sum(s.optimizer == "adam" for s in ordered)
-        adam_width = starts[n_adam]
-        self.adam_rows = [adam_width, adam_width, n_adam * c, n_adam * c]
+        self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
 
         # Contiguous column ranges that share an activation.
         self.segments: list[tuple[int, int, str]] = []
@@ -157,7 +158,6 @@ class StackedMLP:
                 self.segments[-1] = (self.segments[-1][0], rows.stop, spec.activation)
             else:
                 self.segments.append((rows.start, rows.stop, spec.activation))
-        self.alive = [True] * t
 
     # -- forward -------------------------------------------------------------
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
@@ -183,49 +183,83 @@ class StackedMLP:
         # A diverged trial's NaN/Inf activations would leak into every trial through
         # the zero off-block weights (0 * inf = nan); zeroing them keeps trials apart.
         a = self._activate(h).nan_to_num_(0.0, 0.0, 0.0)
-        logp = torch.log_softmax(torch.addmm(b2, a, w2.t()).view(n, t, c), dim=2)
+        z = torch.addmm(b2, a, w2.t()).view(n, t, c)
+        # Softmax cross-entropy per trial, written out (faster than log_softmax for 10 classes).
+        zmax = z.amax(dim=2, keepdim=True)
+        e = (z - zmax).exp_()
+        total = e.sum(dim=2, keepdim=True)
         target = y.view(n, 1, 1).expand(n, t, 1)
-        losses = logp.gather(2, target).view(n, t).mean(0).neg_()
+        losses = (total.log() + zmax - z.gather(2, target)).view(n, t).mean(0)
         # d(mean cross-entropy)/d(logits) = (softmax - onehot) / n, per trial.
-        dz = logp.exp_().scatter_add_(2, target, torch.full((1, 1, 1), -1.0, device=x.device).expand(n, t, 1))
-        dz = dz.view(n, t * c).div_(n).nan_to_num_(0.0, 0.0, 0.0)
+        dz = e.div_(total.mul_(n)).scatter_add_(2, target, self._minus_one.div(n).expand(n, t, 1))
+        dz = dz.view(n, t * c).nan_to_num_(0.0, 0.0, 0.0)
         grad_b2 = dz.sum(0)
         grad_w2 = (dz.t() @ a).mul_(self.mask2)  # block-diagonal: off-block entries stay exactly 0
         da = dz @ w2
-        for start, stop, name in self.segments:
-            _ACT_GRAD[name](da[:, start:stop], h[:, start:stop], a[:, start:stop])
+        if len(self.segments) == 1:
+            da = _ACT_GRAD[self.segments[0][2]](da, h, a)
+        else:
+            for start, stop, name in self.segments:
+                da[:, start:stop] = _ACT_GRAD[name](da[:, start:stop], h[:, start:stop], a[:, start:stop])
         grad_b1 = da.sum(0)
         grad_w1 = da.t() @ x
         self._update([grad_w1, grad_b1, grad_w2, grad_b2])
         return losses
 
+    def _optimizer_runs(self) -> list[tuple[slice, slice, str, float]]:
+        """Contiguous runs of trials with one (optimizer, lr): (hidden rows, output rows, optimizer, lr)."""
+        c, runs = self.n_classes, []
+        for k, (spec, rows) in enumerate(zip(self.ordered, self.slices)):
+            last = runs[-1] if runs else None
+            if last and last[2:] == (spec.optimizer, spec.lr):
+                runs[-1] = (slice(last[0].start, rows.stop), slice(last[1].start, (k + 1) * c), *last[2:])
+            else:
+                runs.append((rows, slice(k * c, (k + 1) * c), spec.optimizer, spec.lr))
+        return runs
+
     @torch.no_grad()
     def _update(self, grads: list[torch.Tensor]) -> None:
-        """Adam on the leading rows, SGD on the rest, each row with its trial's learning rate."""
+        """Adam on the leading rows, SGD on the rest, each run of trials with its own learning rate.
+
+        The Adam step is torch.optim.Adam's, rearranged so the learning rate stays a
+        scalar: lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) = (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)).
+        (Calling torch.optim per run costs more Python time per step than these kernels.)
+        """
+        for k in self._frozen:  # zero gradient, zero weights, zero Adam state: stays zero
+            rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
+            for i, g in enumerate(grads):
+                g[rows if i < 2 else out] = 0.0
         self.steps += 1
         beta1, beta2 = ADAM_BETAS
         bias1 = 1 - beta1**self.steps
         bias2_sqrt = math.sqrt(1 - beta2**self.steps)
-        for p, g, m, v, lr, k in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, self.lrs, self.adam_rows):
-            if k > 0:  # same arithmetic as torch.optim.Adam (foreach path)
-                gk, mk, vk = g[:k], m[:k], v[:k]
-                mk.lerp_(gk, 1 - beta1)
-                vk.mul_(beta2).addcmul_(gk, gk, value=1 - beta2)
-                denom = (vk.sqrt() / bias2_sqrt).add_(ADAM_EPS)
-                p[:k].addcdiv_(mk * (lr[:k] / bias1), denom, value=-1.0)
-            if k < p.shape[0]:
-                p[k:].addcmul_(g[k:], lr[k:], value=-1.0)
+        denoms: list[torch.Tensor | None] = []
+        for g, m, v, k in zip(grads, self.exp_avg, self.exp_avg_sq, self.adam_rows):
+            if k == 0:
+                denoms.append(None)
+                continue
+            gk = g[:k]
+            m.lerp_(gk, 1 - beta1)
+            v.mul_(beta2).addcmul_(gk, gk, value=1 - beta2)
+            denoms.append(v.sqrt().add_(ADAM_EPS * bias2_sqrt))
+        for hidden_rows, out_rows, optimizer, lr in self.runs:
+            for i, (p, g) in enumerate(zip(self.params, grads)):
+                rows = hidden_rows if i < 2 else out_rows
+                if optimizer == "adam":
+                    p[rows].addcdiv_(self.exp_avg[i][rows], denoms[i][rows], value=-lr * bias2_sqrt / bias1)
+                else:
+                    p[rows].add_(g[rows], alpha=-lr)
 
     def freeze(self, k: int) -> None:
-        """Stop trial k (stack order): zero its weights, optimizer state and learning rate."""
+        """Stop trial k (stack order): zero its weights and Adam state; its gradients are zeroed from now on."""
         self.alive[k] = False
-        c, rows = self.n_classes, self.slices[k]
-        out = slice(k * c, (k + 1) * c)
-        for tensors in (self.params, self.exp_avg, self.exp_avg_sq, self.lrs):
-            tensors[0][rows] = 0.0
-            tensors[1][rows] = 0.0
-            tensors[2][out] = 0.0
-            tensors[3][out] = 0.0
+        self._frozen.append(k)
+        rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
+        for tensors in (self.params, self.exp_avg, self.exp_avg_sq):
+            for i, tensor in enumerate(tensors):
+                span = rows if i < 2 else out
+                if tensor.shape[0] >= span.stop:  # Adam state only covers the Adam rows
+                    tensor[span] = 0.0
 
     # -- evaluation and export -----------------------------------------------
     @torch.inference_mode()
@@ -362,20 +396,20 @@ def training_flops(specs: Sequence[TrialSpec], in_dim: int, n_classes: int, samp
     return float(per_sample) * samples
 
 
-def _sigmoid_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> None:
-    da.mul_(a * (1 - a))
+def _sigmoid_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.sigmoid_backward(da, a)  # da * a * (1 - a), one pass
 
 
-def _relu_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> None:
-    da.mul_(h > 0)  # torch's ReLU backward: gradient 0 at exactly 0
+def _relu_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.threshold_backward(da, h, 0)  # torch's ReLU backward: 0 where h <= 0
 
 
-def _tanh_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> None:
-    da.mul_(1 - a * a)
+def _tanh_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.tanh_backward(da, a)  # da * (1 - a^2)
 
 
-def _identity_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> None:
-    return None
+def _identity_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return da
 
 
 _ACT = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h.clone()}

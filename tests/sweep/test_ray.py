@@ -55,4 +55,4 @@ def test_ray_backend_gives_the_local_table(tmp_path):
     records = read_jsonl(remote / "trials.jsonl")
     assert sorted(r["index"] for r in records) == [0, 1]
     for record in records:  # each trial's own run folder, written by the Ray worker
-        assert (Path(record["path"]) / "report.html").is_file()
+        assert (remote / record["path"] / "report.html").is_file()

@@ -157,11 +157,11 @@ def test_trials_match_standalone_runs_and_failures_do_not_stop_the_sweep(probe, 
 
     records = read_jsonl(sweep_dir / "trials.jsonl")
     assert [r["status"] for r in records] == ["done", "failed", "done", "diverged"]
-    failed_folder = Path(records[1]["path"])  # the failed trial's own run folder says why
+    failed_folder = sweep_dir / records[1]["path"]  # the failed trial's own run folder says why
     assert info(failed_folder)["status"] == "failed" and "probe failure" in info(failed_folder)["error"]
     for row in rows:
         if row["status"] != "failed":
-            assert info(Path(next(r["path"] for r in records if r["key"] == row["key"])))["status"] == "done"
+            assert info(sweep_dir / next(r["path"] for r in records if r["key"] == row["key"]))["status"] == "done"
 
     summary = json.loads((sweep_dir / "summary.json").read_text())
     assert summary == {"trials": 4, "done": 2, "diverged": 1, "failed": 1, "pending": 0}
@@ -197,7 +197,8 @@ def test_batched_trials_give_the_table_of_one_by_one_trials(probe, tmp_path, mon
     assert table(batched) == table(solo)
     records = read_jsonl(batched / "trials.jsonl")
     assert [r["batch"] for r in records] == [6] * 12
-    assert all(info(Path(r["path"]))["status"] == "done" for r in records)
+    assert all(info(batched / r["path"])["status"] == "done" for r in records)
+    assert all(not Path(r["path"]).is_absolute() for r in records)  # the sweep folder can be moved
 
 
 def test_a_failing_batch_records_each_of_its_trials_and_the_sweep_goes_on(probe, tmp_path, monkeypatch):

@@ -102,7 +102,7 @@ def run_group(experiment: str, group: Sequence[Trial], trials_dir: Path) -> list
             record.update(outcome(run.path), batch=len(group))
     # Wall time of the batch shared evenly: the table's seconds column still sums to the sweep's time.
     share = (time.perf_counter() - start) / len(group)
-    return [stamp(record, share) for record in records]
+    return [stamp(record, share, trials_dir) for record in records]
 
 
 def _module(experiment: str) -> Any:

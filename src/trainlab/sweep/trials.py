@@ -46,7 +46,7 @@ def run_trial(experiment: str, trial: Trial, trials_dir: str | Path) -> dict[str
         record.update(status="failed", error=error_text(exc), path=_find_folder(trials_dir, experiment, trial.key))
     else:
         record.update(outcome(path))
-    return stamp(record, time.perf_counter() - start)
+    return stamp(record, time.perf_counter() - start, trials_dir)
 
 
 def new_record(trial: Trial) -> dict[str, Any]:
@@ -68,7 +68,10 @@ def error_text(exc: BaseException) -> str:
     return _one_line(str(exc) if isinstance(exc, TrainlabError) else f"{type(exc).__name__}: {exc}")
 
 
-def stamp(record: dict[str, Any], seconds: float) -> dict[str, Any]:
+def stamp(record: dict[str, Any], seconds: float, trials_dir: Path) -> dict[str, Any]:
+    """Add wall time and finish time; the trial folder becomes relative to the sweep folder."""
+    if record.get("path"):
+        record["path"] = _relative(str(Path(record["path"]).resolve()), Path(trials_dir).resolve().parent)
     record["seconds"] = round(seconds, 3)
     record["finished"] = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
     return record
@@ -149,6 +152,8 @@ def table_rows(
 def _relative(path: str | None, base: Path) -> str:
     if not path:
         return ""
+    if not Path(path).is_absolute():  # already relative to the sweep folder
+        return str(path)
     try:
         return str(Path(path).resolve().relative_to(Path(base).resolve()))
     except ValueError:  # a trial folder on another machine (Ray cluster without shared storage)

@@ -21,7 +21,9 @@ Entry point for recipes and sweeps::
                            evals={"val": (x_val, y_val), "test": (x_test, y_test)})
 
 ``specs`` is a list of :class:`TrialSpec`; trials are grouped into stacks by
-(batch_size, seed) and the results come back in the order of ``specs``.
+(batch_size, seed) and the results (:class:`TrialResult`: status, seconds,
+history, metrics, the trained ``MLP``) come back in the order of ``specs``.
+``batched=False`` trains each trial alone (``train_alone``), the reference.
 A trial whose loss turns NaN/Inf is marked ``diverged`` and frozen; the others
 go on untouched (NaN never crosses from one trial's block to another's).
 """
@@ -34,12 +36,13 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from trainlab.config import check, one_of, positive
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
-from trainlab.train.loop import batch_indices
+from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
 
 STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
 STACK_OPTIMIZERS = ("adam", "sgd")
@@ -354,6 +357,34 @@ def train_stack(
     return results  # type: ignore[return-value]
 
 
+def train_alone(
+    spec: TrialSpec,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    n_classes: int,
+    evals: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    eval_every_epoch: bool = False,
+    progress: bool = True,
+) -> TrialResult:
+    """One trial the ordinary way (``MLP`` + ``torch.optim`` + ``loop.fit``): the reference for stacks."""
+    evals = dict(evals or {})
+    model = init_solo(spec, x.shape[1], n_classes).to(x.device)
+    optimizer = make_optimizer(spec.optimizer, model.parameters(), spec.lr)
+
+    def on_epoch(epoch: int) -> dict[str, float]:
+        return {f"{name}_acc": evaluate(model, *xy)["acc"] for name, xy in evals.items()} if eval_every_epoch else {}
+
+    fitted = fit(model, x, y, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), epochs=epochs,
+                 batch_size=spec.batch_size, generator=torch_generator(spec.seed), on_epoch=on_epoch,
+                 progress=progress, desc=f"h{spec.hidden} {spec.activation} {spec.optimizer}")
+    done = fitted.status == "done"
+    metrics = {f"{name}_acc": evaluate(model, *xy)["acc"] if done else float("nan") for name, xy in evals.items()}
+    return TrialResult(spec=spec, status=fitted.status, seconds=fitted.seconds, model=model,
+                       history=fitted.history, metrics=metrics, stack_seconds=fitted.seconds, stack_size=1)
+
+
 def train_trials(
     specs: Sequence[TrialSpec],
     x: torch.Tensor,
@@ -363,14 +394,20 @@ def train_trials(
     n_classes: int | None = None,
     evals: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     eval_every_epoch: bool = False,
+    batched: bool = True,
     progress: bool = True,
 ) -> list[TrialResult]:
-    """Train any list of trials: one stack per (batch_size, seed), results in the order of ``specs``.
+    """Train any list of trials; results come back in the order of ``specs``.
 
     ``x`` is (N, in_dim) float on the target device, ``y`` (N,) int64 class indices;
-    ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics.
+    ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics (percent).
+    With ``batched`` (the default) there is one stack per (batch_size, seed);
+    ``batched=False`` trains every trial alone with ``train_alone``.
     """
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
+    if not batched:
+        return [train_alone(s, x, y, epochs=epochs, n_classes=n_classes, evals=evals,
+                            eval_every_epoch=eval_every_epoch, progress=progress) for s in specs]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, spec in enumerate(specs):
         groups.setdefault((spec.batch_size, spec.seed), []).append(i)

@@ -1,0 +1,212 @@
+"""Seed 002, Question 2 (Tables 2 and 3): a grid over a one-hidden-layer MLP on all ten digits.
+
+The study trained ``784 -> hidden -> 10`` with a sigmoid (Table 2) and a ReLU
+(Table 3) hidden layer for every batch size {64, 128, 1024}, optimizer
+{Adam lr 1e-3, SGD lr 1e-2} and hidden width {4, 32, 64, 128}, one model after
+another (~15 min per activation). Here the trials that share a batch size are
+trained together as one stacked model (``trainlab.train.batched``), each with its
+own width, activation, optimizer and learning rate; ``batched=false`` trains
+them one at a time and gives the same numbers up to float rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.nn.mlp import MLP
+from trainlab.report.figures import new_figure
+from trainlab.report.tables import mean_std, rows_to_markdown
+from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
+
+NAME = "mnist-grid"
+SUMMARY = "Seed 002 Q2: MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
+RUNTIME = "~4 min"
+QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
+
+KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]
+VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc"]
+
+SEED_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
+
+| activation | batch_size | optimizer | lr | hidden | train_acc | val_acc | test_acc | |
+|---|---|---|---|---|---|---|---|---|
+| sigmoid | 64 | adam | 0.001 | 128 | 98.10 | 96.59 | 96.87 | best adam |
+| sigmoid | 64 | sgd | 0.01 | 128 | 90.04 | 89.85 | 90.69 | best sgd |
+| sigmoid | 1024 | sgd | 0.01 | 4 | 20.58 | 22.00 | 23.66 | worst |
+| relu | 64 | adam | 0.001 | 64 | 97.19 | 96.53 | 96.80 | best adam |
+| relu | 64 | sgd | 0.01 | 128 | 93.89 | 93.61 | 94.10 | best sgd |
+| relu | 64 | adam | 0.001 | 4 | 33.36 | 33.99 | 34.13 | worst |
+
+Each of its configurations took 17-25 s of training, about 15 minutes per activation."""
+
+
+@dataclass
+class Config(BaseConfig):
+    dataset: str = "mnist"
+    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
+    data_dir: Optional[str] = None
+    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+    activations: List[str] = field(default_factory=lambda: ["sigmoid", "relu"])
+    """Hidden activations, one table panel each (the study's Tables 2 and 3)."""
+    batch_sizes: List[int] = field(default_factory=lambda: [64, 128, 1024])
+    """Batch sizes of the grid."""
+    optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd"])
+    """Optimizers of the grid (adam, sgd)."""
+    lrs: List[float] = field(default_factory=lambda: [1e-3, 1e-2])
+    """Learning rate of each optimizer, in the same order (the study's Adam 1e-3, SGD 1e-2)."""
+    hiddens: List[int] = field(default_factory=lambda: [4, 32, 64, 128])
+    """Hidden-layer widths of the grid."""
+    epochs: int = 5
+    """Passes over the training split for every trial (the study does not state its number)."""
+    seeds: int = 1
+    """Repeats of the whole grid with seeds seed, seed+1, ...; more than 1 adds std columns."""
+    val_fraction: float = 0.2
+    """Share of the training images held out for validation (the study's 80/20 split)."""
+    batched: bool = True
+    """Train the trials that share a batch size as one stacked model; false trains one at a time."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
+        check(len(self.activations) > 0, "activations must list at least one activation")
+        for name in self.activations:
+            one_of("activations", name, STACK_ACTIVATIONS)
+        for name in self.optimizers:
+            one_of("optimizers", name, STACK_OPTIMIZERS)
+        check(len(self.optimizers) > 0, "optimizers must list at least one optimizer")
+        check(len(self.lrs) == len(self.optimizers), "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2]")
+        positive("lrs", self.lrs)
+        check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
+        positive("batch_sizes", self.batch_sizes)
+        check(len(self.hiddens) > 0, "hiddens must list at least one width")
+        positive("hiddens", self.hiddens)
+        positive("epochs", self.epochs)
+        positive("seeds", self.seeds)
+        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
+
+
+def run(cfg: Config, run) -> None:
+    device = run.device
+
+    # Data: all ten classes, training images split 80/20 with the run's seed.
+    data = load_images(cfg.dataset, cfg.data_dir)
+    train_idx, val_idx = train_val_split(len(data.train_labels), cfg.val_fraction, seed=cfg.seed)
+    x_all = to_tensor(data.train_images, device)
+    y_all = torch.as_tensor(data.train_labels, device=device).long()
+    split = {
+        "train": (x_all[train_idx], y_all[train_idx]),
+        "val": (x_all[val_idx], y_all[val_idx]),
+        "test": (to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device).long()),
+    }
+    run.text("data", f"{data.name} ({data.source}): {len(train_idx)} train, {len(val_idx)} validation, "
+             f"{len(data.test_labels)} test images, {data.num_classes} classes.", title="Data")
+
+    # The grid, one trial per (seed, activation, batch size, optimizer, width).
+    specs = [
+        TrialSpec(hidden=h, activation=act, optimizer=opt, lr=lr, batch_size=bs, seed=cfg.seed + r)
+        for r in range(cfg.seeds) for act in cfg.activations for bs in cfg.batch_sizes
+        for opt, lr in zip(cfg.optimizers, cfg.lrs) for h in cfg.hiddens
+    ]
+    results = train_trials(specs, *split["train"], epochs=cfg.epochs, n_classes=data.num_classes,
+                           evals=split, batched=cfg.batched)
+
+    rows = []
+    for spec, result in zip(specs, results):
+        row = {"activation": spec.activation, "batch_size": spec.batch_size, "optimizer": spec.optimizer,
+               "lr": spec.lr, "hidden": spec.hidden, "seed": spec.seed, "train_time_s": result.seconds,
+               **result.metrics, "status": result.status}
+        rows.append(row)
+        run.log(**row, history=result.history)
+
+    # Tables: the study's columns; the Markdown marks the best and worst rows as its colours did.
+    table = _summarise(rows)
+    columns = KEY + [c for v in VALUES for c in (v, f"{v}_std") if c in table[0]] + ["status"]
+    columns += ["n"] if "n" in table[0] else []
+    marks = _marks(table)
+    run.table("grid", table, columns=columns, title="Grid: activation x batch size x optimizer x width",
+              caption="Accuracy in percent. Marks: best row per activation and optimizer by validation "
+                      "accuracy (bold), and the worst row per activation and optimizer.",
+              markdown=rows_to_markdown(table, columns, bold=lambda i, r: marks.get(i, "").startswith("best"),
+                                        marks=marks))
+    run.figure("test_acc_vs_hidden", _plot(table, cfg), title="Test accuracy against hidden width",
+               caption="One line per optimizer (line style) and batch size (colour), one panel per activation.")
+    run.text("model", str(MLP(x_all.shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
+             title="Model (print(model), widest trial)", code=True)
+    run.text("training", _training_note(cfg, results, device), title="Training details")
+    run.text("seed_table", SEED_TABLE, title="The study's numbers")
+
+    best = {}
+    for i, mark in marks.items():
+        if mark.startswith("best"):
+            r = table[i]
+            best[f"test_acc_{r['activation']}_{r['optimizer']}"] = r["test_acc"]
+    run.summary(headline="test_acc", test_acc=max(best.values(), default=float("nan")), **best,
+                trials=len(specs), diverged=sum(r["status"] != "done" for r in rows),
+                train_time_s=sum(r.stack_seconds / r.stack_size for r in results))
+
+
+def _summarise(rows: list[dict]) -> list[dict]:
+    """One row per configuration: means over seeds (std columns with several seeds) and a status."""
+    table = mean_std(rows, by=KEY, values=VALUES)
+    for rec in table:
+        members = [r for r in rows if all(r[k] == rec[k] for k in KEY)]
+        bad = sum(r["status"] != "done" for r in members)
+        rec["status"] = "done" if bad == 0 else ("diverged" if len(members) == 1 else f"diverged {bad}/{len(members)}")
+    return table
+
+
+def _marks(table: list[dict]) -> dict[int, str]:
+    """Best and worst row (by validation accuracy) for each activation and optimizer."""
+    marks: dict[int, str] = {}
+    for act in dict.fromkeys(r["activation"] for r in table):
+        for opt in dict.fromkeys(r["optimizer"] for r in table):
+            members = [i for i, r in enumerate(table) if r["activation"] == act and r["optimizer"] == opt
+                       and np.isfinite(r["val_acc"])]
+            if not members:
+                continue
+            best = max(members, key=lambda i: table[i]["val_acc"])
+            worst = min(members, key=lambda i: table[i]["val_acc"])
+            marks[best] = f"best {opt}"
+            if worst != best:
+                marks[worst] = f"worst {opt}"
+    return marks
+
+
+def _training_note(cfg: Config, results: list, device: torch.device) -> str:
+    how = ("Trials sharing a batch size and seed were trained together as one stacked model; a trial's "
+           "train_time_s is its share of the stack's time, in proportion to its hidden width "
+           f"({len({(r.spec.batch_size, r.spec.seed) for r in results})} stacks, "
+           f"{sum(r.stack_seconds / r.stack_size for r in results):.1f} s of training in all)."
+           if cfg.batched else "Trials were trained one at a time; train_time_s is each trial's own training time.")
+    return (f"Cross-entropy loss, {cfg.epochs} epochs per trial, "
+            + ", ".join(f"{o} lr {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lrs))
+            + f" (Adam with torch's default betas 0.9/0.999, plain SGD), on {device}. "
+            "Initial weights are nn.Linear's, seeded per trial; batches are a seeded permutation per epoch, "
+            "the same for every trial of a batch size. The best row is chosen by validation accuracy, "
+            "not test accuracy, so the test column stays an unbiased estimate. " + how)
+
+
+def _plot(table: list[dict], cfg: Config):
+    fig, axes = new_figure(ncols=len(cfg.activations), sharey=True)
+    styles = {opt: style for opt, style in zip(cfg.optimizers, ["-", "--", ":", "-."] * 4)}
+    for ax, act in zip(axes[0], cfg.activations):
+        for j, bs in enumerate(cfg.batch_sizes):
+            for opt in cfg.optimizers:
+                line = sorted((r for r in table if (r["activation"], r["batch_size"], r["optimizer"]) == (act, bs, opt)),
+                              key=lambda r: r["hidden"])
+                hidden = [r["hidden"] for r in line]
+                acc = np.array([r["test_acc"] for r in line])
+                std = np.nan_to_num(np.array([r.get("test_acc_std", 0.0) for r in line]))
+                ax.errorbar(hidden, acc, yerr=std, marker="o", capsize=3, color=f"C{j}", linestyle=styles[opt],
+                            label=f"{opt}, batch {bs}")
+        ax.set(xscale="log", xlabel="hidden width", title=act)
+        ax.set_xticks(cfg.hiddens, [str(h) for h in cfg.hiddens])
+    axes[0, 0].set_ylabel("test accuracy (%)")
+    axes[0, -1].legend(fontsize="small")
+    return fig

@@ -1,0 +1,60 @@
+import math
+
+import pytest
+import torch
+from helpers import read_summary, read_table, run_quick
+
+COLUMNS = ["activation", "batch_size", "optimizer", "lr", "hidden", "train_time_s", "train_acc", "val_acc",
+           "test_acc", "status"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small matrices: one thread avoids OpenMP spin-waiting on a loaded 2-core machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
+    run_dir = run_quick("mnist-grid", tmp_path)
+    columns, rows = read_table(run_dir, "grid")
+    assert columns == COLUMNS
+    assert len(rows) == 2 * 2 * 2 * 2  # activations x batch sizes x optimizers x widths of the quick grid
+    assert {(r["optimizer"], float(r["lr"])) for r in rows} == {("adam", 1e-3), ("sgd", 1e-2)}
+    for row in rows:
+        assert row["status"] == "done"
+        for split in ("train", "val", "test"):
+            assert 0 <= float(row[f"{split}_acc"]) <= 100
+        assert float(row["train_time_s"]) > 0
+    # Adam at batch 64 with 32 relu units learns the 8x8 digits in two epochs; chance is 10 %.
+    best = max(float(r["test_acc"]) for r in rows if r["optimizer"] == "adam" and r["batch_size"] == "64")
+    assert best > 60
+    md = (run_dir / "tables" / "grid.md").read_text()
+    assert md.count("best adam") == 2 and md.count("worst sgd") == 2  # one per activation
+    assert (run_dir / "figures" / "test_acc_vs_hidden.png").is_file()
+    assert math.isfinite(read_summary(run_dir)["test_acc"])
+
+
+def test_batched_and_one_at_a_time_give_the_same_grid(tmp_path):
+    small = dict(activations=["relu"], batch_sizes=[64], hiddens=[8, 16])
+    a = read_table(run_quick("mnist-grid", tmp_path / "a", **small), "grid")[1]
+    b = read_table(run_quick("mnist-grid", tmp_path / "b", batched=False, **small), "grid")[1]
+    for ra, rb in zip(a, b):
+        assert [ra[k] for k in ("optimizer", "hidden")] == [rb[k] for k in ("optimizer", "hidden")]
+        for split in ("train", "val", "test"):
+            assert float(ra[f"{split}_acc"]) == pytest.approx(float(rb[f"{split}_acc"]), abs=0.5)
+
+
+def test_several_seeds_add_std_columns(tmp_path):
+    run_dir = run_quick("mnist-grid", tmp_path, seeds=2, activations=["sigmoid"], batch_sizes=[1024], hiddens=[4])
+    columns, rows = read_table(run_dir, "grid")
+    assert "test_acc_std" in columns and all(r["n"] == "2" for r in rows)
+
+
+def test_mismatched_learning_rates_are_a_config_error(tmp_path):
+    from trainlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lrs"):
+        run_quick("mnist-grid", tmp_path, lrs=[1e-3])

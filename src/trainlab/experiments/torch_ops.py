@@ -11,6 +11,7 @@ statistics after its training-mode update.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -93,7 +94,7 @@ def run(cfg: Config, run) -> None:
                caption="torch (line) and NumPy (dots) for every op; channel 0 of the first sample.")
     run.text("values", _side_by_side(outputs), title="Output values (torch above, NumPy below)", code=True)
     worst = max(r["max_abs_diff"] for r in rows)
-    worst_grad = max(r["max_abs_grad_diff"] for r in rows if r["max_abs_grad_diff"] == r["max_abs_grad_diff"])
+    worst_grad = max(r["max_abs_grad_diff"] for r in rows if not math.isnan(r["max_abs_grad_diff"]))
     run.summary(headline="max_abs_diff", max_abs_diff=worst, max_abs_grad_diff=worst_grad, n_ops=len(cases))
 
 

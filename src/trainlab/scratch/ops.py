@@ -73,7 +73,11 @@ def max_pool1d(
     dilation: int = 1,
     ceil_mode: bool = False,
 ) -> Array:
-    """Largest value in each window; padded positions never win (they are -inf)."""
+    """Largest value in each window; padded positions never win (they are -inf).
+
+    With dilation a window can hold padding only; its output is -inf and it
+    passes no gradient (torch's gradient for such a window is arbitrary).
+    """
     _, _, idx, right = _max_pool_setup(input, kernel_size, stride, padding, dilation, ceil_mode)
     padded = _pad(input, padding, right, -np.inf)
     return padded[:, :, idx].max(axis=-1)

@@ -150,3 +150,16 @@ def load_array(
             raise DataError(f"{lpath}: need {X.shape[0]} integer labels of shape ({X.shape[0]},), got {y.dtype} {y.shape}")
         y = y.astype(np.int64)
     return X, y
+
+
+def labelled_sets(
+    datasets: list[str], data_file: str | None = None, labels_file: str | None = None, seed: int = 42
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``[(name, X, y), ...]`` for the recipes: the user's ``data_file`` + ``labels_file``
+    (named after the file) when given, else each toy set in ``datasets``."""
+    if data_file:
+        if not labels_file:
+            raise ConfigError("data_file needs labels_file too (an (N,) .npy of integer class labels)")
+        X, y = load_array(data_file, labels_file)
+        return [(Path(data_file).stem, X, y)]
+    return [(name, *make_toy(name, seed=seed)) for name in datasets]

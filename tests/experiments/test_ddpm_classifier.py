@@ -1,0 +1,27 @@
+"""Smoke test: ddpm-classifier in quick mode writes the seed's columns with sane values."""
+
+import math
+
+from helpers import read_summary, read_table, run_quick
+
+
+def test_quick_run_writes_the_classifier_table(tmp_path):
+    run_dir = run_quick("ddpm-classifier", tmp_path)
+    columns, rows = read_table(run_dir, "classifier")
+    for col in ("dataset", "score", "n_t", "accuracy", "mlp_accuracy", "seconds_per_prediction"):
+        assert col in columns
+    assert {r["score"] for r in rows} == {"error", "study", "study-min"}
+    assert {int(r["n_t"]) for r in rows} == {1, 5}
+    for r in rows:
+        assert r["dataset"] == "moons" and r["status"] == "done"
+        assert 0 <= float(r["accuracy"]) <= 100 and 0 <= float(r["mlp_accuracy"]) <= 100
+        assert 0 < float(r["seconds_per_prediction"]) < 1
+    # even a briefly trained model separates the moons clearly with the error score
+    best = max(float(r["accuracy"]) for r in rows if r["score"] == "error")
+    assert best > 70
+    # on two classes, the study score and its minimum version are complementary
+    for n_t in ("1", "5"):
+        acc = {r["score"]: float(r["accuracy"]) for r in rows if r["n_t"] == n_t}
+        assert math.isclose(acc["study"] + acc["study-min"], 100, abs_tol=1e-6)
+    assert (run_dir / "figures" / "accuracy_vs_nt.png").is_file()
+    assert read_summary(run_dir)

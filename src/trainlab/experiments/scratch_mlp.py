@@ -116,9 +116,9 @@ def run(cfg: Config, run) -> None:
             run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
 
         # scikit-learn with the same architecture and plain SGD.
-        sk_acc, sk_s = float("nan"), float("nan")
+        sk_acc, sk_s, sk_status = float("nan"), float("nan"), "skipped"
         if cfg.sklearn:
-            sk_acc, sk_s = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
+            sk_acc, sk_s, sk_status = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
         rows.append(
             {
                 "activation": activation,
@@ -127,6 +127,7 @@ def run(cfg: Config, run) -> None:
                 "scratch_fit_s": scratch_s,
                 "sklearn_fit_s": sk_s,
                 "scratch_status": "diverged" if net.diverged else "ok",
+                "sklearn_status": sk_status,
             }
         )
 
@@ -137,8 +138,14 @@ def run(cfg: Config, run) -> None:
         caption=f"Both networks: {sizes}, SGD lr {cfg.lr} without momentum or weight decay, batch "
         f"{cfg.batch_size}, {cfg.epochs} epochs, one BLAS thread each. Times are whole fits (for the "
         "NumPy network including the per-epoch test evaluation).",
-        columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s", "scratch_status"],
+        columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s",
+                 "scratch_status", "sklearn_status"],
     )
+    diverged = [f"{impl} {r['activation']}" for r in rows for impl in ("scratch", "sklearn") if r[f"{impl}_status"] == "diverged"]
+    if diverged:
+        run.text("diverged", f"Diverged (non-finite loss, training stopped): {', '.join(diverged)}. "
+                 f"Plain SGD at lr {cfg.lr} can blow up, most often for the linear network, whose "
+                 "activations are not bounded; a smaller lr or fewer layers avoids it.", title="Divergence")
     run.figure("error_curves", error_figure(nets), title="Training and test error against epoch",
                caption="Training error averages each epoch's minibatches (taken as the weights move); "
                "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
@@ -167,8 +174,8 @@ def run(cfg: Config, run) -> None:
     )
 
 
-def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float]:
-    """scikit-learn's MLPClassifier with the NumPy network's settings: (test accuracy, fit seconds)."""
+def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float, str]:
+    """scikit-learn's MLPClassifier with the NumPy network's settings: (test accuracy, fit seconds, status)."""
     # Imported here: `trainlab list` imports every recipe, and scikit-learn takes seconds to import.
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -192,10 +199,15 @@ def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[flo
     with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
-        clf.fit(X, y)
+        try:
+            clf.fit(X, y)
+        except ValueError as exc:  # "Solver produced non-finite parameter weights"
+            if "non-finite" not in str(exc):
+                raise
+            return float("nan"), time.perf_counter() - start, "diverged"
         seconds = time.perf_counter() - start
         acc = float(clf.score(X_test, y_test))
-    return acc, seconds
+    return acc, seconds, "ok"
 
 
 def tsne(features: np.ndarray, seed: int) -> np.ndarray:

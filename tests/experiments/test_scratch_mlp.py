@@ -33,3 +33,12 @@ def test_scratch_mlp_quick(tmp_path):
     assert not math.isnan(summary["best_scratch_test_acc"])
     assert list(run_dir.glob("models/*.npz"))
     assert seconds < 30  # the quick profile targets <= 5 s on 2 idle cores; generous for a busy machine
+
+
+def test_scratch_mlp_reports_divergence_instead_of_failing(tmp_path):
+    run_dir = run_quick("scratch-mlp", tmp_path, lr=100.0, activations=["linear"], epochs=3, tsne_points=0)
+    _, rows = read_table(run_dir, "activations")
+    assert [(r["scratch_status"], r["sklearn_status"]) for r in rows] == [("diverged", "diverged")]
+    assert rows[0]["scratch_test_acc"] == rows[0]["sklearn_test_acc"] == ""  # NaN, not a fake accuracy
+    assert (run_dir / "text" / "diverged.md").exists()
+    assert not (run_dir / "figures" / "tsne.png").exists()

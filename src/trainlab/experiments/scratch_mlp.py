@@ -28,7 +28,7 @@ from trainlab.scratch.network import NeuralNetwork
 
 NAME = "scratch-mlp"
 SUMMARY = "Seed 003 Q2: NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
-RUNTIME = "~6 min"
+RUNTIME = "~4 min"
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 
 SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "linear": "identity"}

@@ -26,7 +26,7 @@ from trainlab.scratch.network import NeuralNetwork
 
 NAME = "scratch-sweep"
 SUMMARY = "Seed 003 Q3: NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
-RUNTIME = "~4 min"
+RUNTIME = "~2 min"
 QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
 
 SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):

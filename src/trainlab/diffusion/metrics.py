@@ -251,3 +251,29 @@ def emd_ratio(generated: np.ndarray | torch.Tensor, real_heldout: np.ndarray | t
     g, h, o = pick(g), pick(h), pick(o)
     model, floor = emd(g, h), emd(o, h)
     return model / floor, model, floor
+
+
+# -- everything the toy studies report for one model ------------------------------------
+
+
+def sample_quality(generated: np.ndarray | torch.Tensor, heldout: np.ndarray | torch.Tensor,
+                   train_ref: np.ndarray | torch.Tensor, *, emd_k: int = 5, emd_n: int = 800,
+                   ratio_n: int = 2000, temperature: float = 0.1, seed: int = 0) -> dict[str, float]:
+    """The metric set of the ddpm experiments for one model's samples.
+
+    ``heldout`` are real points the model never saw; ``train_ref`` are other real points
+    (training data) used only for the EMD noise floor. Keys: ``nll`` (Parzen, nats/point),
+    ``nll_bandwidth``, ``nll_study`` (the course's score against ``heldout``), ``emd_mean``,
+    ``emd_std`` (k disjoint splits of emd_n), ``emd_ratio``, ``emd_floor``.
+    Non-finite samples (a diverged model) give NaN everywhere instead of an error.
+    """
+    g = torch.as_tensor(generated)
+    if not bool(torch.isfinite(g).all()):
+        keys = ("nll", "nll_bandwidth", "nll_study", "emd_mean", "emd_std", "emd_ratio", "emd_floor")
+        return {k: float("nan") for k in keys}
+    kde = kde_nll(g, heldout, seed=seed)
+    mean, std, _ = emd_splits(g, heldout, k=emd_k, n=emd_n, seed=seed)
+    ratio, _, floor = emd_ratio(g, heldout, train_ref, n=ratio_n, seed=seed)
+    return {"nll": kde.nll, "nll_bandwidth": kde.bandwidth,
+            "nll_study": study_nll(heldout, g, temperature=temperature),
+            "emd_mean": mean, "emd_std": std, "emd_ratio": ratio, "emd_floor": floor}

@@ -1,0 +1,35 @@
+"""Smoke test of ddpm-steps in quick mode: the seed's columns, saved samples, sane metric values."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import read_summary, read_table, run_quick
+
+from trainlab.errors import ConfigError
+
+
+def test_ddpm_steps_quick(tmp_path):
+    run_dir = run_quick("ddpm-steps", tmp_path)
+    columns, rows = read_table(run_dir, "steps")
+    for col in ("dataset", "T", "nll", "nll_study", "emd_mean", "emd_std", "train_time_s", "sample_time_s"):
+        assert col in columns
+    assert [(r["dataset"], int(r["T"])) for r in rows] == [("moons", 10), ("moons", 50)]
+    for r in rows:
+        assert r["status"] == "done"
+        assert float(r["emd_mean"]) > 0 and float(r["emd_std"]) >= 0
+        assert float(r["emd_ratio"]) > 0.5  # a 120-step model is no better than fresh real data
+        assert math.isfinite(float(r["nll"])) and math.isfinite(float(r["nll_study"]))
+        assert float(r["train_time_s"]) > 0 and float(r["sample_time_s"]) > 0
+        samples = np.load(run_dir / "samples" / f"moons_T{r['T']}.npy", allow_pickle=False)
+        assert samples.shape == (600, 2) and np.isfinite(samples).all()
+        # samples live in the data's [-1, 1] scale: most of them land inside it
+        assert (np.abs(samples) <= 1.5).mean() > 0.9
+    summary = read_summary(run_dir)
+    assert summary["emd_ratio_moons"] == pytest.approx(float(rows[1]["emd_ratio"]))
+    assert (run_dir / "figures" / "samples.png").exists()
+
+
+def test_ddpm_steps_rejects_unknown_dataset(tmp_path):
+    with pytest.raises(ConfigError):
+        run_quick("ddpm-steps", tmp_path, datasets=["swissroll"])

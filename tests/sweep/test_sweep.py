@@ -63,6 +63,8 @@ class Config(BaseConfig):
     """First x that waits for the gate file."""
     ledger: str = ""
     """File that gets one line per trial start."""
+    stop_file: str = ""
+    """When this file exists, trial x=1 deletes it and raises KeyboardInterrupt (a one-shot Ctrl-C)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,6 +78,9 @@ def run(cfg, run):
     if cfg.x >= cfg.gate_from:
         while not Path(cfg.gate).exists():
             time.sleep(0.02)
+    if cfg.x == 1 and cfg.stop_file and Path(cfg.stop_file).exists():
+        Path(cfg.stop_file).unlink()
+        raise KeyboardInterrupt
     if cfg.x == cfg.fail_at:
         raise RuntimeError(f"probe failure at x={cfg.x}")
     noise = torch.randn(4, generator=torch_generator(cfg.seed + cfg.x)).sum().item()
@@ -209,6 +214,22 @@ def test_a_failing_batch_records_each_of_its_trials_and_the_sweep_goes_on(probe,
     assert [(r["x"], r["status"]) for r in rows] == [("0", "done"), ("0", "done"), ("1", "failed"), ("1", "failed")]
     assert rows[2]["error"] == rows[3]["error"] == "RuntimeError: probe batch failure"
     assert info(sweep_dir)["status"] == "done"
+
+
+def test_ctrl_c_leaves_an_interrupted_sweep_with_its_table_and_resume_finishes_it(probe, tmp_path):
+    stop = tmp_path / "stop"
+    stop.touch()
+    items = ["x=0,1,2", f"stop_file={stop}"]
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep("sweep-probe", items, out=tmp_path / "runs")
+    (sweep_dir,) = (tmp_path / "runs" / "sweep-probe-sweep").iterdir()
+    assert info(sweep_dir)["status"] == "interrupted"
+    assert [r["status"] for r in table(sweep_dir)] == ["done", "pending", "pending"]
+    assert json.loads((sweep_dir / "summary.json").read_text())["pending"] == 2
+    run_sweep("sweep-probe", [], resume=sweep_dir)
+    assert info(sweep_dir)["status"] == "done"
+    assert [r["status"] for r in table(sweep_dir)] == ["done"] * 3
+    assert [r["index"] for r in read_jsonl(sweep_dir / "trials.jsonl")] == [0, 1, 2]
 
 
 def test_cli_sweep_prints_the_folder_last(probe, tmp_path, capsys):

@@ -24,7 +24,7 @@ from trainlab.errors import ConfigError
 from trainlab.runs import Run, append_jsonl, atomic_write, read_jsonl
 from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
 from trainlab.sweep.report import write_report
-from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, finished_keys
+from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
 
 BACKENDS = ("local", "ray")
 
@@ -55,12 +55,19 @@ def run_sweep(
     resume: str | Path | None = None,
     out: str | Path = "runs",
 ) -> Path:
-    """Run (or resume) a sweep of experiment ``name`` and return the sweep folder."""
+    """Run (or resume) a sweep of experiment ``name`` and return the sweep folder.
+
+    Every trial config is built and validated first (a bad key or value raises
+    :class:`ConfigError` before any folder is made). Trials that fail or diverge
+    are recorded with their status and the sweep goes on; only a broken backend
+    (Ray cannot start, the cluster is unreachable) or Ctrl-C ends it early, with
+    the report written either way.
+    """
     _check_backend(backend, workers, address)
     if resume is not None:
         path, trials = _open_sweep(Path(resume), name, overrides)
         sweep_run = Run(path, f"{name}-sweep")
-        _set_info(path, status="running")
+        _set_info(path, status="running", error=None)
     else:
         trials, spec_data = plan(name, overrides, yaml_file=yaml_file, quick=quick)
         spec = SweepSpec(name, list(overrides), quick, str(yaml_file) if yaml_file is not None else None)
@@ -78,13 +85,11 @@ def run_sweep(
 
     start = time.perf_counter()
     try:
-        if not pending:
-            pass
-        elif backend == "local":
+        if pending and backend == "local":
             from trainlab.sweep.local import run_local
 
             run_local(name, pending, path / TRIALS_DIR, record)
-        else:
+        elif pending:
             from trainlab.sweep.ray import run_ray
 
             run_ray(name, pending, path / TRIALS_DIR, record, workers=workers, address=address)
@@ -92,7 +97,7 @@ def run_sweep(
         write_report(sweep_run, trials, "interrupted", time.perf_counter() - start)
         raise
     except Exception as exc:  # the backend itself broke (trial errors never get here)
-        write_report(sweep_run, trials, "failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+        write_report(sweep_run, trials, "failed", time.perf_counter() - start, error=error_text(exc))
         raise
     write_report(sweep_run, trials, "done", time.perf_counter() - start)
     return path

@@ -277,6 +277,13 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(probe, tmp_path, 
     assert not out.exists()  # validated up front: no folder, no trial
 
 
+def test_ray_backend_without_ray_says_how_to_install_it(probe, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'trainlab\[ray\]'"):
+        run_sweep("sweep-probe", ["x=0,1"], backend="ray", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_resume_refuses_another_experiment_or_grid(probe, tmp_path):
     sweep_dir = run_sweep("sweep-probe", ["x=0,1"], out=tmp_path)
     with pytest.raises(ConfigError, match="drop the overrides"):

@@ -11,11 +11,13 @@ the real points of that class.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from trainlab.config import BaseConfig, check, one_of, positive
@@ -117,7 +119,9 @@ def run(cfg: Config, run) -> None:
 
         # the judge: an ordinary classifier trained on the real points
         judge = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=cfg.mlp_max_iter, random_state=cfg.seed)
-        judge.fit(X, y)
+        with warnings.catch_warnings():  # the quick profile stops the MLP early on purpose
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            judge.fit(X, y)
 
         # model: a conditional DDPM with label dropout, trained once per data set
         model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}

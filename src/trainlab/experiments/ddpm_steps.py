@@ -62,7 +62,7 @@ class Config(BaseConfig):
     """Noise model: default (residual MLP) or study (the seed's 2-hidden-layer MLP)."""
     hidden: int = 128
     """Width of the default residual MLP (ignored by arch=study)."""
-    train_steps: int = 2000
+    train_steps: int = 3000
     """Optimizer steps per model."""
     batch_size: int = 512
     """Training batch size."""
@@ -146,6 +146,8 @@ def scatter(ax, points: np.ndarray, title: str) -> None:
         ax.scatter(pts[:, 0], pts[:, 1], pts[:, 2], s=1, alpha=0.4)
     else:
         ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.4)
+        ax.set_xlim(-1.65, 1.65)
+        ax.set_ylim(-1.65, 1.65)
         ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])

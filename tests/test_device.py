@@ -26,3 +26,16 @@ def test_one_seed_drives_numpy_and_torch():
     b = (rng.random(3), np.random.random(3), torch.rand(3))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and torch.equal(a[2], b[2])
     assert torch.equal(torch.rand(4, generator=torch_generator(9)), torch.rand(4, generator=torch_generator(9)))
+
+
+def test_thread_limit_restores_and_small_steps_get_one_thread():
+    from trainlab.device import SMALL_STEP_FLOPS, thread_limit, threads_for_step
+
+    before = torch.get_num_threads()
+    with thread_limit(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    cpu = torch.device("cpu")
+    assert threads_for_step(SMALL_STEP_FLOPS / 10, cpu) == 1
+    assert threads_for_step(SMALL_STEP_FLOPS * 10, cpu) is None
+    assert threads_for_step(1.0, torch.device("cuda")) is None

@@ -64,6 +64,18 @@ def all_experiments() -> dict[str, Experiment]:
 
 
 def get_experiment(name: str) -> Experiment:
+    # The module named after the experiment is tried first, so running one
+    # experiment (or one Ray trial) does not import every other recipe.
+    module_name = name.replace("-", "_")
+    if module_name.isidentifier() and not module_name.startswith("_") and module_name != "registry":
+        try:
+            exp = _from_module(importlib.import_module(f"{package.__name__}.{module_name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package.__name__}.{module_name}":
+                raise
+            exp = None
+        if exp is not None and exp.name == name:
+            return exp
     experiments = all_experiments()
     if name not in experiments:
         import difflib

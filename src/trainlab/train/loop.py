@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from trainlab.device import thread_limit, threads_for_step
 from trainlab.errors import ConfigError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -66,6 +67,15 @@ def fit(
     so the loop never synchronises inside an epoch. ``on_epoch(epoch)`` may
     evaluate and return extra numbers for the history; its time is not counted.
     """
+    n = x.shape[0]
+    # forward + backward ~ 6 FLOPs per parameter per sample (2 forward, 4 backward)
+    step_flops = 6.0 * min(batch_size, n) * sum(p.numel() for p in model.parameters())
+    with thread_limit(threads_for_step(step_flops, x.device)):
+        return _fit(model, x, y, optimizer=optimizer, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size,
+                    generator=generator, on_epoch=on_epoch, progress=progress, desc=desc)
+
+
+def _fit(model, x, y, *, optimizer, loss_fn, epochs, batch_size, generator, on_epoch, progress, desc) -> FitResult:
     n = x.shape[0]
     history: list[dict[str, float]] = []
     train_seconds = 0.0

@@ -61,6 +61,14 @@ def test_helix_labels_follow_the_bernoulli_rule():
         assert abs(y[sel].mean() - p[sel].mean()) < 0.03
 
 
+def test_helix_labels_are_no_more_predictable_than_bayes():
+    # labels are Bernoulli(p(x)): the best rule (p > 1/2) is right E[max(p, 1-p)] of the time, no more
+    X, y = make_toy("helix", n=20000)
+    raw = helix_points(20000, 42)
+    p = (np.sin(4 * raw[:, 0] * raw[:, 1] * raw[:, 2]) + 1) / 2
+    assert abs(((p > 0.5) == y).mean() - np.maximum(p, 1 - p).mean()) < 0.015
+
+
 @pytest.mark.skipif(not HELIX.is_file(), reason="../shared/data/helix.npy not available")
 def test_generated_helix_matches_the_study_file():
     ref = np.load(HELIX)

@@ -73,12 +73,17 @@ def _blobs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def helix_points(n: int, seed: int) -> np.ndarray:
-    """``n`` raw (unscaled) helix points, parametrised to match the study's helix.npy."""
-    rng = np.random.RandomState(seed)
+    """``n`` raw (unscaled) helix points, parametrised to match the study's helix.npy.
+
+    Drawn from NumPy's PCG64 ``default_rng(seed)``, not ``RandomState(seed)``: the labels
+    use ``RandomState(seed)`` as the study did, and the same stream for both would make
+    each label a function of the point's own height draw (labels far too predictable).
+    """
+    rng = np.random.default_rng(seed)
     z = rng.uniform(-2.0, -1.0, size=n)
     angle = HELIX_TURN_RATE * z + HELIX_PHASE
     X = np.stack([np.cos(angle), np.sin(angle), z], axis=1)
-    return X + rng.randn(n, 3) * HELIX_NOISE
+    return X + rng.normal(size=(n, 3)) * HELIX_NOISE
 
 
 def helix_labels(X: np.ndarray, seed: int = 42) -> np.ndarray:

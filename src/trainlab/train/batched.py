@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
 from trainlab.config import check, one_of, positive
@@ -151,7 +152,10 @@ class StackedMLP:
         self.adam_rows = [starts[n_adam], starts[n_adam], n_adam * c, n_adam * c]
         self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
         self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
-        self.steps = 0
+        # torch's Adam counts steps in tensors, one per parameter; one set per Adam run.
+        self._adam_steps = {rows.start: [torch.zeros((), device=device) for _ in range(4)]
+                            for rows, _, optimizer, _ in self.runs if optimizer == "adam"}
+        self._fused = device.type in ("cpu", "cuda")
         self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
 
         # Contiguous column ranges that share an activation.
@@ -196,16 +200,23 @@ class StackedMLP:
         # d(mean cross-entropy)/d(logits) = (softmax - onehot) / n, per trial.
         dz = e.div_(total.mul_(n)).scatter_add_(2, target, self._minus_one.div(n).expand(n, t, 1))
         dz = dz.view(n, t * c).nan_to_num_(0.0, 0.0, 0.0)
+        for k in self._frozen:  # a stopped trial gets zero gradients, so its zero weights stay zero
+            dz[:, k * c : (k + 1) * c] = 0.0
         grad_b2 = dz.sum(0)
         grad_w2 = (dz.t() @ a).mul_(self.mask2)  # block-diagonal: off-block entries stay exactly 0
-        da = dz @ w2
+        dh = dz @ w2
         if len(self.segments) == 1:
-            da = _ACT_GRAD[self.segments[0][2]](da, h, a)
+            dh = _ACT_GRAD[self.segments[0][2]](dh, h, a)
         else:
             for start, stop, name in self.segments:
-                da[:, start:stop] = _ACT_GRAD[name](da[:, start:stop], h[:, start:stop], a[:, start:stop])
-        grad_b1 = da.sum(0)
-        grad_w1 = da.t() @ x
+                dh[:, start:stop] = _ACT_GRAD[name](dh[:, start:stop], h[:, start:stop], a[:, start:stop])
+        grad_b1 = dh.sum(0)
+        adam_rows = self.adam_rows[0]
+        grad_w1 = dh[:, :adam_rows].t() @ x  # Adam rows only; SGD rows are updated below without a grad tensor
+        with torch.no_grad():
+            for hidden_rows, _, optimizer, lr in self.runs:
+                if optimizer == "sgd":  # w1 -= lr * dh^T x as one GEMM into the weights
+                    w1[hidden_rows].addmm_(dh[:, hidden_rows].t(), x, alpha=-lr)
         self._update([grad_w1, grad_b1, grad_w2, grad_b2])
         return losses
 
@@ -222,39 +233,28 @@ class StackedMLP:
 
     @torch.no_grad()
     def _update(self, grads: list[torch.Tensor]) -> None:
-        """Adam on the leading rows, SGD on the rest, each run of trials with its own learning rate.
+        """Every trial's own Adam or SGD step with its own learning rate.
 
-        The Adam step is torch.optim.Adam's, rearranged so the learning rate stays a
-        scalar: lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps) = (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps*sqrt(bc2)).
-        (Calling torch.optim per run costs more Python time per step than these kernels.)
+        Adam is torch's own functional Adam (the fused kernel on CPU and CUDA: one
+        pass over memory) on row views of the stacked tensors, one call per run of
+        trials sharing a learning rate; SGD is ``p -= lr * g`` on the other rows
+        (``grads[0]`` holds only the Adam rows: SGD's first layer is done in ``train_step``).
         """
-        for k in self._frozen:  # zero gradient, zero weights, zero Adam state: stays zero
-            rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
-            for i, g in enumerate(grads):
-                g[rows if i < 2 else out] = 0.0
-        self.steps += 1
-        beta1, beta2 = ADAM_BETAS
-        bias1 = 1 - beta1**self.steps
-        bias2_sqrt = math.sqrt(1 - beta2**self.steps)
-        denoms: list[torch.Tensor | None] = []
-        for g, m, v, k in zip(grads, self.exp_avg, self.exp_avg_sq, self.adam_rows):
-            if k == 0:
-                denoms.append(None)
-                continue
-            gk = g[:k]
-            m.lerp_(gk, 1 - beta1)
-            v.mul_(beta2).addcmul_(gk, gk, value=1 - beta2)
-            denoms.append(v.sqrt().add_(ADAM_EPS * bias2_sqrt))
         for hidden_rows, out_rows, optimizer, lr in self.runs:
-            for i, (p, g) in enumerate(zip(self.params, grads)):
-                rows = hidden_rows if i < 2 else out_rows
-                if optimizer == "adam":
-                    p[rows].addcdiv_(self.exp_avg[i][rows], denoms[i][rows], value=-lr * bias2_sqrt / bias1)
-                else:
-                    p[rows].add_(g[rows], alpha=-lr)
+            spans = [hidden_rows, hidden_rows, out_rows, out_rows]
+            params = [p[span] for p, span in zip(self.params, spans)]
+            grad_views = [g[span] for g, span in zip(grads, spans)]
+            if optimizer == "sgd":
+                torch._foreach_add_(params[1:], grad_views[1:], alpha=-lr)
+                continue
+            exp_avgs = [m[span] for m, span in zip(self.exp_avg, spans)]
+            exp_avg_sqs = [v[span] for v, span in zip(self.exp_avg_sq, spans)]
+            adam(params, grad_views, exp_avgs, exp_avg_sqs, [], self._adam_steps[hidden_rows.start],
+                 fused=self._fused, foreach=None if self._fused else True, amsgrad=False, beta1=ADAM_BETAS[0],
+                 beta2=ADAM_BETAS[1], lr=lr, weight_decay=0.0, eps=ADAM_EPS, maximize=False)
 
     def freeze(self, k: int) -> None:
-        """Stop trial k (stack order): zero its weights and Adam state; its gradients are zeroed from now on."""
+        """Stop trial k (stack order): zero its weights and Adam state; its gradients are zero from now on."""
         self.alive[k] = False
         self._frozen.append(k)
         rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
@@ -321,7 +321,7 @@ def train_stack(
         start = time.perf_counter()
         total = torch.zeros(t, device=x.device)
         for idx in batch_indices(n, specs[0].batch_size, generator, x.device):
-            total += stack.train_step(x[idx], y[idx]) * idx.numel()
+            total += stack.train_step(x.index_select(0, idx), y.index_select(0, idx)) * idx.numel()
         epoch_loss = (total / n).tolist()  # one sync per epoch
         seconds += time.perf_counter() - start
         accs = {name: stack.accuracy(*xy).tolist() for name, xy in evals.items()} if eval_every_epoch else {}

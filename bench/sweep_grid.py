@@ -1,0 +1,178 @@
+"""Benchmark: the seed-002 Q2 grid (24 MLPs for one activation) trained the seed's way and trainlab's way.
+
+Both ways run in this process, on Fashion-MNIST (Debian's copy, 48,000 train /
+12,000 validation / 10,000 test images), at the same epochs, with the same
+initial weights per configuration:
+
+- the seed's way: a ``Dataset`` returning one (image tensor, label) per index, as
+  torchvision's datasets with ``ToTensor()`` do, a shuffling ``DataLoader``, one
+  model and one ``torch.optim`` optimizer at a time, evaluation through
+  ``DataLoader``s;
+- trainlab: ``trainlab.train.batched.train_trials``: data on the device as one
+  tensor, the trials of each batch size trained together as one stacked model.
+
+Timed: training plus the final train/validation/test accuracy, for all 24
+configurations. The FLOP limit is the grid's FLOPs divided by this machine's
+float32 matmul rate (best of several large ``torch.mm`` in this process):
+training needs, per sample and trial, 4*(784*h + 10*h) for the forward pass and
+weight gradients plus 2*10*h for the gradient into the hidden layer (none into
+the input); evaluation 2*(784*h + 10*h) per image. Biases, activations, the
+loss and the optimizer are not counted, so the limit is strict.
+
+Run: ``python bench/sweep_grid.py [--epochs 2] [--activation sigmoid] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+try:
+    import trainlab  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.nn.mlp import MLP
+from trainlab.train.batched import TrialSpec, train_trials, training_flops
+
+BATCH_SIZES = (64, 128, 1024)
+OPTIMIZERS = (("adam", 1e-3), ("sgd", 1e-2))
+HIDDENS = (4, 32, 64, 128)
+
+
+class SeedStyleImages(Dataset):
+    """One (1 x 28 x 28 float tensor in [0, 1], int label) per index, like torchvision + ToTensor()."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return torch.from_numpy(self.images[i]).float().div(255.0).unsqueeze(0), int(self.labels[i])
+
+
+class MulticlassMLP(nn.Module):
+    """The seed's model: flatten, fc1, activation, fc2 (weights taken from trainlab's MLP for the same init)."""
+
+    def __init__(self, mlp: MLP):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x):
+        return self.mlp(x.view(x.shape[0], -1))
+
+
+def seed_accuracy(model: nn.Module, dataset: Dataset) -> float:
+    correct = total = 0
+    model.eval()
+    with torch.no_grad():
+        for images, labels in DataLoader(dataset, batch_size=64, shuffle=False):
+            correct += (model(images).argmax(1) == labels).sum().item()
+            total += labels.numel()
+    return 100.0 * correct / total
+
+
+def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str, float]:
+    """One configuration as the seed trained it."""
+    torch.manual_seed(spec.seed)
+    model = MulticlassMLP(MLP(784, spec.hidden, 10, spec.activation))
+    optimizer = (torch.optim.Adam if spec.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=spec.lr)
+    criterion = nn.CrossEntropyLoss()
+    loader = DataLoader(sets["train"], batch_size=spec.batch_size, shuffle=True)
+    for _ in range(epochs):
+        model.train()
+        for images, labels in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(images), labels)
+            loss.backward()
+            optimizer.step()
+    return {f"{name}_acc": seed_accuracy(model, ds) for name, ds in sets.items()}
+
+
+def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 FLOP/s of an n x n x n torch.mm in this process."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per configuration, both ways (default 2)")
+    parser.add_argument("--activation", default="sigmoid", help="sigmoid (Table 2) or relu (Table 3)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for both ways (default 2)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    data = load_images("fashion-mnist")
+    train_idx, val_idx = train_val_split(len(data.train_labels), 0.2, seed=0)
+    specs = [TrialSpec(hidden=h, activation=args.activation, optimizer=opt, lr=lr, batch_size=bs, seed=0)
+             for bs in BATCH_SIZES for opt, lr in OPTIMIZERS for h in HIDDENS]
+    print(f"Fashion-MNIST from {data.source}; {len(train_idx)} train / {len(val_idx)} val / "
+          f"{len(data.test_labels)} test; {len(specs)} configurations ({args.activation}), {args.epochs} epochs; "
+          f"torch {torch.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
+    rate_before = matmul_rate()
+
+    # The seed's way: one model at a time through per-sample Datasets and DataLoaders.
+    seed_sets = {
+        "train": SeedStyleImages(data.train_images[train_idx], data.train_labels[train_idx]),
+        "val": SeedStyleImages(data.train_images[val_idx], data.train_labels[val_idx]),
+        "test": SeedStyleImages(data.test_images, data.test_labels),
+    }
+    start = time.perf_counter()
+    seed_results = [seed_way(spec, seed_sets, args.epochs) for spec in specs]
+    seed_seconds = time.perf_counter() - start
+
+    # trainlab: tensors once, every batch size's trials as one stacked model.
+    start = time.perf_counter()
+    device = torch.device("cpu")
+    x_all = to_tensor(data.train_images, device)
+    y_all = torch.as_tensor(data.train_labels, device=device).long()
+    evals = {
+        "train": (x_all[train_idx], y_all[train_idx]),
+        "val": (x_all[val_idx], y_all[val_idx]),
+        "test": (to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device).long()),
+    }
+    ours = train_trials(specs, *evals["train"], epochs=args.epochs, n_classes=10, evals=evals, progress=False)
+    our_seconds = time.perf_counter() - start
+    rate = max(rate_before, matmul_rate())
+
+    n_eval = len(train_idx) + len(val_idx) + len(data.test_labels)
+    flops = training_flops(specs, 784, 10, len(train_idx) * args.epochs)
+    flops += sum(2.0 * (784 * s.hidden + 10 * s.hidden) for s in specs) * n_eval
+    limit = flops / rate
+
+    print(f"\n{'batch':>5} {'opt':>4} {'hidden':>6} | {'seed test':>9} {'ours test':>9} {'diff pp':>7}")
+    diffs = []
+    for spec, theirs, mine in zip(specs, seed_results, ours):
+        diff = mine.metrics["test_acc"] - theirs["test_acc"]
+        diffs.append(abs(diff))
+        print(f"{spec.batch_size:>5} {spec.optimizer:>4} {spec.hidden:>6} | {theirs['test_acc']:>9.2f} "
+              f"{mine.metrics['test_acc']:>9.2f} {diff:>+7.2f}")
+    print(f"\nseed's way: {seed_seconds:.1f} s   trainlab: {our_seconds:.2f} s   speedup {seed_seconds / our_seconds:.1f}x")
+    print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s; FLOP-limit time {limit:.2f} s; "
+          f"trainlab / limit {our_seconds / limit:.2f}")
+    print(f"largest per-configuration test accuracy difference: {max(diffs):.2f} percentage points; "
+          f"load average now {os.getloadavg()[0]:.1f}")
+    print(f"RESULT speedup={seed_seconds / our_seconds:.1f} limit_ratio={our_seconds / limit:.2f} "
+          f"max_acc_diff={max(diffs):.2f}")
+
+
+if __name__ == "__main__":
+    main()

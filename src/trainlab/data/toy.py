@@ -158,13 +158,16 @@ def load_array(
 
 
 def labelled_sets(
-    datasets: list[str], data_file: str | None = None, labels_file: str | None = None, seed: int = 42
+    datasets: list[str], data_file: str | None = None, labels_file: str | None = None, seed: int = 42,
+    helix_file: str | None = None,
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``[(name, X, y), ...]`` for the recipes: the user's ``data_file`` + ``labels_file``
-    (named after the file) when given, else each toy set in ``datasets``."""
+    (named after the file) when given, else each toy set in ``datasets`` (helix from
+    ``helix_file`` when given, see :func:`make_toy`)."""
     if data_file:
         if not labels_file:
             raise ConfigError("data_file needs labels_file too (an (N,) .npy of integer class labels)")
         X, y = load_array(data_file, labels_file)
         return [(Path(data_file).stem, X, y)]
-    return [(name, *make_toy(name, seed=seed)) for name in datasets]
+    return [(name, *make_toy(name, seed=seed, helix_file=helix_file if name == "helix" else None))
+            for name in datasets]

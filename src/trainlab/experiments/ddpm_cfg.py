@@ -23,7 +23,7 @@ from sklearn.neural_network import MLPClassifier
 from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array
 from trainlab.device import torch_generator
-from trainlab.diffusion.ddpm import ARCHS
+from trainlab.diffusion.ddpm import ARCHS, few_threads
 from trainlab.diffusion.guidance import fit_conditional, sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.diffusion.schedules import SCHEDULES
@@ -32,7 +32,7 @@ from trainlab.report.figures import new_figure
 
 NAME = "ddpm-cfg"
 SUMMARY = "Seed 001 §2: classifier-free guidance on the toy sets, on-target rate and EMD against guidance scale"
-RUNTIME = "~5 min"
+RUNTIME = "~3 min"
 QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "T": 50, "guidance_scales": [0.0, 2.0],
          "n_samples": 150, "mlp_max_iter": 40}
 
@@ -60,6 +60,8 @@ class Config(BaseConfig):
     """A .npy (N, ...) array to use instead of the toy sets (needs labels_file)."""
     labels_file: Optional[str] = None
     """A .npy (N,) array of integer labels for data_file."""
+    helix_file: Optional[str] = None
+    """Raw helix points (.npy, N x 3), e.g. the study's helix.npy; None generates a matching helix."""
     prior_file: Optional[str] = None
     """A .npy (n_samples, d) array of x_T; then every label and scale starts there and sampling adds no noise."""
     arch: str = "default"
@@ -107,12 +109,17 @@ class Config(BaseConfig):
 
 
 def run(cfg: Config, run) -> None:
+    with few_threads(run.device):  # toy-size networks: one thread is fastest (see few_threads)
+        _run(cfg, run)
+
+
+def _run(cfg: Config, run) -> None:
     prior = None
     if cfg.prior_file:
         prior = torch.as_tensor(load_array(cfg.prior_file, scale=False)[0])
         check(prior.shape[0] == cfg.n_samples, f"prior_file has {prior.shape[0]} rows; set n_samples={prior.shape[0]}")
     rows = []
-    for name, X, y in labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file):
+    for name, X, y in labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file):
         if prior is not None and prior.shape[1] != X.shape[1]:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
         n_classes = int(y.max()) + 1

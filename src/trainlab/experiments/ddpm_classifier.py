@@ -26,14 +26,14 @@ from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets
 from trainlab.device import torch_generator
 from trainlab.diffusion.classifier import DiffusionClassifier
-from trainlab.diffusion.ddpm import ARCHS
+from trainlab.diffusion.ddpm import ARCHS, few_threads
 from trainlab.diffusion.guidance import fit_conditional
 from trainlab.diffusion.schedules import SCHEDULES
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
 SUMMARY = "Seed 001 §2.2: conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
-RUNTIME = "~6 min"
+RUNTIME = "~3 min"
 QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
          "mlp_max_iter": 20}
 
@@ -48,6 +48,8 @@ class Config(BaseConfig):
     """A .npy (N, ...) array to use instead of the toy sets (needs labels_file)."""
     labels_file: Optional[str] = None
     """A .npy (N,) array of integer labels for data_file."""
+    helix_file: Optional[str] = None
+    """Raw helix points (.npy, N x 3), e.g. the study's helix.npy; None generates a matching helix."""
     arch: str = "default"
     """Noise model: default (residual MLP) or study (the seed's small MLP)."""
     hidden: int = 64
@@ -105,8 +107,13 @@ class Config(BaseConfig):
 
 
 def run(cfg: Config, run) -> None:
+    with few_threads(run.device):  # toy-size networks: one thread is fastest (see few_threads)
+        _run(cfg, run)
+
+
+def _run(cfg: Config, run) -> None:
     rows = []
-    sets = labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file)
+    sets = labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file)
     for name, X, y in sets:
         # data: stratified held-out split, and a seeded subset of it to classify
         n_classes = int(y.max()) + 1

@@ -12,14 +12,18 @@ initial weights per configuration:
   tensor, the trials of each batch size trained together as one stacked model.
 
 Timed: training plus the final train/validation/test accuracy, for all 24
-configurations. The FLOP limit is the grid's FLOPs divided by this machine's
+configurations; trainlab runs once before and once after the seed's way and
+its time is the mean of the two (the machine is shared; its load drifts). Both
+ways draw the same batches (a seeded ``torch.randperm`` per epoch), so their
+per-configuration accuracies differ only by float rounding. The FLOP limit is the grid's FLOPs divided by this machine's
 float32 matmul rate (best of several large ``torch.mm`` in this process):
 training needs, per sample and trial, 4*(784*h + 10*h) for the forward pass and
 weight gradients plus 2*10*h for the gradient into the hidden layer (none into
 the input); evaluation 2*(784*h + 10*h) per image. Biases, activations, the
 loss and the optimizer are not counted, so the limit is strict.
 
-Run: ``python bench/sweep_grid.py [--epochs 2] [--activation sigmoid] [--threads 2]``.
+Run: ``python bench/sweep_grid.py [--epochs 2] [--activation sigmoid] [--threads 1]`` (about 3 minutes
+at the defaults, almost all of it the seed's way).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 try:
     import trainlab  # noqa: F401
@@ -41,6 +45,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
 from trainlab.train.batched import TrialSpec, train_trials, training_flops
 
@@ -60,6 +65,23 @@ class SeedStyleImages(Dataset):
 
     def __getitem__(self, i: int):
         return torch.from_numpy(self.images[i]).float().div(255.0).unsqueeze(0), int(self.labels[i])
+
+
+class SeededShuffle(Sampler):
+    """shuffle=True with one seeded torch.randperm per epoch: the batches trainlab's batch_indices draws.
+
+    (DataLoader(shuffle=True, generator=g) draws a second, unused permutation at the end of
+    every epoch, so from epoch 2 on its order would differ from trainlab's.)
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.generator = n, torch_generator(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        yield from torch.randperm(self.n, generator=self.generator).tolist()
 
 
 class MulticlassMLP(nn.Module):
@@ -89,7 +111,7 @@ def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str
     model = MulticlassMLP(MLP(784, spec.hidden, 10, spec.activation))
     optimizer = (torch.optim.Adam if spec.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=spec.lr)
     criterion = nn.CrossEntropyLoss()
-    loader = DataLoader(sets["train"], batch_size=spec.batch_size, shuffle=True)
+    loader = DataLoader(sets["train"], batch_size=spec.batch_size, sampler=SeededShuffle(len(sets["train"]), spec.seed))
     for _ in range(epochs):
         model.train()
         for images, labels in loader:
@@ -116,7 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2, help="epochs per configuration, both ways (default 2)")
     parser.add_argument("--activation", default="sigmoid", help="sigmoid (Table 2) or relu (Table 3)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for both ways (default 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for both ways (default 1: on a shared 2-core machine two threads "
+                             "spin-wait on each other and both ways run 10-15x slower; use 2 on an idle machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -129,6 +153,24 @@ def main() -> None:
           f"torch {torch.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
     rate_before = matmul_rate()
 
+    def trainlab_way() -> tuple[float, list]:
+        """Tensors once, every batch size's trials as one stacked model; returns (seconds, results)."""
+        start = time.perf_counter()
+        device = torch.device("cpu")
+        x_all = to_tensor(data.train_images, device)
+        y_all = torch.as_tensor(data.train_labels, device=device).long()
+        evals = {
+            "train": (x_all[train_idx], y_all[train_idx]),
+            "val": (x_all[val_idx], y_all[val_idx]),
+            "test": (to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device).long()),
+        }
+        results = train_trials(specs, *evals["train"], epochs=args.epochs, n_classes=10, evals=evals,
+                               progress=False)
+        return time.perf_counter() - start, results
+
+    # trainlab before and after the seed's way, so a change in the machine's load hits both.
+    first_seconds, ours = trainlab_way()
+
     # The seed's way: one model at a time through per-sample Datasets and DataLoaders.
     seed_sets = {
         "train": SeedStyleImages(data.train_images[train_idx], data.train_labels[train_idx]),
@@ -139,18 +181,8 @@ def main() -> None:
     seed_results = [seed_way(spec, seed_sets, args.epochs) for spec in specs]
     seed_seconds = time.perf_counter() - start
 
-    # trainlab: tensors once, every batch size's trials as one stacked model.
-    start = time.perf_counter()
-    device = torch.device("cpu")
-    x_all = to_tensor(data.train_images, device)
-    y_all = torch.as_tensor(data.train_labels, device=device).long()
-    evals = {
-        "train": (x_all[train_idx], y_all[train_idx]),
-        "val": (x_all[val_idx], y_all[val_idx]),
-        "test": (to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device).long()),
-    }
-    ours = train_trials(specs, *evals["train"], epochs=args.epochs, n_classes=10, evals=evals, progress=False)
-    our_seconds = time.perf_counter() - start
+    second_seconds, _ = trainlab_way()
+    our_seconds = (first_seconds + second_seconds) / 2
     rate = max(rate_before, matmul_rate())
 
     n_eval = len(train_idx) + len(val_idx) + len(data.test_labels)
@@ -165,7 +197,8 @@ def main() -> None:
         diffs.append(abs(diff))
         print(f"{spec.batch_size:>5} {spec.optimizer:>4} {spec.hidden:>6} | {theirs['test_acc']:>9.2f} "
               f"{mine.metrics['test_acc']:>9.2f} {diff:>+7.2f}")
-    print(f"\nseed's way: {seed_seconds:.1f} s   trainlab: {our_seconds:.2f} s   speedup {seed_seconds / our_seconds:.1f}x")
+    print(f"\nseed's way: {seed_seconds:.1f} s   trainlab: {our_seconds:.2f} s (mean of {first_seconds:.2f} s "
+          f"before and {second_seconds:.2f} s after the seed's way)   speedup {seed_seconds / our_seconds:.1f}x")
     print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s; FLOP-limit time {limit:.2f} s; "
           f"trainlab / limit {our_seconds / limit:.2f}")
     print(f"largest per-configuration test accuracy difference: {max(diffs):.2f} percentage points; "

@@ -26,7 +26,7 @@ from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpe
 
 NAME = "mnist-grid"
 SUMMARY = "Seed 002 Q2: MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
-RUNTIME = "~4 min"
+RUNTIME = "~1 min"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]

@@ -176,9 +176,9 @@ class StackedMLP:
         return a
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, trials, classes) in stack order; NaN in one trial's hidden units stays in that trial."""
+        """(B, trials, classes) in stack order (diverged trials are frozen at zero, so all finite)."""
         w1, b1, w2, b2 = self.params
-        a = self._activate(torch.addmm(b1, x, w1.t())).nan_to_num_(0.0, 0.0, 0.0)
+        a = self._activate(torch.addmm(b1, x, w1.t()))
         return torch.addmm(b2, a, w2.t()).view(x.shape[0], -1, self.n_classes)
 
     # -- one training step ---------------------------------------------------

@@ -140,3 +140,16 @@ def test_one_stack_needs_one_batch_size():
     x, y = toy()
     with pytest.raises(ConfigError):
         train_stack([TrialSpec(hidden=2, batch_size=8), TrialSpec(hidden=2, batch_size=16)], x, y, epochs=1)
+
+
+def test_eval_every_epoch_and_the_one_at_a_time_path_record_the_same_history():
+    x, y = toy()
+    spec = [TrialSpec(hidden=5, activation="relu", optimizer="adam", lr=1e-2, batch_size=16)]
+    stacked = train_trials(spec, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                           progress=False)[0]
+    alone = train_trials(spec, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                         batched=False, progress=False)[0]
+    assert [r["epoch"] for r in stacked.history] == [1, 2]
+    for a, b in zip(stacked.history, alone.history):
+        assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.01)  # one sample of 100 may flip
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)

@@ -8,7 +8,8 @@ from helpers import read_summary, read_table, run_quick
 
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
-from trainlab.experiments.ddpm_schedules import Config, clipped_x0, plan
+from trainlab.experiments.ddpm_schedules import Config, plan
+from trainlab.experiments.ddpm_steps import clipped_x0
 
 
 def test_ddpm_schedules_quick(tmp_path):

@@ -32,8 +32,9 @@ DESCRIPTIONS = {
     "nll": "Parzen-window NLL: -mean log p(x) of held-out real points under a normalised Gaussian "
     "KDE of the generated samples (bandwidth chosen on a separate held-out half); "
     "nats per point, lower is better, can be negative; penalises both missing modes and stray samples.",
-    "nll_study": "the course's score: -log of the mean over generated points of an (unnormalised) Gaussian "
-    "kernel sum over real points, temperature 0.1; arbitrary units, lower is better; blind to missing modes.",
+    "nll_study": "the course's score: -log of the mean over generated points of a Gaussian kernel density of "
+    "the real points whose constant does not match its width (integrates to 2^(d/2)), temperature 0.1; "
+    "not a likelihood, compare within a dataset only; lower is better; blind to missing modes.",
     "emd": "exact earth mover's (Wasserstein-1) distance, Euclidean ground cost, uniform weights, "
     "in the data's [-1, 1] units; mean and std over k disjoint subsample pairs; lower is better.",
     "emd_ratio": "EMD(generated, held-out real) / EMD(training subsample, held-out real) on equal sizes: "

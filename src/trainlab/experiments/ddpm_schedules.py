@@ -13,15 +13,13 @@ at the T values in ``linear_T``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, List
-
-import torch
+from typing import List
 
 from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS
 from trainlab.diffusion.ddpm import ARCHS
 from trainlab.diffusion.metrics import DESCRIPTIONS
-from trainlab.diffusion.schedules import NoiseScheduler, make_scheduler
+from trainlab.diffusion.schedules import make_scheduler
 from trainlab.experiments import ddpm_steps
 from trainlab.report.figures import new_figure
 
@@ -114,29 +112,6 @@ class Config(BaseConfig):
               "ratio_n must be <= heldout, the training split and n_samples; lower ratio_n")
 
 
-def clipped_x0(scheduler: NoiseScheduler) -> Callable[[torch.nn.Module], Callable]:
-    """An ``eps_fn`` factory for :func:`trainlab.diffusion.ddpm.sample` that clips the implied x0.
-
-    eps is turned into x0 = (x - b eps) / a (a = sqrt(abar_t), b = sqrt(1 - abar_t)), x0 is
-    clipped to [-1, 1], and the eps consistent with the clipped x0 is returned, so the
-    ordinary DDPM step then uses the clipped x0.
-    """
-    a_all, b_all = scheduler.sqrt_alphas_cumprod, scheduler.sqrt_one_minus_alphas_cumprod
-
-    def factory(model: torch.nn.Module) -> Callable:
-        a_dev, b_dev = a_all.to(next(model.parameters()).device), b_all.to(next(model.parameters()).device)
-
-        def eps_fn(x: torch.Tensor, t: torch.Tensor, y: Any = None) -> torch.Tensor:
-            eps = model(x, t, y)
-            a, b = a_dev[t][:, None], b_dev[t][:, None]
-            x0 = ((x - b * eps) / a).clamp(-1.0, 1.0)
-            return (x - a * x0) / b
-
-        return eps_fn
-
-    return factory
-
-
 def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
     """(label, kind, beta_low, beta_high, T) of every model, without repeats."""
     items = []
@@ -164,7 +139,7 @@ def run(cfg: Config, run) -> None:
         for label, kind, lo, hi, T in plan(cfg):
             scheduler = make_scheduler(kind, T, lo, hi)
             row, _ = ddpm_steps.fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
-                                              eps_fn=clipped_x0(scheduler) if cfg.clip_x0 else None)
+                                              eps_fn=ddpm_steps.clipped_x0(scheduler) if cfg.clip_x0 else None)
             row = {"dataset": name, "schedule": label, "kind": kind,
                    "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
                    "T": T, "abar_T": float(scheduler.alphas_cumprod[-1]), **row}

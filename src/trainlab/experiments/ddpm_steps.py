@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import Any, Callable, List
 
 import numpy as np
 import torch
@@ -82,6 +82,8 @@ class Config(BaseConfig):
     """Points per set for the EMD ratio (generated vs held-out over training vs held-out)."""
     reference_T: int = 100
     """T whose EMD ratio per dataset goes to summary.json (the nearest T in steps is used)."""
+    clip_x0: bool = True
+    """Clip the predicted clean point to [-1, 1] while sampling (needed by cosine; no effect on the study's betas)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -139,6 +141,29 @@ def fit_and_score(cfg: Any, scheduler: NoiseScheduler, train: torch.Tensor, held
     return row, samples
 
 
+def clipped_x0(scheduler: NoiseScheduler) -> Callable[[torch.nn.Module], Callable]:
+    """An ``eps_fn`` factory for :func:`trainlab.diffusion.ddpm.sample` that clips the implied x0.
+
+    eps is turned into x0 = (x - b eps) / a (a = sqrt(abar_t), b = sqrt(1 - abar_t)), x0 is
+    clipped to [-1, 1], and the eps consistent with the clipped x0 is returned, so the
+    ordinary DDPM step then uses the clipped x0.
+    """
+    a_all, b_all = scheduler.sqrt_alphas_cumprod, scheduler.sqrt_one_minus_alphas_cumprod
+
+    def factory(model: torch.nn.Module) -> Callable:
+        a_dev, b_dev = a_all.to(next(model.parameters()).device), b_all.to(next(model.parameters()).device)
+
+        def eps_fn(x: torch.Tensor, t: torch.Tensor, y: Any = None) -> torch.Tensor:
+            eps = model(x, t, y)
+            a, b = a_dev[t][:, None], b_dev[t][:, None]
+            x0 = ((x - b * eps) / a).clamp(-1.0, 1.0)
+            return (x - a * x0) / b
+
+        return eps_fn
+
+    return factory
+
+
 def scatter(ax, points: np.ndarray, title: str) -> None:
     """2-D scatter, or 3-D for the helix (``ax`` must then be a 3-D axis)."""
     pts = np.clip(points, -1.6, 1.6)  # a few far-off samples must not squash the plot
@@ -180,7 +205,8 @@ def run(cfg: Config, run) -> None:
         real[name] = held.cpu().numpy()
         for T in Ts:
             scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
-            row, samples[(name, T)] = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T)
+            row, samples[(name, T)] = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
+                                                    eps_fn=clipped_x0(scheduler) if cfg.clip_x0 else None)
             row = {"dataset": name, "T": T, **row}
             rows.append(row)
             run.log(**row)
@@ -190,7 +216,7 @@ def run(cfg: Config, run) -> None:
                "emd_ratio", "nll_bandwidth", "final_loss", "status"]
     run.table("steps", rows, columns=columns, title="Sample quality against the number of diffusion steps T",
               caption=f"{cfg.schedule} betas {cfg.beta_low} -> {cfg.beta_high}, arch={cfg.arch}, "
-                      f"{cfg.train_steps} Adam steps of {cfg.batch_size}; metrics on {cfg.heldout} held-out points. "
+                      f"{cfg.train_steps} Adam steps of {cfg.batch_size}, clip_x0={cfg.clip_x0}; metrics on {cfg.heldout} held-out points. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     run.text("metrics", STUDY_NOTE, title="How the samples are scored")
 

@@ -9,12 +9,12 @@ from helpers import read_table, run_quick
 def test_quick_run_writes_the_cfg_table(tmp_path):
     run_dir = run_quick("ddpm-cfg", tmp_path)
     columns, rows = read_table(run_dir, "cfg")
-    for col in ("dataset", "guidance_scale", "label", "on_target", "emd_to_class"):
+    for col in ("dataset", "guidance_scale", "label", "on_target", "emd_to_class", "emd_floor"):
         assert col in columns
     assert {(float(r["guidance_scale"]), int(r["label"])) for r in rows} == {(0, 0), (0, 1), (2, 0), (2, 1)}
     for r in rows:
         assert 0 <= float(r["on_target"]) <= 100
-        assert 0 <= float(r["emd_to_class"]) < 2
+        assert 0 <= float(r["emd_to_class"]) < 2 and 0 < float(r["emd_floor"]) < 0.5
     # even a briefly trained model puts most samples on the requested moon
     assert np.mean([float(r["on_target"]) for r in rows]) > 60
     assert (run_dir / "figures" / "samples_moons.png").is_file()

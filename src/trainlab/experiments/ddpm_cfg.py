@@ -49,7 +49,8 @@ x_{t-1} = (x_t - beta_t / sqrt(1 - alphabar_t) eps) / sqrt(alpha_t) + sqrt(beta_
 *on_target*: percent of samples that an sklearn MLPClassifier (64, 64), trained on the real
 points, assigns to the requested class.  *emd_to_class*: exact earth mover's distance (W1,
 Euclidean cost, uniform weights; POT) between the samples and as many real points of that
-class, both in the [-1, 1] scaled coordinates."""
+class, both in the [-1, 1] scaled coordinates; *emd_floor* is the same distance between two
+disjoint real subsets of that class, the value a perfect sampler would reach."""
 
 
 @dataclass
@@ -118,7 +119,7 @@ def _run(cfg: Config, run) -> None:
     if cfg.prior_file:
         prior = torch.as_tensor(load_array(cfg.prior_file, scale=False)[0])
         check(prior.shape[0] == cfg.n_samples, f"prior_file has {prior.shape[0]} rows; set n_samples={prior.shape[0]}")
-    rows = []
+    rows, plots, floors = [], [], {}
     for name, X, y in labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file):
         if prior is not None and prior.shape[1] != X.shape[1]:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
@@ -142,7 +143,7 @@ def _run(cfg: Config, run) -> None:
                 final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
         if info["status"] != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
-                         "emd_to_class": float("nan"), "status": info["status"]})
+                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info["status"]})
             continue
 
         # sample: all classes at once for each guidance scale, from the same noise
@@ -159,22 +160,30 @@ def _run(cfg: Config, run) -> None:
             for c in range(n_classes):
                 mine = samples[labels.numpy() == c]
                 real = X[y == c]
-                real = real[rng.choice(len(real), min(len(real), len(mine)), replace=False)]
+                pick = rng.permutation(len(real))
+                m = min(len(mine), len(real) // 2)
+                if (name, c) not in floors:  # two disjoint real subsets: what a perfect sampler would score
+                    floors[name, c] = emd(real[pick[:m]], real[pick[m : 2 * m]])
                 rows.append({"dataset": name, "guidance_scale": w, "label": c,
                              "on_target": 100 * float((judged[labels.numpy() == c] == c).mean()),
-                             "emd_to_class": emd(mine, real), "status": "done"})
+                             "emd_to_class": emd(mine[:m], real[pick[m : 2 * m]]), "emd_floor": floors[name, c],
+                             "status": "done"})
             run.log(dataset=name, guidance_scale=w,
                     on_target=float(np.mean([r["on_target"] for r in rows if r["dataset"] == name
                                              and r["guidance_scale"] == w])))
-        _scatter(run, name, X, y, per_scale, labels.numpy())
+        plots.append((name, X, per_scale, labels.numpy()))
 
-    run.table("cfg", rows, title="Classifier-free guidance: on-target rate and EMD per class",
-              columns=["dataset", "guidance_scale", "label", "on_target", "emd_to_class", "status"],
-              caption=f"{cfg.n_samples} samples per class and scale; on_target in percent.")
-    run.table("cfg_by_scale", _by_scale(rows), title="Averaged over classes",
-              columns=["dataset", "guidance_scale", "on_target", "emd_to_class"])
     run.text("convention", CONVENTION, title="Guidance convention and measures")
-    summary = {f"{r['dataset']}_w{r['guidance_scale']:g}_on_target": r["on_target"] for r in _by_scale(rows)}
+    run.table("cfg_by_scale", _by_scale(rows), title="Averaged over classes",
+              columns=["dataset", "guidance_scale", "on_target", "emd_to_class", "emd_floor"])
+    for name, X, per_scale, labels in plots:
+        _scatter(run, name, X, per_scale, labels)
+    run.table("cfg", rows, title="Classifier-free guidance: on-target rate and EMD per class",
+              columns=["dataset", "guidance_scale", "label", "on_target", "emd_to_class", "emd_floor", "status"],
+              caption=f"{cfg.n_samples} samples per class and scale; on_target in percent; emd_floor: EMD "
+                      "between two disjoint real subsets of the class of the same size (a perfect sampler's value).")
+    summary = {f"{r['dataset']}_w{r['guidance_scale']:g}_on_target": round(r["on_target"], 2)
+               for r in _by_scale(rows)}
     run.summary(headline=next(iter(summary), None), **summary)
 
 
@@ -184,11 +193,12 @@ def _by_scale(rows):
         group = [r for r in rows if (r["dataset"], r["guidance_scale"]) == key]
         out.append({"dataset": key[0], "guidance_scale": key[1],
                     "on_target": float(np.mean([r["on_target"] for r in group])),
-                    "emd_to_class": float(np.mean([r["emd_to_class"] for r in group]))})
+                    "emd_to_class": float(np.mean([r["emd_to_class"] for r in group])),
+                    "emd_floor": float(np.mean([r["emd_floor"] for r in group]))})
     return out
 
 
-def _scatter(run, name, X, y, per_scale, labels) -> None:
+def _scatter(run, name, X, per_scale, labels) -> None:
     """One panel per guidance scale: samples coloured by the class they were asked for,
     over the real points in grey.  3-D sets show coordinates 0 and 2."""
     dims = (0, 1) if X.shape[1] == 2 else (0, X.shape[1] - 1)

@@ -13,7 +13,9 @@ initial weights per configuration:
 
 Timed: training plus the final train/validation/test accuracy, for all 24
 configurations; trainlab runs once before and once after the seed's way and
-its time is the mean of the two (the machine is shared; its load drifts). Both
+its time is the mean of the two (the machine is shared; its load drifts). The
+process's CPU time is printed as well: with one thread it leaves out the time
+the process waited for a core. Both
 ways draw the same batches (a seeded ``torch.randperm`` per epoch), so their
 per-configuration accuracies differ only by float rounding. The FLOP limit is the grid's FLOPs divided by this machine's
 float32 matmul rate (best of several large ``torch.mm`` in this process):
@@ -155,7 +157,7 @@ def main() -> None:
 
     def trainlab_way() -> tuple[float, list]:
         """Tensors once, every batch size's trials as one stacked model; returns (seconds, results)."""
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         device = torch.device("cpu")
         x_all = to_tensor(data.train_images, device)
         y_all = torch.as_tensor(data.train_labels, device=device).long()
@@ -166,10 +168,10 @@ def main() -> None:
         }
         results = train_trials(specs, *evals["train"], epochs=args.epochs, n_classes=10, evals=evals,
                                progress=False)
-        return time.perf_counter() - start, results
+        return time.perf_counter() - start, time.process_time() - cpu_start, results
 
     # trainlab before and after the seed's way, so a change in the machine's load hits both.
-    first_seconds, ours = trainlab_way()
+    first_seconds, first_cpu, ours = trainlab_way()
 
     # The seed's way: one model at a time through per-sample Datasets and DataLoaders.
     seed_sets = {
@@ -177,12 +179,12 @@ def main() -> None:
         "val": SeedStyleImages(data.train_images[val_idx], data.train_labels[val_idx]),
         "test": SeedStyleImages(data.test_images, data.test_labels),
     }
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     seed_results = [seed_way(spec, seed_sets, args.epochs) for spec in specs]
-    seed_seconds = time.perf_counter() - start
+    seed_seconds, seed_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
-    second_seconds, _ = trainlab_way()
-    our_seconds = (first_seconds + second_seconds) / 2
+    second_seconds, second_cpu, _ = trainlab_way()
+    our_seconds, our_cpu = (first_seconds + second_seconds) / 2, (first_cpu + second_cpu) / 2
     rate = max(rate_before, matmul_rate())
 
     n_eval = len(train_idx) + len(val_idx) + len(data.test_labels)
@@ -201,6 +203,8 @@ def main() -> None:
           f"before and {second_seconds:.2f} s after the seed's way)   speedup {seed_seconds / our_seconds:.1f}x")
     print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s; FLOP-limit time {limit:.2f} s; "
           f"trainlab / limit {our_seconds / limit:.2f}")
+    print(f"CPU time of this process (less sensitive to other users' load): seed's way {seed_cpu:.1f} s, "
+          f"trainlab {our_cpu:.2f} s: speedup {seed_cpu / our_cpu:.1f}x, trainlab / limit {our_cpu / limit:.2f}")
     print(f"largest per-configuration test accuracy difference: {max(diffs):.2f} percentage points; "
           f"load average now {os.getloadavg()[0]:.1f}")
     print(f"RESULT speedup={seed_seconds / our_seconds:.1f} limit_ratio={our_seconds / limit:.2f} "

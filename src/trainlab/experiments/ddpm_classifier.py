@@ -33,7 +33,7 @@ from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
 SUMMARY = "Seed 001 §2.2: conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
-RUNTIME = "~3 min"
+RUNTIME = "~2 min"
 QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
          "mlp_max_iter": 20}
 

@@ -1,0 +1,263 @@
+"""One stack of one-hidden-layer MLP trials as four tensors with a hand-written step.
+
+The hidden units of all trials sit side by side in one wide first layer and the
+output layer is block-diagonal, so one GEMM per step serves every trial and each
+trial still gets exactly the gradient and update it would get alone (see
+``trainlab.train.batched`` for how trials are grouped and trained).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch.optim.adam import adam
+
+from trainlab.config import check, one_of, positive
+from trainlab.nn.mlp import MLP
+
+STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
+STACK_OPTIMIZERS = ("adam", "sgd")
+ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the solo path uses
+ADAM_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial: an ``MLP(in_dim, hidden, n_classes, activation)`` and how to train it."""
+
+    hidden: int
+    """Width of the single hidden layer."""
+    activation: str = "relu"
+    """sigmoid, relu, tanh or identity."""
+    optimizer: str = "adam"
+    """adam (betas 0.9, 0.999, eps 1e-8, as torch.optim.Adam) or sgd (plain)."""
+    lr: float = 1e-3
+    """Learning rate."""
+    batch_size: int = 64
+    """Minibatch size; trials only share a stack with trials of the same batch size and seed."""
+    seed: int = 0
+    """Seeds the initial weights (torch.manual_seed before building the MLP) and the batch order."""
+
+    def __post_init__(self) -> None:
+        positive("hidden", self.hidden)
+        one_of("activation", self.activation, STACK_ACTIVATIONS)
+        one_of("optimizer", self.optimizer, STACK_OPTIMIZERS)
+        positive("lr", self.lr)
+        positive("batch_size", self.batch_size)
+        check(self.seed >= 0, "seed must be >= 0")
+
+
+def init_solo(spec: TrialSpec, in_dim: int, n_classes: int) -> MLP:
+    """The MLP the one-at-a-time path starts from: ``torch.manual_seed(seed)`` then ``MLP(...)``.
+
+    The global generator is restored afterwards, so building a stack draws nothing from it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(spec.seed)
+        return MLP(in_dim, spec.hidden, n_classes, spec.activation)
+
+
+class StackedMLP:
+    """The trials of one stack as four tensors, with a hand-written training step.
+
+    Hidden units are ordered Adam trials first, then SGD trials, then by learning
+    rate and activation, so each (optimizer, lr) updates one contiguous slice of
+    every tensor with a scalar lr and each activation covers few column ranges.
+    """
+
+    def __init__(self, specs: Sequence[TrialSpec], in_dim: int, n_classes: int, device: torch.device):
+        check(len(specs) > 0, "a stack needs at least one trial")
+        self.specs = list(specs)
+        self.n_classes = n_classes
+        self.order = sorted(
+            range(len(specs)), key=lambda i: (specs[i].optimizer != "adam", specs[i].lr, specs[i].activation)
+        )
+        ordered = [specs[i] for i in self.order]
+        widths = [s.hidden for s in ordered]
+        starts = [0]
+        for w in widths:
+            starts.append(starts[-1] + w)
+        self.slices = [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]  # hidden rows per ordered trial
+        width, t, c = starts[-1], len(ordered), n_classes
+
+        w1 = torch.zeros(width, in_dim)
+        b1 = torch.zeros(width)
+        w2 = torch.zeros(t * c, width)
+        b2 = torch.zeros(t * c)
+        for k, (spec, rows) in enumerate(zip(ordered, self.slices)):
+            solo = init_solo(spec, in_dim, n_classes)
+            w1[rows] = solo.fc1.weight.detach()
+            b1[rows] = solo.fc1.bias.detach()
+            w2[k * c : (k + 1) * c, rows] = solo.fc2.weight.detach()
+            b2[k * c : (k + 1) * c] = solo.fc2.bias.detach()
+        mask = torch.zeros(t * c, width)
+        for k, rows in enumerate(self.slices):
+            mask[k * c : (k + 1) * c, rows] = 1.0
+        self.params = [p.to(device) for p in (w1, b1, w2, b2)]
+        self.mask2 = mask.to(device)
+        self.ordered = ordered
+        self.alive = [True] * t
+        self._frozen: list[int] = []
+        self.runs = self._optimizer_runs()
+        n_adam = sum(spec.optimizer == "adam" for spec in ordered)
+        self.adam_rows = [starts[n_adam], starts[n_adam], n_adam * c, n_adam * c]
+        self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
+        self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
+        # torch's Adam counts steps in tensors, one per parameter; one set per Adam run.
+        self._adam_steps = {rows.start: [torch.zeros((), device=device) for _ in range(4)]
+                            for rows, _, optimizer, _ in self.runs if optimizer == "adam"}
+        self._fused = device.type in ("cpu", "cuda")
+        self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
+
+        # Contiguous column ranges that share an activation.
+        self.segments: list[tuple[int, int, str]] = []
+        for spec, rows in zip(ordered, self.slices):
+            if self.segments and self.segments[-1][2] == spec.activation and self.segments[-1][1] == rows.start:
+                self.segments[-1] = (self.segments[-1][0], rows.stop, spec.activation)
+            else:
+                self.segments.append((rows.start, rows.stop, spec.activation))
+
+    # -- forward -------------------------------------------------------------
+    def _activate(self, h: torch.Tensor) -> torch.Tensor:
+        if len(self.segments) == 1:
+            return _ACT[self.segments[0][2]](h)
+        a = torch.empty_like(h)
+        for start, stop, name in self.segments:
+            a[:, start:stop] = _ACT[name](h[:, start:stop])
+        return a
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, trials, classes) in stack order (diverged trials are frozen at zero, so all finite)."""
+        w1, b1, w2, b2 = self.params
+        a = self._activate(torch.addmm(b1, x, w1.t()))
+        return torch.addmm(b2, a, w2.t()).view(x.shape[0], -1, self.n_classes)
+
+    # -- one training step ---------------------------------------------------
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One Adam/SGD step of every trial on batch (x, y); returns the per-trial mean losses (stack order)."""
+        w1, b1, w2, b2 = self.params
+        n, t, c = x.shape[0], len(self.slices), self.n_classes
+        h = torch.addmm(b1, x, w1.t())
+        # A diverged trial's NaN/Inf activations would leak into every trial through
+        # the zero off-block weights (0 * inf = nan); zeroing them keeps trials apart.
+        a = self._activate(h).nan_to_num_(0.0, 0.0, 0.0)
+        z = torch.addmm(b2, a, w2.t()).view(n, t, c)
+        # Softmax cross-entropy per trial, written out (faster than log_softmax for 10 classes).
+        zmax = z.amax(dim=2, keepdim=True)
+        e = (z - zmax).exp_()
+        total = e.sum(dim=2, keepdim=True)
+        target = y.view(n, 1, 1).expand(n, t, 1)
+        losses = (total.log() + zmax - z.gather(2, target)).view(n, t).mean(0)
+        # d(mean cross-entropy)/d(logits) = (softmax - onehot) / n, per trial.
+        dz = e.div_(total.mul_(n)).scatter_add_(2, target, self._minus_one.div(n).expand(n, t, 1))
+        dz = dz.view(n, t * c).nan_to_num_(0.0, 0.0, 0.0)
+        for k in self._frozen:  # a stopped trial gets zero gradients, so its zero weights stay zero
+            dz[:, k * c : (k + 1) * c] = 0.0
+        grad_b2 = dz.sum(0)
+        grad_w2 = (dz.t() @ a).mul_(self.mask2)  # block-diagonal: off-block entries stay exactly 0
+        dh = dz @ w2
+        if len(self.segments) == 1:
+            dh = _ACT_GRAD[self.segments[0][2]](dh, h, a)
+        else:
+            for start, stop, name in self.segments:
+                dh[:, start:stop] = _ACT_GRAD[name](dh[:, start:stop], h[:, start:stop], a[:, start:stop])
+        grad_b1 = dh.sum(0)
+        adam_rows = self.adam_rows[0]
+        grad_w1 = dh[:, :adam_rows].t() @ x  # Adam rows only; SGD rows are updated below without a grad tensor
+        with torch.no_grad():
+            for hidden_rows, _, optimizer, lr in self.runs:
+                if optimizer == "sgd":  # w1 -= lr * dh^T x as one GEMM into the weights
+                    w1[hidden_rows].addmm_(dh[:, hidden_rows].t(), x, alpha=-lr)
+        self._update([grad_w1, grad_b1, grad_w2, grad_b2])
+        return losses
+
+    def _optimizer_runs(self) -> list[tuple[slice, slice, str, float]]:
+        """Contiguous runs of trials with one (optimizer, lr): (hidden rows, output rows, optimizer, lr)."""
+        c, runs = self.n_classes, []
+        for k, (spec, rows) in enumerate(zip(self.ordered, self.slices)):
+            last = runs[-1] if runs else None
+            if last and last[2:] == (spec.optimizer, spec.lr):
+                runs[-1] = (slice(last[0].start, rows.stop), slice(last[1].start, (k + 1) * c), *last[2:])
+            else:
+                runs.append((rows, slice(k * c, (k + 1) * c), spec.optimizer, spec.lr))
+        return runs
+
+    @torch.no_grad()
+    def _update(self, grads: list[torch.Tensor]) -> None:
+        """Every trial's own Adam or SGD step with its own learning rate.
+
+        Adam is torch's own functional Adam (the fused kernel on CPU and CUDA: one
+        pass over memory) on row views of the stacked tensors, one call per run of
+        trials sharing a learning rate; SGD is ``p -= lr * g`` on the other rows
+        (``grads[0]`` holds only the Adam rows: SGD's first layer is done in ``train_step``).
+        """
+        for hidden_rows, out_rows, optimizer, lr in self.runs:
+            spans = [hidden_rows, hidden_rows, out_rows, out_rows]
+            params = [p[span] for p, span in zip(self.params, spans)]
+            grad_views = [g[span] for g, span in zip(grads, spans)]
+            if optimizer == "sgd":
+                torch._foreach_add_(params[1:], grad_views[1:], alpha=-lr)
+                continue
+            exp_avgs = [m[span] for m, span in zip(self.exp_avg, spans)]
+            exp_avg_sqs = [v[span] for v, span in zip(self.exp_avg_sq, spans)]
+            adam(params, grad_views, exp_avgs, exp_avg_sqs, [], self._adam_steps[hidden_rows.start],
+                 fused=self._fused, foreach=None if self._fused else True, amsgrad=False, beta1=ADAM_BETAS[0],
+                 beta2=ADAM_BETAS[1], lr=lr, weight_decay=0.0, eps=ADAM_EPS, maximize=False)
+
+    def freeze(self, k: int) -> None:
+        """Stop trial k (stack order): zero its weights and Adam state; its gradients are zero from now on."""
+        self.alive[k] = False
+        self._frozen.append(k)
+        rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
+        for tensors in (self.params, self.exp_avg, self.exp_avg_sq):
+            for i, tensor in enumerate(tensors):
+                span = rows if i < 2 else out
+                if tensor.shape[0] >= span.stop:  # Adam state only covers the Adam rows
+                    tensor[span] = 0.0
+
+    # -- evaluation and export -----------------------------------------------
+    @torch.inference_mode()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+        """Accuracy in percent of every trial, shape (trials,), stack order."""
+        correct = torch.zeros(len(self.slices), device=x.device)
+        for start in range(0, x.shape[0], batch_size):
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+            correct += (self.logits(xb).argmax(dim=2) == yb[:, None]).sum(0)
+        return correct * 100.0 / max(x.shape[0], 1)
+
+    def to_models(self) -> list[MLP]:
+        """Every trial as a plain MLP with the trained weights, in stack order."""
+        w1, b1, w2, b2 = self.params
+        c = self.n_classes
+        models = []
+        for k, (spec, rows) in enumerate(zip((self.specs[i] for i in self.order), self.slices)):
+            model = MLP(w1.shape[1], spec.hidden, c, spec.activation).to(w1.device)
+            with torch.no_grad():
+                model.fc1.weight.copy_(w1[rows])
+                model.fc1.bias.copy_(b1[rows])
+                model.fc2.weight.copy_(w2[k * c : (k + 1) * c, rows])
+                model.fc2.bias.copy_(b2[k * c : (k + 1) * c])
+            models.append(model)
+        return models
+
+
+def _sigmoid_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.sigmoid_backward(da, a)  # da * a * (1 - a), one pass
+
+
+def _relu_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.threshold_backward(da, h, 0)  # torch's ReLU backward: 0 where h <= 0
+
+
+def _tanh_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.ops.aten.tanh_backward(da, a)  # da * (1 - a^2)
+
+
+def _identity_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return da
+
+
+_ACT = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h.clone()}
+_ACT_GRAD = {"sigmoid": _sigmoid_grad, "relu": _relu_grad, "tanh": _tanh_grad, "identity": _identity_grad}

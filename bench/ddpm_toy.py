@@ -13,7 +13,10 @@ optimizer steps; the batch size is each way's own. A third run, trainlab at batc
 exact EMD(2000 samples, 2000 held-out points) over EMD(2000 training points, the same
 held-out points), 1 being the sampling-noise floor.
 
-    python bench/ddpm_toy.py [--steps 3000] [--threads 1]
+A fourth run trains the reference on as many points as trainlab sees (batch/32
+times the steps): the comparison at equal data, where the per-sample pipeline shows.
+
+    python bench/ddpm_toy.py [--steps 3000] [--threads 1] [--skip-same-samples]
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--T", type=int, default=100, help="diffusion steps (linear betas 0.001 -> 0.02)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-same-samples", action="store_true",
+                        help="skip the long reference run that sees as many points as trainlab")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,18 +94,21 @@ def main() -> None:
     init = make_noise_model("default", 2, args.T)  # every way starts from these weights
 
     results, models = {}, {}
-    for name, batch in (("reference", 32), ("trainlab", args.batch), ("trainlab_b32", 32)):
+    ways = [("reference", 32, args.steps), ("trainlab", args.batch, args.steps), ("trainlab_b32", 32, args.steps)]
+    if not args.skip_same_samples:  # the reference shown as many points as trainlab: batch/32 times the steps
+        ways.append(("reference_same_samples", 32, args.steps * args.batch // 32))
+    for name, batch, steps in ways:
         model = copy.deepcopy(init)
         torch.manual_seed(args.seed + 1)
-        if name == "reference":
-            seconds = reference_train(model, scheduler, train, args.steps, args.lr, batch, args.seed)
+        if name.startswith("reference"):
+            seconds = reference_train(model, scheduler, train, steps, args.lr, batch, args.seed)
         else:
-            seconds = train_ddpm(model, scheduler, train, steps=args.steps, batch_size=batch, lr=args.lr,
+            seconds = train_ddpm(model, scheduler, train, steps=steps, batch_size=batch, lr=args.lr,
                                  generator=torch.Generator().manual_seed(args.seed), progress=False)["seconds"]
         ratio = quality(model, scheduler, held, train_np, args.seed)
         results[name], models[name] = (seconds, ratio), model
-        print(f"{name:13s} batch {batch:4d}  {args.steps} steps  {seconds:7.2f} s  "
-              f"({1e3 * seconds / args.steps:.2f} ms/step)  EMD ratio {ratio:.3f}")
+        print(f"{name:23s} batch {batch:4d}  {steps:6d} steps  {seconds:7.2f} s  "
+              f"({1e3 * seconds / steps:.2f} ms/step)  EMD ratio {ratio:.3f}")
 
     # the seed's five EMD splits, at 1000 points each (POT imported before timing)
     gen = sample(models["trainlab"], scheduler, 5000, generator=torch.Generator().manual_seed(1)).numpy()
@@ -118,9 +126,13 @@ def main() -> None:
     throughput = (args.batch / ours_s) / (32 / ref_s)
     print(f"throughput: trainlab {args.steps * args.batch / ours_s:.0f} samples/s, reference "
           f"{args.steps * 32 / ref_s:.0f} samples/s ({throughput:.2f}x)")
+    extra = ""
+    if "reference_same_samples" in results:
+        long_s, long_ratio = results["reference_same_samples"]
+        extra = f" speedup_same_samples={long_s / ours_s:.2f} same_samples_reference_emd_ratio={long_ratio:.3f}"
     print(f"RESULT speedup={ref_s / ours_s:.2f} emd_ratio={ours_ratio:.3f} reference_emd_ratio={ref_ratio:.3f} "
           f"emd_5x1000_s={emd_s:.2f} speedup_same_batch={ref_s / results['trainlab_b32'][0]:.2f} "
-          f"same_batch_emd_ratio={results['trainlab_b32'][1]:.3f} throughput_ratio={throughput:.2f}")
+          f"same_batch_emd_ratio={results['trainlab_b32'][1]:.3f} throughput_ratio={throughput:.2f}" + extra)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ tables, figures and text are added is kept in ``report.json`` so that
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -21,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from trainlab.config import config_hash, to_yaml
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, few_threads, make_noise_model, sample, train_ddpm
+from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, make_noise_model, sample, train_ddpm
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
 
@@ -31,8 +31,7 @@ class GaussianOracle(nn.Module):
 def test_sampler_with_the_exact_noise_predictor_recovers_the_gaussian(kind):
     sch = make_scheduler(kind, 200, 1e-4, 0.02) if kind == "linear" else make_scheduler(kind, 200)
     g = torch.Generator().manual_seed(0)
-    with few_threads():
-        x = sample(GaussianOracle(sch), sch, 20000, generator=g)
+    x = sample(GaussianOracle(sch), sch, 20000, generator=g)
     assert x.shape == (20000, 2)
     torch.testing.assert_close(x.mean(0), torch.full((2,), MU), atol=0.015, rtol=0)
     torch.testing.assert_close(x.std(0), torch.full((2,), SD), atol=0.015, rtol=0)
@@ -44,8 +43,7 @@ def test_short_training_matches_a_gaussian_target():
     X = MU + SD * torch.randn(4000, 1, generator=g)
     sch = make_scheduler("linear", 50, 1e-3, 0.05)
     model = StudyNoiseModel(1, 50)
-    with few_threads():  # tiny network: one thread is faster on a shared CPU
-        out = train_ddpm(model, sch, X, steps=800, batch_size=256, lr=1e-2, generator=g, progress=False)
+    out = train_ddpm(model, sch, X, steps=800, batch_size=256, lr=1e-2, generator=g, progress=False)
     assert out["status"] == "done" and len(out["history"]) == 800
     assert sum(out["history"][-50:]) / 50 < sum(out["history"][:50]) / 50
     x = sample(model, sch, 4000, generator=g)

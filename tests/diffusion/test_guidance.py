@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, few_threads, train_ddpm
+from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, train_ddpm
 from trainlab.diffusion.guidance import guided_eps, make_conditional_model, sample_cfg, sample_conditional
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
@@ -60,9 +60,8 @@ def test_guidance_moves_samples_away_from_the_unconditional_mean():
     X = (y.float() * 1.2 - 0.6 + 0.1 * torch.randn(4000, generator=g)).unsqueeze(1)
     sch = make_scheduler("linear", 40, 1e-3, 0.05)
     model = StudyNoiseModel(1, 40, n_classes=2)
-    with few_threads():
-        out = train_ddpm(model, sch, X, steps=700, batch_size=256, lr=1e-2, generator=g, labels=y,
-                         label_dropout=0.2, progress=False)
+    out = train_ddpm(model, sch, X, steps=700, batch_size=256, lr=1e-2, generator=g, labels=y,
+                     label_dropout=0.2, progress=False)
     assert out["status"] == "done"
     plain = sample_cfg(model, sch, 2000, 1, 0.0, generator=torch.Generator().manual_seed(1))
     strong = sample_cfg(model, sch, 2000, 1, 3.0, generator=torch.Generator().manual_seed(1))

@@ -1,4 +1,3 @@
-import pytest
 from helpers import read_summary, read_table, run_quick
 
 from trainlab.data import write_idx

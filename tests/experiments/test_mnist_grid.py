@@ -1,20 +1,10 @@
 import math
 
 import pytest
-import torch
 from helpers import read_summary, read_table, run_quick
 
 COLUMNS = ["activation", "batch_size", "optimizer", "lr", "hidden", "train_time_s", "train_acc", "val_acc",
            "test_acc", "status"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small matrices: one thread avoids OpenMP spin-waiting on a loaded 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):

@@ -7,15 +7,6 @@ from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.train.metrics import mean_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small matrices: one thread avoids OpenMP spin-waiting on a loaded 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_quick_run_reports_mse_per_split_and_figures(tmp_path):
     run_dir = run_quick("mnist-reconstruct", tmp_path)
     columns, rows = read_table(run_dir, "mse")

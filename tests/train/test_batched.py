@@ -7,21 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.data import load_images, to_tensor
 from trainlab.device import torch_generator
 from trainlab.errors import ConfigError
 from trainlab.nn.mlp import MLP
 from trainlab.train.batched import StackedMLP, TrialSpec, train_stack, train_trials, training_flops
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: one thread avoids OpenMP spin-waiting on a loaded 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 MIXED = [
     TrialSpec(hidden=3, activation="sigmoid", optimizer="sgd", lr=0.5, batch_size=16),

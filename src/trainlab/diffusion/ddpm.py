@@ -11,7 +11,6 @@ Every model here has the signature ``model(x, t, y=None) -> eps_hat`` with ``x``
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -282,26 +281,3 @@ def sample(
     steps = [torch.cat([traj[i] for traj in inter]) for i in range(len(inter[0]))]
     return samples, steps
 
-
-@contextmanager
-def few_threads(device: torch.device | str = "cpu", n: int = 1):
-    """Limit torch and BLAS/OpenMP pools to ``n`` threads on the CPU for the duration.
-
-    Toy diffusion models (a few thousand to a hundred thousand parameters, batches of
-    hundreds) gain nothing from intra-op threads, and on a shared machine a busy core
-    makes every parallel op wait for its slowest thread: measured on 2 shared cores
-    (load ~3), the ddpm-cfg quick profile took 17-19 s with 2 threads and 1-1.7 s with 1.
-    Nothing changes on other devices.
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)

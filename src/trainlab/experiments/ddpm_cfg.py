@@ -23,7 +23,8 @@ from sklearn.neural_network import MLPClassifier
 from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array
 from trainlab.device import torch_generator
-from trainlab.diffusion.ddpm import ARCHS, few_threads
+from trainlab.device import thread_limit
+from trainlab.diffusion.ddpm import ARCHS
 from trainlab.diffusion.guidance import fit_conditional, sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.diffusion.schedules import SCHEDULES
@@ -110,7 +111,7 @@ class Config(BaseConfig):
 
 
 def run(cfg: Config, run) -> None:
-    with few_threads(run.device):  # toy-size networks: one thread is fastest (see few_threads)
+    with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
         _run(cfg, run)
 
 

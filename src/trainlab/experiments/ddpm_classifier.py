@@ -26,7 +26,8 @@ from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets
 from trainlab.device import torch_generator
 from trainlab.diffusion.classifier import DiffusionClassifier
-from trainlab.diffusion.ddpm import ARCHS, few_threads
+from trainlab.device import thread_limit
+from trainlab.diffusion.ddpm import ARCHS
 from trainlab.diffusion.guidance import fit_conditional
 from trainlab.diffusion.schedules import SCHEDULES
 from trainlab.report.figures import new_figure
@@ -107,7 +108,7 @@ class Config(BaseConfig):
 
 
 def run(cfg: Config, run) -> None:
-    with few_threads(run.device):  # toy-size networks: one thread is fastest (see few_threads)
+    with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
         _run(cfg, run)
 
 

@@ -66,8 +66,8 @@ class Config(BaseConfig):
     """Optimizer steps per model."""
     batch_size: int = 512
     """Training batch size."""
-    lr: float = 1e-3
-    """Adam learning rate (cosine-decayed to 0)."""
+    lr: float = 3e-3
+    """Adam learning rate (cosine-decayed to 0); at 1e-3 the two rings of circles blur into one."""
     n_points: int = 10000
     """Points drawn from each toy set (training split + held-out split)."""
     heldout: int = 4000

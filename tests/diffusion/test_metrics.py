@@ -154,3 +154,16 @@ def test_bad_inputs_raise_data_error():
         metrics.emd(np.zeros((3, 2)), np.zeros((3, 3)))
     with pytest.raises(DataError):
         metrics.study_nll(np.zeros((3, 2)), np.full((3, 2), np.nan))
+
+
+def test_sample_quality_scores_a_perfect_sampler_at_the_floor_and_nan_for_diverged():
+    rng = np.random.default_rng(11)
+    real, other, perfect = rng.normal(size=(600, 2)), rng.normal(size=(600, 2)), rng.normal(size=(600, 2))
+    q = metrics.sample_quality(perfect, real, other, emd_k=2, emd_n=200, ratio_n=300, seed=0)
+    assert set(q) == {"nll", "nll_bandwidth", "nll_study", "emd_mean", "emd_std", "emd_ratio", "emd_floor"}
+    assert 0.7 < q["emd_ratio"] < 1.4
+    assert q["nll"] == pytest.approx(0.5 * 2 * (1 + math.log(2 * math.pi)), abs=0.15)
+    bad = perfect.copy()
+    bad[3, 0] = np.nan
+    assert all(math.isnan(v) for v in metrics.sample_quality(bad, real, other, emd_k=2, emd_n=200,
+                                                             ratio_n=300).values())

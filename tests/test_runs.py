@@ -43,6 +43,13 @@ def test_run_folder_layout_and_report(tmp_path):
     assert (run.path / "report.md").read_text() == before
     listed = list_runs(tmp_path)
     assert listed[0]["status"] == "done" and listed[0]["headline_value"] == "acc=99.5"
+    run.summary(acc=99.123456)
+    assert list_runs(tmp_path)[0]["headline_value"] == "acc=99.12"
+
+
+def test_runs_made_by_a_tour_are_listed(tmp_path):
+    Run.create(tmp_path / "tour-20260101-000000", "demo", Cfg(), "cpu").finish("done", 0.1)
+    assert [r["experiment"] for r in list_runs(tmp_path)] == ["demo"]
 
 
 def test_run_folders_are_never_reused(tmp_path):

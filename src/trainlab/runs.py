@@ -277,7 +277,10 @@ def _now() -> str:
 def list_runs(out: Path) -> list[dict[str, Any]]:
     """Every run folder under ``out`` with its run.json and headline value, newest first."""
     found = []
-    for info_path in Path(out).glob(f"*/*/{RUN_INFO}"):
+    # <out>/<name>/<run>/ and, for tours, <out>/tour-*/<name>/<run>/; a sweep's own trial
+    # folders (<sweep>/trials/...) are shown through their sweep, not one by one.
+    paths = [*Path(out).glob(f"*/*/{RUN_INFO}"), *Path(out).glob(f"tour-*/*/*/{RUN_INFO}")]
+    for info_path in paths:
         try:
             info = json.loads(info_path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -290,7 +293,10 @@ def list_runs(out: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 pass
         key = info.get("headline")
-        info["headline_value"] = f"{key}={summary[key]}" if key and key in summary else ""
+        value = summary.get(key) if key else None
+        if isinstance(value, float):
+            value = format(value, ".4g")
+        info["headline_value"] = f"{key}={value}" if key and key in summary else ""
         info["path"] = str(info_path.parent)
         found.append(info)
     return sorted(found, key=lambda r: r.get("started", ""), reverse=True)

@@ -20,14 +20,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array
-from trainlab.device import torch_generator
-from trainlab.device import thread_limit
-from trainlab.diffusion.ddpm import ARCHS
-from trainlab.diffusion.guidance import fit_conditional, sample_cfg
+from trainlab.config import check, positive
+from trainlab.data.toy import labelled_sets, load_array
+from trainlab.device import thread_limit, torch_generator
+from trainlab.diffusion.config import ConditionalDDPMConfig
+from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
-from trainlab.diffusion.schedules import SCHEDULES
 from trainlab.errors import ConfigError
 from trainlab.report.figures import new_figure
 
@@ -55,60 +53,19 @@ disjoint real subsets of that class, the value a perfect sampler would reach."""
 
 
 @dataclass
-class Config(BaseConfig):
-    datasets: List[str] = field(default_factory=lambda: list(TOY_DATASETS))
-    """Toy sets to sample (moons, circles, manycircles, blobs, helix)."""
-    data_file: Optional[str] = None
-    """A .npy (N, ...) array to use instead of the toy sets (needs labels_file)."""
-    labels_file: Optional[str] = None
-    """A .npy (N,) array of integer labels for data_file."""
-    helix_file: Optional[str] = None
-    """Raw helix points (.npy, N x 3), e.g. the study's helix.npy; None generates a matching helix."""
+class Config(ConditionalDDPMConfig):
     prior_file: Optional[str] = None
     """A .npy (n_samples, d) array of x_T; then every label and scale starts there and sampling adds no noise."""
-    arch: str = "default"
-    """Noise model: default (residual MLP) or study (the seed's small MLP)."""
-    hidden: int = 64
-    """Width of the default model."""
-    depth: int = 3
-    """Residual blocks of the default model."""
-    T: int = 100
-    """Diffusion steps."""
-    schedule: str = "linear"
-    """Noise schedule: linear, cosine or sigmoid."""
-    beta_low: float = 1e-3
-    """First beta of the linear/sigmoid schedule (the study's 0.001)."""
-    beta_high: float = 0.02
-    """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
-    steps: int = 2000
-    """Training steps (batches) of the conditional model."""
-    batch_size: int = 512
-    """Training batch size."""
-    lr: float = 1e-3
-    """Adam learning rate (cosine-decayed to 0)."""
-    label_dropout: float = 0.1
-    """Probability of training a row with the unconditional label."""
     guidance_scales: List[float] = field(default_factory=lambda: [0.0, 0.2, 0.5, 1.0, 2.0, 5.0])
     """Guidance scales w to compare (w = 0: conditional sampling)."""
     n_samples: int = 500
     """Samples per (guidance scale, class)."""
-    mlp_max_iter: int = 300
-    """Epochs of the independent sklearn MLPClassifier that judges the samples."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(bool(self.datasets) or bool(self.data_file), "datasets is empty; e.g. datasets=[moons]")
-        for name in self.datasets:
-            one_of("datasets", name, TOY_DATASETS)
-        one_of("arch", self.arch, ARCHS)
-        one_of("schedule", self.schedule, SCHEDULES)
-        for name in ("hidden", "depth", "T", "steps", "batch_size", "lr", "n_samples", "mlp_max_iter"):
-            positive(name, getattr(self, name))
+        positive("n_samples", self.n_samples)
         check(all(w >= 0 for w in self.guidance_scales) and bool(self.guidance_scales),
               "guidance_scales must be a non-empty list of numbers >= 0")
-        check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
-        check(0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)")
-
 
 def run(cfg: Config, run) -> None:
     with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
@@ -133,13 +90,7 @@ def _run(cfg: Config, run) -> None:
             judge.fit(X, y)
 
         # model: a conditional DDPM with label dropout, trained once per data set
-        model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
-        model, scheduler, info = fit_conditional(
-            torch.as_tensor(X).to(run.device), torch.as_tensor(y).to(run.device), n_classes=n_classes,
-            arch=cfg.arch, T=cfg.T, schedule=cfg.schedule, beta_low=cfg.beta_low, beta_high=cfg.beta_high,
-            steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
-            generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
-        )
+        model, scheduler, info = cfg.fit_model(X, y, n_classes, run.device)
         run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
                 final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
         if info["status"] != "done":

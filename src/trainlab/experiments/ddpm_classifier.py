@@ -14,22 +14,18 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import numpy as np
-import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data.toy import TOY_DATASETS, labelled_sets
-from trainlab.device import torch_generator
-from trainlab.diffusion.classifier import DiffusionClassifier
+from trainlab.config import check, one_of, positive
+from trainlab.data.toy import labelled_sets
 from trainlab.device import thread_limit
-from trainlab.diffusion.ddpm import ARCHS
-from trainlab.diffusion.guidance import fit_conditional
-from trainlab.diffusion.schedules import SCHEDULES
+from trainlab.diffusion.classifier import DiffusionClassifier
+from trainlab.diffusion.config import ConditionalDDPMConfig
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
@@ -42,37 +38,7 @@ SCORE_NAMES = ("error", "study", "study-min", "error-adaptive")
 
 
 @dataclass
-class Config(BaseConfig):
-    datasets: List[str] = field(default_factory=lambda: list(TOY_DATASETS))
-    """Toy sets to classify (moons, circles, manycircles, blobs, helix)."""
-    data_file: Optional[str] = None
-    """A .npy (N, ...) array to use instead of the toy sets (needs labels_file)."""
-    labels_file: Optional[str] = None
-    """A .npy (N,) array of integer labels for data_file."""
-    helix_file: Optional[str] = None
-    """Raw helix points (.npy, N x 3), e.g. the study's helix.npy; None generates a matching helix."""
-    arch: str = "default"
-    """Noise model: default (residual MLP) or study (the seed's small MLP)."""
-    hidden: int = 64
-    """Width of the default model."""
-    depth: int = 3
-    """Residual blocks of the default model."""
-    T: int = 100
-    """Diffusion steps."""
-    schedule: str = "linear"
-    """Noise schedule: linear, cosine or sigmoid."""
-    beta_low: float = 1e-3
-    """First beta of the linear/sigmoid schedule (the study's 0.001)."""
-    beta_high: float = 0.02
-    """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
-    steps: int = 2000
-    """Training steps (batches) of the conditional model."""
-    batch_size: int = 512
-    """Training batch size."""
-    lr: float = 1e-3
-    """Adam learning rate (cosine-decayed to 0)."""
-    label_dropout: float = 0.1
-    """Probability of training a row with the unconditional label."""
+class Config(ConditionalDDPMConfig):
     scores: List[str] = field(default_factory=lambda: ["error", "study", "study-min"])
     """Scores: error (Li et al.), study (the seed's, largest wins), study-min (smallest wins), error-adaptive."""
     n_ts: List[int] = field(default_factory=lambda: [1, 5, 10, 25, 50])
@@ -81,31 +47,14 @@ class Config(BaseConfig):
     """Held-out share of each data set (stratified)."""
     max_test: int = 1000
     """Classify at most this many held-out points (a seeded subset)."""
-    mlp_max_iter: int = 300
-    """Epochs of the reference sklearn MLPClassifier."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(bool(self.datasets) or bool(self.data_file), "datasets is empty; e.g. datasets=[moons]")
-        for name in self.datasets:
-            one_of("datasets", name, TOY_DATASETS)
-        one_of("arch", self.arch, ARCHS)
-        one_of("schedule", self.schedule, SCHEDULES)
         for s in self.scores:
             one_of("scores", s, SCORE_NAMES)
-        positive("hidden", self.hidden)
-        positive("depth", self.depth)
-        positive("T", self.T)
-        positive("steps", self.steps)
-        positive("batch_size", self.batch_size)
-        positive("lr", self.lr)
         positive("n_ts", self.n_ts)
         positive("max_test", self.max_test)
-        positive("mlp_max_iter", self.mlp_max_iter)
-        check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
-        check(0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)")
         check(0 < self.test_fraction < 1, "test_fraction must be in (0, 1)")
-
 
 def run(cfg: Config, run) -> None:
     with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
@@ -131,13 +80,7 @@ def _run(cfg: Config, run) -> None:
         mlp_acc = 100 * float((mlp.predict(X_te) == y_te).mean())
 
         # model: a conditional DDPM trained once per data set
-        model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
-        model, scheduler, info = fit_conditional(
-            torch.as_tensor(X_tr).to(run.device), torch.as_tensor(y_tr).to(run.device), n_classes=n_classes,
-            arch=cfg.arch, T=cfg.T, schedule=cfg.schedule, beta_low=cfg.beta_low, beta_high=cfg.beta_high,
-            steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
-            generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
-        )
+        model, scheduler, info = cfg.fit_model(X_tr, y_tr, n_classes, run.device)
         run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
                 final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
         if info["status"] != "done":

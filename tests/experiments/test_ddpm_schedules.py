@@ -9,7 +9,7 @@ from helpers import read_summary, read_table, run_quick
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
 from trainlab.experiments.ddpm_schedules import Config, plan
-from trainlab.experiments.ddpm_steps import clipped_x0
+from trainlab.diffusion.protocol import clipped_x0
 
 
 def test_ddpm_schedules_quick(tmp_path):

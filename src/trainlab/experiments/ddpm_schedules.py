@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data.toy import TOY_DATASETS
-from trainlab.diffusion.ddpm import ARCHS
+from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.schedules import make_scheduler
-from trainlab.experiments import ddpm_steps
+from trainlab.diffusion import protocol
+from trainlab.diffusion.protocol import ToyProtocolConfig
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-schedules"
@@ -45,9 +44,7 @@ the form course codes use; **cosine** is Nichol & Dhariwal's, which ignores the 
 
 
 @dataclass
-class Config(BaseConfig):
-    datasets: List[str] = field(default_factory=lambda: list(TOY_DATASETS))
-    """Toy sets to study: any of moons, circles, manycircles, blobs, helix."""
+class Config(ToyProtocolConfig):
     steps: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """T values for the NLL-against-T curves (the study's Figures 1 to 5)."""
     beta_low: float = 1e-3
@@ -62,10 +59,6 @@ class Config(BaseConfig):
     """Last betas of the linear pairs (the study found 0.001 -> 0.02 best, 0.002 -> 0.02 on albatross)."""
     linear_T: List[int] = field(default_factory=lambda: [100])
     """T values at which every linear pair is trained (the study's T=100)."""
-    clip_x0: bool = True
-    """Clip the predicted clean point to [-1, 1] while sampling (see the report's note)."""
-    arch: str = "default"
-    """Noise model: default (residual MLP) or study (the seed's 2-hidden-layer MLP)."""
     hidden: int = 64
     """Width of the default residual MLP (narrower than ddpm-steps': this grid holds ~100 models)."""
     train_steps: int = 1500
@@ -74,24 +67,9 @@ class Config(BaseConfig):
     """Training batch size."""
     lr: float = 2e-3
     """Adam learning rate (cosine-decayed to 0)."""
-    n_points: int = 10000
-    """Points drawn from each toy set (training split + held-out split)."""
-    heldout: int = 4000
-    """Points held out of training for the metrics."""
-    n_samples: int = 4000
-    """Samples generated per model for the metrics."""
-    emd_k: int = 5
-    """Disjoint subsample pairs for the EMD mean and std."""
-    emd_n: int = 800
-    """Points per EMD subsample."""
-    ratio_n: int = 2000
-    """Points per set for the EMD ratio (generated vs held-out over training vs held-out)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(len(self.datasets) > 0, "datasets must name at least one toy set, e.g. datasets=[moons]")
-        for name in self.datasets:
-            one_of("datasets", name, TOY_DATASETS)
         for name in ("steps", "linear_T"):
             check(len(getattr(self, name)) > 0, f"{name} must list at least one T, e.g. {name}=[100]")
             positive(name, getattr(self, name))
@@ -102,15 +80,6 @@ class Config(BaseConfig):
               "beta_lows and beta_highs must have the same length (one linear pair per item)")
         for lo, hi in zip(self.beta_lows, self.beta_highs):
             check(0 < lo <= hi < 1, f"need 0 < beta_low <= beta_high < 1 in every pair (got {lo}, {hi})")
-        one_of("arch", self.arch, ARCHS)
-        for name in ("hidden", "train_steps", "batch_size", "lr", "emd_k", "emd_n", "ratio_n"):
-            positive(name, getattr(self, name))
-        check(0 < self.heldout < self.n_points, "heldout must be between 0 and n_points")
-        check(self.emd_k * self.emd_n <= min(self.heldout, self.n_samples),
-              "emd_k * emd_n must be <= heldout and n_samples; lower emd_n")
-        check(self.ratio_n <= min(self.heldout, self.n_points - self.heldout, self.n_samples),
-              "ratio_n must be <= heldout, the training split and n_samples; lower ratio_n")
-
 
 def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
     """(label, kind, beta_low, beta_high, T) of every model, without repeats."""
@@ -135,11 +104,11 @@ def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
 def run(cfg: Config, run) -> None:
     rows = []
     for d_i, name in enumerate(cfg.datasets):
-        train, held = ddpm_steps.split_toy(name, cfg.n_points, cfg.heldout, cfg.seed, run.device)
+        train, held = protocol.split_toy(name, cfg.n_points, cfg.heldout, cfg.seed, run.device)
         for label, kind, lo, hi, T in plan(cfg):
             scheduler = make_scheduler(kind, T, lo, hi)
-            row, _ = ddpm_steps.fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
-                                              eps_fn=ddpm_steps.clipped_x0(scheduler) if cfg.clip_x0 else None)
+            row, _ = protocol.fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
+                                            eps_fn=protocol.clipped_x0(scheduler) if cfg.clip_x0 else None)
             row = {"dataset": name, "schedule": label, "kind": kind,
                    "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
                    "T": T, "abar_T": float(scheduler.alphas_cumprod[-1]), **row}
@@ -153,7 +122,7 @@ def run(cfg: Config, run) -> None:
                       f"clip_x0={cfg.clip_x0}; abar_T is how much signal is left at the last step. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     run.text("sampler", NOTE, title="Sampler and schedules")
-    run.text("metrics", ddpm_steps.STUDY_NOTE, title="How the samples are scored")
+    run.text("metrics", protocol.STUDY_NOTE, title="How the samples are scored")
 
     # the study's Figures 1-5: NLL against T, one figure per dataset, one line per schedule
     curves = [lab for lab, _, _, _, T in plan(cfg) if T == min(cfg.steps)]

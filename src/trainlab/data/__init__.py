@@ -8,11 +8,14 @@ files are looked for and how downloads are verified.
 from trainlab.data.idx import read_idx, write_idx
 from trainlab.data.images import ImageDataset, known_datasets, load_images, to_tensor
 from trainlab.data.info import describe, fetch
+from trainlab.data.splits import describe_splits, device_splits
 from trainlab.data.subsets import every_nth, keep_classes, per_class, train_val_split
 
 __all__ = [
     "ImageDataset",
     "describe",
+    "describe_splits",
+    "device_splits",
     "every_nth",
     "fetch",
     "keep_classes",

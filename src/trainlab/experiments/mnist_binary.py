@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import keep_classes, load_images, to_tensor, train_val_split
+from trainlab.data import describe_splits, device_splits, load_images
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
@@ -91,27 +91,11 @@ def run(cfg: Config, run) -> None:
 
     # Data: keep the chosen classes, split the training images 80/20 with the run's seed.
     data = load_images(cfg.dataset, cfg.data_dir)
-    train_images, train_labels = keep_classes(data.train_images, data.train_labels, cfg.classes)
-    if cfg.train_limit is not None and cfg.train_limit < len(train_labels):
-        keep = np.random.default_rng(cfg.seed).permutation(len(train_labels))[: cfg.train_limit]
-        train_images, train_labels = train_images[keep], train_labels[keep]
-    test_images, test_labels = keep_classes(data.test_images, data.test_labels, cfg.classes)
-    train_idx, val_idx = train_val_split(len(train_labels), cfg.val_fraction, seed=cfg.seed)
-    x_all = to_tensor(train_images, device)
-    y_all = torch.as_tensor(train_labels, device=device)
-    split = {
-        "train": (x_all[train_idx], y_all[train_idx]),
-        "val": (x_all[val_idx], y_all[val_idx]),
-        "test": (to_tensor(test_images, device), torch.as_tensor(test_labels, device=device)),
-    }
-    run.text(
-        "data",
-        f"{data.name} ({data.source}); classes {cfg.classes}: "
-        f"{len(train_idx)} train, {len(val_idx)} validation, {len(test_labels)} test images.",
-        title="Data",
-    )
+    split = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                          classes=cfg.classes, train_limit=cfg.train_limit)
+    run.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
 
-    in_dim, n_classes = x_all.shape[1], len(cfg.classes)
+    in_dim, n_classes = split["train"][0].shape[1], len(cfg.classes)
     loss_fn = nn.CrossEntropyLoss()
     model_printout = ""
     rows = []

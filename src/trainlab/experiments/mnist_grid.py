@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.data import describe_splits, device_splits, load_images
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown
@@ -96,16 +96,8 @@ def run(cfg: Config, run) -> None:
 
     # Data: all ten classes, training images split 80/20 with the run's seed.
     data = load_images(cfg.dataset, cfg.data_dir)
-    train_idx, val_idx = train_val_split(len(data.train_labels), cfg.val_fraction, seed=cfg.seed)
-    x_all = to_tensor(data.train_images, device)
-    y_all = torch.as_tensor(data.train_labels, device=device).long()
-    split = {
-        "train": (x_all[train_idx], y_all[train_idx]),
-        "val": (x_all[val_idx], y_all[val_idx]),
-        "test": (to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device).long()),
-    }
-    run.text("data", f"{data.name} ({data.source}): {len(train_idx)} train, {len(val_idx)} validation, "
-             f"{len(data.test_labels)} test images, {data.num_classes} classes.", title="Data")
+    split = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    run.text("data", f"{describe_splits(data, split)}, {data.num_classes} classes.", title="Data")
 
     # The grid, one trial per (seed, activation, batch size, optimizer, width).
     specs = [
@@ -136,7 +128,7 @@ def run(cfg: Config, run) -> None:
                                         marks=marks))
     run.figure("test_acc_vs_hidden", _plot(table, cfg), title="Test accuracy against hidden width",
                caption="One line per optimizer (line style) and batch size (colour), one panel per activation.")
-    run.text("model", str(MLP(x_all.shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
+    run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
              title="Model (print(model), widest trial)", code=True)
     run.text("training", _training_note(cfg, results, device), title="Training details")
     run.text("seed_table", SEED_TABLE, title="The study's numbers")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.data import describe_splits, device_splits, load_images
 from trainlab.device import torch_generator
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
@@ -85,18 +85,15 @@ def run(cfg: Config, run) -> None:
 
     # Data: all classes; pixels in [0, 1] from to_tensor, then optionally [-1, 1] for the Tanh output.
     data = load_images(cfg.dataset, cfg.data_dir)
-    train_idx, val_idx = train_val_split(len(data.train_labels), cfg.val_fraction, seed=cfg.seed)
+    pairs = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed)
     scale = 2.0 if cfg.pixel_range == "pm1" else 1.0
-    x_all = to_tensor(data.train_images, device) * scale - (scale - 1.0)
-    x_test = to_tensor(data.test_images, device) * scale - (scale - 1.0)
-    split = {"train": x_all[train_idx], "val": x_all[val_idx], "test": x_test}
-    run.text("data", f"{data.name} ({data.source}): {len(train_idx)} train, {len(val_idx)} validation, "
-             f"{len(x_test)} test images; pixels scaled to "
+    split = {name: x * scale - (scale - 1.0) for name, (x, _) in pairs.items()}
+    run.text("data", f"{describe_splits(data, pairs)}; pixels scaled to "
              f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}.", title="Data")
 
     # Model and training: reconstruct the input, MSE loss.
     torch.manual_seed(cfg.seed)
-    model = MLPAutoencoder(x_all.shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
+    model = MLPAutoencoder(split["train"].shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = nn.MSELoss()
 
@@ -123,8 +120,8 @@ def run(cfg: Config, run) -> None:
     picks = _pick_per_class(data.test_labels, cfg.per_digit)
     with torch.inference_mode():
         model.eval()
-        recon = model(x_test[torch.as_tensor(picks, device=device)])
-    images = ((x_test[torch.as_tensor(picks, device=device)] + (scale - 1.0)) / scale).cpu().numpy()
+        recon = model(split["test"][torch.as_tensor(picks, device=device)])
+    images = ((split["test"][torch.as_tensor(picks, device=device)] + (scale - 1.0)) / scale).cpu().numpy()
     recon_np = ((recon + (scale - 1.0)) / scale).clamp(0, 1).cpu().numpy()
     run.figure("reconstructions",
                _plot_pairs(images, recon_np, data.image_shape, data.class_names, cfg.per_digit),

@@ -20,7 +20,7 @@ def test_run_folder_layout_and_report(tmp_path):
     assert run.path.parent == tmp_path / "demo"
     run.log(epoch=1, loss=np.float32(0.5))
     run.log(epoch=2, loss=float("nan"))
-    run.table("t", [{"a": 1, "b": 0.25}, {"a": 2, "b": 0.5}], title="A table")
+    run.table("t", [{"a": 1, "b": 0.25}, {"a": 2, "b": 0.5}], title="A table", row_classes={1: "best"})
     fig, ax = new_figure()
     ax[0, 0].plot([1, 2], [3, 4])
     run.figure("f", fig, title="A figure")
@@ -36,6 +36,7 @@ def test_run_folder_layout_and_report(tmp_path):
     assert {"torch", "numpy", "python", "device", "seed", "git_commit"} <= set(env)
     page = (run.path / "report.html").read_text()
     assert "data:image/png;base64," in page and "A table" in page and "MLP(...)" in page
+    assert '<tr class="best"><td>2</td>' in page and page.count('<tr class="best">') == 1
     assert (run.path / "tables/t.csv").read_text().splitlines() == ["a,b", "1,0.25", "2,0.5"]
     # re-rendering from files alone gives the same report
     before = (run.path / "report.md").read_text()

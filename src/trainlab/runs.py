@@ -189,10 +189,12 @@ class Run:
         columns: Sequence[str] | None = None,
         floatfmt: str = ".4g",
         markdown: str | None = None,
+        row_classes: Mapping[int, str] | None = None,
     ) -> Path:
         """Write ``tables/<name>.csv`` and ``tables/<name>.md`` and add the table to the report.
 
-        ``markdown`` replaces the default rendering (for highlighted rows).
+        ``markdown`` replaces the default rendering (for highlighted rows);
+        ``row_classes`` maps row index to ``best`` or ``worst`` to colour rows in report.html.
         """
         from trainlab.report.tables import rows_to_csv, rows_to_markdown
 
@@ -200,6 +202,9 @@ class Run:
         atomic_write(self.path / "tables" / f"{name}.csv", rows_to_csv(rows, columns))
         md = markdown if markdown is not None else rows_to_markdown(rows, columns, floatfmt)
         atomic_write(self.path / "tables" / f"{name}.md", md)
+        if row_classes:
+            atomic_write(self.path / "tables" / f"{name}.rows.json",
+                         json.dumps({str(i): c for i, c in row_classes.items()}))
         self._add(ReportItem("table", name, title or name, caption))
         return self.path / "tables" / f"{name}.csv"
 

@@ -125,7 +125,8 @@ def run(cfg: Config, run) -> None:
               caption="Accuracy in percent. Marks: best row per activation and optimizer by validation "
                       "accuracy (bold), and the worst row per activation and optimizer.",
               markdown=rows_to_markdown(table, columns, bold=lambda i, r: marks.get(i, "").startswith("best"),
-                                        marks=marks))
+                                        marks=marks),
+              row_classes={i: mark.split()[0] for i, mark in marks.items()})
     run.figure("test_acc_vs_hidden", _plot(table, cfg), title="Test accuracy against hidden width",
                caption="One line per optimizer (line style) and batch size (colour), one panel per activation.")
     run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),

@@ -25,7 +25,7 @@ from trainlab.train.loop import OPTIMIZERS, evaluate, fit, make_optimizer
 
 NAME = "mnist-binary"
 SUMMARY = "Seed 002 Q1: MLP on digits 0 vs 1, time and accuracy against batch size"
-RUNTIME = "~1 min"
+RUNTIME = "~15 s"
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 
 SEED_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):

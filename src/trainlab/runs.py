@@ -16,7 +16,6 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -305,15 +304,3 @@ def list_runs(out: Path) -> list[dict[str, Any]]:
         info["path"] = str(info_path.parent)
         found.append(info)
     return sorted(found, key=lambda r: r.get("started", ""), reverse=True)
-
-
-class Timer:
-    """``with Timer() as t: ...; t.seconds``"""
-
-    def __enter__(self) -> "Timer":
-        self.start = time.perf_counter()
-        self.seconds = 0.0
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.seconds = time.perf_counter() - self.start

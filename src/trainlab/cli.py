@@ -23,13 +23,16 @@ OUT_HELP = "Folder that holds run folders."
 
 @app.command("list")
 def list_cmd() -> None:
-    """List the experiments with their expected runtime."""
-    from trainlab.experiments.registry import all_experiments
+    """List the experiments by study, with the question each answers and its expected runtime."""
+    from trainlab.experiments.registry import all_experiments, by_study
 
     exps = all_experiments()
     width = max((len(n) for n in exps), default=4)
-    for name, exp in exps.items():
-        typer.echo(f"{name:<{width}}  {exp.runtime:>9}  {exp.summary}")
+    qwidth = max((len(e.question) for e in exps.values()), default=2)
+    for study, members in by_study(exps).items():
+        typer.echo(study)
+        for exp in members:
+            typer.echo(f"  {exp.name:<{width}}  {exp.question:<{qwidth}}  {exp.runtime:>8}  {exp.summary}")
 
 
 @app.command(context_settings={"allow_extra_args": False})

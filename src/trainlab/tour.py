@@ -40,7 +40,7 @@ def run_tour(out: Path, only: list[str] | None = None, on_result: Callable[[dict
             if found:
                 row["path"] = str(found[-1].parent)
         row["seconds"] = round(time.perf_counter() - start, 2)
-        row["summary"] = experiments[name].summary
+        row["summary"] = experiments[name].title
         results.append(row)
         if on_result is not None:
             on_result(row)

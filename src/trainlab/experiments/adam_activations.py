@@ -20,7 +20,9 @@ from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, activation, adam
 
 NAME = "adam-activations"
-SUMMARY = "Seed 004 Q1.4: Adam's g, m, v, m_hat, v_hat and x on ReLU, Sigmoid and |x| from x = 2"
+STUDY = "optim-cnn"
+QUESTION = "Q1.4"
+SUMMARY = "Adam's g, m, v, m_hat, v_hat and x on ReLU, Sigmoid and |x| from x = 2"
 RUNTIME = "~2 s"
 QUICK: dict = {}
 

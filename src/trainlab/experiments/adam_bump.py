@@ -22,7 +22,9 @@ from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, adam, bisect_largest, bump_landscape, gradient_descent
 
 NAME = "adam-bump"
-SUMMARY = "Seed 004 Q1.1-1.3: GD stuck before a bump; the largest bump Adam gets over, by checked bisection"
+STUDY = "optim-cnn"
+QUESTION = "Q1.1-1.3"
+SUMMARY = "GD stuck before a bump; the largest bump Adam gets over, by checked bisection"
 RUNTIME = "~2 s"
 QUICK = {"grid": 21}
 

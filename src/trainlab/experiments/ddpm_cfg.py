@@ -30,7 +30,9 @@ from trainlab.errors import ConfigError
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-cfg"
-SUMMARY = "Seed 001 §2: classifier-free guidance on the toy sets, on-target rate and EMD against guidance scale"
+STUDY = "diffusion"
+QUESTION = "§2"
+SUMMARY = "classifier-free guidance on the toy sets, on-target rate and EMD against guidance scale"
 RUNTIME = "~2 min"
 QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "T": 50, "guidance_scales": [0.0, 2.0],
          "n_samples": 150, "mlp_max_iter": 40}

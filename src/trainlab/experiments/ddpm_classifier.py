@@ -29,7 +29,9 @@ from trainlab.diffusion.config import ConditionalDDPMConfig
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
-SUMMARY = "Seed 001 §2.2: conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
+STUDY = "diffusion"
+QUESTION = "§2.2"
+SUMMARY = "conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
 RUNTIME = "~2 min"
 QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
          "mlp_max_iter": 20}

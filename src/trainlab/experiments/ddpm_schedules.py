@@ -23,7 +23,9 @@ from trainlab.diffusion.protocol import ToyProtocolConfig
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-schedules"
-SUMMARY = "Seed 001 §1.2.2 and Figs 1-5: linear (5 beta ranges), cosine and sigmoid schedules, NLL against T"
+STUDY = "diffusion"
+QUESTION = "§1.2.2"
+SUMMARY = "linear (5 beta ranges), cosine and sigmoid schedules, NLL against T (the study's Figs 1-5)"
 RUNTIME = "~15 min"
 QUICK = {"datasets": ["moons"], "steps": [10, 40], "others": ["cosine", "sigmoid"], "beta_lows": [1e-4],
          "beta_highs": [0.02], "linear_T": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,

@@ -23,7 +23,9 @@ from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-steps"
-SUMMARY = "Seed 001 §1.2.1: DDPM sample quality (NLL, exact EMD) against the number of diffusion steps T"
+STUDY = "diffusion"
+QUESTION = "§1.2.1"
+SUMMARY = "DDPM sample quality (NLL, exact EMD) against the number of diffusion steps T"
 RUNTIME = "~12 min"
 QUICK = {"datasets": ["moons"], "steps": [10, 50], "train_steps": 120, "hidden": 32, "n_points": 1400,
          "heldout": 600, "n_samples": 600, "emd_n": 100, "ratio_n": 300}

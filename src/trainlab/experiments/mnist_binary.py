@@ -24,7 +24,9 @@ from trainlab.report.tables import mean_std
 from trainlab.train.loop import OPTIMIZERS, evaluate, fit, make_optimizer
 
 NAME = "mnist-binary"
-SUMMARY = "Seed 002 Q1: MLP on digits 0 vs 1, time and accuracy against batch size"
+STUDY = "mlp"
+QUESTION = "Q1"
+SUMMARY = "MLP on digits 0 vs 1, time and accuracy against batch size"
 RUNTIME = "~15 s"
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 

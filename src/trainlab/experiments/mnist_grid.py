@@ -25,7 +25,9 @@ from trainlab.report.tables import mean_std, rows_to_markdown
 from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
 
 NAME = "mnist-grid"
-SUMMARY = "Seed 002 Q2: MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
+STUDY = "mlp"
+QUESTION = "Q2"
+SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
 RUNTIME = "~1 min"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 

@@ -25,7 +25,9 @@ from trainlab.train.loop import OPTIMIZERS, fit, make_optimizer
 from trainlab.train.metrics import mean_loss
 
 NAME = "mnist-reconstruct"
-SUMMARY = "Seed 002 Q4: MLP autoencoder 784 -> 50 -> 784 on all digits, MSE and reconstructions"
+STUDY = "mlp"
+QUESTION = "Q4"
+SUMMARY = "MLP autoencoder 784 -> 50 -> 784 on all digits, MSE and reconstructions"
 RUNTIME = "~1 min"
 QUICK = {"dataset": "digits", "epochs": 10}
 

@@ -23,7 +23,9 @@ from trainlab.device import torch_generator
 from trainlab.report.figures import new_figure
 
 NAME = "receptive-field"
-SUMMARY = "Seed 004 Q6: receptive fields of the ten conv/maxpool stacks, computed and measured from gradients"
+STUDY = "optim-cnn"
+QUESTION = "Q6"
+SUMMARY = "receptive fields of the ten conv/maxpool stacks, computed and measured from gradients"
 RUNTIME = "~3 s"
 QUICK = {"empirical": False}
 

@@ -4,7 +4,9 @@ Every module in this package whose name does not start with ``_`` and that
 defines the recipe contract is an experiment:
 
 - ``NAME``: the CLI name (``mnist-binary``),
-- ``SUMMARY``: one line for ``trainlab list`` and the README,
+- ``STUDY``: the key of the original study it comes from (see :data:`STUDIES`),
+- ``QUESTION``: the study's question or section it answers (``Q1``, ``§2.2``),
+- ``SUMMARY``: one line for ``trainlab list`` and the README (without the study's name),
 - ``RUNTIME``: expected runtime of the default config on 2 CPU cores ("~40 s"),
 - ``QUICK``: a dict of overrides small enough for tests and the tour (seconds,
   on data that needs no download),
@@ -26,15 +28,44 @@ import trainlab.experiments as package
 from trainlab.errors import ConfigError
 
 
+# The original studies, as users know them: by topic, never by a file number.
+# docs/studies.md has one section per study with the questions each experiment answers.
+STUDIES: dict[str, str] = {
+    "mlp": "MNIST MLP study",
+    "numpy": "NumPy network study",
+    "optim-cnn": "Optimisation & CNN study",
+    "diffusion": "Diffusion study",
+    "ebm": "Energy-based model study",
+}
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
     summary: str
+    study: str
+    """Key into :data:`STUDIES`."""
+    question: str
     runtime: str
     quick: dict[str, Any]
     config_cls: type
     run: Callable[[Any, Any], None]
     module: str
+
+    @property
+    def study_title(self) -> str:
+        """The study's name for people ("MNIST MLP study"); empty for experiments of no study."""
+        return STUDIES.get(self.study, self.study)
+
+    @property
+    def source(self) -> str:
+        """Study and question, e.g. "Optimisation & CNN study, Q1.4"."""
+        return ", ".join(part for part in (self.study_title, self.question) if part)
+
+    @property
+    def title(self) -> str:
+        """One line for people: where the experiment comes from and what it does."""
+        return f"{self.source}: {self.summary}" if self.source else self.summary
 
 
 def _from_module(mod: ModuleType) -> Experiment | None:
@@ -43,6 +74,8 @@ def _from_module(mod: ModuleType) -> Experiment | None:
     return Experiment(
         name=mod.NAME,
         summary=getattr(mod, "SUMMARY", ""),
+        study=getattr(mod, "STUDY", ""),
+        question=getattr(mod, "QUESTION", ""),
         runtime=getattr(mod, "RUNTIME", "?"),
         quick=dict(getattr(mod, "QUICK", {})),
         config_cls=mod.Config,
@@ -61,6 +94,18 @@ def all_experiments() -> dict[str, Experiment]:
         if exp is not None:
             found[exp.name] = exp
     return dict(sorted(found.items()))
+
+
+def by_study(experiments: dict[str, Experiment] | None = None) -> dict[str, list[Experiment]]:
+    """Study title -> its experiments, studies in the order of :data:`STUDIES`, others last."""
+    experiments = all_experiments() if experiments is None else experiments
+    order = list(STUDIES)
+    ranked = sorted(experiments.values(),
+                    key=lambda e: (order.index(e.study) if e.study in order else len(order), e.name))
+    groups: dict[str, list[Experiment]] = {}
+    for exp in ranked:
+        groups.setdefault(exp.study_title or "Other", []).append(exp)
+    return groups
 
 
 def get_experiment(name: str) -> Experiment:

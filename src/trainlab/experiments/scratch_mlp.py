@@ -27,7 +27,9 @@ from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
 
 NAME = "scratch-mlp"
-SUMMARY = "Seed 003 Q2: NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
+STUDY = "numpy"
+QUESTION = "Q2"
+SUMMARY = "NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
 RUNTIME = "~4 min"
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 

@@ -25,7 +25,9 @@ from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
 
 NAME = "scratch-sweep"
-SUMMARY = "Seed 003 Q3: NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
+STUDY = "numpy"
+QUESTION = "Q3"
+SUMMARY = "NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
 RUNTIME = "~2 min"
 QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
 

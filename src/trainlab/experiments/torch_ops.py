@@ -27,7 +27,9 @@ from trainlab.report.figures import new_figure
 from trainlab.scratch import ops
 
 NAME = "torch-ops"
-SUMMARY = "Seed 004 Q4: NumPy max/avg pool, conv1d, sigmoid, batch norm, linear against torch (values, grads)"
+STUDY = "optim-cnn"
+QUESTION = "Q4"
+SUMMARY = "NumPy max/avg pool, conv1d, sigmoid, batch norm, linear against torch (values, grads)"
 RUNTIME = "~2 s"
 QUICK: dict = {}
 

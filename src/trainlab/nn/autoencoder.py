@@ -120,6 +120,12 @@ class ConvAutoencoder(_Autoencoder):
     with a ReLU after every layer (the code and output follow ``latent_activation``
     and ``output_activation``). Any image size works: each convolution halves
     (rounding up) and each transposed convolution restores the size it came from.
+
+    The transposed convolutions' biases start at zero. PyTorch draws them from
+    ±1/sqrt(fan_in) with the fan-in taken from the *output* channels, ±0.33 for the
+    one-channel output layer: far larger than the signal reaching it, so a negative
+    draw switches the output ReLU off for every pixel of every image from the first
+    step on, and the model never learns (3 of 4 seeds on the 8x8 digits).
     """
 
     def __init__(self, image_shape: Sequence[int] = (28, 28), latent: int = 2, channels: Sequence[int] = (16, 32),
@@ -147,6 +153,9 @@ class ConvAutoencoder(_Autoencoder):
             dec += [nn.ReLU()] if i > 1 else [
                 _activation(output_activation, "output_activation", OUTPUT_ACTIVATIONS)]
         dec += [nn.Flatten()]
+        for layer in dec:
+            if isinstance(layer, nn.ConvTranspose2d):
+                nn.init.zeros_(layer.bias)
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 

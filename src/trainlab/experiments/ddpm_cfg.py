@@ -24,7 +24,6 @@ from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
 from trainlab.experiments._toy_ddpm import (
-    REFERENCE_CLASSIFIER,
     ConditionalDDPMConfig,
     fit_conditional_model,
     labelled_point_sets,

@@ -1,4 +1,4 @@
-"""Seed 003, Question 2: the NumPy network with four hidden activations, against scikit-learn.
+"""NumPy network study, Q2: the NumPy network with four hidden activations, against scikit-learn.
 
 The study trained its from-scratch MLP [784, 256, 128, 64, 10] with learning rate
 0.1 for 100 epochs once per hidden activation (ReLU, sigmoid, tanh, linear),
@@ -40,9 +40,10 @@ SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each, hardware no
 scratch test accuracy relu 0.9388, sigmoid 0.9036, tanh 0.9100, linear 0.8163;
 scikit-learn relu 0.9767, logistic 0.9644, tanh 0.9667, and "identity 0.9767" —
 that last figure is a copy-paste slip in the study (`s4 = clf.score(...)` scores the
-ReLU classifier again), so the study never measured scikit-learn's linear network.
-The study left scikit-learn's defaults for weight decay (alpha=1e-4) and initialisation;
-here both networks use Glorot/Xavier uniform weights and no weight decay, so the
+ReLU classifier again), so the study reports no figure for scikit-learn's linear network.
+The study says only that scikit-learn ran "with the same parameters"; MLPClassifier's
+defaults would add weight decay (alpha=1e-4), Adam instead of SGD and its own initialisation.
+Here both networks use plain SGD, Glorot/Xavier uniform weights and no weight decay, so the
 table compares implementations, not settings."""
 
 
@@ -94,7 +95,7 @@ def run(cfg: Config, run) -> None:
         "the test error curve (it is never used for training).",
         title="Data and settings",
     )
-    run.text("seed", SEED_NOTE, title="The study's numbers")
+    run.text("study", SEED_NOTE, title="The study's numbers")
 
     rows, nets = [], {}
     for activation in cfg.activations:

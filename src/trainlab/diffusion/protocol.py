@@ -108,10 +108,9 @@ def fit_and_score(cfg: Any, scheduler: NoiseScheduler, train: torch.Tensor, held
     sample_s = time.perf_counter() - start
     scores = sample_quality(samples, held.cpu(), train.cpu(), emd_k=cfg.emd_k, emd_n=cfg.emd_n,
                             ratio_n=cfg.ratio_n, seed=seed)
-    status = fit["status"] if np.isfinite(samples).all() else "diverged"
-    tail = fit["history"][-100:]
-    row = {**scores, "train_time_s": fit["seconds"], "sample_time_s": sample_s,
-           "final_loss": float(np.mean(tail)) if tail else float("nan"), "status": status}
+    status = fit.status if np.isfinite(samples).all() else "diverged"
+    row = {**scores, "train_time_s": fit.seconds, "sample_time_s": sample_s,
+           "final_loss": fit.final_loss(100), "status": status}
     return row, samples
 
 

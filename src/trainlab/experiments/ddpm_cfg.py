@@ -154,7 +154,7 @@ def _scatter(run, name, X, per_scale, labels) -> None:
     """One panel per guidance scale: samples coloured by the class they were asked for,
     over the real points in grey.  3-D sets show coordinates 0 and 2."""
     dims = (0, 1) if X.shape[1] == 2 else (0, X.shape[1] - 1)
-    fig, axes = new_figure(len(per_scale), 1, size=(3.0, 3.0))
+    fig, axes = new_figure(1, len(per_scale), size=(3.0, 3.0))
     for ax, (w, samples) in zip(axes[0], per_scale.items()):
         ax.scatter(X[:, dims[0]], X[:, dims[1]], s=1, c="lightgrey", rasterized=True)
         ax.scatter(samples[:, dims[0]], samples[:, dims[1]], s=2, c=labels, cmap="tab10", vmin=0, vmax=9,

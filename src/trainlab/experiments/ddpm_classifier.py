@@ -131,7 +131,7 @@ forward process needs the cumulative product alpha-bar_t, which is what is used 
 
 def _plot(run, rows, cfg: Config) -> None:
     names = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = new_figure(len(names), 1)
+    fig, axes = new_figure(1, len(names))
     for ax, name in zip(axes[0], names):
         for score in cfg.scores:
             pts = [(r["n_t"], r["accuracy"]) for r in rows if r["dataset"] == name and r["score"] == score]

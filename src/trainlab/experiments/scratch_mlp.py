@@ -211,7 +211,7 @@ def tsne(features: np.ndarray, seed: int) -> np.ndarray:
 
 
 def error_figure(nets: dict[str, NeuralNetwork]):
-    fig, axes = new_figure(len(nets), 1, size=(3.2, 3.0), sharey=True)
+    fig, axes = new_figure(1, len(nets), size=(3.2, 3.0), sharey=True)
     for ax, (name, net) in zip(axes[0], nets.items()):
         epochs = np.arange(1, len(net.history["train_acc"]) + 1)
         ax.plot(epochs, 1 - np.array(net.history["train_acc"]), label="train")

@@ -147,7 +147,7 @@ def pivot(rows: list[dict], key: str, learning_rates: list[float]) -> list[dict]
 def curves_figure(histories: dict, widths: list[int], learning_rates: list[float]):
     from matplotlib import colormaps
 
-    fig, axes = new_figure(len(learning_rates), 1, size=(3.6, 3.2), sharey=True)
+    fig, axes = new_figure(1, len(learning_rates), size=(3.6, 3.2), sharey=True)
     colours = colormaps["viridis"](np.linspace(0, 0.9, len(widths)))
     for ax, lr in zip(axes[0], learning_rates):
         for colour, h in zip(colours, widths):

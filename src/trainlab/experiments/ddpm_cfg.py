@@ -92,11 +92,10 @@ def _run(cfg: Config, run) -> None:
 
         # model: a conditional DDPM with label dropout, trained once per data set
         model, scheduler, info = fit_conditional_model(cfg, X, y, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
-                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info["status"]})
+                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info.status})
             continue
 
         # sample: all classes at once for each guidance scale, from the same noise

@@ -82,11 +82,10 @@ def _run(cfg: Config, run) -> None:
 
         # model: a conditional DDPM trained once per data set
         model, scheduler, info = fit_conditional_model(cfg, X_tr, y_tr, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),
-                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info["status"]})
+                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info.status})
             continue
 
         # measure: every score at every n_t on the same held-out points

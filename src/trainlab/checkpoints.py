@@ -99,7 +99,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{path} is not a plain state_dict (torch.load(weights_only=True) refused it: {first})") from None
+        raise DataError(f"{path} is not a plain state_dict "
+                        f"(torch.load(weights_only=True) refused it: {first})") from None
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                  for k, v in state.items()):
         raise DataError(f"{path} holds a {type(state).__name__}, not a state_dict (a mapping of names to tensors)")

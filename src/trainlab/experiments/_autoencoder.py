@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import load_images, to_tensor
+from trainlab.config import one_of, positive
+from trainlab.data import to_tensor
+from trainlab.data.subsets import random_subset
 from trainlab.device import thread_limit, torch_generator
+from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, build_autoencoder
 from trainlab.train.loop import fit
 
@@ -26,42 +28,34 @@ DESIGN = ("mlp: the study's Q2.1 list, 784 -> 196 -> 49 -> λ -> 49 -> 196 -> 78
 
 
 @dataclass
-class AutoencoderConfig(BaseConfig):
-    """Data and training settings both autoencoder recipes have."""
+class AutoencoderConfig(ImageDataConfig):
+    """Data and training settings both autoencoder recipes have (the study trains on all 60k images)."""
 
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
-    train_limit: Optional[int] = None
-    """Train on a seeded random subset of this many training images; None uses all (the study's 60k)."""
     latent_activation: str = "relu"
     """relu (the study: a ReLU after every layer, the code's included) or none (a linear code)."""
     epochs: int = 10
     """Passes over the training set, the same for every model (the study does not state its number)."""
-    batch_size: int = 128
+    batch_size: int = 64
     """Minibatch size."""
     lr: float = 1e-3
     """Adam's learning rate."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         one_of("latent_activation", self.latent_activation, LATENT_ACTIVATIONS)
-        check(self.train_limit is None or self.train_limit >= 10, "train_limit must be >= 10 or null (all images)")
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("lr", self.lr)
 
 
-def load_data(cfg: AutoencoderConfig, device: torch.device):
-    """The dataset and its train and test images (flat, in [0, 1]) and labels on ``device``."""
-    data = load_images(cfg.dataset, cfg.data_dir)
-    images, labels = data.train_images, data.train_labels
-    if cfg.train_limit is not None and cfg.train_limit < len(labels):
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(labels))[: cfg.train_limit])
-        images, labels = images[keep], labels[keep]
-    return (data, to_tensor(images, device), torch.as_tensor(labels, device=device),
+def load_images_and_labels(cfg: AutoencoderConfig, device: torch.device):
+    """The dataset and its train and test images (flat, in [0, 1]) and labels on ``device``.
+
+    No validation split: the study trains on the whole training set and reports the test set.
+    """
+    data = load_data(cfg)
+    keep = random_subset(len(data.train_labels), cfg.train_limit, seed=cfg.seed)
+    return (data, to_tensor(data.train_images[keep], device), torch.as_tensor(data.train_labels[keep], device=device),
             to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device))
 
 

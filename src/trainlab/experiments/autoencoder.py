@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.experiments._autoencoder import (ARCHS, DESIGN, AutoencoderConfig, checkpoint_name, class_knn_accuracy,
-                                               edge_strength, load_data, mosaic, new_model, per_class_l1,
-                                               train_autoencoder)
+                                               edge_strength, load_images_and_labels, mosaic, new_model,
+                                               per_class_l1, train_autoencoder)
 from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -64,7 +64,7 @@ class Config(AutoencoderConfig):
 
 def run(cfg: Config, run) -> None:
     device = run.device
-    data, x_train, y_train, x_test, y_test = load_data(cfg, device)
+    data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
     shape = data.image_shape
     # The best constant image under L1 is the pixel-wise median: what a collapsed model can reach at most.
     median = x_train.median(dim=0).values

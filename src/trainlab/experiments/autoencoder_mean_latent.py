@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from trainlab.checkpoints import checkpoint_info, load_checkpoint, save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.errors import ConfigError
-from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, edge_strength, load_data,
-                                               mosaic, new_model, train_autoencoder)
+from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, edge_strength,
+                                               load_images_and_labels, mosaic, new_model, train_autoencoder)
 from trainlab.nn.autoencoder import build_autoencoder, dead_units, decode_all, encode_all
 from trainlab.report.figures import new_figure
 
@@ -57,7 +57,7 @@ class Config(AutoencoderConfig):
 
 def run(cfg: Config, run) -> None:
     device = run.device
-    data, x_train, y_train, x_test, y_test = load_data(cfg, device)
+    data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
     shape, n_classes = data.image_shape, data.num_classes
     pixel_mean = x_train.mean(dim=0)
     class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
@@ -81,7 +81,8 @@ def run(cfg: Config, run) -> None:
                "edges_pct": 100 * edge_strength(decoded[latent][None], shape) / typical_edges,
                "collapsed": bool(decode_all(model, codes[:1000]).std(dim=0).max() < 1e-6)}
         dist = (class_means - decoded[latent]).abs().mean(dim=1)
-        row["closest_class_mean"], row["l1_to_closest_class_mean"] = data.class_names[int(dist.argmin())], float(dist.min())
+        row["closest_class_mean"] = data.class_names[int(dist.argmin())]
+        row["l1_to_closest_class_mean"] = float(dist.min())
         row["neighbour_class"] = data.class_names[row["neighbour_class"]]
         rows.append(row)
         for c in range(n_classes):
@@ -101,14 +102,15 @@ def run(cfg: Config, run) -> None:
     titles = [t for l in cfg.latents for t in (f"decode(mean z), λ={l}", f"mean of decode(z), λ={l}")]
     run.figure("against_pixel_mean", _plot_row(images, titles + ["pixel-wise mean"], shape),
                title="Decoding the mean is not the mean of the decoded images",
-               caption="The decoder is non-linear: the mean of the reconstructions lies near the pixel-wise mean "
-                       "image, the decoded mean code need not.")
+               caption="L1 to the pixel-wise mean image: " + "; ".join(
+                   f"λ = {r['latent']}: decoded mean code {r['l1_to_pixel_mean']:.3f}, mean of the reconstructions "
+                   f"{r['recon_mean_l1_to_pixel_mean']:.3f}" for r in rows) + ".")
     run.figure("class_means", _plot_classes(per_class, class_means, cfg.latents, data.class_names, shape),
                title="The mean code of each class, decoded, beside the class's pixel-wise mean")
     run.table("mean_code", rows, title="Where the mean code lies and what it decodes to",
-              columns=["latent", "collapsed", "dead_units", "isolation", "zero_share", "all_on_share", "neighbour_class",
-                       "neighbour_share", "closest_class_mean", "l1_to_closest_class_mean", "l1_to_pixel_mean",
-                       "recon_mean_l1_to_pixel_mean", "edges_pct"],
+              columns=["latent", "collapsed", "dead_units", "isolation", "zero_share", "all_on_share",
+                       "neighbour_class", "neighbour_share", "closest_class_mean", "l1_to_closest_class_mean",
+                       "l1_to_pixel_mean", "recon_mean_l1_to_pixel_mean", "edges_pct"],
               caption=f"isolation: distance from the mean code to the nearest training code over the median "
                       f"distance between a training code and its nearest neighbour (>> 1: a region no image maps "
                       f"to); zero_share: % of the live code entries that the ReLU sets to zero; all_on_share: % of "

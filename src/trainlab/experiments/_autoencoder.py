@@ -19,12 +19,22 @@ from trainlab.train.loop import fit
 
 ARCHS = ("mlp", "conv")
 
-DESIGN = ("mlp: the study's Q2.1 list, 784 -> 196 -> 49 -> λ -> 49 -> 196 -> 784, fully connected. "
-          "conv (Q2.2; the study's drawing of it is lost): two 3x3 convolutions of stride 2 (16 then 32 "
-          "channels, 28x28 -> 14x14 -> 7x7), a linear layer from the 32x7x7 features to λ, a linear layer "
-          "back to 32x7x7, and two 3x3 transposed convolutions of stride 2 (32 -> 16 -> 1 channel, back to "
-          "28x28). Both have a ReLU after every layer, the code's and the output's included, as the study "
-          "asks (latent_activation=none leaves the code linear). L1 loss, Adam.")
+def _size(shape: Sequence[int]) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
+def design(image_shape: Sequence[int]) -> str:
+    """The two models in words, with the sizes they take for ``image_shape``."""
+    h, w = image_shape
+    half = ((h + 1) // 2, (w + 1) // 2)
+    quarter = ((half[0] + 1) // 2, (half[1] + 1) // 2)
+    return (f"mlp: the study's Q2.1 list, {h * w} -> 196 -> 49 -> λ -> 49 -> 196 -> {h * w}, fully connected. "
+            f"conv (Q2.2; the study's drawing of it is lost): two 3x3 convolutions of stride 2 (16 then 32 "
+            f"channels, {_size((h, w))} -> {_size(half)} -> {_size(quarter)}), a linear layer from the "
+            f"32x{_size(quarter)} features to λ, a linear layer back, and two 3x3 transposed convolutions of "
+            f"stride 2 (32 -> 16 -> 1 channel, back to {_size((h, w))}; their biases start at zero). Both have a "
+            "ReLU after every layer, the code's and the output's included, as the study asks "
+            "(latent_activation=none leaves the code linear). L1 loss, Adam.")
 
 
 @dataclass

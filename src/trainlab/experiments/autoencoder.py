@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
-from trainlab.experiments._autoencoder import (ARCHS, DESIGN, AutoencoderConfig, checkpoint_name, class_knn_accuracy,
-                                               edge_strength, load_images_and_labels, mosaic, new_model,
+from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, class_knn_accuracy,
+                                               design, edge_strength, load_images_and_labels, mosaic, new_model,
                                                per_class_l1, train_autoencoder)
 from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
 from trainlab.report.figures import new_figure
@@ -69,9 +69,8 @@ def run(cfg: Config, run) -> None:
     # The best constant image under L1 is the pixel-wise median: what a collapsed model can reach at most.
     median = x_train.median(dim=0).values
     constant_l1 = F.l1_loss(median.expand_as(x_test), x_test).item()
-    input_edges = edge_strength(x_test, shape)
     run.text("data", f"{data.name} ({data.source}): {len(x_train)} training and {len(x_test)} test images of "
-             f"{shape[0]}x{shape[1]} pixels in [0, 1]. {DESIGN}", title="Data and models")
+             f"{shape[0]}x{shape[1]} pixels in [0, 1]. {design(shape)}", title="Data and models")
 
     loss_rows, test_rows, class_rows, models = [], [], [], {}
     for arch in cfg.archs:
@@ -84,19 +83,11 @@ def run(cfg: Config, run) -> None:
                     run.log(arch=arch, latent=latent, seed=seed, **record)
                     loss_rows.append({"arch": arch, "latent": latent, "seed": seed, "epoch": record["epoch"],
                                       "train_l1": record["train_loss"]})
-                codes = encode_all(model, x_train)
-                recon = decode_all(model, encode_all(model, x_test))
                 row = {"arch": arch, "latent": latent, "seed": seed, "status": result.status,
-                       "train_l1": F.l1_loss(decode_all(model, codes), x_train).item(),
-                       "test_l1": F.l1_loss(recon, x_test).item(), "test_mse": F.mse_loss(recon, x_test).item(),
-                       "dead_units": int(dead_units(codes).sum()), "train_time_s": result.seconds,
-                       # collapsed: the output no longer depends on the input (every image decodes alike)
-                       "collapsed": bool(recon.std(dim=0).max() < 1e-6),
-                       "code_knn_acc": class_knn_accuracy(codes, y_train, encode_all(model, x_test), y_test),
-                       "edges_kept": 100.0 * edge_strength(recon, shape) / input_edges}
+                       "train_time_s": result.seconds, **_measure(model, shape, x_train, y_train, x_test, y_test)}
                 test_rows.append(row)
                 class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c],
-                                "test_l1": v} for c, v in enumerate(per_class_l1(recon, x_test, y_test))]
+                                "test_l1": v} for c, v in enumerate(row.pop("per_class"))]
                 save_checkpoint(run, checkpoint_name(arch, latent, seed), model, architecture=description,
                                 config=cfg, dataset=data.name, test_l1=row["test_l1"], dead_units=row["dead_units"])
                 if seed == cfg.seed:
@@ -144,7 +135,8 @@ def run(cfg: Config, run) -> None:
                title="Linear interpolation between two test images",
                caption="Each row decodes (1 - t) z_a + t z_b for t from 0 to 1; the last row blends pixels.")
     run.figure("per_class", _plot_per_class(per_class, data.class_names), title="Test L1 per class")
-    run.text("comparison", _comparison(summary, test_rows, constant_l1), title="λ = 2 against λ = 32")
+    run.text("comparison", _comparison(summary, test_rows, constant_l1),
+             title=f"λ = {min(cfg.latents)} against λ = {max(cfg.latents)}")
     run.text("model", "\n\n".join(str(models[arch, cfg.latents[0]]) for arch in cfg.archs),
              title=f"Models (print(model), λ = {cfg.latents[0]})", code=True)
     best = min(summary, key=lambda r: r["test_l1"])
@@ -152,6 +144,24 @@ def run(cfg: Config, run) -> None:
                 constant_test_l1=constant_l1,
                 **{f"{r['arch']}_latent{r['latent']}_test_l1": r["test_l1"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_time_s": r["train_time_s"] for r in summary})
+
+
+def _measure(model, shape, x_train, y_train, x_test, y_test) -> dict:
+    """Errors, dead units and what the code knows of the class, for one trained model."""
+    codes = encode_all(model, x_train)
+    if not torch.isfinite(codes).all():
+        return {k: float("nan") for k in TEST_VALUES if k != "train_time_s"} | {
+            "collapsed": False, "per_class": [float("nan")] * (int(y_test.max()) + 1)}
+    test_codes = encode_all(model, x_test)
+    recon = decode_all(model, test_codes)
+    return {"train_l1": F.l1_loss(decode_all(model, codes), x_train).item(),
+            "test_l1": F.l1_loss(recon, x_test).item(), "test_mse": F.mse_loss(recon, x_test).item(),
+            "dead_units": int(dead_units(codes).sum()),
+            "code_knn_acc": class_knn_accuracy(codes, y_train, test_codes, y_test),
+            "edges_kept": 100.0 * edge_strength(recon, shape) / edge_strength(x_test, shape),
+            # collapsed: the output no longer depends on the input (every image decodes alike)
+            "collapsed": bool(recon.std(dim=0).max() < 1e-6),
+            "per_class": per_class_l1(recon, x_test, y_test)}
 
 
 def _with_std(rows: list[dict], values: list[str]) -> list[str]:

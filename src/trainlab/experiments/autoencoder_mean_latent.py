@@ -37,6 +37,8 @@ RUNTIME = "~6 min"
 QUICK = {"dataset": "digits", "epochs": 15, "batch_size": 64}
 
 NEIGHBOURS = 50
+SHARP = 80.0
+"""Edge strength, in % of a typical test image's, from which a decoded image counts as sharp."""
 
 
 @dataclass
@@ -182,27 +184,32 @@ def _explain(row: dict, pixel_edges: float) -> str:
     if row["dead_units"]:
         text += f"{row['dead_units']} of {latent} code units are dead, so the mean is 0 there as for every image. "
     if row["zero_share"] == row["zero_share"] and row["zero_share"] > 0:
-        text += (f"The ReLU sets {row['zero_share']:.0f}% of the live code entries to zero and only "
-                 f"{row['all_on_share']:.0f}% of training codes have every live unit on; the mean code has all of "
-                 "them on, a pattern few images produce. ")
+        text += (f"The ReLU sets {row['zero_share']:.0f}% of the live code entries to zero; {row['all_on_share']:.0f}% "
+                 "of training codes have every live unit on, as the mean code has. ")
     if row["isolation"] > 2:
-        text += (f"It lies {row['isolation']:.1f} times the typical spacing between neighbouring training codes from "
-                 "the nearest one, in a region no training image maps to, so the decoder is extrapolating. ")
+        text += (f"The mean code lies {row['isolation']:.1f} times the typical spacing between neighbouring training "
+                 "codes from the nearest one, in a region no training image maps to, so the decoder is "
+                 "extrapolating. ")
     else:
-        text += (f"It lies among the training codes ({row['isolation']:.1f} times the typical spacing from the nearest "
-                 f"one); {row['neighbour_share']:.0f}% of its {NEIGHBOURS} nearest codes belong to class {name}. ")
-    sharper = row["edges_pct"] > 1.5 * pixel_edges
-    text += (f"The decoded mean has {row['edges_pct']:.0f}% of a typical image's edge strength (the pixel-wise mean "
+        text += (f"The mean code lies among the training codes ({row['isolation']:.1f} times the typical spacing "
+                 f"from the nearest one); {row['neighbour_share']:.0f}% of its {NEIGHBOURS} nearest codes belong to "
+                 f"class {name}. ")
+    text += (f"Decoded, it has {row['edges_pct']:.0f}% of a typical image's edge strength (the pixel-wise mean "
              f"image: {pixel_edges:.0f}%) and is closest to the mean image of class {row['closest_class_mean']} "
              f"(L1 {row['l1_to_closest_class_mean']:.3f}; to the pixel-wise mean of all images "
              f"{row['l1_to_pixel_mean']:.3f}). ")
-    if sharper:
+    recon = row["recon_mean_l1_to_pixel_mean"]
+    if row["edges_pct"] >= SHARP:
         text += ("So it is not an average image but one sharp image of the decoder's own making: averaging codes "
                  "does not average images, because the decoder is non-linear (the mean of the reconstructions, "
-                 f"by contrast, is at L1 {row['recon_mean_l1_to_pixel_mean']:.3f} from the pixel-wise mean).")
+                 f"by contrast, is at L1 {recon:.3f} from the pixel-wise mean).")
+    elif row["l1_to_pixel_mean"] <= 1.5 * recon:
+        text += (f"So it is a blur close to the pixel-wise mean image, as the mean of the reconstructions is (L1 "
+                 f"{recon:.3f} from it): what all images share, with the details of each averaged away.")
     else:
-        text += ("So it is about as blurred as the pixel-wise mean image (the mean of the reconstructions is at L1 "
-                 f"{row['recon_mean_l1_to_pixel_mean']:.3f} from it).")
+        text += (f"So it is a blur, but not the pixel-wise mean image (the mean of the reconstructions is at L1 "
+                 f"{recon:.3f} from that): averaging codes does not average images, because the decoder is "
+                 "non-linear.")
     return text
 
 

@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=8000, help="training images per dataset")
     parser.add_argument("--archs", default="mlp,conv")
     parser.add_argument("--latents", default="2,32")
+    parser.add_argument("--latent-activation", default="relu", choices=["relu", "none"])
     parser.add_argument("--mnist-dir", default=str(SHARED), help="folder with the MNIST t10k IDX files")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -58,7 +59,7 @@ def main() -> None:
         for latent in map(int, args.latents.split(",")):
             l1 = {}
             for name, (x, x_test) in sets.items():
-                model, _ = new_model(arch, latent, (28, 28), "relu", 0, torch.device("cpu"))
+                model, _ = new_model(arch, latent, (28, 28), args.latent_activation, 0, torch.device("cpu"))
                 train_autoencoder(model, x, lr=args.lr, epochs=args.epochs, batch_size=args.batch, seed=0,
                                   desc=f"{name} {arch} {latent}")
                 l1[name] = F.l1_loss(decode_all(model, encode_all(model, x_test)), x_test).item()

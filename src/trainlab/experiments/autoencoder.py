@@ -135,7 +135,8 @@ def run(cfg: Config, run) -> None:
             run.figure(f"plane_{arch}", _plot_plane(models[arch, 2], x_test, y_test, shape),
                        title=f"{arch}, λ = 2: the code plane and what the decoder draws across it",
                        caption="Left: test codes by class; right: images decoded at a 12 x 12 grid of codes "
-                               "spanning the same range (1st to 99th percentile of the test codes).")
+                               "spanning the same range (1st to 99th percentile of the test codes); a dead unit stays at its "
+                               "one value, so the grid repeats one column.")
     pair = _pair(y_test)
     run.figure("interpolation", _plot_interpolation(models, x_test[pair], shape),
                title="Linear interpolation between two test images",
@@ -253,16 +254,21 @@ def _plot_codes(models, x_test, y_test, class_names, seed: int):
 def _plot_plane(model, x_test, y_test, shape, n: int = 12):
     codes = encode_all(model, x_test).cpu().numpy()
     lo, hi = np.percentile(codes, 1, axis=0), np.percentile(codes, 99, axis=0)
-    hi = np.where(hi > lo, hi, lo + 1e-3)  # a dead unit spans nothing: give it a sliver
+    flat = hi - lo < 1e-6  # a dead unit: every image has the same value there
     u, v = np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n)  # top row = largest second unit
     grid = torch.tensor([[a, b] for b in v for a in u], dtype=torch.float32, device=x_test.device)
+    # show a dead unit in a range as wide as the live one's: the grid is then one column repeated,
+    # the only images this encoder and decoder can produce
+    half = 0.5 * (max(hi - lo) if not flat.all() else 2.0)
+    lo, hi = np.where(flat, lo - half, lo), np.where(flat, hi + half, hi)
     images = decode_all(model, grid).cpu().numpy()
     fig, axes = new_figure(ncols=2, size=(4.2, 4.0))
     axes[0, 0].scatter(codes[:, 0], codes[:, 1], c=y_test.cpu().numpy(), cmap="tab10", s=2, alpha=0.6,
                        rasterized=True)
     extent = (lo[0], hi[0], lo[1], hi[1])
     axes[0, 1].imshow(mosaic(images, shape, n, gap=0), cmap="gray", vmin=0, vmax=1, extent=extent, aspect="auto")
-    for ax, title in zip(axes[0], ("test codes by class", "decoded grid")):
+    dead = f" (dead: unit {' and '.join(str(i + 1) for i in np.flatnonzero(flat))})" if flat.any() else ""
+    for ax, title in zip(axes[0], ("test codes by class" + dead, "decoded grid")):
         ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="unit 1", ylabel="unit 2", title=title)
     return fig
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from distributed_worker import stripes
 
 from trainlab.nn.cnn import FastCNN
 from trainlab.train.cnn import (
@@ -15,18 +16,6 @@ from trainlab.train.cnn import (
     triangle,
     tta_logits,
 )
-
-
-def stripes(n: int, seed: int, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class 1 has horizontal stripes, class 0 vertical ones, at a random phase, in noise:
-    a task unchanged by flips and shifts, as a globally pooled CNN needs."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 2, (n,), generator=g)
-    phase = torch.randint(0, 2, (n, 1, 1), generator=g)
-    lines = ((torch.arange(size)[None, :, None] + phase) % 2).expand(n, size, size)
-    pattern = torch.where(y[:, None, None] == 1, lines, lines.transpose(1, 2))
-    x = torch.randint(0, 100, (n, size, size), generator=g) + 120 * pattern
-    return x[:, None].to(torch.uint8), y
 
 
 def tiny_settings(**kw) -> CNNTraining:

@@ -92,11 +92,10 @@ def _run(cfg: Config, run) -> None:
 
         # model: a conditional DDPM with label dropout, trained once per data set
         model, scheduler, info = fit_conditional_model(cfg, X, y, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
-                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info["status"]})
+                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info.status})
             continue
 
         # sample: all classes at once for each guidance scale, from the same noise
@@ -155,7 +154,7 @@ def _scatter(run, name, X, per_scale, labels) -> None:
     """One panel per guidance scale: samples coloured by the class they were asked for,
     over the real points in grey.  3-D sets show coordinates 0 and 2."""
     dims = (0, 1) if X.shape[1] == 2 else (0, X.shape[1] - 1)
-    fig, axes = new_figure(len(per_scale), 1, size=(3.0, 3.0))
+    fig, axes = new_figure(1, len(per_scale), size=(3.0, 3.0))
     for ax, (w, samples) in zip(axes[0], per_scale.items()):
         ax.scatter(X[:, dims[0]], X[:, dims[1]], s=1, c="lightgrey", rasterized=True)
         ax.scatter(samples[:, dims[0]], samples[:, dims[1]], s=2, c=labels, cmap="tab10", vmin=0, vmax=9,

@@ -82,11 +82,10 @@ def _run(cfg: Config, run) -> None:
 
         # model: a conditional DDPM trained once per data set
         model, scheduler, info = fit_conditional_model(cfg, X_tr, y_tr, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),
-                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info["status"]})
+                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info.status})
             continue
 
         # measure: every score at every n_t on the same held-out points
@@ -132,7 +131,7 @@ forward process needs the cumulative product alpha-bar_t, which is what is used 
 
 def _plot(run, rows, cfg: Config) -> None:
     names = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = new_figure(len(names), 1)
+    fig, axes = new_figure(1, len(names))
     for ax, name in zip(axes[0], names):
         for score in cfg.scores:
             pts = [(r["n_t"], r["accuracy"]) for r in rows if r["dataset"] == name and r["score"] == score]

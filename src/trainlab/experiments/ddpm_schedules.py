@@ -130,7 +130,7 @@ def run(cfg: Config, run) -> None:
     curves = [lab for lab, _, _, _, T in plan(cfg) if T == min(cfg.Ts)]
     verdict = []
     for name in names:
-        fig, axes = new_figure(3, 1)
+        fig, axes = new_figure(1, 3)
         for label in curves:
             pts = sorted((r["T"], r) for r in rows if r["dataset"] == name and r["schedule"] == label)
             for ax, key in zip(axes[0], ("nll_study", "nll", "emd_ratio")):

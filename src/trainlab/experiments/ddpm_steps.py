@@ -70,7 +70,7 @@ def scatter(ax, points: np.ndarray, title: str) -> None:
 def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.ndarray],
                 datasets: List[str], Ts: List[int], label: str = "T"):
     """A figure with one row per dataset: the held-out data, then the samples per T."""
-    fig, axes = new_figure(len(Ts) + 1, len(datasets), size=(2.3, 2.3))
+    fig, axes = new_figure(len(datasets), len(Ts) + 1, size=(2.3, 2.3))
     for r, name in enumerate(datasets):
         for c in range(len(Ts) + 1):
             ax = axes[r, c]
@@ -121,7 +121,7 @@ def run(cfg: Config, run) -> None:
 
     run.figure("samples", sample_grid(real, samples, names, Ts), title="Samples per dataset and T",
                caption="First column: held-out real points; then samples of the model trained with each T.")
-    fig, axes = new_figure(3, 1)
+    fig, axes = new_figure(1, 3)
     for name in names:
         mine = [r for r in rows if r["dataset"] == name]
         for ax, key in zip(axes[0], ("nll", "nll_study", "emd_ratio")):

@@ -43,7 +43,7 @@ from trainlab.config import check, positive
 from trainlab.data.augment import augment, translate
 from trainlab.nn.cnn import FastCNN
 from trainlab.train import distributed
-from trainlab.train.loop import FitResult as TrainResult  # -> train.result.TrainResult after the core clean-up
+from trainlab.train.result import TrainResult, loss_status
 
 
 @dataclass
@@ -277,7 +277,7 @@ def train_cnn(
         loss_sum, correct, count = distributed.all_sum(sums, dist_ctx).tolist()  # one sync per epoch
         train_seconds += time.perf_counter() - start
         record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": 100.0 * correct / count}
-        if not math.isfinite(record["train_loss"]):
+        if loss_status(record["train_loss"]) == "diverged":
             status = "diverged"
             history.append(record)
             break

@@ -54,6 +54,8 @@ def run(
     if seed is not None:
         items.append(f"seed={seed}")
     path = run_experiment(name, items, yaml_file=config, quick=quick, out=out)
+    if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
+        return
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
 

@@ -89,7 +89,7 @@ def test_fractional_epochs_and_sets_smaller_than_a_batch():
     model = FastCNN(1, 2, (2, 4, 4), image_size=8)
     result = train_cnn(model, stripes(10, 0), tiny_settings(epochs=2.5, batch_size=4), progress=False,
                        generator=torch.Generator().manual_seed(0))
-    assert len(result.history) == 3  # ceil(2.5 * 3 steps) = 8 steps: epochs of 3, 3 and 2 steps
+    assert len(result.history) == 3  # 2 full batches per epoch, 2.5 epochs: 5 steps in epochs of 2, 2 and 1
     result = train_cnn(FastCNN(1, 2, (2, 4, 4), image_size=8), stripes(5, 0),
                        tiny_settings(epochs=2, batch_size=1024), generator=torch.Generator().manual_seed(0),
                        progress=False)

@@ -37,7 +37,7 @@ def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
 
 def batch_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
     """BatchNorm with a frozen scale of 1; ``momentum`` is airbench's (weight of the old running value)."""
-    bn = nn.BatchNorm2d(channels, eps=1e-12, momentum=1.0 - momentum)
+    bn = nn.BatchNorm2d(channels, eps=1e-5, momentum=1.0 - momentum)
     bn.weight.requires_grad_(False)
     return bn
 

@@ -205,7 +205,8 @@ def train_cnn(
 ) -> TrainResult:
     """Train ``model`` on uint8 images (N, C, H, W) with int64 labels, all on one device.
 
-    Every epoch's record holds ``train_loss`` and ``train_acc`` (plain cross-entropy
+    Batches are ``min(batch_size, N)`` images; an epoch's last partial batch is dropped
+    (a BatchNorm batch of one image is undefined). Every epoch's record holds ``train_loss`` and ``train_acc`` (plain cross-entropy
     and accuracy on that epoch's augmented training batches, over all ranks) and,
     given ``test``, ``test_loss`` and ``test_acc`` without test-time augmentation
     (on rank 0 only), plus whatever ``on_epoch`` returns. ``seconds`` counts the
@@ -218,7 +219,7 @@ def train_cnn(
     n = x.shape[0]
     world = dist_ctx.world_size if dist_ctx else 1
     batch_size = min(settings.batch_size, n)
-    steps_per_epoch = math.ceil(n / batch_size)
+    steps_per_epoch = n // batch_size  # the last partial batch is dropped (a fresh permutation every epoch)
     total_steps = max(1, math.ceil(steps_per_epoch * settings.epochs))
 
     start = time.perf_counter()
@@ -246,7 +247,7 @@ def train_cnn(
         images = augment(x, generator, flip=settings.flip, max_shift=settings.translate)
         order = torch.randperm(n, generator=generator, device=generator.device).to(device)
         sums = torch.zeros(3, device=device)  # loss, correct, count
-        for first in range(0, n, batch_size):
+        for first in range(0, steps_per_epoch * batch_size, batch_size):
             if step >= total_steps:
                 break
             idx = distributed.shard(order[first : first + batch_size], dist_ctx)

@@ -1,0 +1,106 @@
+"""What the CIFAR-10 recipes share: the dataset choice and uint8 image tensors on the device.
+
+CIFAR-10 cannot be downloaded everywhere, so every CIFAR recipe also runs on the
+grayscale sets (Fashion-MNIST, MNIST, scikit-learn's digits); images stay uint8
+``(N, C, H, W)`` on the device with C = 3 or 1, and the networks adapt to C and
+the image size.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import ClassVar, Optional, Sequence
+
+import numpy as np
+import torch
+
+from trainlab.data import ImageDataset, image_tensor, keep_classes, load_images
+from trainlab.data.subsets import random_subset
+from trainlab.experiments._data import ImageDataConfig
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class CifarDataConfig(ImageDataConfig):
+    """:class:`ImageDataConfig` with CIFAR-10 first and its tarball as data_dir."""
+
+    DATASETS: ClassVar[tuple[str, ...]] = ("cifar10", "fashion-mnist", "mnist", "digits")
+
+    dataset: str = "cifar10"
+    """cifar10, fashion-mnist, mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
+    data_dir: Optional[str] = None
+    """Folder with cifar-10-python.tar.gz or its extracted folder (or the four IDX files); None: cache, then download."""
+
+
+@dataclass
+class ImageTensors:
+    """A dataset's train and test images as uint8 (N, C, H, W) with int64 labels, on one device."""
+
+    data: ImageDataset
+    train: Pair
+    test: Pair
+    class_names: list[str]
+
+    @property
+    def channels(self) -> int:
+        return int(self.train[0].shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(min(self.train[0].shape[2:]))
+
+    def describe(self) -> str:
+        c, h, w = self.train[0].shape[1:]
+        return (f"{self.data.name} ({self.data.source}): {len(self.train[1])} training and {len(self.test[1])} test "
+                f"images of {h}x{w}{'' if c == 1 else f'x{c}'}, classes {', '.join(self.class_names)}")
+
+
+def load_tensors(cfg: ImageDataConfig, device: torch.device, classes: Sequence[int] | None = None) -> ImageTensors:
+    """The configured dataset on ``device``: ``classes`` kept (relabelled 0..k-1 in that order),
+    then ``cfg.train_limit`` training images drawn with ``cfg.seed``."""
+    data = load_images(cfg.dataset, cfg.data_dir)
+    train_x, train_y, test_x, test_y = data.train_images, data.train_labels, data.test_images, data.test_labels
+    names = list(data.class_names)
+    if classes is not None:
+        train_x, train_y = keep_classes(train_x, train_y, classes)
+        test_x, test_y = keep_classes(test_x, test_y, classes)
+        names = [names[c] for c in classes]
+    keep = random_subset(len(train_y), cfg.train_limit, seed=cfg.seed)
+    train_x, train_y = train_x[keep], train_y[keep]
+    return ImageTensors(
+        data=data,
+        train=(image_tensor(train_x, device), torch.as_tensor(train_y, device=device)),
+        test=(image_tensor(test_x, device), torch.as_tensor(test_y, device=device)),
+        class_names=names,
+    )
+
+
+def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str]) -> list[dict]:
+    """One row per class: its index, name, test images and accuracy in percent."""
+    pred, true = predictions.cpu().numpy(), labels.cpu().numpy()
+    rows = []
+    for c, name in enumerate(class_names):
+        mask = true == c
+        rows.append({"class": c, "name": name, "images": int(mask.sum()),
+                     "accuracy": float(100.0 * (pred[mask] == c).mean()) if mask.any() else float("nan")})
+    return rows
+
+
+def state_bytes(model: torch.nn.Module) -> bytes:
+    """A module's state_dict as ``torch.save`` bytes (tensors only: loadable with weights_only=True)."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def grid_image(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """The first rows*cols images (N, H, W[, C]) tiled into one array, one pixel of white between them."""
+    h, w = images.shape[1:3]
+    shape = (rows * (h + 1) - 1, cols * (w + 1) - 1) + images.shape[3:]
+    out = np.full(shape, 255, dtype=np.uint8)
+    for i, img in enumerate(images[: rows * cols]):
+        r, c = divmod(i, cols)
+        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = img
+    return out

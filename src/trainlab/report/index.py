@@ -19,7 +19,7 @@ from trainlab.report.html import summary_box, summary_entries
 from trainlab.report.numbers import format_duration
 from trainlab.report.style import page
 
-MAX_NUMBERS = 6
+MAX_NUMBERS = 5
 """Headline numbers shown per experiment; the report has the rest."""
 
 INDEX_CSS = """

@@ -58,7 +58,10 @@ def run_experiment(
     try:
         seed_everything(cfg.seed)
         main = job is None or job.is_main
-        run = Run.create(Path(out), exp.name, cfg, device) if main else SilentRun(exp.name, device, cfg.seed)
+        if main:
+            run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
+        else:
+            run = SilentRun(exp.name, device, cfg.seed)
         run.dist = job
         _run_recipe(exp, cfg, run, quick)
     finally:

@@ -12,7 +12,6 @@ import io
 from dataclasses import dataclass
 from typing import ClassVar, Optional, Sequence
 
-import numpy as np
 import torch
 
 from trainlab.data import ImageDataset, image_tensor, keep_classes, load_images
@@ -93,14 +92,3 @@ def state_bytes(model: torch.nn.Module) -> bytes:
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     return buf.getvalue()
-
-
-def grid_image(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """The first rows*cols images (N, H, W[, C]) tiled into one array, one pixel of white between them."""
-    h, w = images.shape[1:3]
-    shape = (rows * (h + 1) - 1, cols * (w + 1) - 1) + images.shape[3:]
-    out = np.full(shape, 255, dtype=np.uint8)
-    for i, img in enumerate(images[: rows * cols]):
-        r, c = divmod(i, cols)
-        out[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = img
-    return out

@@ -23,11 +23,11 @@ import torch
 
 from trainlab.config import check, positive
 from trainlab.device import torch_generator
-from trainlab.experiments._cifar import CifarDataConfig, load_tensors, per_class_accuracy, state_bytes
+from trainlab.experiments._cifar import CNNConfig, default_width, load_tensors, per_class_accuracy, state_bytes
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
-from trainlab.train.cnn import CNNTraining, evaluate_cnn, train_cnn
+from trainlab.train.cnn import evaluate_cnn, train_cnn
 
 NAME = "cifar-cnn"
 STUDY = "optim-cnn"
@@ -37,29 +37,18 @@ RUNTIME = "~8 min"
 QUICK = {"dataset": "digits", "epochs": 8, "width": 8, "batch_size": 64, "lr": 16.0, "translate": 1}
 DISTRIBUTED = True  # torchrun --nproc_per_node=N -m trainlab run cifar-cnn ...
 
-GPU_WIDTH = 64  # airbench94's base width
-CPU_WIDTH = 16  # measured: Fashion-MNIST >= 93 % in < 10 min on 2 cores (README)
 STUDY_BAR = 90.0
-MIRROR_SAFE = ("cifar10", "fashion-mnist")
 
 
 @dataclass
-class Config(CifarDataConfig, CNNTraining):
+class Config(CNNConfig):
     classes: Optional[List[int]] = None
     """Classes to keep (relabelled 0..k-1 in this order); None keeps all ten."""
-    width: Optional[int] = None
-    """Base width w (blocks of w, 4w, 4w channels); None: 64 (airbench94) on a GPU, 16 on the CPU."""
     seeds: int = 1
     """Training runs with seeds seed, seed+1, ...; more than one adds std columns."""
-    flip: Optional[bool] = None
-    """Random flips in training and mirrored test views; None: on for cifar10 and fashion-mnist, off for digits."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.flip is None:  # a mirrored 2 or 7 is no digit; mirrored clothes and CIFAR objects are
-            self.flip = self.dataset in MIRROR_SAFE
-        self.check_training()
-        check(self.width is None or self.width >= 1, f"width must be >= 1 or null (got {self.width})")
         positive("seeds", self.seeds)
         check(self.classes is None or len(self.classes) >= 2, "classes needs at least two classes or null for all")
 
@@ -67,7 +56,7 @@ class Config(CifarDataConfig, CNNTraining):
 def run(cfg: Config, run) -> None:
     device, dist = run.device, getattr(run, "dist", None)
     data = load_tensors(cfg, device, cfg.classes)
-    width = cfg.width or (GPU_WIDTH if device.type == "cuda" else CPU_WIDTH)
+    width = default_width(cfg.width, device)
     run.text("data", data.describe() + ".", title="Data")
 
     rows, histories, per_class = [], [], []

@@ -23,7 +23,7 @@ import torch
 
 from trainlab.config import check, positive
 from trainlab.device import torch_generator
-from trainlab.experiments._cifar import CNNConfig, default_width, load_tensors, per_class_accuracy, state_bytes
+from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy, state_bytes
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -56,7 +56,7 @@ class Config(CNNConfig):
 def run(cfg: Config, run) -> None:
     device, dist = run.device, getattr(run, "dist", None)
     data = load_tensors(cfg, device, cfg.classes)
-    width = default_width(cfg.width, device)
+    width = cfg.width
     run.text("data", data.describe() + ".", title="Data")
 
     rows, histories, per_class = [], [], []

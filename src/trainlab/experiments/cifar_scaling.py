@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import List
+from typing import ClassVar, List, Optional
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from trainlab.config import check, positive
 from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
 from trainlab.device import torch_generator
-from trainlab.experiments._cifar import CNNConfig, default_width, load_tensors
+from trainlab.experiments._cifar import CNNConfig, load_tensors
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -40,15 +40,19 @@ QUICK = {"dataset": "digits", "per_class": [1, 10], "seeds": 2, "epochs": 6, "mi
 
 @dataclass
 class Config(CNNConfig):
+    CPU_WIDTH: ClassVar[int] = 12  # the study's 15 trainings fit 10 min of 2 CPU cores (measured, README)
+
+    width: Optional[int] = None
+    """Base width w (blocks of w, 4w, 4w channels); None: 64 (airbench94) on a GPU, 12 on the CPU."""
     per_class: List[int] = field(default_factory=lambda: [1, 10, 100, 1000])
     """Training images per class of each subset size (the study's 1, 10, 100, 1000)."""
     full: bool = True
     """Also train on the whole training set."""
     seeds: int = 3
     """Runs per size; each seed draws its own subset and initial weights."""
-    epochs: float = 4.0
+    epochs: float = 3.0
     """Epochs of the full set; smaller sets get more (see min_steps)."""
-    min_steps: int = 100
+    min_steps: int = 60
     """Every size trains for at least this many optimizer steps (its epochs are raised to reach it)."""
     tta_level: int = 0
     """Test-time augmentation of the test accuracy (0: none; 2 costs six forward passes per test image)."""
@@ -68,7 +72,7 @@ def run(cfg: Config, run) -> None:
     device = run.device
     data = load_tensors(cfg, device)
     n_classes, n_full = len(data.class_names), len(data.train[1])
-    width = default_width(cfg.width, device)
+    width = cfg.width
     labels = data.train[1].cpu().numpy()
     smallest = int(np.bincount(labels, minlength=n_classes).min())
     sizes = [k for k in cfg.per_class if k <= smallest]

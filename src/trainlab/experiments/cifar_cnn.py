@@ -66,9 +66,7 @@ def run(cfg: Config, run) -> None:
         model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
         result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
-                           dist_ctx=dist)
-        for record in result.history:
-            run.log(seed=seed, **record)
+                           dist_ctx=dist, on_record=lambda record: run.log(seed=seed, **record))
         if dist is not None and not dist.is_main:
             continue  # rank 0 evaluates and writes the report
         final = evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip)

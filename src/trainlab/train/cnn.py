@@ -200,6 +200,7 @@ def train_cnn(
     generator: torch.Generator,
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     on_epoch: Callable[[int], dict[str, float]] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
     dist_ctx: distributed.DistContext | None = None,
     progress: bool = True,
 ) -> TrainResult:
@@ -209,7 +210,8 @@ def train_cnn(
     (a BatchNorm batch of one image is undefined). Every epoch's record holds ``train_loss`` and ``train_acc`` (plain cross-entropy
     and accuracy on that epoch's augmented training batches, over all ranks) and,
     given ``test``, ``test_loss`` and ``test_acc`` without test-time augmentation
-    (on rank 0 only), plus whatever ``on_epoch`` returns. ``seconds`` counts the
+    (on rank 0 only), plus whatever ``on_epoch`` returns; ``on_record`` receives each
+    finished record at once (to log it while training goes on). ``seconds`` counts the
     whitening initialisation and the training steps, not the evaluations.
     The model must already be on the images' device; ``generator`` must be seeded
     the same on every rank.
@@ -276,15 +278,17 @@ def train_cnn(
         loss_sum, correct, count = distributed.all_sum(sums, dist_ctx).tolist()  # one sync per epoch
         train_seconds += time.perf_counter() - start
         record: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / count, "train_acc": 100.0 * correct / count}
-        if loss_status(record["train_loss"]) == "diverged":
-            status = "diverged"
-            history.append(record)
-            break
-        if test is not None and (dist_ctx is None or dist_ctx.is_main):
-            result = evaluate_cnn(model, *test, tta_level=0)
-            record.update(test_loss=result.loss, test_acc=result.acc)
-        if on_epoch is not None:
-            record.update(on_epoch(epoch))
+        status = loss_status(record["train_loss"])
+        if status == "done":
+            if test is not None and (dist_ctx is None or dist_ctx.is_main):
+                result = evaluate_cnn(model, *test, tta_level=0)
+                record.update(test_loss=result.loss, test_acc=result.acc)
+            if on_epoch is not None:
+                record.update(on_epoch(epoch))
         history.append(record)
+        if on_record is not None:
+            on_record(record)
+        if status == "diverged":
+            break
         bar.set_postfix(loss=f"{record['train_loss']:.3g}", acc=f"{record.get('test_acc', record['train_acc']):.3g}")
     return TrainResult(status=status, seconds=train_seconds, history=history)

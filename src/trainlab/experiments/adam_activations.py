@@ -16,8 +16,9 @@ from typing import List
 import numpy as np
 
 from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.experiments._adam_study import activation
 from trainlab.report.figures import new_figure
-from trainlab.scratch.optim import FIELDS, Trace, activation, adam
+from trainlab.scratch.optim import FIELDS, Trace, adam
 
 NAME = "adam-activations"
 STUDY = "optim-cnn"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -37,7 +38,7 @@ from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
+from trainlab.device import thread_limit, torch_generator
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.train.batched import TrialResult
 from trainlab.train.losses import FocalLoss, LogitAdjustedLoss
@@ -276,7 +277,8 @@ def train_per_trial(
     *,
     epochs: int,
     n_classes: int | None = None,
-    max_groups: int = 64,
+    max_groups: int = 32,
+    workers: int = 1,
     progress: bool = True,
 ) -> list[TrialResult]:
     """Train every ``(spec, data)`` pair on its own rows of the pool ``(x, y)``; results in the order given.
@@ -284,10 +286,14 @@ def train_per_trial(
     Trials that draw the same batches (same rows, sampler, batch size and seed)
     share them; stacks hold up to ``max_groups`` such groups with the same number
     of trials, hidden width, activation, optimizer, learning rate and steps per epoch.
+    With ``workers > 1`` on the CPU, that many stacks train at once, one thread
+    each (a stack's small GEMMs gain little from a second thread, and on a shared
+    machine a second OpenMP thread spin-waits for a busy core).
     A trial whose loss turns NaN/Inf is ``diverged`` and frozen; the others go on.
     """
     check(len(specs) == len(data) and len(specs) > 0, "give one TrialData per TrialSpec")
     positive("epochs", epochs)
+    positive("workers", workers)
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
     batches: dict[tuple, list[int]] = {}
     for i, (spec, d) in enumerate(zip(specs, data)):
@@ -297,14 +303,26 @@ def train_per_trial(
     for (shape, _, _), members in batches.items():
         steps = math.ceil(data[members[0]].rows.numel() / shape[0])
         stacks.setdefault((shape, len(members), steps), []).append(members)
+    chunks = []
+    for groups in stacks.values():  # equal chunks of at most max_groups groups
+        size = math.ceil(len(groups) / math.ceil(len(groups) / max_groups))
+        chunks += [groups[i : i + size] for i in range(0, len(groups), size)]
+    chunks.sort(key=lambda groups: -sum(len(m) + 4 for m in groups))  # largest first: workers finish together
+
+    def train(number: int) -> list[TrialResult]:
+        order = [i for members in chunks[number] for i in members]
+        return _train_stack([specs[i] for i in order], [data[i] for i in order], len(chunks[number]), x, y,
+                            epochs=epochs, n_classes=n_classes, progress=progress,
+                            desc=f"stack {number + 1}/{len(chunks)}")
+
+    if workers > 1 and x.device.type == "cpu":
+        with thread_limit(1), ThreadPoolExecutor(workers) as pool:
+            trained = list(pool.map(train, range(len(chunks))))
+    else:
+        trained = [train(number) for number in range(len(chunks))]
     results: list[TrialResult | None] = [None] * len(specs)
-    chunks = [groups[i : i + max_groups] for groups in stacks.values() for i in range(0, len(groups), max_groups)]
-    for number, groups in enumerate(chunks, 1):
-        order = [i for members in groups for i in members]
-        stacked = _train_stack([specs[i] for i in order], [data[i] for i in order], len(groups), x, y,
-                               epochs=epochs, n_classes=n_classes, progress=progress,
-                               desc=f"stack {number}/{len(chunks)}")
-        for i, result in zip(order, stacked):
+    for groups, stacked in zip(chunks, trained):
+        for i, result in zip((i for members in groups for i in members), stacked):
             results[i] = result
     return results  # type: ignore[return-value]
 

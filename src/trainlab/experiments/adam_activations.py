@@ -1,4 +1,4 @@
-"""Seed 004, Question 1.4: Adam from x = 2 on ReLU(x), Sigmoid(x) and |x|.
+"""Optimisation & CNN study, Q1.4: Adam from x = 2 on ReLU(x), Sigmoid(x) and |x|.
 
 The study ran Adam (lr 0.3, 30 iterations) on three activation functions
 seen as 1-D losses and plotted g, m, v, m_hat, v_hat and x against t. The

@@ -1,4 +1,4 @@
-"""Seed 002, Question 1: digits 0 vs 1 with a one-hidden-layer MLP at several batch sizes.
+"""MNIST MLP study, Q1: digits 0 vs 1 with a one-hidden-layer MLP at several batch sizes.
 
 The study trained the same small MLP (784 -> 5 sigmoid -> 2) with batch sizes
 2, 16, 128 and 1024 and reported training time and train/validation/test
@@ -126,7 +126,7 @@ def run(cfg: Config, run) -> None:
               caption="Accuracy in percent; time in seconds of training on " + str(device) + ".")
     if cfg.seeds > 1:
         run.table("batch_sizes_per_seed", rows, title="Every run")
-    run.text("seed_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", SEED_TABLE, title="The study's numbers")
     run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
     best = max(table, key=lambda r: r["val_acc"])

@@ -1,4 +1,4 @@
-"""Seed 002, Question 4: reconstruct digits with a one-hidden-layer MLP (784 -> 50 -> 784).
+"""MNIST MLP study, Q4: reconstruct digits with a one-hidden-layer MLP (784 -> 50 -> 784).
 
 The study trained ``784 -> 50 (ReLU) -> 784 (Tanh)`` with MSE and Adam (lr 1e-3)
 on all ten digits, reported train, validation and test MSE, and showed five test
@@ -124,7 +124,7 @@ def run(cfg: Config, run) -> None:
     run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")
-    run.text("seed_numbers", SEED_NUMBERS, title="The study's numbers")
+    run.text("study_numbers", SEED_NUMBERS, title="The study's numbers")
     run.summary(headline="test_mse", **{f"{r['split']}_mse": r["mse"] for r in rows},
                 test_mse_unit_pixels=rows[-1]["mse_unit_pixels"], train_time_s=result.seconds)
 

@@ -1,4 +1,4 @@
-"""Seed 003, Question 3: the NumPy network's width and learning rate.
+"""NumPy network study, Q3: the NumPy network's width and learning rate.
 
 The study trained a one-hidden-layer version of its NumPy MLP with 5, 20, 50,
 100 and 200 hidden units, then with learning rates 0.1, 0.01 and 0.001, for 100
@@ -86,7 +86,7 @@ def run(cfg: Config, run) -> None:
         f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
         title="Data and settings",
     )
-    run.text("seed", SEED_NOTE, title="The study's numbers")
+    run.text("study", SEED_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
     grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]
@@ -111,7 +111,7 @@ def run(cfg: Config, run) -> None:
                 "final_val_loss": hist["val_loss"][-1],
                 "val_acc": hist["val_acc"][-1],
                 "fit_s": seconds,
-                "status": "diverged" if net.diverged else "ok",
+                "status": net.result.status,
             }
         )
 
@@ -124,7 +124,7 @@ def run(cfg: Config, run) -> None:
                title="Training (solid) and validation (dashed) loss against epoch")
     run.figure("final_val_loss", width_figure(rows, cfg.learning_rates), title="Final validation loss against width")
 
-    best = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["final_val_loss"], default=None)
+    best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
     run.summary(
         headline="best_val_loss",
         best_val_loss=best["final_val_loss"] if best else float("nan"),

@@ -12,6 +12,15 @@ def test_mean_std_matches_numpy_sample_std():
     assert out[1]["v_std"] == 0.0
 
 
+def test_mean_std_can_leave_undefined_values_out():
+    nan = float("nan")
+    rows = [{"k": 1, "v": 1.0}, {"k": 1, "v": nan}, {"k": 1, "v": 3.0}, {"k": 2, "v": nan}, {"k": 2, "v": nan}]
+    out = mean_std(rows, by=["k"], values=["v"], skip_nan=True)
+    assert out[0] == {"k": 1, "v": 2.0, "v_std": math.sqrt(2.0), "n": 3}  # n counts every repeat
+    assert math.isnan(out[1]["v"]) and math.isnan(out[1]["v_std"])
+    assert math.isnan(mean_std(rows, by=["k"], values=["v"])[0]["v"])  # by default NaN propagates
+
+
 def test_single_repeat_has_no_std_columns():
     out = mean_std([{"k": 1, "v": 1.0}, {"k": 2, "v": 2.0}], by=["k"], values=["v"])
     assert out == [{"k": 1, "v": 1.0}, {"k": 2, "v": 2.0}]

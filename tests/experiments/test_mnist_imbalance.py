@@ -5,7 +5,7 @@ from helpers import read_summary, read_table, run_quick
 
 from trainlab.errors import ConfigError, DataError
 
-COLUMNS = ["N", "strategy", "weight", "train_time_s", "train_time_s_std", "train_acc", "train_acc_std", "val_acc",
+COLUMNS = ["N", "n_rare_train", "n_rare_test", "strategy", "weight", "train_time_s", "train_time_s_std", "train_acc", "train_acc_std", "val_acc",
            "val_acc_std", "test_acc", "test_acc_std", "f1_val", "f1_val_std", "f1_test", "f1_test_std", "ap_test",
            "ap_test_std", "balanced_acc_test", "balanced_acc_test_std", "mcc_test", "mcc_test_std", "n",
            "n_undefined"]
@@ -51,8 +51,10 @@ def test_batched_and_one_at_a_time_give_the_same_table(tmp_path):
     assert len(a) == len(b) == 2 * 6
     for ra, rb in zip(a, b, strict=True):
         assert (ra["N"], ra["strategy"], ra["weight"]) == (rb["N"], rb["strategy"], rb["weight"])
-        for key in ("test_acc", "val_acc", "f1_test", "ap_test"):
-            assert float(ra[key]) == pytest.approx(float(rb[key]), abs=0.01), key
+        # Same data, initial weights and batches: equal up to float rounding, which may flip one
+        # borderline prediction (one test image of 91 moves a two-seed mean by 0.55 points).
+        for key, tol in (("test_acc", 1.2), ("val_acc", 1.2), ("f1_test", 0.03), ("ap_test", 0.01)):
+            assert float(ra[key]) == pytest.approx(float(rb[key]), abs=tol), key
 
 
 @pytest.mark.parametrize("overrides,error", [({"weights": ["N/x"]}, ConfigError), ({"classes": [1, 1]}, ConfigError),

@@ -102,6 +102,11 @@ def test_train_per_trial_equals_each_trial_trained_alone():
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4, msg=f"trial {i}")
         np.testing.assert_allclose([h["train_loss"] for h in result.history],
                                    [h["train_loss"] for h in alone.history], rtol=1e-4)
+    # Two of its three stacks at a time (threads) give the very same numbers.
+    parallel = train_per_trial(specs, data, x, y, epochs=3, n_classes=2, progress=False, workers=2)
+    for a, b in zip(results, parallel, strict=True):
+        for p, q in zip(params_of(a.model), params_of(b.model)):
+            assert torch.equal(p, q)
     # Stacks: each group of four (70 and 61 rows: 5 and 4 steps per epoch) and the two resampled
     # trials, one group of one each (their batches differ) in one stack.
     assert [r.stack_size for r in results] == [4] * 8 + [2, 2]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import List
 
@@ -28,7 +27,9 @@ from trainlab.data import imbalanced_split, keep_classes, random_subset, sparsif
 from trainlab.device import thread_limit
 from trainlab.errors import DataError
 from trainlab.experiments._data import SplitDataConfig, load_data
+from trainlab.report import numbers
 from trainlab.report.figures import new_figure
+from trainlab.report.tables import mean_std, rows_to_markdown
 from trainlab.train.imbalance import (
     POSTHOC,
     STRATEGIES,
@@ -50,6 +51,7 @@ SUMMARY = ("Class imbalance: one class thinned to 1 in N; F1 over seeds for loss
 RUNTIME = "~1 min"
 QUICK = {"dataset": "digits", "Ns": [2, 5, 10, 25, 50], "seeds": 3, "epochs": 10}
 
+KEY = ["N", "n_rare_train", "n_rare_test", "strategy", "weight"]
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "f1_val", "f1_test", "ap_test", "balanced_acc_test",
           "mcc_test"]
 METRICS = ("acc", "f1", "ap", "balanced_acc", "mcc", "precision", "recall")
@@ -174,24 +176,25 @@ def run(cfg: Config, run) -> None:
         table = _aggregate(per_run)
         tables[test_name] = (per_run, table)
         name = "sparsed_test" if test_name == "sparse" else "original_test"
-        columns = ["N", "strategy", "weight"] + [c for v in VALUES for c in (v, f"{v}_std")] + ["n", "n_undefined"]
+        columns = KEY + [c for v in VALUES for c in (v, f"{v}_std")] + ["n", "n_undefined"]
         run.table(name, _nan_as_text(table, columns), columns=columns, title=title,
                   markdown=_markdown(table), caption="Mean ± std over seeds; accuracy in percent; F1, AP and MCC "
-                  "of the thinned class. n/a: undefined in every run (no positive label and none predicted); "
-                  "n_undefined counts the runs whose test F1 is undefined; means are over the others.")
+                  "of the thinned class; n_rare_train / n_rare_test: its samples in the training and this test "
+                  "set. n/a: undefined in every run (F1: no positive label and none predicted); n_undefined "
+                  "counts the runs whose test F1 is undefined, and means are over the others.")
 
     per_run, table = tables["test"]
     n_ref = min(cfg.Ns, key=lambda n: abs(n - 1000))
     best = _best_weights(per_run, cfg)
     run.figure("f1_vs_N", _plot_vs_n(per_run, best, cfg, "f1_test", "F1"), title="F1 on the original test set "
-               "against N", caption="Mean ± std over seeds; loss_weight and resample at the weight with the best "
-               "validation F1 at each N (ties: validation AP).")
+               "against N", caption="Mean over seeds, bars one std (cut at 0 and 1); loss_weight and resample at the "
+               "weight with the best mean validation F1 at each N (ties: validation AP).")
     run.figure("ap_vs_N", _plot_vs_n(per_run, best, cfg, "ap_test", "average precision"),
                title="Average precision on the original test set against N",
                caption="Post-hoc strategies only move the baseline's threshold, so their AP is the baseline's.")
     if any(s in WEIGHTED for s in cfg.strategies):
         run.figure("f1_vs_weight", _plot_vs_weight(per_run, cfg, n_ref), title=f"F1 against the weight factor at "
-                   f"N = {n_ref}", caption="Mean ± std over seeds, original test set.")
+                   f"N = {n_ref}", caption="Mean over seeds, bars one std (cut at 0 and 1), original test set.")
     run.text("verdict", _verdict(per_run, best, tables["sparse"][0], cfg), title="Verdict")
     n_models = len(specs)
     run.text("training", f"{n_models} models trained ({len(cfg.Ns)} N x {cfg.seeds} seeds x "
@@ -214,7 +217,7 @@ def run(cfg: Config, run) -> None:
     run.summary(headline=f"median_f1_test_N{n_ref}", **{f"median_f1_test_N{n_ref}": medians[top]},
                 best_at_N=f"{top[0]} {top[1]}".strip(" -"), models=n_models, train_seconds=train_seconds,
                 eval_seconds=eval_seconds, diverged=sum(r.status != "done" for r in results),
-                undefined_f1_val=sum(math.isnan(r["f1_val"]) for r in per_run if r["strategy"] in trained),
+                undefined_f1_val=sum(math.isnan(r["f1_val"]) for r in per_run),
                 undefined_f1_sparse_test=sum(math.isnan(r["f1_test"]) for r in tables["sparse"][0]))
 
 
@@ -250,53 +253,42 @@ def _evaluate(cfg: Config, groups: list[dict], results: list, x: torch.Tensor, y
             row = {"N": group["N"], "seed": group["seed"], "strategy": strategy, "weight": expr,
                    "weight_value": factor, "threshold": threshold, "status": result.status,
                    "train_time_s": result.seconds, "n_rare_train": group["counts"][1],
-                   "n_rare_sparse_test": int(sets["sparse"][1].sum()),
                    "train_acc": measured["train"]["acc"][k], "val_acc": measured["val"]["acc"][k],
                    "f1_val": measured["val"]["f1"][k], "ap_val": measured["val"]["ap"][k]}
             for test_name in ("sparse", "test"):
                 row[test_name] = {("test_acc" if m == "acc" else f"{m}_test"): measured[test_name][m][k]
                                   for m in METRICS}
+                row[test_name]["n_rare_test"] = int(sets[test_name][1].sum())
             rows.append(row)
     return rows, time.perf_counter() - start
 
 
 def _aggregate(per_run: list[dict]) -> list[dict]:
-    """Mean and std over seeds of every value (NaN runs left out), n runs and n_undefined (test F1 undefined)."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in per_run:
-        groups.setdefault((r["N"], r["strategy"], r["weight"]), []).append(r)
-    table = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups: mean and std stay NaN
-        for (n, strategy, weight), members in groups.items():
-            rec = {"N": n, "strategy": strategy, "weight": weight, "n": len(members),
-                   "n_undefined": sum(math.isnan(m["f1_test"]) for m in members)}
-            for v in VALUES:
-                values = np.array([m[v] for m in members], dtype=float)
-                rec[v] = float(np.nanmean(values))
-                rec[f"{v}_std"] = float(np.nanstd(values, ddof=1)) if np.sum(~np.isnan(values)) > 1 else math.nan
-            table.append(rec)
+    """Mean and std over seeds of every value (undefined runs left out), with n_undefined (test F1 undefined)."""
+    table = mean_std(per_run, by=KEY, values=VALUES, skip_nan=True)
+    for rec in table:
+        rec["n_undefined"] = sum(math.isnan(r["f1_test"]) for r in per_run
+                                 if (r["N"], r["strategy"], r["weight"]) == (rec["N"], rec["strategy"], rec["weight"]))
     return table
 
 
 def _nan_as_text(table: list[dict], columns: list[str]) -> list[dict]:
     """NaN written as the text NaN (the CSV writer would leave the cell empty)."""
-    return [{c: ("NaN" if isinstance(r[c], float) and math.isnan(r[c]) else r[c]) for c in columns} for r in table]
+    return [{c: ("NaN" if isinstance(r.get(c), float) and math.isnan(r[c]) else r.get(c, "")) for c in columns}
+            for r in table]
 
 
 def _markdown(table: list[dict]) -> str:
-    from trainlab.report.tables import rows_to_markdown
-
+    """One 'mean ± std' cell per value, rounded by the report's rule; n/a where no run is defined."""
     def cell(r: dict, v: str) -> str:
-        if math.isnan(r[v]):
-            return "n/a"
-        digits = ".2f" if v.endswith("acc") else (".3f" if v != "train_time_s" else ".3g")
-        std = r[f"{v}_std"]
-        return format(r[v], digits) + ("" if math.isnan(std) else " ± " + format(std, digits))
+        percent = numbers.is_percent(v, [r[v]])
+        std = r.get(f"{v}_std", math.nan)
+        text = numbers.format_number(r[v], percent)
+        return text if math.isnan(r[v]) or math.isnan(std) else f"{text} ± {numbers.format_number(std, percent)}"
 
-    cells = [{"N": r["N"], "strategy": r["strategy"], "weight": r["weight"], **{v: cell(r, v) for v in VALUES},
-              "n_undefined": r["n_undefined"]} for r in table]
-    return rows_to_markdown(cells, ["N", "strategy", "weight", *VALUES, "n_undefined"])
+    cells = [{**{k: r[k] for k in KEY}, **{v: cell(r, v) for v in VALUES}, "n_undefined": r["n_undefined"]}
+             for r in table]
+    return rows_to_markdown(cells, [*KEY, *VALUES, "n_undefined"])
 
 
 def _mean(values: list[float]) -> float:
@@ -326,17 +318,23 @@ def _chosen(per_run: list[dict], best: dict, n: int, strategy: str, key: str) ->
     return _runs(per_run, n, strategy, best.get((n, strategy), "-"), key)
 
 
+def _bars(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Means over seeds and error bars of one std, cut at 0 and 1 (F1 and AP live in [0, 1])."""
+    mean = np.array([np.mean(v) for v in values])
+    std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
+    return mean, np.stack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
+
+
 def _plot_vs_n(per_run: list[dict], best: dict, cfg: Config, key: str, label: str):
     fig, axes = new_figure(size=(6.4, 4.2))
     ax = axes[0, 0]
     for i, strategy in enumerate(cfg.strategies):
-        values = [_chosen(per_run, best, n, strategy, key) for n in cfg.Ns]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = [np.nanmean(v) for v in values]
-            std = [np.nanstd(v, ddof=1) if np.sum(~np.isnan(v)) > 1 else 0.0 for v in values]
-        ax.errorbar(np.array(cfg.Ns) * (1 + 0.012 * (i - len(cfg.strategies) / 2)), mean, yerr=std, marker="o",
-                    capsize=3, label=strategy)  # shifted a little sideways so the error bars stay apart
+        mean, err = _bars([_chosen(per_run, best, n, strategy, key) for n in cfg.Ns])
+        shift = 1 + 0.015 * (i - (len(cfg.strategies) - 1) / 2)  # a little sideways, so the bars stay apart
+        ax.errorbar(np.array(cfg.Ns) * shift, mean, yerr=err, marker="o", capsize=3, label=strategy)
+    ax.set_xscale("log")
+    ax.set_xticks(cfg.Ns, [str(n) for n in cfg.Ns], rotation=45)
+    ax.minorticks_off()
     ax.set(xlabel="N (the rare class keeps one sample in N)", ylabel=f"{label}, original test set")
     ax.legend(fontsize="small")
     return fig
@@ -346,9 +344,8 @@ def _plot_vs_weight(per_run: list[dict], cfg: Config, n: int):
     fig, axes = new_figure()
     ax = axes[0, 0]
     for strategy in (s for s in cfg.strategies if s in WEIGHTED):
-        values = [_runs(per_run, n, strategy, w, "f1_test") for w in cfg.weights]
-        ax.errorbar(range(len(cfg.weights)), [np.mean(v) for v in values], yerr=[np.std(v, ddof=1) if len(v) > 1
-                    else 0.0 for v in values], marker="o", capsize=3, label=strategy)
+        mean, err = _bars([_runs(per_run, n, strategy, w, "f1_test") for w in cfg.weights])
+        ax.errorbar(range(len(cfg.weights)), mean, yerr=err, marker="o", capsize=3, label=strategy)
     if "none" in cfg.strategies:
         ax.axhline(np.mean(_runs(per_run, n, "none", "-", "f1_test")), color="grey", linestyle=":", label="none")
     ax.set_xticks(range(len(cfg.weights)), cfg.weights)
@@ -394,10 +391,11 @@ def _verdict(per_run: list[dict], best: dict, sparse_runs: list[dict], cfg: Conf
                                _chosen(per_run, best, n, "loss_weight", "f1_test")) for n in cfg.Ns}
         wins = [n for n, (_, v) in verdicts.items() if v > 0]
         losses = [n for n, (_, v) in verdicts.items() if v < 0]
+        outcome = ("is within the noise" if not wins and not losses else "holds" if not losses else
+                   "is reversed" if not wins else "holds at some N and is reversed at others")
         lines.append(f"- The study found resampling better and steadier than loss weighting. Here resampling "
                      f"(best weight on validation) beats loss weighting at N = {_list(wins)} and loses at N = "
-                     f"{_list(losses)}: the claim " + ("holds" if len(wins) > len(losses) and not losses else
-                                                       "does not hold" if losses else "is within the noise") + ".")
+                     f"{_list(losses)}: the claim {outcome}.")
     large = [n for n in cfg.Ns if n > np.median(cfg.Ns)]
     if "loss_weight" in cfg.strategies and {"n0/n1", "N/10"} <= set(cfg.weights) and large:
         verdicts = {n: compare(_runs(per_run, n, "loss_weight", "N/10", "f1_test"),
@@ -406,7 +404,7 @@ def _verdict(per_run: list[dict], best: dict, sparse_runs: list[dict], cfg: Conf
         lines.append(f"- The study found the largest loss weight (n0/n1) falling behind N/10 at large N. Here N/10 "
                      f"beats n0/n1 beyond the spread at N = {_list(wins)} of N = {_list(large)}: the claim "
                      + ("holds" if len(wins) == len(large) else "holds in part" if wins else "is noise") + ".")
-    empty = sorted({r["N"] for r in sparse_runs if r["n_rare_sparse_test"] == 0})
+    empty = sorted({r["N"] for r in sparse_runs if r["n_rare_test"] == 0})
     undefined = sum(math.isnan(r["f1_test"]) for r in sparse_runs)
     lines.append(f"- On the thinned test sets, {undefined} of {len(sparse_runs)} runs have an undefined F1 "
                  "(no positive label and none predicted); the study wrote 0 or 1e-6 for these, numbers that were "

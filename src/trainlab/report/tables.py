@@ -98,12 +98,14 @@ def _escape(text: Any) -> str:
 
 
 def mean_std(
-    rows: Sequence[Mapping[str, Any]], by: Sequence[str], values: Sequence[str]
+    rows: Sequence[Mapping[str, Any]], by: Sequence[str], values: Sequence[str], skip_nan: bool = False
 ) -> list[dict[str, Any]]:
     """Group ``rows`` by the ``by`` columns and replace each value column by its mean.
 
     With more than one repeat in a group, ``<value>_std`` (sample std, ddof=1)
-    columns are added and ``n`` counts the repeats.
+    columns are added and ``n`` counts the repeats. ``skip_nan`` leaves NaN values
+    (undefined metrics) out of their group's mean and std; a group without one
+    defined value stays NaN.
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -114,7 +116,9 @@ def mean_std(
         rec: dict[str, Any] = dict(zip(by, key))
         for v in values:
             arr = np.array([float(m[v]) for m in members], dtype=float)
-            rec[v] = float(np.mean(arr))
+            if skip_nan:
+                arr = arr[~np.isnan(arr)]
+            rec[v] = float(np.mean(arr)) if len(arr) else float("nan")
             if several:
                 rec[f"{v}_std"] = float(np.std(arr, ddof=1)) if len(arr) > 1 else float("nan")
         if several:

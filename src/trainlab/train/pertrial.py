@@ -43,6 +43,7 @@ from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.train.batched import TrialResult
 from trainlab.train.losses import FocalLoss, LogitAdjustedLoss
 from trainlab.train.loop import make_optimizer
+from trainlab.train.result import loss_status
 from trainlab.train.stacked import _ACT, _ACT_GRAD, ADAM_BETAS, ADAM_EPS, TrialSpec, init_solo
 
 __all__ = ["TrialData", "epoch_order", "init_trial", "logits_many", "trial_loss", "train_alone_on",
@@ -146,8 +147,8 @@ def train_alone_on(
             total += loss.detach() * idx.numel()
         seconds += time.perf_counter() - start
         history.append({"epoch": epoch, "train_loss": (total / n).item()})
-        if not math.isfinite(history[-1]["train_loss"]):
-            status = "diverged"
+        status = loss_status(history[-1]["train_loss"])
+        if status == "diverged":
             break
     return TrialResult(spec=spec, status=status, seconds=seconds, model=model, history=history,
                        stack_seconds=seconds, stack_size=1)
@@ -309,10 +310,16 @@ def train_per_trial(
         chunks += [groups[i : i + size] for i in range(0, len(groups), size)]
     chunks.sort(key=lambda groups: -sum(len(m) + 4 for m in groups))  # largest first: workers finish together
 
+    # Stacks are built here, one after another: initial weights come from torch's global generator
+    # (as a solo nn.Module's do), which threads building stacks at once would race for.
+    built = []
+    for groups in chunks:
+        order = [i for members in groups for i in members]
+        built.append(PerTrialStack([specs[i] for i in order], [data[i] for i in order], len(groups), x.shape[1],
+                                   n_classes, x.device))
+
     def train(number: int) -> list[TrialResult]:
-        order = [i for members in chunks[number] for i in members]
-        return _train_stack([specs[i] for i in order], [data[i] for i in order], len(chunks[number]), x, y,
-                            epochs=epochs, n_classes=n_classes, progress=progress,
+        return _train_stack(built[number], x, y, epochs=epochs, progress=progress,
                             desc=f"stack {number + 1}/{len(chunks)}")
 
     if workers > 1 and x.device.type == "cpu":
@@ -327,9 +334,9 @@ def train_per_trial(
     return results  # type: ignore[return-value]
 
 
-def _train_stack(specs: list[TrialSpec], data: list[TrialData], groups: int, x: torch.Tensor, y: torch.Tensor, *,
-                 epochs: int, n_classes: int, progress: bool, desc: str) -> list[TrialResult]:
-    stack = PerTrialStack(specs, data, groups, x.shape[1], n_classes, x.device)
+def _train_stack(stack: PerTrialStack, x: torch.Tensor, y: torch.Tensor, *, epochs: int, progress: bool,
+                 desc: str) -> list[TrialResult]:
+    specs, data, groups = stack.specs, stack.data, stack.G
     k, b = stack.K, specs[0].batch_size
     leaders = [data[g * k] for g in range(groups)]  # one per group: the group's rows and sampler
     generators = [torch_generator(specs[g * k].seed) for g in range(groups)]
@@ -361,7 +368,7 @@ def _train_stack(specs: list[TrialSpec], data: list[TrialData], groups: int, x: 
         for i in range(len(specs)):
             if alive[i]:
                 histories[i].append({"epoch": epoch, "train_loss": epoch_loss[i]})
-                if not math.isfinite(epoch_loss[i]):
+                if loss_status(epoch_loss[i]) == "diverged":
                     alive[i] = False
                     stack.freeze(i)
         if not any(alive):

@@ -18,7 +18,7 @@ initial weights and batches:
 
 Configurations: for each seed and N, the study's strategies ``none`` and
 ``loss_weight`` / ``resample`` with its four weight factors [1, N/10, N/2,
-n0/n1] (9 models per N and seed); MLP 784 -> 4 ReLU -> 2, Adam lr 1e-2,
+n0/n1] (9 models per N and seed, ``strategy_grid``); MLP 784 -> 4 ReLU -> 2, Adam lr 1e-2,
 batch 64, 10 epochs. Timed: training and evaluation of all configurations (the
 data split is shared and not timed); trainlab runs once before and once after
 the study's way and its time is the mean (the machine is shared). Both ways
@@ -55,27 +55,27 @@ from sweep_grid import MulticlassMLP, SeededShuffle, SeedStyleImages  # noqa: E4
 
 from trainlab.data import imbalanced_split, keep_classes, load_images, sparsify, to_tensor  # noqa: E402
 from trainlab.device import torch_generator  # noqa: E402
-from trainlab.train.imbalance import scores, strategy_data, weight_factor  # noqa: E402
+from trainlab.train.imbalance import scores, strategy_grid  # noqa: E402
 from trainlab.train.metrics import binary_metrics_stacked  # noqa: E402
 from trainlab.train.pertrial import logits_many, train_per_trial  # noqa: E402
 from trainlab.train.stacked import TrialSpec, init_solo  # noqa: E402
 
-WEIGHTS = ("1", "N/10", "N/2", "n0/n1")
-STRATEGIES = [("none", "1")] + [(s, w) for s in ("loss_weight", "resample") for w in WEIGHTS]
+WEIGHTS = ["1", "N/10", "N/2", "n0/n1"]
 
 
 def make_configs(labels: np.ndarray, test_labels: np.ndarray, ns: list[int], seeds: int) -> list[dict]:
-    """One dict per model: N, seed, strategy, weight factor, and the rows it trains, validates and tests on."""
+    """One dict per model: N, seed, strategy, weight factor, trainlab's TrialData, and its train/val/test rows."""
     configs = []
+    y = torch.as_tensor(labels).long()
     for seed in range(seeds):
         for n in ns:
             train, val = imbalanced_split(labels, 1, n, seed)
-            counts = tuple(np.bincount(labels[train], minlength=2).tolist())
             test_sparse = sparsify(test_labels, 1, n, seed)
-            for strategy, expr in STRATEGIES:
-                configs.append({"N": n, "seed": seed, "strategy": strategy, "weight": expr,
-                                "factor": weight_factor(expr, n, counts), "train": train, "val": val,
-                                "test_sparse": test_sparse})
+            rows = torch.as_tensor(train)
+            for strategy, expr, factor, data in strategy_grid(["none", "loss_weight", "resample"], WEIGHTS, n, rows,
+                                                               y[rows]):
+                configs.append({"N": n, "seed": seed, "strategy": strategy, "weight": expr, "factor": factor,
+                                "data": data, "train": train, "val": val, "test_sparse": test_sparse})
     return configs
 
 
@@ -133,12 +133,8 @@ def trainlab_way(configs: list[dict], images: np.ndarray, labels: np.ndarray, te
     device = torch.device("cpu")
     x, y = to_tensor(images, device), torch.as_tensor(labels, device=device).long()
     x_test, y_test = to_tensor(test_images, device), torch.as_tensor(test_labels, device=device).long()
-    specs, data = [], []
-    for c in configs:
-        rows = torch.as_tensor(c["train"], device=device)
-        specs.append(spec_of(c))
-        data.append(strategy_data(c["strategy"], rows, y[rows], c["factor"]))
-    results = train_per_trial(specs, data, x, y, epochs=epochs, n_classes=2, progress=False)
+    results = train_per_trial([spec_of(c) for c in configs], [c["data"] for c in configs], x, y, epochs=epochs,
+                              n_classes=2, progress=False)
     test_scores = scores(logits_many([r.model for r in results], x_test))  # the original test set, every model
     out: list[dict[str, float]] = [{} for _ in configs]
     groups: dict[tuple[int, int], list[int]] = {}

@@ -5,10 +5,10 @@ from helpers import read_summary, read_table, run_quick
 
 from trainlab.errors import ConfigError, DataError
 
-COLUMNS = ["N", "n_rare_train", "n_rare_test", "strategy", "weight", "train_time_s", "train_time_s_std", "train_acc", "train_acc_std", "val_acc",
-           "val_acc_std", "test_acc", "test_acc_std", "f1_val", "f1_val_std", "f1_test", "f1_test_std", "ap_test",
-           "ap_test_std", "balanced_acc_test", "balanced_acc_test_std", "mcc_test", "mcc_test_std", "n",
-           "n_undefined"]
+VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "f1_val", "f1_test", "ap_test", "balanced_acc_test",
+          "mcc_test", "ap_val"]
+COLUMNS = ["N", "n_rare_train", "n_rare_test", "strategy", "weight"] + [c for v in VALUES for c in (v, f"{v}_std")] \
+    + ["n", "n_undefined"]
 SETTINGS = 1 + 4 + 4 + 1 + 1 + 1 + 1  # none, loss_weight x 4 weights, resample x 4, focal, logit_adjust, 2 post-hoc
 
 

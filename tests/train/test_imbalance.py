@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from trainlab.errors import ConfigError
-from trainlab.train.imbalance import STRATEGIES, posthoc_threshold, scores, strategy_data, weight_factor
+from trainlab.train.imbalance import (
+    STRATEGIES,
+    posthoc_decision,
+    posthoc_threshold,
+    scores,
+    strategy_data,
+    strategy_grid,
+    weight_factor,
+)
 from trainlab.train.losses import log_prior, posthoc_adjust
 from trainlab.train.pertrial import epoch_order, trial_loss
 
@@ -70,3 +78,19 @@ def test_posthoc_threshold_is_the_argmax_of_adjusted_logits():
     predicted = (scores(z) > posthoc_threshold(counts, tau=1.5)).long()
     assert torch.equal(predicted, expected)
     assert predicted.sum() > (scores(z) > 0).sum()  # the rare class is predicted more often
+
+
+def test_posthoc_decisions():
+    val_y = torch.tensor([0, 0, 0, 1, 0])
+    val_s = torch.tensor([-6.0, -5.0, -4.0, -2.0, -3.0])  # the positive ranks first, below argmax's 0
+    assert posthoc_decision("threshold", (99, 1), val_y, val_s) == -2.5
+    assert posthoc_decision("posthoc_adjust", (99, 1), val_y, val_s, tau=1.0) == pytest.approx(math.log(1 / 99))
+    with pytest.raises(ConfigError):
+        posthoc_decision("none", (99, 1), val_y, val_s)
+
+
+def test_strategy_grid_lists_every_trained_setting():
+    labels = torch.tensor([0] * 96 + [1] * 4)
+    grid = strategy_grid(["resample", "threshold", "focal"], ["1", "n0/n1"], 100, torch.arange(100), labels)
+    assert [(s, w) for s, w, _, _ in grid] == [("none", "-"), ("resample", "1"), ("resample", "n0/n1"), ("focal", "-")]
+    assert grid[2][2] == 24.0 and grid[2][3].sample_weights.max() == 24.0  # n0/n1 = 96 / 4

@@ -1,14 +1,11 @@
 """MNIST MLP study, Question 3: one class thinned to one sample in N, and what keeps F1 up.
 
-The study kept every '0' and one '1' in N (N = 100, 250, 500, ..., 2000),
-trained the binary MLP 784 -> 4 ReLU -> 2 (Adam lr 1e-2, batch 64, 10 epochs)
-and reported accuracy and F1 on a test set thinned the same way and on the
-original one; then it weighted the loss and resampled the training data with
-weight factors [1, N/10, N/2, n0/n1]. Each of its numbers came from one run.
-Here every N, strategy and weight runs over several seeds (each seed draws its
-own rare samples), with the methods used today added (focal loss, logit
-adjustment, a tuned threshold), and all of the models, several hundred by
-default, train together as one stacked model (``train_per_trial``).
+The study kept every '0' and one '1' in N (N = 100, 250, ..., 2000), trained 784 -> 4 ReLU -> 2
+(Adam lr 1e-2, batch 64, 10 epochs), reported accuracy and F1 on a thinned and on the original
+test set, then weighted the loss and resampled with factors [1, N/10, N/2, n0/n1], one run per
+number. Here every setting runs over seeds (each drawing its own rare samples), today's fixes are
+added (focal loss, logit adjustment, a tuned threshold), and the hundreds of models train as one
+stacked model (``train_per_trial``).
 """
 
 from __future__ import annotations
@@ -20,26 +17,18 @@ from typing import List
 
 import numpy as np
 import torch
-from scipy import stats
 
 from trainlab.config import check, one_of, positive
 from trainlab.data import imbalanced_split, keep_classes, random_subset, sparsify, to_tensor
 from trainlab.device import thread_limit
 from trainlab.errors import DataError
 from trainlab.experiments._data import SplitDataConfig, load_data
-from trainlab.report import numbers
-from trainlab.report.figures import new_figure
-from trainlab.report.tables import mean_std, rows_to_markdown
-from trainlab.train.imbalance import (
-    POSTHOC,
-    STRATEGIES,
-    WEIGHTED,
-    posthoc_threshold,
-    scores,
-    strategy_data,
-    weight_factor,
-)
-from trainlab.train.metrics import best_f1_threshold, binary_metrics_stacked
+from trainlab.report.figures import mean_std_lines, new_figure
+from trainlab.report.stats import paired_difference
+from trainlab.report.tables import mean_std, mean_std_markdown
+from trainlab.train.imbalance import (POSTHOC, STRATEGIES, WEIGHTED, posthoc_decision, scores, strategy_grid,
+                                      weight_factor)
+from trainlab.train.metrics import binary_metrics_stacked
 from trainlab.train.pertrial import logits_many, train_alone_on, train_per_trial
 from trainlab.train.stacked import TrialSpec
 
@@ -53,7 +42,7 @@ QUICK = {"dataset": "digits", "Ns": [2, 5, 10, 25, 50], "seeds": 3, "epochs": 10
 
 KEY = ["N", "n_rare_train", "n_rare_test", "strategy", "weight"]
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "f1_val", "f1_test", "ap_test", "balanced_acc_test",
-          "mcc_test"]
+          "mcc_test", "ap_val"]
 METRICS = ("acc", "f1", "ap", "balanced_acc", "mcc", "precision", "recall")
 
 SEED_TABLE = """The study's F1 on the original test set (MNIST, one run per cell; Figures 2, 4 and 6):
@@ -131,30 +120,22 @@ def run(cfg: Config, run) -> None:
     x_test, y_test = to_tensor(test_images, device), torch.as_tensor(test_labels, device=device).long()
 
     # Every (seed, N): its thinned train / validation / test rows, then one trial per strategy and weight.
-    trained = [s for s in STRATEGIES if s not in POSTHOC
-               and (s in cfg.strategies or (s == "none" and set(POSTHOC) & set(cfg.strategies)))]
     groups, specs, trials = [], [], []
-    for repeat in range(cfg.seeds):
-        seed = cfg.seed + repeat
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         spec = TrialSpec(hidden=cfg.hidden, activation="relu", optimizer="adam", lr=cfg.lr,
                          batch_size=cfg.batch_size, seed=seed)
         for n in cfg.Ns:
-            train, val = imbalanced_split(train_labels, 1, n, seed, cfg.val_fraction)
-            counts = tuple(np.bincount(train_labels[train], minlength=2).tolist())
+            train, val = (torch.as_tensor(i, device=device) for i in imbalanced_split(train_labels, 1, n, seed,
+                                                                                       cfg.val_fraction))
+            counts = tuple(torch.bincount(y[train], minlength=2).tolist())
             if counts[1] == 0:
-                raise DataError(f"N={n} leaves no training sample of class {cfg.classes[1]} "
-                                f"({int(np.sum(train_labels == 1))} // {n} = {int(np.sum(train_labels == 1)) // n} "
-                                "before the split); lower the largest N")
-            rows = torch.as_tensor(train, device=device)
-            group = {"N": n, "seed": seed, "counts": counts, "train": rows, "val": torch.as_tensor(val, device=device),
-                     "sparse": torch.as_tensor(sparsify(test_labels, 1, n, seed), device=device), "trials": []}
-            for strategy in trained:
-                for expr in (cfg.weights if strategy in WEIGHTED else ["-"]):
-                    factor = weight_factor(expr, n, counts) if strategy in WEIGHTED else 1.0
-                    group["trials"].append((strategy, expr, factor, len(specs)))
-                    specs.append(spec)
-                    trials.append(strategy_data(strategy, rows, y[rows], factor, gamma=cfg.focal_gamma, tau=cfg.tau))
-            groups.append(group)
+                raise DataError(f"N={n} leaves no training sample of class {cfg.classes[1]}; lower the largest N")
+            grid = strategy_grid(cfg.strategies, cfg.weights, n, train, y[train], gamma=cfg.focal_gamma, tau=cfg.tau)
+            groups.append({"N": n, "seed": seed, "counts": counts, "train": train, "val": val,
+                           "sparse": torch.as_tensor(sparsify(test_labels, 1, n, seed), device=device),
+                           "trials": [(s, w, f, len(specs) + i) for i, (s, w, f, _) in enumerate(grid)]})
+            specs += [spec] * len(grid)
+            trials += [d for *_, d in grid]
 
     with thread_limit(1, device):  # tiny models: a second thread only spin-waits (see trainlab.device)
         start = time.perf_counter()
@@ -163,72 +144,72 @@ def run(cfg: Config, run) -> None:
         else:
             results = [train_alone_on(s, t, x, y, epochs=cfg.epochs, n_classes=2) for s, t in zip(specs, trials)]
         train_seconds = time.perf_counter() - start
-        rows, eval_seconds = _evaluate(cfg, groups, results, x, y, x_test, y_test)
-    for row in rows:
-        run.log(**{k: v for k, v in row.items() if k not in ("sparse", "test")}, sparse_test=row["sparse"],
-                original_test=row["test"])
+        runs, eval_seconds = _evaluate(cfg, groups, results, x, y, x_test, y_test)
+    for test_set, per_run in runs.items():
+        for r in per_run:
+            run.log(test_set=test_set, **r)
 
     # Tables: the study's columns plus the new ones, mean and std over seeds, for both test sets.
-    tables = {}
-    for test_name, title in (("sparse", "Test set thinned like training (the study's Figures 1, 3, 5)"),
-                             ("test", "Original test set (the study's Figures 2, 4, 6)")):
-        per_run = [{**{k: v for k, v in r.items() if k not in ("sparse", "test")}, **r[test_name]} for r in rows]
-        table = _aggregate(per_run)
-        tables[test_name] = (per_run, table)
-        name = "sparsed_test" if test_name == "sparse" else "original_test"
-        columns = KEY + [c for v in VALUES for c in (v, f"{v}_std")] + ["n", "n_undefined"]
-        run.table(name, _nan_as_text(table, columns), columns=columns, title=title,
-                  markdown=_markdown(table), caption="Mean ± std over seeds; accuracy in percent; F1, AP and MCC "
-                  "of the thinned class; n_rare_train / n_rare_test: its samples in the training and this test "
-                  "set. n/a: undefined in every run (F1: no positive label and none predicted); n_undefined "
-                  "counts the runs whose test F1 is undefined, and means are over the others.")
+    tables = {test_set: _aggregate(per_run) for test_set, per_run in runs.items()}
+    columns = KEY + [c for v in VALUES for c in (v, f"{v}_std")] + ["n", "n_undefined"]
+    for test_set, title in (("sparsed", "Test set thinned like training (the study's Figures 1, 3, 5)"),
+                            ("original", "Original test set (the study's Figures 2, 4, 6)")):
+        run.table(f"{test_set}_test", _nan_as_text(tables[test_set], columns), columns=columns, title=title,
+                  markdown=mean_std_markdown(tables[test_set], KEY, VALUES + ["n_undefined"]),
+                  caption="Mean ± std over seeds; accuracy in percent; F1, AP and MCC of the thinned class, which "
+                  "has n_rare_train / n_rare_test samples in training / this test set. n/a: undefined in every run; "
+                  "n_undefined counts the runs whose test F1 is undefined (no positive, none predicted).")
 
-    per_run, table = tables["test"]
+    per_run, table = runs["original"], tables["original"]
     n_ref = min(cfg.Ns, key=lambda n: abs(n - 1000))
-    best = _best_weights(per_run, cfg)
-    run.figure("f1_vs_N", _plot_vs_n(per_run, best, cfg, "f1_test", "F1"), title="F1 on the original test set "
-               "against N", caption="Mean over seeds, bars one std (cut at 0 and 1); loss_weight and resample at the "
-               "weight with the best mean validation F1 at each N (ties: validation AP).")
-    run.figure("ap_vs_N", _plot_vs_n(per_run, best, cfg, "ap_test", "average precision"),
-               title="Average precision on the original test set against N",
-               caption="Post-hoc strategies only move the baseline's threshold, so their AP is the baseline's.")
+    best = _best_weights(table, cfg)
+    for key, label in (("f1_test", "F1"), ("ap_test", "average precision")):
+        lines = {s: [_runs(per_run, n, s, best.get((n, s), "-"), key) for n in cfg.Ns] for s in cfg.strategies}
+        run.figure(f"{key[:-5]}_vs_N", _plot(lines, cfg.Ns, "N (the rare class keeps one sample in N)",
+                                             f"{label}, original test set", log=True),
+                   title=f"{label} on the original test set against N",
+                   caption="Mean over seeds, bars one std (cut at 0 and 1); loss_weight and resample at the weight "
+                   "with the best mean validation F1 at each N (ties: validation AP). Post-hoc strategies only move "
+                   "the baseline's threshold: their AP is the baseline's.")
     if any(s in WEIGHTED for s in cfg.strategies):
-        run.figure("f1_vs_weight", _plot_vs_weight(per_run, cfg, n_ref), title=f"F1 against the weight factor at "
-                   f"N = {n_ref}", caption="Mean over seeds, bars one std (cut at 0 and 1), original test set.")
-    run.text("verdict", _verdict(per_run, best, tables["sparse"][0], cfg), title="Verdict")
-    n_models = len(specs)
-    run.text("training", f"{n_models} models trained ({len(cfg.Ns)} N x {cfg.seeds} seeds x "
-             f"{n_models // (len(cfg.Ns) * cfg.seeds)} trained strategy/weight settings; post-hoc strategies reuse "
-             f"the baseline model) in {train_seconds:.1f} s on {device} "
-             + ("as stacked models (trials that share batches share one step; resampled ones draw their own)"
-                if cfg.batched else "one at a time") + f", evaluated in {eval_seconds:.1f} s. MLP {x.shape[1]} -> "
-             f"{cfg.hidden} ReLU -> 2, Adam lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, focal "
-             f"gamma {cfg.focal_gamma:g}, logit adjustment tau {cfg.tau:g}. Data: {data.name} ({data.source}), "
-             f"classes {cfg.classes}: {int(np.sum(train_labels == 0))} / {int(np.sum(train_labels == 1))} training "
-             f"and {int(np.sum(test_labels == 0))} / {int(np.sum(test_labels == 1))} test images before thinning; "
-             "each class split (1 - val_fraction) / val_fraction on its own. train_time_s is a model's share of "
-             "its stack's training time." + _same_data_note(train_labels, cfg.Ns), title="Training details")
+        lines = {s: [_runs(per_run, n_ref, s, w, "f1_test") for w in cfg.weights] for s in cfg.strategies
+                 if s in WEIGHTED}
+        base = _runs(per_run, n_ref, "none", "-", "f1_test") if "none" in cfg.strategies else None
+        run.figure("f1_vs_weight", _plot(lines, cfg.weights, "weight factor of the rare class",
+                                         f"F1, original test set, N = {n_ref}", baseline=base),
+                   title=f"F1 against the weight factor at N = {n_ref}",
+                   caption="Mean over seeds, bars one std (cut at 0 and 1); dotted: the baseline's mean.")
+    run.text("verdict", _verdict(per_run, best, runs["sparsed"], cfg), title="Verdict")
+    n_models, how = len(specs), "as stacked models" if cfg.batched else "one at a time"
+    run.text("training", f"{n_models} models ({len(cfg.Ns)} N x {cfg.seeds} seeds x {n_models // len(groups)} trained "
+             f"settings; post-hoc strategies reuse the baseline's model) trained in {train_seconds:.1f} s on {device} "
+             f"{how}, evaluated in {eval_seconds:.1f} s. MLP {x.shape[1]} -> {cfg.hidden} ReLU -> 2, Adam lr "
+             f"{cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, focal gamma {cfg.focal_gamma:g}, logit "
+             f"adjustment tau {cfg.tau:g}. {data.name} ({data.source}), classes {cfg.classes}: "
+             f"{np.bincount(train_labels)} training and {np.bincount(test_labels)} test images before thinning, "
+             "each class split on its own; "
+             "train_time_s is a model's share of its stack's time." + _same_data_note(train_labels, cfg.Ns),
+             title="Training details")
     run.text("seed_table", SEED_TABLE, title="The study's numbers")
 
     medians = {(r["strategy"], r["weight"]): float(np.median(_runs(per_run, n_ref, r["strategy"], r["weight"],
-                                                                   "f1_test")))
-               for r in table if r["N"] == n_ref}  # the original test set always has positives: F1 is defined
+                                                                   "f1_test"))) for r in table if r["N"] == n_ref}
     top = max(medians, key=lambda k: medians[k])
     run.summary(headline=f"median_f1_test_N{n_ref}", **{f"median_f1_test_N{n_ref}": medians[top]},
                 best_at_N=f"{top[0]} {top[1]}".strip(" -"), models=n_models, train_seconds=train_seconds,
                 eval_seconds=eval_seconds, diverged=sum(r.status != "done" for r in results),
                 undefined_f1_val=sum(math.isnan(r["f1_val"]) for r in per_run),
-                undefined_f1_sparse_test=sum(math.isnan(r["f1_test"]) for r in tables["sparse"][0]))
+                undefined_f1_sparse_test=sum(math.isnan(r["f1_test"]) for r in runs["sparsed"]))
 
 
 def _evaluate(cfg: Config, groups: list[dict], results: list, x: torch.Tensor, y: torch.Tensor,
-              x_test: torch.Tensor, y_test: torch.Tensor) -> tuple[list[dict], float]:
-    """One row per (seed, N, strategy, weight): every model's score z1 - z0 on every set, post-hoc strategies
-    moving the baseline's threshold; returns the rows and the seconds it took."""
+              x_test: torch.Tensor, y_test: torch.Tensor) -> tuple[dict[str, list[dict]], float]:
+    """Per test set, one row per (seed, N, strategy, weight), from every model's score z1 - z0 on every set
+    (post-hoc strategies move the baseline's threshold); and the seconds it took."""
     device = x.device
     start = time.perf_counter()
     test_scores = scores(logits_many([r.model for r in results], x_test))
-    rows = []
+    runs: dict[str, list[dict]] = {"sparsed": [], "original": []}
     for group in groups:
         members = [i for *_, i in group["trials"]]
         local = {i: j for j, i in enumerate(members)}
@@ -240,11 +221,9 @@ def _evaluate(cfg: Config, groups: list[dict], results: list, x: torch.Tensor, y
         decisions = [(strategy, expr, factor, local[i], 0.0) for strategy, expr, factor, i in group["trials"]
                      if strategy in cfg.strategies]
         base = next((local[i] for strategy, *_, i in group["trials"] if strategy == "none"), None)
-        if "posthoc_adjust" in cfg.strategies:
-            decisions.append(("posthoc_adjust", "-", 1.0, base, posthoc_threshold(group["counts"], cfg.tau)))
-        if "threshold" in cfg.strategies:
-            tuned = best_f1_threshold(sets["val"][1], sets["val"][0][base : base + 1])
-            decisions.append(("threshold", "-", 1.0, base, float(tuned[0])))
+        decisions += [(name, "-", 1.0, base, posthoc_decision(name, group["counts"], sets["val"][1],
+                                                               sets["val"][0][base], cfg.tau))
+                      for name in POSTHOC if name in cfg.strategies]
         pick = torch.tensor([d[3] for d in decisions], device=device)
         thresholds = torch.tensor([d[4] for d in decisions], device=device)
         measured = {name: binary_metrics_stacked(target, s[pick], thresholds) for name, (s, target) in sets.items()}
@@ -255,12 +234,10 @@ def _evaluate(cfg: Config, groups: list[dict], results: list, x: torch.Tensor, y
                    "train_time_s": result.seconds, "n_rare_train": group["counts"][1],
                    "train_acc": measured["train"]["acc"][k], "val_acc": measured["val"]["acc"][k],
                    "f1_val": measured["val"]["f1"][k], "ap_val": measured["val"]["ap"][k]}
-            for test_name in ("sparse", "test"):
-                row[test_name] = {("test_acc" if m == "acc" else f"{m}_test"): measured[test_name][m][k]
-                                  for m in METRICS}
-                row[test_name]["n_rare_test"] = int(sets[test_name][1].sum())
-            rows.append(row)
-    return rows, time.perf_counter() - start
+            for test_set, name in (("sparsed", "sparse"), ("original", "test")):
+                runs[test_set].append({**row, "n_rare_test": int(sets[name][1].sum()), **{
+                    ("test_acc" if m == "acc" else f"{m}_test"): measured[name][m][k] for m in METRICS}})
+    return runs, time.perf_counter() - start
 
 
 def _aggregate(per_run: list[dict]) -> list[dict]:
@@ -278,34 +255,13 @@ def _nan_as_text(table: list[dict], columns: list[str]) -> list[dict]:
             for r in table]
 
 
-def _markdown(table: list[dict]) -> str:
-    """One 'mean ± std' cell per value, rounded by the report's rule; n/a where no run is defined."""
-    def cell(r: dict, v: str) -> str:
-        percent = numbers.is_percent(v, [r[v]])
-        std = r.get(f"{v}_std", math.nan)
-        std = 0.0 if abs(std) <= 1e-12 * abs(r[v]) else std  # equal values: no float dust
-        text = numbers.format_number(r[v], percent)
-        return text if math.isnan(r[v]) or math.isnan(std) else f"{text} ± {numbers.format_number(std, percent)}"
-
-    cells = [{**{k: r[k] for k in KEY}, **{v: cell(r, v) for v in VALUES}, "n_undefined": r["n_undefined"]}
-             for r in table]
-    return rows_to_markdown(cells, [*KEY, *VALUES, "n_undefined"])
-
-
-def _mean(values: list[float]) -> float:
-    values = [v for v in values if not math.isnan(v)]
-    return float(np.mean(values)) if values else -math.inf
-
-
-def _best_weights(per_run: list[dict], cfg: Config) -> dict[tuple[int, str], str]:
+def _best_weights(table: list[dict], cfg: Config) -> dict[tuple[int, str], str]:
     """For loss_weight and resample at each N, the weight with the best mean validation F1 (then AP)."""
+    def score(r: dict) -> tuple[float, float]:
+        return tuple(-math.inf if math.isnan(r[k]) else r[k] for k in ("f1_val", "ap_val"))
     best = {}
-    for strategy in (s for s in cfg.strategies if s in WEIGHTED):
-        for n in cfg.Ns:
-            def score(expr: str) -> tuple[float, float]:
-                runs = [r for r in per_run if (r["N"], r["strategy"], r["weight"]) == (n, strategy, expr)]
-                return _mean([r["f1_val"] for r in runs]), _mean([r["ap_val"] for r in runs])
-            best[(n, strategy)] = max(cfg.weights, key=score)
+    for r in sorted((r for r in table if r["strategy"] in WEIGHTED), key=score, reverse=True):
+        best.setdefault((r["N"], r["strategy"]), r["weight"])  # sorted is stable: ties keep the listed order
     return best
 
 
@@ -315,43 +271,14 @@ def _runs(per_run: list[dict], n: int, strategy: str, weight: str, key: str) -> 
     return np.array([r[key] for r in runs], dtype=float)
 
 
-def _chosen(per_run: list[dict], best: dict, n: int, strategy: str, key: str) -> np.ndarray:
-    return _runs(per_run, n, strategy, best.get((n, strategy), "-"), key)
-
-
-def _bars(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Means over seeds and error bars of one std, cut at 0 and 1 (F1 and AP live in [0, 1])."""
-    mean = np.array([np.mean(v) for v in values])
-    std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
-    return mean, np.stack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
-
-
-def _plot_vs_n(per_run: list[dict], best: dict, cfg: Config, key: str, label: str):
+def _plot(lines: dict[str, list[np.ndarray]], x: list, xlabel: str, ylabel: str, log: bool = False,
+          baseline: np.ndarray | None = None):
     fig, axes = new_figure(size=(6.4, 4.2))
-    ax = axes[0, 0]
-    for i, strategy in enumerate(cfg.strategies):
-        mean, err = _bars([_chosen(per_run, best, n, strategy, key) for n in cfg.Ns])
-        shift = 1 + 0.015 * (i - (len(cfg.strategies) - 1) / 2)  # a little sideways, so the bars stay apart
-        ax.errorbar(np.array(cfg.Ns) * shift, mean, yerr=err, marker="o", capsize=3, label=strategy)
-    ax.set_xscale("log")
-    ax.set_xticks(cfg.Ns, [str(n) for n in cfg.Ns], rotation=45)
-    ax.minorticks_off()
-    ax.set(xlabel="N (the rare class keeps one sample in N)", ylabel=f"{label}, original test set")
-    ax.legend(fontsize="small")
-    return fig
-
-
-def _plot_vs_weight(per_run: list[dict], cfg: Config, n: int):
-    fig, axes = new_figure()
-    ax = axes[0, 0]
-    for strategy in (s for s in cfg.strategies if s in WEIGHTED):
-        mean, err = _bars([_runs(per_run, n, strategy, w, "f1_test") for w in cfg.weights])
-        ax.errorbar(range(len(cfg.weights)), mean, yerr=err, marker="o", capsize=3, label=strategy)
-    if "none" in cfg.strategies:
-        ax.axhline(np.mean(_runs(per_run, n, "none", "-", "f1_test")), color="grey", linestyle=":", label="none")
-    ax.set_xticks(range(len(cfg.weights)), cfg.weights)
-    ax.set(xlabel="weight factor of the rare class", ylabel="F1, original test set", title=f"N = {n}")
-    ax.legend(fontsize="small")
+    mean_std_lines(axes[0, 0], lines, x, log=log, clip=(0.0, 1.0))  # F1 and AP live in [0, 1]
+    if baseline is not None:
+        axes[0, 0].axhline(np.mean(baseline), color="grey", linestyle=":", label="none")
+    axes[0, 0].set(xlabel=xlabel, ylabel=ylabel)
+    axes[0, 0].legend(fontsize="small")
     return fig
 
 
@@ -359,39 +286,35 @@ def _verdict(per_run: list[dict], best: dict, sparse_runs: list[dict], cfg: Conf
     """Which strategies beat the baseline beyond the seed-to-seed spread, and how the study's claims fare."""
     if cfg.seeds < 2 or "none" not in cfg.strategies:
         return "A verdict needs the baseline (strategy none) and at least two seeds."
+
+    def f1(n: int, strategy: str, weight: str | None) -> np.ndarray:  # weight None: the one chosen on validation
+        return _runs(per_run, n, strategy, weight or best.get((n, strategy), "-"), "f1_test")
+
+    def compare(ns: list[int], a: tuple[str, str | None], b: tuple[str, str | None]) -> tuple[list, list, float]:
+        """Ns where a beats b and where it loses beyond the spread, and the mean gain."""
+        out = {n: paired_difference(f1(n, *a), f1(n, *b)) for n in ns}
+        return ([n for n, (_, v) in out.items() if v > 0], [n for n, (_, v) in out.items() if v < 0],
+                float(np.mean([d for d, _ in out.values()])))
+
     lines = ["Paired over seeds (same rare samples, split, initial weights and batches per seed), a strategy "
              "beats the baseline at an N when the 95 % t-interval of its F1 minus the baseline's on the original "
              "test set lies above zero, loses when it lies below, and is otherwise within the seed-to-seed spread.",
              ""]
-    t = stats.t.ppf(0.975, cfg.seeds - 1)
-
-    def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
-        d = a - b
-        half = t * np.std(d, ddof=1) / math.sqrt(len(d))
-        return float(np.mean(d)), (1 if np.mean(d) - half > 0 else -1 if np.mean(d) + half < 0 else 0)
-
-    base = {n: _runs(per_run, n, "none", "-", "f1_test") for n in cfg.Ns}
     for strategy in (s for s in cfg.strategies if s != "none"):
-        verdicts = {n: compare(_chosen(per_run, best, n, strategy, "f1_test"), base[n]) for n in cfg.Ns}
-        wins = [n for n, (_, v) in verdicts.items() if v > 0]
-        losses = [n for n, (_, v) in verdicts.items() if v < 0]
+        wins, losses, gain = compare(cfg.Ns, (strategy, None), ("none", "-"))
         lines.append(f"- **{strategy}** beats the baseline at N = {_list(wins)}, loses at N = {_list(losses)}, "
                      f"and is within the spread at the other {len(cfg.Ns) - len(wins) - len(losses)} N "
-                     f"(mean F1 gain {np.mean([d for d, _ in verdicts.values()]):+.3f} over all N).")
-    spread = np.median([np.std(_chosen(per_run, best, n, s, "f1_test"), ddof=1) for n in cfg.Ns for s in
-                        cfg.strategies])
-    median_base = {n: float(np.median(v)) for n, v in base.items()}
-    fell = [n for n in cfg.Ns if median_base[n] < 0.9]
+                     f"(mean F1 gain {gain:+.3f} over all N).")
+    spread = np.median([np.std(f1(n, s, None), ddof=1) for n in cfg.Ns
+                        for s in cfg.strategies])
+    median_base = {n: float(np.median(_runs(per_run, n, "none", "-", "f1_test"))) for n in cfg.Ns}
     lines += ["", f"The typical seed-to-seed std of one setting's test F1 is {spread:.3f} (median over N and "
-              f"strategies), so single-run differences of that size, which the study read into its tables, are "
-              f"noise. The baseline's median F1 is below 0.9 at N = {_list(fell)} (median "
-              + ", ".join(f"{median_base[n]:.2f}" for n in cfg.Ns) + f" for N = {_list(cfg.Ns)}); the study saw it "
-              "fall apart above N = 1000 (a single run).", ""]
+              "strategies): single-run differences of that size, which the study read into its tables, are noise. "
+              f"The baseline's median F1 is below 0.9 at N = {_list([n for n in cfg.Ns if median_base[n] < 0.9])} "
+              "(median " + ", ".join(f"{median_base[n]:.2f}" for n in cfg.Ns) + f" for N = {_list(cfg.Ns)}); the "
+              "study saw it fall apart above N = 1000 (one run).", ""]
     if {"loss_weight", "resample"} <= set(cfg.strategies):
-        verdicts = {n: compare(_chosen(per_run, best, n, "resample", "f1_test"),
-                               _chosen(per_run, best, n, "loss_weight", "f1_test")) for n in cfg.Ns}
-        wins = [n for n, (_, v) in verdicts.items() if v > 0]
-        losses = [n for n, (_, v) in verdicts.items() if v < 0]
+        wins, losses, _ = compare(cfg.Ns, ("resample", None), ("loss_weight", None))
         outcome = ("is within the noise" if not wins and not losses else "holds" if not losses else
                    "is reversed" if not wins else "holds at some N and is reversed at others")
         lines.append(f"- The study found resampling better and steadier than loss weighting. Here resampling "
@@ -399,32 +322,26 @@ def _verdict(per_run: list[dict], best: dict, sparse_runs: list[dict], cfg: Conf
                      f"{_list(losses)}: the claim {outcome}.")
     large = [n for n in cfg.Ns if n > np.median(cfg.Ns)]
     if "loss_weight" in cfg.strategies and {"n0/n1", "N/10"} <= set(cfg.weights) and large:
-        verdicts = {n: compare(_runs(per_run, n, "loss_weight", "N/10", "f1_test"),
-                               _runs(per_run, n, "loss_weight", "n0/n1", "f1_test")) for n in large}
-        wins = [n for n, (_, v) in verdicts.items() if v > 0]
+        wins, _, _ = compare(large, ("loss_weight", "N/10"), ("loss_weight", "n0/n1"))
         lines.append(f"- The study found the largest loss weight (n0/n1) falling behind N/10 at large N. Here N/10 "
                      f"beats n0/n1 beyond the spread at N = {_list(wins)} of N = {_list(large)}: the claim "
                      + ("holds" if len(wins) == len(large) else "holds in part" if wins else "is noise") + ".")
     empty = sorted({r["N"] for r in sparse_runs if r["n_rare_test"] == 0})
-    undefined = sum(math.isnan(r["f1_test"]) for r in sparse_runs)
-    lines.append(f"- On the thinned test sets, {undefined} of {len(sparse_runs)} runs have an undefined F1 "
-                 "(no positive label and none predicted); the study wrote 0 or 1e-6 for these, numbers that were "
-                 "never measured." + (f" The thinned test sets hold no rare sample at N = {_list(empty)}." if empty
-                                      else ""))
+    lines.append(f"- On the thinned test sets, {sum(math.isnan(r['f1_test']) for r in sparse_runs)} of "
+                 f"{len(sparse_runs)} runs have an undefined F1 (no positive label and none predicted); the study "
+                 "wrote 0 or 1e-6 for these, numbers that were never measured."
+                 + (f" The thinned test sets hold no rare sample at N = {_list(empty)}." if empty else ""))
     return "\n".join(lines)
 
 
 def _same_data_note(train_labels: np.ndarray, ns: list[int]) -> str:
     """Ns that keep the same number of rare samples train on the same data (the kept samples are nested)."""
-    rare = int(np.sum(train_labels == 1))
-    by_count: dict[int, list[int]] = {}
+    rare, by_count = int(np.sum(train_labels == 1)), {}
     for n in ns:
         by_count.setdefault(rare // n, []).append(n)
     same = [f"N = {_list(group)} keep the same {count}" for count, group in by_count.items() if len(group) > 1]
-    if not same:
-        return ""
-    return (" " + "; ".join(same) + f" rare samples ({rare} // N), so for one seed they train on the same data and "
-            "strategies whose weight does not involve N give the same models there.")
+    return (" " + "; ".join(same) + f" rare samples ({rare} // N): for one seed they train on the same data, and "
+            "strategies whose weight does not involve N give the same models there.") if same else ""
 
 
 def _list(values: list) -> str:

@@ -125,3 +125,21 @@ def mean_std(
             rec["n"] = len(members)
         out.append(rec)
     return out
+
+
+def mean_std_markdown(table: Sequence[Mapping[str, Any]], columns: Sequence[str], values: Sequence[str]) -> str:
+    """A Markdown table of :func:`mean_std` output with one ``mean ± std`` cell per value.
+
+    ``columns`` are shown as they are; each of ``values`` reads ``mean ± std``, rounded by
+    :mod:`trainlab.report.numbers` (``n/a`` where the mean is NaN, the mean alone where the std is).
+    """
+    def cell(row: Mapping[str, Any], v: str) -> str:
+        mean, std = row[v], row.get(f"{v}_std", math.nan)
+        percent = numbers.is_percent(v, [mean])
+        if abs(std) <= 1e-12 * abs(mean):  # equal repeats: no float dust
+            std = 0.0
+        text = numbers.format_number(mean, percent)
+        return text if math.isnan(mean) or math.isnan(std) else f"{text} ± {numbers.format_number(std, percent)}"
+
+    cells = [{**{c: row[c] for c in columns}, **{v: cell(row, v) for v in values}} for row in table]
+    return rows_to_markdown(cells, [*columns, *values])

@@ -15,8 +15,7 @@ Post-hoc strategies train nothing: they move the decision threshold of the
 baseline's score ``z1 - z0`` (predict 1 where the score exceeds it):
 
 - ``posthoc_adjust``: post-hoc logit adjustment, threshold ``tau (log p1 - log p0)``;
-- ``threshold``: the threshold with the best F1 on the validation set
-  (``trainlab.train.metrics.best_f1_threshold``).
+- ``threshold``: the threshold with the best F1 on the validation set.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import torch
 
 from trainlab.errors import ConfigError
 from trainlab.train.losses import prior_bias
+from trainlab.train.metrics import best_f1_threshold
 from trainlab.train.pertrial import TrialData
 
 STRATEGIES = ("none", "loss_weight", "resample", "focal", "logit_adjust", "posthoc_adjust", "threshold")
@@ -85,6 +85,24 @@ def strategy_data(strategy: str, rows: torch.Tensor, labels: torch.Tensor, facto
     raise ConfigError(f"strategy={strategy!r} is not one of {', '.join(STRATEGIES)}")
 
 
+def strategy_grid(strategies: list[str], weights: list[str], n: int, rows: torch.Tensor, labels: torch.Tensor, *,
+                  gamma: float = 2.0, tau: float = 1.0) -> list[tuple[str, str, float, TrialData]]:
+    """Every trained set-up of ``strategies`` on one training set thinned at sparsity ``n``.
+
+    One ``(strategy, weight, factor, data)`` per trained strategy and, for ``loss_weight`` and
+    ``resample``, per weight expression (``weight`` is ``"-"`` for the others); the
+    baseline ``none`` is included whenever a post-hoc strategy needs its model.
+    """
+    counts = tuple(torch.bincount(labels, minlength=2).tolist())
+    wanted = set(strategies) | ({"none"} if set(strategies) & set(POSTHOC) else set())
+    grid = []
+    for strategy in (s for s in STRATEGIES if s in wanted and s not in POSTHOC):
+        for expr in (weights if strategy in WEIGHTED else ["-"]):
+            factor = weight_factor(expr, n, counts) if strategy in WEIGHTED else 1.0
+            grid.append((strategy, expr, factor, strategy_data(strategy, rows, labels, factor, gamma=gamma, tau=tau)))
+    return grid
+
+
 def scores(logits: torch.Tensor) -> torch.Tensor:
     """The binary decision score ``z1 - z0`` of logits (..., 2): argmax is ``score > 0``."""
     return logits[..., 1] - logits[..., 0]
@@ -94,3 +112,17 @@ def posthoc_threshold(counts: tuple[int, int], tau: float = 1.0) -> float:
     """Post-hoc logit adjustment as a threshold on ``z1 - z0``: argmax of ``z - tau log prior``."""
     log_p0, log_p1 = prior_bias(counts)
     return tau * (log_p1 - log_p0)
+
+
+def posthoc_decision(strategy: str, counts: tuple[int, int], val_labels: torch.Tensor, val_scores: torch.Tensor,
+                     tau: float = 1.0) -> float:
+    """The threshold on ``z1 - z0`` that a post-hoc strategy gives the baseline model.
+
+    ``counts`` are the training samples per class, ``val_scores`` the baseline's
+    scores on the validation set (labels ``val_labels``).
+    """
+    if strategy == "posthoc_adjust":
+        return posthoc_threshold(counts, tau)
+    if strategy == "threshold":
+        return float(best_f1_threshold(val_labels, val_scores.reshape(1, -1))[0])
+    raise ConfigError(f"{strategy!r} is not a post-hoc strategy ({', '.join(POSTHOC)})")

@@ -53,3 +53,25 @@ def test_fold_output_scale_rescales_predictions():
     before = model(x).detach()
     model.fold_output_scale(3.0, -2.0)
     assert torch.allclose(model(x), 3.0 * before - 2.0, atol=1e-6)
+
+
+def test_from_state_dict_refuses_what_is_not_the_regressor():
+    from trainlab.errors import DataError
+
+    state = EnergyRegressor(6, (4, 2)).state_dict()
+    assert EnergyRegressor.from_state_dict(state, in_dim=6).widths == (4, 2)
+    bad = dict(state)
+    del bad["net.2.bias"]
+    with pytest.raises(DataError, match="missing net.2.bias"):
+        EnergyRegressor.from_state_dict(bad)
+    with pytest.raises(DataError, match="unexpected extra"):
+        EnergyRegressor.from_state_dict({**state, "extra": torch.zeros(1)})
+    wrong = {**state, "net.2.weight": torch.zeros(2, 3)}
+    with pytest.raises(DataError, match=r"net.2.weight/bias have shapes \(2, 3\)/\(2,\), expected \(2, 4\)"):
+        EnergyRegressor.from_state_dict(wrong)
+    with pytest.raises(DataError, match="inputs of 6 values but the data have 784"):
+        EnergyRegressor.from_state_dict(state, in_dim=784)
+    with pytest.raises(DataError, match="found list"):
+        EnergyRegressor.from_state_dict([1, 2])
+    with pytest.raises(DataError, match="found keys fc1.weight"):
+        EnergyRegressor.from_state_dict({"fc1.weight": torch.zeros(2, 2)})

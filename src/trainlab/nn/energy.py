@@ -10,10 +10,13 @@ saved from the study's class (keys ``net.0.weight`` ... ``net.24.bias``) loads a
 
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import torch
 from torch import nn
+
+from trainlab.errors import DataError
 
 STUDY_WIDTHS = (4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4, 2)
 """Hidden widths of the study's regressor (input 784, output 1)."""
@@ -59,12 +62,41 @@ class EnergyRegressor(nn.Module):
         return tuple(m.out_features for m in self.net if isinstance(m, nn.Linear))[:-1]
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> "EnergyRegressor":
-        """A regressor whose widths are read off the weight shapes of ``state`` (then loaded)."""
-        weights = [state[k] for k in sorted((k for k in state if k.endswith(".weight")),
-                                            key=lambda k: int(k.split(".")[1]))]
-        model = cls(weights[0].shape[1], [w.shape[0] for w in weights[:-1]])
-        model.load_state_dict(state)
+    def from_state_dict(cls, state: object, source: str = "state_dict",
+                        in_dim: int | None = None) -> "EnergyRegressor":
+        """A regressor whose widths are read off the weight shapes of ``state``, then loaded.
+
+        Anything that is not such a state_dict (keys ``net.0.weight``, ``net.0.bias``,
+        ``net.2.weight``, ... ending in a 1-output layer, with chaining shapes) raises a
+        one-line :class:`DataError` naming what was expected and what was found; ``in_dim``
+        also checks the input width.
+        """
+        where = f"{source}: expected the study's EnergyRegressor state_dict (keys net.0.weight, net.0.bias, ...)"
+        if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise DataError(f"{where}; found {type(state).__name__}" + (
+                " with non-tensor values" if isinstance(state, Mapping) else ""))
+        layers = sorted({int(k.split(".")[1]) for k in state if re.fullmatch(r"net\.\d+\.(weight|bias)", k)})
+        if not layers:
+            raise DataError(f"{where}; found keys {', '.join(list(state)[:4]) or 'none'}")
+        expected = [f"net.{i}.{p}" for i in range(0, layers[-1] + 1, 2) for p in ("weight", "bias")]
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            raise DataError(f"{where}; " + "; ".join(
+                f"{label} {', '.join(keys[:4])}" + (" ..." if len(keys) > 4 else "")
+                for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys))
+        weights = [state[f"net.{i}.weight"] for i in range(0, layers[-1] + 1, 2)]
+        sizes = [weights[0].shape[-1], *(w.shape[0] for w in weights)]
+        for j, w in enumerate(weights):
+            want = (sizes[j + 1], sizes[j]) if j < len(weights) - 1 else (1, sizes[j])
+            if tuple(w.shape) != want or tuple(state[f"net.{2 * j}.bias"].shape) != want[:1]:
+                raise DataError(f"{where}; net.{2 * j}.weight/bias have shapes {tuple(w.shape)}/"
+                                f"{tuple(state[f'net.{2 * j}.bias'].shape)}, expected {want}/{want[:1]}")
+        if in_dim is not None and sizes[0] != in_dim:
+            raise DataError(f"{source}: the regressor takes inputs of {sizes[0]} values but the data have "
+                            f"{in_dim}; give weights and data of the same width")
+        model = cls(sizes[0], sizes[1:-1])
+        model.load_state_dict({k: v.float() for k, v in state.items()})
         return model
 
     def fold_output_scale(self, scale: float, shift: float) -> None:

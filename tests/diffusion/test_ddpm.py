@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, make_noise_model, sample, train_ddpm
+from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, clipped_x0_eps, make_noise_model, sample, train_ddpm
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
 
@@ -98,3 +98,29 @@ def test_labels_need_a_conditional_model():
     with pytest.raises(ConfigError, match="n_classes"):
         train_ddpm(NoiseModel(2, 10, hidden=8, depth=1), make_scheduler("linear", 10), torch.randn(8, 2),
                    steps=1, labels=torch.zeros(8, dtype=torch.long), progress=False)
+
+
+def test_clipped_sampler_keeps_implied_x0_in_range():
+    sch = make_scheduler("cosine", 20)
+    wild = torch.nn.Linear(2, 2)  # any network; wrap it the way sample() calls it
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = wild
+
+        def forward(self, x, t, y=None):
+            return 5 * self.lin(x)
+
+    model = Model()
+    eps_fn = clipped_x0_eps(model, sch)
+    x = torch.randn(64, 2) * 3
+    t = torch.randint(0, 20, (64,))
+    eps = eps_fn(x, t)
+    a, b = sch.sqrt_alphas_cumprod[t][:, None], sch.sqrt_one_minus_alphas_cumprod[t][:, None]
+    x0 = (x - b * eps) / a
+    assert x0.abs().max() <= 1 + 1e-4
+    # where the raw prediction already gives x0 in range, nothing changes
+    raw = model(x, t)
+    inside = ((x - b * raw) / a).abs().amax(1) < 1
+    torch.testing.assert_close(eps[inside], raw[inside], rtol=1e-4, atol=1e-4)

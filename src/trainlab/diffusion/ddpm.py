@@ -11,7 +11,7 @@ Every model here has the signature ``model(x, t, y=None) -> eps_hat`` with ``x``
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -281,3 +281,24 @@ def sample(
     steps = [torch.cat([traj[i] for traj in inter]) for i in range(len(inter[0]))]
     return samples, steps
 
+
+
+def clipped_x0_eps(model: nn.Module, scheduler: NoiseScheduler) -> Callable[..., torch.Tensor]:
+    """An ``eps_fn`` for :func:`sample` that clips the implied clean point to [-1, 1] (diffusers' ``clip_sample``).
+
+    eps is turned into x0 = (x - b eps) / a (a = sqrt(abar_t), b = sqrt(1 - abar_t)), x0 is
+    clipped, and the eps consistent with the clipped x0 is returned, so the ordinary DDPM
+    step then uses the clipped x0. Schedules whose last betas reach ~1 (cosine) need it:
+    without it the first reverse step multiplies the noise-prediction error by 1/sqrt(1 - beta).
+    """
+    device = _device_of(model)
+    a_all = scheduler.sqrt_alphas_cumprod.to(device)
+    b_all = scheduler.sqrt_one_minus_alphas_cumprod.to(device)
+
+    def eps_fn(x: torch.Tensor, t: torch.Tensor, y: Any = None) -> torch.Tensor:
+        eps = model(x, t, y)
+        a, b = a_all[t][:, None], b_all[t][:, None]
+        x0 = ((x - b * eps) / a).clamp(-1.0, 1.0)
+        return (x - a * x0) / b
+
+    return eps_fn

@@ -104,7 +104,7 @@ def main() -> None:
             seconds = reference_train(model, scheduler, train, steps, args.lr, batch, args.seed)
         else:
             seconds = train_ddpm(model, scheduler, train, steps=steps, batch_size=batch, lr=args.lr,
-                                 generator=torch.Generator().manual_seed(args.seed), progress=False)["seconds"]
+                                 generator=torch.Generator().manual_seed(args.seed), progress=False).seconds
         ratio = quality(model, scheduler, held, train_np, args.seed)
         results[name], models[name] = (seconds, ratio), model
         print(f"{name:23s} batch {batch:4d}  {steps:6d} steps  {seconds:7.2f} s  "

@@ -47,14 +47,6 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     return gen
 
 
-def describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return device.type
-
-
 # Below this many FLOPs per optimizer step, a second intra-op thread cannot pay
 # for its synchronisation. Worse, when another process holds the other core,
 # OpenMP's spin-waiting makes each tiny step ~100x slower (measured: 0.6 ms

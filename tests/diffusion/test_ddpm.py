@@ -44,8 +44,8 @@ def test_short_training_matches_a_gaussian_target():
     sch = make_scheduler("linear", 50, 1e-3, 0.05)
     model = StudyNoiseModel(1, 50)
     out = train_ddpm(model, sch, X, steps=800, batch_size=256, lr=1e-2, generator=g, progress=False)
-    assert out["status"] == "done" and len(out["history"]) == 800
-    assert sum(out["history"][-50:]) / 50 < sum(out["history"][:50]) / 50
+    assert out.status == "done" and [r["step"] for r in out.history] == list(range(1, 801))
+    assert out.final_loss(50) < sum(r["train_loss"] for r in out.history[:50]) / 50
     x = sample(model, sch, 4000, generator=g)
     assert abs(x.mean().item() - MU) < 0.08
     assert abs(x.std().item() - SD) < 0.08
@@ -91,7 +91,7 @@ def test_non_finite_loss_stops_with_status_diverged():
     X[5] = math.nan
     out = train_ddpm(NoiseModel(2, 10, hidden=8, depth=1), sch, X, steps=300, batch_size=256,
                      generator=torch.Generator().manual_seed(0), progress=False, check_every=50)
-    assert out["status"] == "diverged" and len(out["history"]) == 0
+    assert out.status == "diverged" and out.history == []
 
 
 def test_labels_need_a_conditional_model():

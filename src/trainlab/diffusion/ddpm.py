@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
+from trainlab.train.result import TrainResult
 
 ARCHS = ("default", "study")
 
@@ -28,7 +29,7 @@ ARCHS = ("default", "study")
 class ClassEmbedding(nn.Module):
     """One-hot of ``n_classes + 1`` labels (the last one = unconditional) through a linear layer.
 
-    This is the seed's class embedding; it equals an ``nn.Embedding`` plus a bias.
+    This is the study's class embedding; it equals an ``nn.Embedding`` plus a bias.
     """
 
     def __init__(self, n_classes: int, dim: int):
@@ -47,7 +48,7 @@ def _labels(y: torch.Tensor | None, n_classes: int, batch: int, device: torch.de
 
 
 class StudyNoiseModel(nn.Module):
-    """The seed's network: a 16-feature sinusoidal time embedding -> Linear -> ReLU gives
+    """The study's network: a 16-feature sinusoidal time embedding -> Linear -> ReLU gives
     ``t_dim = 4`` features; ``[x, (class embedding), t_embed]`` goes through
     Linear -> ReLU -> Linear -> ReLU -> Linear with hidden width ``4 * n_dim + 2 * t_dim``.
     The class embedding (``n_classes > 0``) maps a one-hot of ``n_classes + 1`` to as many features.
@@ -155,7 +156,7 @@ def train_ddpm(
     weight_decay: float = 0.0,
     lr_decay: bool = True,
     check_every: int = 100,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train ``model`` to predict the noise, ``|| eps - model(x_t, t, y) ||^2`` (Ho et al. Alg. 1).
 
     ``X`` ``(N, d)`` lives on the model's device; each batch is an index slice of a
@@ -165,8 +166,8 @@ def train_ddpm(
     cosine decay of ``lr`` to 0 when ``lr_decay``.  All randomness comes from ``generator``.
 
     Losses stay on the device and are checked for NaN/Inf every ``check_every`` steps;
-    a non-finite loss stops training.  Returns ``{"history": [loss per step],
-    "seconds": float, "status": "done" | "diverged"}`` (history up to the first bad loss).
+    a non-finite loss stops training.  Returns a :class:`TrainResult` with status ``done``
+    or ``diverged`` and one ``{"step", "train_loss"}`` record per step up to the first bad loss.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
@@ -214,7 +215,10 @@ def train_ddpm(
                 status = "diverged"
                 break
     model.eval()
-    return {"history": losses[:done].tolist(), "seconds": time.perf_counter() - start, "status": status}
+    kept = losses[:done].tolist()  # waits for the device, so the time below is complete
+    seconds = time.perf_counter() - start
+    history = [{"step": i, "train_loss": loss} for i, loss in enumerate(kept, 1)]
+    return TrainResult(status=status, seconds=seconds, history=history)
 
 
 def _as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor | None:

@@ -135,10 +135,9 @@ def fit_and_score(cfg: ToyProtocolConfig, scheduler: NoiseScheduler, train: torc
     sample_s = time.perf_counter() - start
     scores = sample_quality(samples, held.cpu(), train.cpu(), emd_k=cfg.emd_k, emd_n=cfg.emd_n,
                             ratio_n=cfg.ratio_n, seed=seed)
-    status = result["status"] if np.isfinite(samples).all() else "diverged"
-    tail = result["history"][-100:]
-    row = {**scores, "train_time_s": result["seconds"], "sample_time_s": sample_s,
-           "final_loss": float(np.mean(tail)) if tail else float("nan"), "status": status}
+    status = result.status if np.isfinite(samples).all() else "diverged"
+    row = {**scores, "train_time_s": result.seconds, "sample_time_s": sample_s,
+           "final_loss": result.final_loss(100), "status": status}
     return row, samples
 
 

@@ -139,12 +139,12 @@ def run(cfg: Config, run) -> None:
 
 
 def _summarise(rows: list[dict]) -> list[dict]:
-    """One row per configuration: means over seeds (std columns with several seeds) and a status."""
+    """One row per configuration: means over seeds (std columns with several seeds) and a status,
+    ``diverged`` when any seed diverged (its means are then NaN; metrics.jsonl has every trial)."""
     table = mean_std(rows, by=KEY, values=VALUES)
     for rec in table:
         members = [r for r in rows if all(r[k] == rec[k] for k in KEY)]
-        bad = sum(r["status"] != "done" for r in members)
-        rec["status"] = "done" if bad == 0 else ("diverged" if len(members) == 1 else f"diverged {bad}/{len(members)}")
+        rec["status"] = "done" if all(r["status"] == "done" for r in members) else "diverged"
     return table
 
 

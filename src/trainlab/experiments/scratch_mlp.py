@@ -109,7 +109,7 @@ def run(cfg: Config, run) -> None:
             run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
 
         # scikit-learn with the same architecture and plain SGD.
-        sk_acc, sk_s, sk_status = float("nan"), float("nan"), "skipped"
+        sk_acc, sk_s, sk_status = float("nan"), float("nan"), None  # not run: no status
         if cfg.sklearn:
             sk_acc, sk_s, sk_status = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
         rows.append(
@@ -119,7 +119,7 @@ def run(cfg: Config, run) -> None:
                 "sklearn_test_acc": sk_acc,
                 "scratch_fit_s": scratch_s,
                 "sklearn_fit_s": sk_s,
-                "scratch_status": "diverged" if net.diverged else "ok",
+                "scratch_status": net.result.status,
                 "sklearn_status": sk_status,
             }
         )
@@ -144,7 +144,7 @@ def run(cfg: Config, run) -> None:
                "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
 
     # The best model: its weights, and a t-SNE map of its last hidden layer.
-    healthy = [r for r in rows if r["scratch_status"] == "ok"]
+    healthy = [r for r in rows if r["scratch_status"] == "done"]
     best = max(healthy, key=lambda r: r["scratch_test_acc"]) if healthy else None
     if best is not None:
         model = nets[best["activation"]]
@@ -201,7 +201,7 @@ def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[flo
             return float("nan"), time.perf_counter() - start, "diverged"
         seconds = time.perf_counter() - start
         acc = float(clf.score(X_test, y_test))
-    return acc, seconds, "ok"
+    return acc, seconds, "done"
 
 
 def tsne(features: np.ndarray, seed: int) -> np.ndarray:

@@ -111,7 +111,7 @@ def run(cfg: Config, run) -> None:
                 "final_val_loss": hist["val_loss"][-1],
                 "val_acc": hist["val_acc"][-1],
                 "fit_s": seconds,
-                "status": "diverged" if net.diverged else "ok",
+                "status": net.result.status,
             }
         )
 
@@ -124,7 +124,7 @@ def run(cfg: Config, run) -> None:
                title="Training (solid) and validation (dashed) loss against epoch")
     run.figure("final_val_loss", width_figure(rows, cfg.learning_rates), title="Final validation loss against width")
 
-    best = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["final_val_loss"], default=None)
+    best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
     run.summary(
         headline="best_val_loss",
         best_val_loss=best["final_val_loss"] if best else float("nan"),

@@ -146,7 +146,8 @@ def run(cfg: Config, run) -> None:
                 floor = sliced_wasserstein(exact[cfg.sw_points:], exact[: cfg.sw_points], seed=cfg.seed)
                 close_rows.append({"energy": ename, "method": method, "sw_to_exact": sw, "sw_exact_vs_exact": floor,
                                    "sw_ratio": sw / floor, "true_energy_mean": float(target(flat).mean()),
-                                   "exact_true_energy_mean": d / 2 + target.log_norm})
+                                   "exact_true_energy_mean": d / 2 + target.log_norm,
+                                   "exact_outside_data_range": float(((exact < lo) | (exact > hi)).float().mean())})
             run.log(energy=ename, method=method, burn_in_s=res.burn_in_s, total_s=res.total_s,
                     accept_rate=rows[-1]["accept_rate"])
 
@@ -164,11 +165,13 @@ def run(cfg: Config, run) -> None:
     if close_rows:
         run.table("exact", close_rows, title="Distance to exact samples",
                   columns=["energy", "method", "sw_to_exact", "sw_exact_vs_exact", "sw_ratio", "true_energy_mean",
-                           "exact_true_energy_mean"],
+                           "exact_true_energy_mean", "exact_outside_data_range"],
                   caption=f"Sliced Wasserstein-2 (500 projections, POT) between {cfg.sw_points} pooled samples and "
                   f"{cfg.sw_points} exact draws, beside the same distance between two sets of exact draws (the "
                   "floor from finite samples; sw_ratio 1 is as good as exact). true_energy_mean: mean true energy "
-                  "of the samples; under the target it is d/2 + log Z (exact_true_energy_mean).")
+                  "of the samples; under the target it is d/2 + log Z (exact_true_energy_mean); "
+                  "exact_outside_data_range: share of exact draws' values outside the start data's range (compare "
+                  "outside_data_range above).")
     run.figure("energy_traces", _plot_traces(results, cfg.burn_in), title="Energy traces",
                caption="Energy of 4 chains at every step (under the energy being sampled); burn-in left of the line.")
     if cfg.tsne_points:

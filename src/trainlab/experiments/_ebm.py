@@ -120,10 +120,9 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
     from sklearn.decomposition import PCA
 
     data = load_data(cfg)
-    scale, shift = (2.0, -1.0) if cfg.pixel_range == "pm1" else (1.0, 0.0)
     keep = random_subset(len(data.train_labels), cfg.train_limit, seed=cfg.seed)
-    train = to_tensor(data.train_images[keep], "cpu") * scale + shift
-    test = to_tensor(data.test_images, "cpu") * scale + shift
+    train = energy_pixels(data.train_images[keep], cfg, "cpu")
+    test = energy_pixels(data.test_images, cfg, "cpu")
     check(cfg.components < train.shape[1], f"components must be < the image size {train.shape[1]} "
           f"(got {cfg.components})")
     pca = PCA(n_components=cfg.components, svd_solver="full").fit(train.double().numpy())
@@ -139,26 +138,34 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
     model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
     with torch.no_grad():  # start at the targets' scale: output mean 0 and std 1 on the regression set
         out = model(x_train[:4096]).squeeze(-1)
-        model.fold_output_scale(1 / max(float(out.std()), 1e-6), -float(out.mean()) / max(float(out.std()), 1e-6))
+        out_sd = max(float(out.std()), 1e-6)
+        model.fold_output_scale(1 / out_sd, -float(out.mean()) / out_sd)
     model.to(device)
     result = fit(model, x_train.to(device), ((y_train - mu) / sd)[:, None].to(device),
                  optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn=nn.functional.mse_loss,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, generator=torch_generator(cfg.seed + 1),
                  desc="regressor")
     model.fold_output_scale(sd, mu)  # predicts energies in their own units; state_dict keeps the study's keys
-    scales = target.describe_scales(0.01)
     text = (f"Default energy: the probabilistic-PCA Gaussian ({cfg.components} principal axes, noise variance "
             f"{target.noise_variance:.4g}) fitted to {len(train)} {data.name} training images with pixels in "
-            f"{'[-1, 1]' if scale == 2 else '[0, 1]'}; E(x) = -log p(x) exactly (scikit-learn's "
-            f"PCA.score_samples). Its variances run from {scales['smallest_variance']:.3g} to "
-            f"{scales['largest_variance']:.3g}. Regression set: those images plus {len(train) * cfg.draws_per_image} "
+            f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}; E(x) = -log p(x) exactly (scikit-learn's "
+            f"PCA.score_samples). Its variances run from {target.noise_variance:.3g} to "
+            f"{float(target.variances.max()):.3g}. Regression set: those images plus "
+            f"{len(train) * cfg.draws_per_image} "
             f"exact draws, labelled with E; test set: the {len(test)} test images plus {len(test)} fresh exact draws. "
             f"Regressor {model.in_dim} -> {' -> '.join(map(str, model.widths))} -> 1 (ReLU), He-normal weights and "
-            f"biases 0.5, output rescaled to mean 0 and std 1 at the start, Adam lr {cfg.lr}, batch {cfg.batch_size}, {len(result.history)} epochs on energies "
+            f"biases 0.5, output rescaled to mean 0 and std 1 at the start, Adam lr {cfg.lr}, batch {cfg.batch_size}, "
+            f"{len(result.history)} epochs on energies "
             f"standardised by their training mean {mu:.4g} and std {sd:.4g} (folded back into the last layer).")
     return EnergySetup(_freeze(model, device), x_test.to(device), target(x_test).to(device), part,
                        target=_target_to(target, device), images=test.to(device), describe=text,
                        history=result.history, train_seconds=result.seconds, status=result.status)
+
+
+def energy_pixels(images: np.ndarray, cfg: EnergyConfig, device: torch.device | str) -> torch.Tensor:
+    """uint8 images as flat float32 rows in the default energy's pixel scale (``cfg.pixel_range``)."""
+    x = to_tensor(images, device)
+    return x * 2 - 1 if cfg.pixel_range == "pm1" else x
 
 
 @torch.inference_mode()

@@ -24,7 +24,8 @@ import torch
 from trainlab.config import check, one_of, positive
 from trainlab.device import torch_generator
 from trainlab.diffusion.metrics import sliced_wasserstein
-from trainlab.experiments._ebm import EnergyConfig, load_run, prepare
+from trainlab.experiments._data import load_data
+from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
 from trainlab.report.figures import new_figure
@@ -97,13 +98,12 @@ def run(cfg: Config, run) -> None:
     # The energy: a saved run's regressor, the user's weights, or one trained here on a known energy.
     if cfg.from_run:
         regressor, target = load_run(cfg.from_run, device)
-        pool = prepare_images(cfg, device)
+        pool = energy_pixels(load_data(cfg).test_images, cfg, device)  # held-out images: the starts
         source = f"Regressor and true energy from the ebm-eval run {Path(cfg.from_run).name}."
     else:
         setup = prepare(cfg, device, need_data=False)
         regressor, target, source = setup.regressor, setup.target, setup.describe
         pool = setup.images if setup.images is not None else setup.x_test
-    run.text("setup", source, title="Energy")
     energies = {"regressor": regressor.energy}
     if target is not None and cfg.true_energy:
         energies["true"] = target
@@ -115,8 +115,12 @@ def run(cfg: Config, run) -> None:
     if cfg.start == "data" and pool is not None:
         x0 = pool[torch.randperm(len(pool), generator=gen, device=device)[: cfg.chains]]
         check(len(x0) == cfg.chains, f"chains={cfg.chains} but only {len(pool)} start points; lower chains")
+        starts = f"{cfg.chains} chains start at {cfg.chains} points drawn at random from the {len(pool)} start points."
     else:
         x0 = lo + (hi - lo) * torch.rand(cfg.chains, d, generator=gen, device=device)
+        starts = (f"{cfg.chains} chains start at uniform noise on [{lo:.3g}, {hi:.3g}]^{d}"
+                  + (" (no start data: give data=)." if pool is None and cfg.start == "data" else "."))
+    run.text("setup", f"{source} {starts}", title="Energy and starts")
     exact = target.sample(2 * cfg.sw_points, torch_generator(cfg.seed + 1, device)) if target is not None else None
     axes_ref = exact if exact is not None else pool
 
@@ -194,15 +198,6 @@ def run(cfg: Config, run) -> None:
     if {"mala", "ula"} <= set(times):
         summary["mala_ula_time_ratio"] = times["mala"] / times["ula"]
     run.summary(headline="mala_ula_time_ratio" if "mala_ula_time_ratio" in summary else None, **summary)
-
-
-def prepare_images(cfg: Config, device: torch.device) -> torch.Tensor:
-    """The held-out images in the default energy's pixel scale (start points for a saved run)."""
-    from trainlab.data import to_tensor
-    from trainlab.experiments._data import load_data
-
-    scale, shift = (2.0, -1.0) if cfg.pixel_range == "pm1" else (1.0, 0.0)
-    return to_tensor(load_data(cfg).test_images, device) * scale + shift
 
 
 def _thin(n: int, k: int, seed: int) -> torch.Tensor:

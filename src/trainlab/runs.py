@@ -84,6 +84,8 @@ class Run:
         self._items: list[ReportItem] = []
         self._summary: dict[str, Any] = {}
         self._headline: str | None = None
+        self.dist = None
+        """The data-parallel job this run belongs to (a ``train.distributed.DistContext``), or None."""
 
     # -- creation -----------------------------------------------------------
     @classmethod
@@ -209,6 +211,34 @@ class Run:
         data = json.loads(path.read_text()) if path.exists() else {"experiment": self.experiment}
         data.update(info)
         atomic_write(path, json.dumps(data, indent=2))
+
+
+class SilentRun(Run):
+    """The run of a data-parallel rank other than 0: the recipe runs, nothing is written."""
+
+    def __init__(self, experiment: str, device: Any = None, seed: int = 0):
+        super().__init__(Path(os.devnull), experiment, device=device, seed=seed)
+
+    def log(self, **record: Any) -> None:
+        pass
+
+    def summary(self, headline: str | None = None, **values: Any) -> None:
+        pass
+
+    def file(self, relpath: str, data: bytes | str) -> Path:
+        return self.path
+
+    def table(self, name: str, rows: Sequence[Mapping[str, Any]], **kw: Any) -> Path:
+        return self.path
+
+    def figure(self, name: str, fig: Any, **kw: Any) -> Path:
+        return self.path
+
+    def text(self, name: str, body: str, **kw: Any) -> None:
+        pass
+
+    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
+        pass
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -108,10 +108,11 @@ class NoiseModel(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(depth))
         self.out_norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, n_dim)
-        self._t_scale = 1000.0 / T
+        # a buffer, not a float, so that stacked models of different T (diffusion.stacked) each keep theirs
+        self.register_buffer("t_scale", torch.tensor(1000.0 / T), persistent=False)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        cond = self.time(t.to(torch.float32) * self._t_scale)
+        cond = self.time(t.to(torch.float32) * self.t_scale)
         if self.label is not None:
             cond = cond + self.label(_labels(y, self.n_classes, x.shape[0], x.device))
         h = self.inp(x)

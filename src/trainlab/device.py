@@ -67,12 +67,41 @@ SMALL_STEP_FLOPS = 2e7
 MIN_PARALLEL_FLOPS = 2e11
 
 
+_process_cores: int | None = None  # set in worker processes: one core's worth each
+
+
 def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    """CPU cores this process may use: its affinity mask (not the machine's count), or 1 in a worker."""
+    if _process_cores is not None:
+        return _process_cores
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def claim_cores(n: int) -> None:
+    """Use ``n`` cores from now on in this process (a worker of :mod:`trainlab.workers` claims one):
+    torch and BLAS threads are set to ``n`` and :func:`cpu_plan` never plans more."""
+    from threadpoolctl import threadpool_limits
+
+    global _process_cores
+    _process_cores = n
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)  # for the rest of the process's life
+
+
+@contextmanager
+def core_limit(n: int) -> Iterator[None]:
+    """:func:`claim_cores` for the block only (what a worker sees, for tasks run in this process)."""
+    global _process_cores
+    previous = _process_cores
+    _process_cores = n if previous is None else min(n, previous)
+    try:
+        with use_threads(_process_cores):
+            yield
+    finally:
+        _process_cores = previous
 
 
 @dataclass(frozen=True)

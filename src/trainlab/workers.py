@@ -5,7 +5,8 @@
 
 ``fn`` must be a module-level function and tasks and results picklable (tensors
 travel through shared memory). Workers are started with ``spawn`` (no fork of a
-process that holds OpenMP threads) and run one torch/BLAS thread each; with
+process that holds OpenMP threads) and claim one core each (one torch/BLAS
+thread, and ``cpu_plan`` inside them plans no more threads or workers); with
 ``workers=1`` the tasks run here, one after another, also on one thread. A
 task's result therefore does not depend on where it ran: the same single-threaded
 operations on the same inputs give the same bits, so a parallel run reproduces a
@@ -19,16 +20,13 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from trainlab.device import use_threads
+from trainlab.device import claim_cores, core_limit
 
 T = TypeVar("T")
 
 
-def _one_thread() -> None:
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)  # for the rest of the worker's life
+def _one_core() -> None:
+    claim_cores(1)
 
 
 def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1) -> list[T]:
@@ -39,8 +37,8 @@ def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1) ->
     tasks = list(tasks)
     workers = max(1, min(workers, len(tasks)))
     if workers == 1:
-        with use_threads(1):
+        with core_limit(1):
             return [fn(task) for task in tasks]
     context = torch.multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_core) as pool:
         return list(pool.map(fn, tasks))

@@ -98,3 +98,12 @@ def test_labels_need_a_conditional_model():
     with pytest.raises(ConfigError, match="n_classes"):
         train_ddpm(NoiseModel(2, 10, hidden=8, depth=1), make_scheduler("linear", 10), torch.randn(8, 2),
                    steps=1, labels=torch.zeros(8, dtype=torch.long), progress=False)
+
+
+def test_on_step_sees_every_step_once_in_order():
+    torch.manual_seed(0)
+    model = StudyNoiseModel(1, 10)
+    seen = []
+    train_ddpm(model, make_scheduler("linear", 10), torch.randn(64, 1), steps=7, batch_size=16,
+               generator=torch.Generator().manual_seed(0), progress=False, on_step=seen.append)
+    assert seen == list(range(1, 8))

@@ -11,13 +11,14 @@ Every model here has the signature ``model(x, t, y=None) -> eps_hat`` with ``x``
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
@@ -156,6 +157,7 @@ def train_ddpm(
     weight_decay: float = 0.0,
     lr_decay: bool = True,
     check_every: int = 100,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` to predict the noise, ``|| eps - model(x_t, t, y) ||^2`` (Ho et al. Alg. 1).
 
@@ -166,11 +168,24 @@ def train_ddpm(
     cosine decay of ``lr`` to 0 when ``lr_decay``.  All randomness comes from ``generator``.
 
     Losses stay on the device and are checked for NaN/Inf every ``check_every`` steps;
-    a non-finite loss stops training.  Returns ``{"history": [loss per step],
-    "seconds": float, "status": "done" | "diverged"}`` (history up to the first bad loss).
+    a non-finite loss stops training.  ``on_step(step)`` is called after every optimizer
+    step (``step`` counts from 1), for example to score checkpoints; its time is part of
+    ``seconds``.  Returns ``{"history": [loss per step], "seconds": float,
+    "status": "done" | "diverged"}`` (history up to the first bad loss).  Threads follow
+    :func:`trainlab.device.cpu_plan` for the step's size.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
+    device = _device_of(model)
+    step_flops = 6.0 * min(batch_size, X.shape[0]) * sum(p.numel() for p in model.parameters())
+    with use_threads(threads_for_step(step_flops, device), device):
+        return _train(model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
+                      progress=progress, labels=labels, label_dropout=label_dropout, weight_decay=weight_decay,
+                      lr_decay=lr_decay, check_every=check_every, on_step=on_step)
+
+
+def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, labels, label_dropout,
+           weight_decay, lr_decay, check_every, on_step) -> dict[str, Any]:
     device = _device_of(model)
     X = X.to(device)
     n = X.shape[0]
@@ -208,6 +223,8 @@ def train_ddpm(
         if sched is not None:
             sched.step()
         losses[step] = loss.detach()
+        if on_step is not None:
+            on_step(step + 1)
         if (step + 1) % check_every == 0 or step + 1 == steps:
             window = losses[: step + 1]
             if not bool(torch.isfinite(window).all()):  # one sync per check_every steps

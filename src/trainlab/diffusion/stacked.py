@@ -36,6 +36,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
+from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 
@@ -114,6 +115,7 @@ def train_ddpm_stack(
     more from its generator), and the others go on. Trained weights are written into
     each ``member.model``. Returns one ``{"history", "seconds", "status", "stack_seconds",
     "stack_size"}`` per member, in order; ``seconds`` is the member's share of the stack's time.
+    Threads follow :func:`trainlab.device.cpu_plan` for the whole stack's step.
     """
     if not members:
         raise ConfigError("a stack needs at least one model")
@@ -133,6 +135,15 @@ def train_ddpm_stack(
         raise ConfigError(f"members with fewer points than batch_size={batch_size} cannot share a stack "
                           f"(training set sizes {sizes})")
     b = min(batch_size, sizes[0])
+    step_flops = 6.0 * b * sum(p.numel() for model in models for p in model.parameters())
+    with use_threads(threads_for_step(step_flops, device), device):
+        return _train_stack(members, models, device, conditional, n_classes, sizes, b, steps=steps, lr=lr,
+                            label_dropout=label_dropout, weight_decay=weight_decay, lr_decay=lr_decay,
+                            check_every=check_every, progress=progress)
+
+
+def _train_stack(members, models, device, conditional, n_classes, sizes, b, *, steps, lr, label_dropout,
+                 weight_decay, lr_decay, check_every, progress) -> list[dict[str, Any]]:
     M, d = len(members), members[0].X.shape[1]
     rows = torch.arange(M, device=device)[:, None]
 

@@ -1,21 +1,29 @@
-"""Independent tasks on every core: one single-threaded worker process per core.
+"""Independent tasks on every core: one single-threaded worker per core.
 
     plan = cpu_plan(device, step_flops, tasks=len(stacks), total_flops=flops)
     results = map_tasks(train_stack, stacks, workers=plan.workers)
 
-``fn`` must be a module-level function and tasks and results picklable (tensors
-travel through shared memory). Workers are started with ``spawn`` (no fork of a
-process that holds OpenMP threads) and claim one core each (one torch/BLAS
-thread, and ``cpu_plan`` inside them plans no more threads or workers); with
-``workers=1`` the tasks run here, one after another, also on one thread. A
-task's result therefore does not depend on where it ran: the same single-threaded
-operations on the same inputs give the same bits, so a parallel run reproduces a
-sequential one exactly. Results come back in the order of ``tasks``.
+Every task runs on one torch/BLAS thread, wherever it runs, so its result does not
+depend on where it ran: the same single-threaded operations on the same inputs give
+the same bits, and a parallel run reproduces a sequential one exactly. Results come
+back in the order of ``tasks``; give the longest tasks first (workers take the next
+task when they finish one).
+
+Workers are threads by default: torch and NumPy release the GIL inside every
+operation, so two threads each stepping a stack of models keep two cores busy, and
+a thread starts in microseconds, shares the data without copies and needs nothing
+picklable. ``processes=True`` starts ``spawn``-ed processes instead (1-2 s each to
+import torch), for tasks that spend long in Python code that holds the GIL; ``fn``
+must then be a module-level function and tasks and results picklable (tensors
+travel through shared memory).
+
+Inside a task :func:`trainlab.device.cpu_plan` sees one core, so nothing a task
+calls plans more threads or workers of its own.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable, Sequence, TypeVar
 
 import torch
@@ -29,16 +37,17 @@ def _one_core() -> None:
     claim_cores(1)
 
 
-def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1) -> list[T]:
-    """``[fn(task) for task in tasks]``, on up to ``workers`` processes of one thread each.
-
-    Give the longest tasks first: workers take the next task as they finish one.
-    """
+def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1, *, processes: bool = False) -> list[T]:
+    """``[fn(task) for task in tasks]`` on up to ``workers`` single-threaded workers (threads or processes)."""
     tasks = list(tasks)
     workers = max(1, min(workers, len(tasks)))
-    if workers == 1:
-        with core_limit(1):
+    if processes and workers > 1:
+        context = torch.multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_core) as pool:
+            return list(pool.map(fn, tasks))
+    # torch's and BLAS's thread counts are per process: set once here, for every worker thread
+    with core_limit(1):
+        if workers == 1:
             return [fn(task) for task in tasks]
-    context = torch.multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_core) as pool:
-        return list(pool.map(fn, tasks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trainlab-worker") as pool:
+            return list(pool.map(fn, tasks))

@@ -132,3 +132,13 @@ def test_models_of_different_shapes_or_batch_sizes_cannot_share_a_stack():
         other, _ = build("linear", 10, 1)
         train_ddpm_stack([StackMember(small, sch, data(0, 100), gen), StackMember(other, sch, data(1, 30), gen)],
                          steps=2, batch_size=64, progress=False)
+
+
+def test_plan_stacks_groups_equal_keys_into_near_equal_stacks():
+    from trainlab.diffusion.stacked import plan_stacks
+
+    keys = [2] * 20 + [3] * 5 + [2]
+    stacks = plan_stacks(keys, max_size=8)
+    assert sorted(i for s in stacks for i in s) == list(range(26))
+    assert all(len({keys[i] for i in s}) == 1 and len(s) <= 8 for s in stacks)
+    assert sorted(len(s) for s in stacks) == [5, 7, 7, 7]

@@ -288,3 +288,28 @@ def sample_stack(
 def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
     dev = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=dev).to(device)
+
+
+MAX_STACK = 8
+"""Models per stack: past ~8 small noise models the stacked activations outgrow a core's
+L2 cache and a bigger stack is no faster per model; smaller stacks also spread over cores."""
+
+
+def plan_stacks(keys: Sequence[Any], max_size: int = MAX_STACK) -> list[list[int]]:
+    """Indices of jobs grouped into stacks: equal ``keys`` (for example the data dimension and
+    number of classes, which fix the architecture) share a stack, split into near-equal
+    stacks of at most ``max_size``. Depends on the jobs only, never on the machine, so
+    a run's stacks (and with them its float rounding) are the same everywhere."""
+    groups: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    stacks = []
+    for members in groups.values():
+        parts = -(-len(members) // max_size)  # ceil
+        size, extra = divmod(len(members), parts)
+        start = 0
+        for p in range(parts):
+            stop = start + size + (p < extra)
+            stacks.append(members[start:stop])
+            start = stop
+    return stacks

@@ -202,7 +202,7 @@ def main() -> None:
 
     print(f"\n{'batch':>5} {'opt':>4} {'hidden':>6} | {'seed test':>9} {'ours test':>9} {'diff pp':>7}")
     diffs = []
-    for spec, theirs, mine in zip(specs, seed_results, ours):
+    for spec, theirs, mine in zip(specs, seed_results, ours, strict=True):
         diff = mine.metrics["test_acc"] - theirs["test_acc"]
         diffs.append(abs(diff))
         print(f"{spec.batch_size:>5} {spec.optimizer:>4} {spec.hidden:>6} | {theirs['test_acc']:>9.2f} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -42,19 +43,24 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+_GLOBAL_RNG = threading.RLock()
+
+
+@contextmanager
+def global_seed(seed: int) -> Iterator[None]:
+    """Draw from torch's global generator seeded with ``seed`` (module initialisers use it),
+    then restore it. One thread at a time: the global generator is one per process, and
+    worker threads (:mod:`trainlab.workers`) building models at once would interleave draws."""
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch generator on ``device`` seeded with ``seed``."""
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     return gen
-
-
-def describe(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
-    return device.type
 
 
 # Below this many FLOPs per optimizer step, a second intra-op thread cannot pay

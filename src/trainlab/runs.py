@@ -209,11 +209,10 @@ class Run:
 
     def figure(self, name: str, fig: Any, *, title: str = "", caption: str = "", dpi: int = 110) -> Path:
         """Save a matplotlib figure as ``figures/<name>.png`` (and close it)."""
-        import matplotlib.pyplot as plt
-
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
+        if "matplotlib.pyplot" in sys.modules:  # a figure made with pyplot stays open until closed
+            sys.modules["matplotlib.pyplot"].close(fig)
         atomic_write(self.path / "figures" / f"{name}.png", buf.getvalue())
         self._add(ReportItem("figure", name, title or name, caption))
         return self.path / "figures" / f"{name}.png"

@@ -18,7 +18,9 @@ must then be a module-level function and tasks and results picklable (tensors
 travel through shared memory).
 
 Inside a task :func:`trainlab.device.cpu_plan` sees one core, so nothing a task
-calls plans more threads or workers of its own.
+calls plans more threads or workers of its own. Tasks draw randomness from their
+own generators; torch's global one (module initialisers) only inside
+:func:`trainlab.device.global_seed`, which lets one thread at a time seed and draw.
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ def test_digits_needs_no_files_and_has_a_fixed_stratified_split(isolated):
     # every image is one of sklearn's, rescaled 0..16 -> 0..255
     ref = load_digits()
     ref_images = np.rint(ref.images * 255 / 16).astype(np.uint8).reshape(len(ref.images), -1)
-    ref_rows = {row.tobytes(): int(label) for row, label in zip(ref_images, ref.target)}
-    for img, label in zip(ds.test_images.reshape(len(ds.test_images), -1), ds.test_labels):
+    ref_rows = {row.tobytes(): int(label) for row, label in zip(ref_images, ref.target, strict=True)}
+    for img, label in zip(ds.test_images.reshape(len(ds.test_images), -1), ds.test_labels, strict=True):
         assert ref_rows[img.tobytes()] == label
     # stratified: each class's test share is within one sample of 25 %
     all_counts = np.bincount(ref.target)

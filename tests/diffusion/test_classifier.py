@@ -104,7 +104,7 @@ def test_briefly_trained_model_beats_chance_clearly():
     model, sch, info = fit_conditional(torch.as_tensor(X[:1600]), torch.as_tensor(y[:1600]), n_classes=2,
                                        arch="study", T=50, beta_low=1e-3, beta_high=0.05, steps=600,
                                        batch_size=256, lr=1e-2, generator=g, progress=False)
-    assert info["status"] == "done"
+    assert info.status == "done"
     acc = (DiffusionClassifier(model, sch, n_t=20).predict(X[1600:]) == y[1600:]).mean()
     assert acc > 0.8  # chance is 0.5; Bayes is about 0.95
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, make_noise_model, sample, train_ddpm
+from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, clipped_x0_eps, make_noise_model, sample, train_ddpm
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.errors import ConfigError
 
@@ -44,8 +44,8 @@ def test_short_training_matches_a_gaussian_target():
     sch = make_scheduler("linear", 50, 1e-3, 0.05)
     model = StudyNoiseModel(1, 50)
     out = train_ddpm(model, sch, X, steps=800, batch_size=256, lr=1e-2, generator=g, progress=False)
-    assert out["status"] == "done" and len(out["history"]) == 800
-    assert sum(out["history"][-50:]) / 50 < sum(out["history"][:50]) / 50
+    assert out.status == "done" and [r["step"] for r in out.history] == list(range(1, 801))
+    assert out.final_loss(50) < sum(r["train_loss"] for r in out.history[:50]) / 50
     x = sample(model, sch, 4000, generator=g)
     assert abs(x.mean().item() - MU) < 0.08
     assert abs(x.std().item() - SD) < 0.08
@@ -91,7 +91,7 @@ def test_non_finite_loss_stops_with_status_diverged():
     X[5] = math.nan
     out = train_ddpm(NoiseModel(2, 10, hidden=8, depth=1), sch, X, steps=300, batch_size=256,
                      generator=torch.Generator().manual_seed(0), progress=False, check_every=50)
-    assert out["status"] == "diverged" and len(out["history"]) == 0
+    assert out.status == "diverged" and out.history == []
 
 
 def test_labels_need_a_conditional_model():
@@ -107,3 +107,29 @@ def test_on_step_sees_every_step_once_in_order():
     train_ddpm(model, make_scheduler("linear", 10), torch.randn(64, 1), steps=7, batch_size=16,
                generator=torch.Generator().manual_seed(0), progress=False, on_step=seen.append)
     assert seen == list(range(1, 8))
+
+
+def test_clipped_sampler_keeps_implied_x0_in_range():
+    sch = make_scheduler("cosine", 20)
+    wild = torch.nn.Linear(2, 2)  # any network; wrap it the way sample() calls it
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = wild
+
+        def forward(self, x, t, y=None):
+            return 5 * self.lin(x)
+
+    model = Model()
+    eps_fn = clipped_x0_eps(model, sch)
+    x = torch.randn(64, 2) * 3
+    t = torch.randint(0, 20, (64,))
+    eps = eps_fn(x, t)
+    a, b = sch.sqrt_alphas_cumprod[t][:, None], sch.sqrt_one_minus_alphas_cumprod[t][:, None]
+    x0 = (x - b * eps) / a
+    assert x0.abs().max() <= 1 + 1e-4
+    # where the raw prediction already gives x0 in range, nothing changes
+    raw = model(x, t)
+    inside = ((x - b * raw) / a).abs().amax(1) < 1
+    torch.testing.assert_close(eps[inside], raw[inside], rtol=1e-4, atol=1e-4)

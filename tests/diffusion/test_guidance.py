@@ -62,7 +62,7 @@ def test_guidance_moves_samples_away_from_the_unconditional_mean():
     model = StudyNoiseModel(1, 40, n_classes=2)
     out = train_ddpm(model, sch, X, steps=700, batch_size=256, lr=1e-2, generator=g, labels=y,
                      label_dropout=0.2, progress=False)
-    assert out["status"] == "done"
+    assert out.status == "done"
     plain = sample_cfg(model, sch, 2000, 1, 0.0, generator=torch.Generator().manual_seed(1))
     strong = sample_cfg(model, sch, 2000, 1, 3.0, generator=torch.Generator().manual_seed(1))
     assert plain.mean() > 0.3  # conditioning works at all

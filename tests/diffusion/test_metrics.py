@@ -44,17 +44,6 @@ def test_emd_splits_are_disjoint_and_seeded():
         metrics.emd_splits(a, b, k=6, n=200)
 
 
-def test_emd_five_splits_of_1000_is_fast():
-    import time
-
-    rng = np.random.default_rng(4)
-    a, b = rng.normal(size=(5000, 2)), rng.normal(size=(5000, 2))
-    metrics.emd(a[:10], b[:10])  # import POT outside the timing
-    start = time.perf_counter()
-    metrics.emd_splits(a, b, k=5, n=1000)
-    assert time.perf_counter() - start < 6.0  # goal is < 2 s; slack for a shared 2-core machine
-
-
 def test_sliced_wasserstein_matches_closed_form_for_gaussians():
     # For N(m1, s1^2 I) and N(m2, s2^2 I) in d dims every 1-D projection is a pair of 1-D
     # Gaussians, so SW2^2 = E_theta[(theta . dm)^2] + (s1 - s2)^2 = ||dm||^2 / d + (s1 - s2)^2.
@@ -117,7 +106,7 @@ def _study_nll_slow(data, samples, temperature=0.1):
     for s in samples:
         acc = 0.0
         for x in data:
-            exp_term = sum(-0.5 * (si - xi) ** 2 for si, xi in zip(s, x))
+            exp_term = sum(-0.5 * (si - xi) ** 2 for si, xi in zip(s, x, strict=True))
             acc += coeff * math.exp(exp_term / (2 * temperature))
         total += acc / len(data)
     return -math.log(total / len(samples))

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, sample, train_ddpm
+from trainlab.diffusion.ddpm import NoiseModel, StudyNoiseModel, clipped_x0_eps, sample, train_ddpm
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.diffusion.stacked import StackMember, sample_stack, train_ddpm_stack
 from trainlab.errors import ConfigError
@@ -27,8 +27,8 @@ def build(kind: str, T: int, seed: int, cls=NoiseModel, **kwargs):
     return model, make_scheduler(kind, T, 1e-3, 0.05)
 
 
-def weights(model):
-    return [p.detach().clone() for p in model.parameters()]
+def losses(result):
+    return torch.tensor([r["train_loss"] for r in result.history])
 
 
 def assert_same_weights(a, b, **tol):
@@ -46,14 +46,14 @@ def test_every_stacked_model_equals_its_solo_run_step_by_step():
     for member, result, (model, sch, X, gen) in zip(members, results, solos):
         alone = train_ddpm(model, sch, X, steps=40, batch_size=64, lr=1e-2, generator=gen, check_every=7,
                            progress=False)
-        assert result["status"] == alone["status"] == "done"
+        assert result.status == alone.status == "done"
         # the loss of every step (each depends on every earlier update), then the weights
-        torch.testing.assert_close(torch.tensor(result["history"]), torch.tensor(alone["history"]),
+        torch.testing.assert_close(losses(result), losses(alone),
                                    rtol=1e-4, atol=1e-6)
         assert_same_weights(member.model, model, rtol=1e-4, atol=1e-5)
         # each generator is left where training alone leaves it (sampling goes on from there)
         assert torch.equal(torch.rand(3, generator=member.generator), torch.rand(3, generator=gen))
-    assert results[0]["stack_size"] == 4 and results[0]["seconds"] == pytest.approx(results[0]["stack_seconds"] / 4)
+    assert results[0].stack_size == 4 and results[0].seconds == pytest.approx(results[0].stack_seconds / 4)
 
 
 def test_conditional_models_with_label_dropout_equal_their_solo_runs():
@@ -69,7 +69,7 @@ def test_conditional_models_with_label_dropout_equal_their_solo_runs():
     for member, result, (model, sch, X, y, gen) in zip(members, results, solos):
         alone = train_ddpm(model, sch, X, steps=25, batch_size=50, lr=5e-3, generator=gen, labels=y,
                            label_dropout=0.3, lr_decay=False, progress=False)
-        torch.testing.assert_close(torch.tensor(result["history"]), torch.tensor(alone["history"]),
+        torch.testing.assert_close(losses(result), losses(alone),
                                    rtol=1e-4, atol=1e-6)
         assert_same_weights(member.model, model, rtol=1e-4, atol=1e-5)
 
@@ -86,13 +86,13 @@ def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouch
     for member, result, (model, sch, X, gen) in zip(members, results, solos):
         alone = train_ddpm(model, sch, X, steps=30, batch_size=64, lr=1e-2, generator=gen, check_every=10,
                            progress=False)
-        assert result["status"] == alone["status"]
-        assert len(result["history"]) == len(alone["history"])
-        torch.testing.assert_close(torch.tensor(result["history"]), torch.tensor(alone["history"]),
+        assert result.status == alone.status
+        assert len(result.history) == len(alone.history)
+        torch.testing.assert_close(losses(result), losses(alone),
                                    rtol=1e-4, atol=1e-6)
         assert_same_weights(member.model, model, rtol=1e-4, atol=1e-5, equal_nan=True)
         assert torch.equal(torch.rand(3, generator=member.generator), torch.rand(3, generator=gen))
-    assert [r["status"] for r in results] == ["done", "diverged", "done"]
+    assert [r.status for r in results] == ["done", "diverged", "done"]
 
 
 @pytest.mark.parametrize("clip", [False, True])
@@ -101,23 +101,10 @@ def test_stacked_sampling_equals_solo_sampling(clip):
     stacked = sample_stack(models, scheds, 300, generators=[torch.Generator().manual_seed(s) for *_, s, _ in PLAN],
                            clip_x0=clip, batch_size=128)
     for model, sch, (*_, seed, _), mine in zip(models, scheds, PLAN, stacked):
-        eps_fn = clipped(model, sch) if clip else None
+        eps_fn = clipped_x0_eps(model, sch) if clip else None
         alone = sample(model, sch, 300, generator=torch.Generator().manual_seed(seed), eps_fn=eps_fn, batch_size=128)
         assert mine.shape == (300, 2)
         torch.testing.assert_close(mine, alone, rtol=1e-4, atol=1e-5)
-
-
-def clipped(model, scheduler):
-    """The solo sampler's clip: eps from the clipped predicted x0 (as the toy-study protocol does)."""
-    a_all, b_all = scheduler.sqrt_alphas_cumprod, scheduler.sqrt_one_minus_alphas_cumprod
-
-    def eps_fn(x, t, y=None):
-        eps = model(x, t, y)
-        a, b = a_all[t][:, None], b_all[t][:, None]
-        x0 = ((x - b * eps) / a).clamp(-1.0, 1.0)
-        return (x - a * x0) / b
-
-    return eps_fn
 
 
 def test_models_of_different_shapes_or_batch_sizes_cannot_share_a_stack():

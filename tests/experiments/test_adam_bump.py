@@ -39,3 +39,12 @@ def test_landscape_is_a_parameter(tmp_path):
 def test_bad_bracket_is_a_config_error():
     with pytest.raises(ConfigError, match="h_lo < h_hi"):
         Config(h_lo=0.5, h_hi=0.2)
+
+
+def test_gd_note_is_computed_for_any_learning_rate(tmp_path):
+    """With lr 0.4, GD swings between 0.8 and 1.2; the report must say so, not the default's 0.9 and 1.2."""
+    run_dir = run_quick("adam-bump", tmp_path, gd_lr=0.4)
+    summary = read_summary(run_dir)
+    assert summary["gd_x_low"] == pytest.approx(0.8) and summary["gd_x_high"] == pytest.approx(1.2)
+    note = (run_dir / "text" / "gd.md").read_text()
+    assert "oscillates between 0.8 and 1.2" in note and "0.9" not in note

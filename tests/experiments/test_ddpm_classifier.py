@@ -15,7 +15,7 @@ def test_quick_run_writes_the_classifier_table(tmp_path):
     for r in rows:
         assert r["dataset"] == "moons" and r["status"] == "done"
         assert 0 <= float(r["accuracy"]) <= 100 and 0 <= float(r["mlp_accuracy"]) <= 100
-        assert 0 < float(r["seconds_per_prediction"]) < 1
+        assert float(r["seconds_per_prediction"]) > 0
     # even a briefly trained model separates the moons clearly with the error score
     best = max(float(r["accuracy"]) for r in rows if r["score"] == "error")
     assert best > 70

@@ -1,16 +1,13 @@
 """Smoke test: scratch-mlp in quick mode writes the study's table, curves and t-SNE map."""
 
 import math
-import time
 
 import numpy as np
 from helpers import read_summary, read_table, run_quick
 
 
 def test_scratch_mlp_quick(tmp_path):
-    start = time.perf_counter()
     run_dir = run_quick("scratch-mlp", tmp_path)
-    seconds = time.perf_counter() - start
     columns, rows = read_table(run_dir, "activations")
     assert columns[:5] == ["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s"]
     assert [r["activation"] for r in rows] == ["relu", "sigmoid", "tanh", "linear"]
@@ -24,7 +21,8 @@ def test_scratch_mlp_quick(tmp_path):
         assert all(accs[a] > 0.15 for a in ("relu", "tanh", "linear")), (impl, accs)
         assert max(accs.values()) > best, (impl, accs)
     for r in rows:
-        assert 0 < float(r["scratch_fit_s"]) < 10 and 0 < float(r["sklearn_fit_s"]) < 10
+        assert float(r["scratch_fit_s"]) > 0 and float(r["sklearn_fit_s"]) > 0
+        assert (r["scratch_status"], r["sklearn_status"]) == ("done", "done")
     assert (run_dir / "figures" / "error_curves.png").exists() and (run_dir / "figures" / "tsne.png").exists()
     embedding = np.load(run_dir / "tsne" / "embedding.npy")
     assert embedding.shape == (200, 2) and np.isfinite(embedding).all()
@@ -32,7 +30,6 @@ def test_scratch_mlp_quick(tmp_path):
     assert summary["best_scratch_test_acc"] == max(float(r["scratch_test_acc"]) for r in rows)
     assert not math.isnan(summary["best_scratch_test_acc"])
     assert list(run_dir.glob("models/*.npz"))
-    assert seconds < 30  # the quick profile targets <= 5 s on 2 idle cores; generous for a busy machine
 
 
 def test_scratch_mlp_reports_divergence_instead_of_failing(tmp_path):

@@ -11,7 +11,7 @@ def test_scratch_sweep_quick(tmp_path):
     assert columns[:4] == ["hidden_units", "learning_rate", "avg_train_loss", "avg_val_loss"]
     assert [(int(r["hidden_units"]), float(r["learning_rate"])) for r in rows] == [(5, 0.1), (5, 0.01), (50, 0.1), (50, 0.01)]
     for r in rows:
-        assert r["status"] == "ok"
+        assert r["status"] == "done"
         for key in ("avg_train_loss", "avg_val_loss", "final_train_loss", "final_val_loss"):
             assert 0 < float(r[key]) < 3.0, (key, r)  # cross-entropy of 10 classes starts near ln 10 = 2.3
         assert float(r["final_train_loss"]) < float(r["avg_train_loss"])  # it learns

@@ -23,7 +23,7 @@ def torch_net(net: NeuralNetwork, X: np.ndarray, y: np.ndarray):
     bs = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in net.biases]
     a = torch.tensor(X, dtype=torch.float64)
     acts = [a]
-    for W, b in zip(Ws[:-1], bs[:-1]):
+    for W, b in zip(Ws[:-1], bs[:-1], strict=True):
         a = TORCH_ACT[net.activation](a @ W + b)
         acts.append(a)
     logits = a @ Ws[-1] + bs[-1]
@@ -44,14 +44,14 @@ def test_forward_loss_and_every_gradient_match_torch(activation):
 
     assert len(ours) == len(SIZES)
     assert all(a.dtype == np.float32 for a in ours)
-    for a, ta in zip(ours[:-1], t_acts):
+    for a, ta in zip(ours[:-1], t_acts, strict=True):
         np.testing.assert_allclose(a, ta.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(ours[-1], t_probs.detach().numpy(), rtol=1e-4, atol=1e-6)
     assert net.loss(X, y) == pytest.approx(t_loss.item(), rel=1e-5)
 
     grads = net.backward(ours, y)
     assert len(grads) == len(Ws)
-    for (dW, db), W, b in zip(grads, Ws, bs):
+    for (dW, db), W, b in zip(grads, Ws, bs, strict=True):
         assert dW.shape == W.shape and db.shape == b.shape
         assert dW.dtype == np.float32
         np.testing.assert_allclose(dW, W.grad.numpy(), rtol=1e-4, atol=1e-5)
@@ -68,7 +68,7 @@ def test_one_sgd_step_matches_torch_sgd(activation):
     loss, correct = net.step(X, y)
     assert loss == pytest.approx(t_loss.item(), rel=1e-5)
     assert correct == int((t_probs.argmax(dim=1).numpy() == y).sum())
-    for ours, theirs in zip(net.weights + net.biases, Ws + bs):
+    for ours, theirs in zip(net.weights + net.biases, Ws + bs, strict=True):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 

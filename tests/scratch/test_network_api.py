@@ -19,6 +19,8 @@ def test_fit_learns_digits_and_records_history(digits):
     net = NeuralNetwork([64, 32, 10], activation="tanh", learning_rate=0.1, weight_init="xavier", batch_size=32, num_epochs=15)
     assert net.fit(X, y, Xv, yv) is net
     assert net.score(Xv, yv) > 0.9
+    assert net.result.status == "done" and net.result.seconds > 0
+    assert [r["epoch"] for r in net.result.history] == list(range(1, 16))
     h = net.history
     assert len(h["train_loss"]) == len(h["val_loss"]) == len(h["val_acc"]) == 15
     assert h["train_loss"][-1] < h["train_loss"][0] / 3
@@ -48,7 +50,7 @@ def test_divergence_is_flagged_not_raised(digits):
     X, y, _, _ = digits
     net = NeuralNetwork([64, 64, 64, 10], activation="linear", learning_rate=50.0, weight_init="he", num_epochs=5)
     net.fit(X * 100, y)
-    assert net.diverged
+    assert net.diverged and net.result.status == "diverged"
     assert len(net.history["train_loss"]) < 5 or not np.isfinite(net.history["train_loss"][-1])
 
 
@@ -59,7 +61,7 @@ def test_save_load_round_trip(tmp_path, digits):
     path = net.save(tmp_path / "net.npz")
     back = NeuralNetwork.load(path)
     assert repr(back) == repr(net)
-    assert back.history == net.history
+    assert back.history == net.history and back.result == net.result
     np.testing.assert_array_equal(back.predict_proba(Xv), net.predict_proba(Xv))
     with np.load(path, allow_pickle=False) as data:  # loadable without pickle
         assert "W0" in data.files

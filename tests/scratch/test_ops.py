@@ -118,7 +118,7 @@ def test_conv1d_matches_torch(n, groups, c_in, c_out, kernel, stride, padding, d
     _assert_close(out, out_t.detach().numpy())
     (g,) = _arrays(seed + 1, out.shape)
     expected = _torch_grads(out_t, g, xt, wt, bt)
-    for ours, theirs in zip(ops.conv1d_backward(g, x, w, b, **args), expected):
+    for ours, theirs in zip(ops.conv1d_backward(g, x, w, b, **args), expected, strict=True):
         _assert_close(ours, theirs)
 
 
@@ -170,7 +170,7 @@ def test_batch_norm_matches_torch(n, c, length, training, affine, momentum, eps,
     (g,) = _arrays(seed + 1, shape)
     expected = _torch_grads(out_t, g, xt, wt, bt)
     before = (rm_ours.copy(), rv_ours.copy())
-    for ours, theirs in zip(ops.batch_norm_backward(g, x, rm_ours, rv_ours, w, b, **args), expected):
+    for ours, theirs in zip(ops.batch_norm_backward(g, x, rm_ours, rv_ours, w, b, **args), expected, strict=True):
         _assert_close(ours, theirs, rtol=1e-8, atol=1e-10)
     assert np.array_equal(before[0], rm_ours) and np.array_equal(before[1], rv_ours)
 
@@ -192,7 +192,7 @@ def test_linear_matches_torch(batch, in_features, out_features, with_bias, seed)
     _assert_close(out, out_t.detach().numpy())
     (g,) = _arrays(seed + 1, out.shape)
     expected = _torch_grads(out_t, g, xt, wt, bt)
-    for ours, theirs in zip(ops.linear_backward(g, x, w, b), expected):
+    for ours, theirs in zip(ops.linear_backward(g, x, w, b), expected, strict=True):
         _assert_close(ours, theirs)
 
 

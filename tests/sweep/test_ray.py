@@ -47,7 +47,7 @@ def test_ray_backend_gives_the_local_table(tmp_path):
     assert [r["status"] for r in b] == ["done", "done"]
     assert [r["key"] for r in a] == [r["key"] for r in b]
     assert a[0].keys() == b[0].keys() and "test_acc" in a[0]
-    for row_a, row_b in zip(a, b):
+    for row_a, row_b in zip(a, b, strict=True):
         assert all(same(row_a[k], row_b[k]) for k in row_a), (row_a, row_b)
     # the learning rate matters, so equal tables are not equal by accident
     assert float(a[1]["test_acc"]) > float(a[0]["test_acc"])

@@ -98,7 +98,7 @@ def run_batch(cfgs, runs):
     scale = torch.tensor([c.scale for c in cfgs], dtype=torch.float64)
     noise = torch.stack([torch.randn(4, generator=torch_generator(c.seed + c.x)).sum() for c in cfgs])
     loss = scale * (x - 2) ** 2 + noise.double()
-    for cfg, run, value in zip(cfgs, runs, loss.tolist()):
+    for cfg, run, value in zip(cfgs, runs, loss.tolist(), strict=True):
         _write(cfg, run, value)
 
 

@@ -56,8 +56,8 @@ def test_every_trial_matches_its_solo_run_step_by_step():
             loss.backward()
             opt.step()
             torch.testing.assert_close(losses[k], loss.detach(), rtol=1e-5, atol=1e-6)
-        for model, (mine, _) in zip(stack.to_models(), (solos[i] for i in stack.order)):
-            for p, q in zip(params_of(model), params_of(mine)):
+        for model, (mine, _) in zip(stack.to_models(), (solos[i] for i in stack.order), strict=True):
+            for p, q in zip(params_of(model), params_of(mine), strict=True):
                 torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=f"step {step}")
     # Off-block weights of the output layer never move away from exactly zero.
     assert torch.all(stack.params[2][stack.mask2 == 0] == 0)
@@ -67,11 +67,11 @@ def test_train_stack_equals_fit_alone_and_reports_in_spec_order():
     x, y = toy(n=90)
     results = train_stack(MIXED, x, y, epochs=3, n_classes=4, evals={"train": (x, y)}, progress=False)
     assert [r.spec for r in results] == MIXED
-    for spec, result in zip(MIXED, results):
+    for spec, result in zip(MIXED, results, strict=True):
         model, opt = solo(spec, 12, 4)
         history = fit(model, x, y, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), epochs=3,
                       batch_size=spec.batch_size, generator=torch_generator(spec.seed), progress=False)
-        for p, q in zip(params_of(result.model), params_of(model)):
+        for p, q in zip(params_of(result.model), params_of(model), strict=True):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
         assert result.status == "done" and len(result.history) == 3
         np.testing.assert_allclose([r["train_loss"] for r in result.history],
@@ -88,9 +88,9 @@ def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
                            evals={"train": (x, y)})
     alone = train_stack(healthy, x, y, epochs=3, n_classes=4, progress=False, evals={"train": (x, y)})
     assert with_bad[-1].status == "diverged" and np.isnan(with_bad[-1].metrics["train_acc"])
-    for a, b in zip(with_bad[:3], alone):
+    for a, b in zip(with_bad[:3], alone, strict=True):
         assert a.status == "done"
-        for p, q in zip(params_of(a.model), params_of(b.model)):
+        for p, q in zip(params_of(a.model), params_of(b.model), strict=True):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
             assert torch.isfinite(p).all()
 
@@ -104,7 +104,7 @@ def test_batched_and_solo_accuracy_agree_across_seeds():
              for s in range(3) for h, a, o, lr in [(16, "relu", "adam", 1e-2), (32, "sigmoid", "sgd", 0.5)]]
     batched = train_trials(specs, x_all, y_all, epochs=4, evals={"test": (x_test, y_test)}, progress=False)
     diffs = []
-    for spec, result in zip(specs, batched):
+    for spec, result in zip(specs, batched, strict=True):
         model, opt = solo(spec, 64, 10)
         fit(model, x_all, y_all, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), epochs=4,
             batch_size=32, generator=torch_generator(spec.seed), progress=False)
@@ -141,7 +141,7 @@ def test_eval_every_epoch_and_the_one_at_a_time_path_record_the_same_history():
     alone = train_trials(spec, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
                          batched=False, progress=False)[0]
     assert [r["epoch"] for r in stacked.history] == [1, 2]
-    for a, b in zip(stacked.history, alone.history):
+    for a, b in zip(stacked.history, alone.history, strict=True):
         assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.01)  # one sample of 100 may flip
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
 

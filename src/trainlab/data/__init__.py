@@ -9,7 +9,7 @@ from trainlab.data.idx import read_idx, write_idx
 from trainlab.data.images import ImageDataset, known_datasets, load_images, to_tensor
 from trainlab.data.info import describe, fetch
 from trainlab.data.splits import describe_splits, device_splits
-from trainlab.data.subsets import every_nth, keep_classes, per_class, train_val_split
+from trainlab.data.subsets import every_nth, keep_classes, per_class, random_subset, train_val_split
 
 __all__ = [
     "ImageDataset",
@@ -22,6 +22,7 @@ __all__ = [
     "known_datasets",
     "load_images",
     "per_class",
+    "random_subset",
     "read_idx",
     "to_tensor",
     "train_val_split",

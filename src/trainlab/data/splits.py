@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from trainlab.data.images import ImageDataset, to_tensor
-from trainlab.data.subsets import keep_classes, train_val_split
+from trainlab.data.subsets import keep_classes, random_subset, train_val_split
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
@@ -33,9 +32,8 @@ def device_splits(
     if classes is not None:
         train_images, train_labels = keep_classes(train_images, train_labels, classes)
         test_images, test_labels = keep_classes(test_images, test_labels, classes)
-    if train_limit is not None and train_limit < len(train_labels):
-        keep = np.random.default_rng(seed).permutation(len(train_labels))[:train_limit]
-        train_images, train_labels = train_images[keep], train_labels[keep]
+    keep = random_subset(len(train_labels), train_limit, seed)
+    train_images, train_labels = train_images[keep], train_labels[keep]
     train_idx, val_idx = train_val_split(len(train_labels), val_fraction, seed=seed)
     x_all = to_tensor(train_images, device)
     y_all = torch.as_tensor(train_labels, device=device).long()

@@ -40,6 +40,16 @@ def keep_classes(images: ArrayT, labels: ArrayT, classes: Sequence[int]) -> tupl
     return images[keep], relabelled[keep]
 
 
+def random_subset(n: int, k: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``k`` of ``range(n)`` drawn by a seeded permutation (all of them when
+    ``k`` is None or >= n); sorted, so the subset keeps the data's order."""
+    if k is None or k >= n:
+        return np.arange(n)
+    if k < 1:
+        raise ConfigError(f"a subset needs at least 1 sample (got {k})")
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
 def train_val_split(n: int, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split ``range(n)`` into sorted train and validation indices by a seeded permutation.
 

@@ -22,6 +22,7 @@ from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
+from trainlab.train.result import TrainResult
 
 ARCHS = ("default", "study")
 
@@ -158,7 +159,7 @@ def train_ddpm(
     lr_decay: bool = True,
     check_every: int = 100,
     on_step: Callable[[int], None] | None = None,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train ``model`` to predict the noise, ``|| eps - model(x_t, t, y) ||^2`` (Ho et al. Alg. 1).
 
     ``X`` ``(N, d)`` lives on the model's device; each batch is an index slice of a
@@ -170,9 +171,9 @@ def train_ddpm(
     Losses stay on the device and are checked for NaN/Inf every ``check_every`` steps;
     a non-finite loss stops training.  ``on_step(step)`` is called after every optimizer
     step (``step`` counts from 1), for example to score checkpoints; its time is part of
-    ``seconds``.  Returns ``{"history": [loss per step], "seconds": float,
-    "status": "done" | "diverged"}`` (history up to the first bad loss).  Threads follow
-    :func:`trainlab.device.cpu_plan` for the step's size.
+    ``seconds``.  Returns a :class:`TrainResult` with status ``done`` or ``diverged`` and
+    one ``{"step", "train_loss"}`` record per step up to the first bad loss.  Threads
+    follow :func:`trainlab.device.cpu_plan` for the step's size.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
@@ -185,7 +186,7 @@ def train_ddpm(
 
 
 def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, labels, label_dropout,
-           weight_decay, lr_decay, check_every, on_step) -> dict[str, Any]:
+           weight_decay, lr_decay, check_every, on_step) -> TrainResult:
     device = _device_of(model)
     X = X.to(device)
     n = X.shape[0]
@@ -232,7 +233,10 @@ def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, l
                 status = "diverged"
                 break
     model.eval()
-    return {"history": losses[:done].tolist(), "seconds": time.perf_counter() - start, "status": status}
+    kept = losses[:done].tolist()  # waits for the device, so the time below is complete
+    seconds = time.perf_counter() - start
+    history = [{"step": i, "train_loss": loss} for i, loss in enumerate(kept, 1)]
+    return TrainResult(status=status, seconds=seconds, history=history)
 
 
 def _as_labels(labels: Any, n: int, device: torch.device) -> torch.Tensor | None:
@@ -299,3 +303,24 @@ def sample(
     steps = [torch.cat([traj[i] for traj in inter]) for i in range(len(inter[0]))]
     return samples, steps
 
+
+
+def clipped_x0_eps(model: nn.Module, scheduler: NoiseScheduler) -> Callable[..., torch.Tensor]:
+    """An ``eps_fn`` for :func:`sample` that clips the implied clean point to [-1, 1] (diffusers' ``clip_sample``).
+
+    eps is turned into x0 = (x - b eps) / a (a = sqrt(abar_t), b = sqrt(1 - abar_t)), x0 is
+    clipped, and the eps consistent with the clipped x0 is returned, so the ordinary DDPM
+    step then uses the clipped x0. Schedules whose last betas reach ~1 (cosine) need it:
+    without it the first reverse step multiplies the noise-prediction error by 1/sqrt(1 - beta).
+    """
+    device = _device_of(model)
+    a_all = scheduler.sqrt_alphas_cumprod.to(device)
+    b_all = scheduler.sqrt_one_minus_alphas_cumprod.to(device)
+
+    def eps_fn(x: torch.Tensor, t: torch.Tensor, y: Any = None) -> torch.Tensor:
+        eps = model(x, t, y)
+        a, b = a_all[t][:, None], b_all[t][:, None]
+        x0 = ((x - b * eps) / a).clamp(-1.0, 1.0)
+        return (x - a * x0) / b
+
+    return eps_fn

@@ -41,16 +41,6 @@ def linear(T: int, beta_low: float = 1e-4, beta_high: float = 0.02) -> torch.Ten
     return torch.linspace(beta_low, beta_high, T, dtype=torch.float64).to(torch.float32)
 
 
-def cosine_alphas_cumprod(T: int, s: float = 0.008) -> torch.Tensor:
-    """Nichol & Dhariwal (2021) ``f(t+1)/f(0)`` for ``t = 0..T-1``, uncapped (float64).
-
-    ``f(u) = cos^2(((u/T) + s) / (1 + s) * pi/2)``.
-    """
-    u = torch.arange(T + 1, dtype=torch.float64)
-    f = torch.cos(((u / T) + s) / (1 + s) * math.pi / 2) ** 2
-    return f[1:] / f[0]
-
-
 def cosine(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
     """Nichol & Dhariwal (2021), "Improved DDPM", eq. 17.
 

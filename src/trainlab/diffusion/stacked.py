@@ -39,6 +39,17 @@ from tqdm.auto import tqdm
 from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
+from trainlab.train.result import TrainResult
+
+
+@dataclass
+class StackResult(TrainResult):
+    """A :class:`TrainResult` of one stacked model: ``seconds`` is its share of the stack's time."""
+
+    stack_seconds: float = 0.0
+    """Training time of the whole stack."""
+    stack_size: int = 1
+    """Models in the stack."""
 
 
 @dataclass
@@ -106,15 +117,15 @@ def train_ddpm_stack(
     lr_decay: bool = True,
     check_every: int = 100,
     progress: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[StackResult]:
     """Train every member's model as :func:`~trainlab.diffusion.ddpm.train_ddpm` would alone.
 
     The optimisation settings are shared by the stack; everything else is per member
     (see the module docstring). A member whose loss turns NaN/Inf stops at the same
     check as it would alone (its weights are those of that moment; it draws nothing
     more from its generator), and the others go on. Trained weights are written into
-    each ``member.model``. Returns one ``{"history", "seconds", "status", "stack_seconds",
-    "stack_size"}`` per member, in order; ``seconds`` is the member's share of the stack's time.
+    each ``member.model``. Returns one :class:`StackResult` per member, in order, with the
+    ``{"step", "train_loss"}`` records ``train_ddpm`` keeps.
     Threads follow :func:`trainlab.device.cpu_plan` for the whole stack's step.
     """
     if not members:
@@ -143,7 +154,7 @@ def train_ddpm_stack(
 
 
 def _train_stack(members, models, device, conditional, n_classes, sizes, b, *, steps, lr, label_dropout,
-                 weight_decay, lr_decay, check_every, progress) -> list[dict[str, Any]]:
+                 weight_decay, lr_decay, check_every, progress) -> list[StackResult]:
     M, d = len(members), members[0].X.shape[1]
     rows = torch.arange(M, device=device)[:, None]
 
@@ -205,14 +216,15 @@ def _train_stack(members, models, device, conditional, n_classes, sizes, b, *, s
                 _write_back(models[k], params, k)  # its weights at the check that stopped it
             if not any(alive):
                 break
-    seconds = time.perf_counter() - start
+    history = losses.cpu()
+    seconds = time.perf_counter() - start  # after the copy to the CPU waited for the device
     for k, model in enumerate(models):
         if alive[k]:
             _write_back(model, params, k)
         model.eval()
-    history = losses.cpu()
-    return [{"history": history[: done[k], k].tolist(), "seconds": seconds / M,
-             "status": "done" if alive[k] else "diverged", "stack_seconds": seconds, "stack_size": M}
+    return [StackResult(status="done" if alive[k] else "diverged", seconds=seconds / M,
+                        history=[{"step": i, "train_loss": v} for i, v in enumerate(history[: done[k], k].tolist(), 1)],
+                        stack_seconds=seconds, stack_size=M)
             for k in range(M)]
 
 

@@ -1,4 +1,4 @@
-"""Seed 004, Question 1.4: Adam from x = 2 on ReLU(x), Sigmoid(x) and |x|.
+"""Optimisation & CNN study, Q1.4: Adam from x = 2 on ReLU(x), Sigmoid(x) and |x|.
 
 The study ran Adam (lr 0.3, 30 iterations) on three activation functions
 seen as 1-D losses and plotted g, m, v, m_hat, v_hat and x against t. The
@@ -16,8 +16,9 @@ from typing import List
 import numpy as np
 
 from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.experiments._adam_study import activation
 from trainlab.report.figures import new_figure
-from trainlab.scratch.optim import FIELDS, Trace, activation, adam
+from trainlab.scratch.optim import FIELDS, Trace, adam
 
 NAME = "adam-activations"
 STUDY = "optim-cnn"

@@ -13,13 +13,16 @@ never ends.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from trainlab.config import BaseConfig, check, positive
+from trainlab.experiments._adam_study import bump_landscape
 from trainlab.report.figures import new_figure
-from trainlab.scratch.optim import FIELDS, Trace, adam, bisect_largest, bump_landscape, gradient_descent
+from trainlab.scratch.optim import FIELDS, Trace, adam, bisect_largest, gradient_descent
 
 NAME = "adam-bump"
 STUDY = "optim-cnn"
@@ -120,16 +123,7 @@ def run(cfg: Config, run) -> None:
     run.figure("adam_traces", _plot_traces(traces, cases, cfg), title="Q1.3 Adam's traces against t",
                caption=f"h = h_max - {cfg.delta} (left, gets over) and h_max + {cfg.delta} (right, turns back); "
                f"dotted lines mark the bump's foot L, peak L + h and far foot L + 2h.")
-    above = traces["above"]
-    v_hat = np.concatenate([tr.v_hat for tr in traces.values()])
-    run.text("observations", (
-        f"Every slope is +-1, so g_t^2 = 1 and v_hat_t = 1 at every step (here between {v_hat.min():.6g} and "
-        f"{v_hat.max():.6g}); v grows slowly as 1 - beta2^t. Adam's step is then alpha * m_hat_t: a momentum "
-        "method whose bias correction makes the first steps full-sized. Below h_max the momentum built on "
-        "the slope (m_hat = -1) is not used up on the rising side before the peak, and past it m_hat returns "
-        f"to -1. Above h_max m_hat changes sign before the peak; x swings back and forth around L with "
-        f"shrinking amplitude (x_{len(above)} = {above.x[-1]:.4f}) as m_hat averages the alternating gradients."),
-        title="Q1.3 Observations")
+    run.text("observations", _observations(cfg, traces, cases), title="Q1.3 Observations")
     run.table("adam_trace_below", [r for r in traces["below"].rows()[:12]], columns=list(FIELDS),
               title=f"Adam's first steps, h = {cases['below']:.4f}", floatfmt=".5g",
               caption="g_t is the slope at x_{t-1}; x is x_t, after the step.")
@@ -156,14 +150,59 @@ def _gd_note(cfg: Config, gd: Trace, tail: np.ndarray, crossed: bool) -> str:
         return (f"With lr {cfg.gd_lr} and h {cfg.h}, gradient descent ends at x = {gd.x[-1]:.6g} "
                 f"({'over' if crossed else 'not over'} the bump; last values {tail.tolist()}).")
     lo, hi = tail
+    # In exact arithmetic every iterate is a multiple of lr: the first one at or past the foot L
+    # (k lr with k = ceil(L / lr)) is sent back by g = +1, and the one before it forward again.
+    k = math.ceil(Fraction(str(cfg.L)) / Fraction(str(cfg.gd_lr)))
+    exact_hi, exact_lo = float(k * Fraction(str(cfg.gd_lr))), float((k - 1) * Fraction(str(cfg.gd_lr)))
+    off = max(abs(hi - exact_hi), abs(lo - exact_lo))
+    rounding = (f"the exact values are {k - 1} x lr = {exact_lo:.6g} and {k} x lr = {exact_hi:.6g}; the computed "
+                f"ones differ from them by at most {off:.1e}, " + ("floating-point rounding only" if off < 1e-9 else
+                                                          "more than rounding: the oscillation is not exact"))
     return (
-        f"Every step moves x by exactly lr |g| = {cfg.gd_lr}, since the slope is +-1 everywhere. From O it takes "
-        f"steps to {', '.join(f'{v:.6g}' for v in gd.x[:4])}; at x = {hi:.6g} it is on the bump's rising side "
+        f"Every step moves x by exactly lr |g| = {cfg.gd_lr}, since the slope is +-1 everywhere. Its first iterates are "
+        f"{', '.join(f'{v:.6g}' for v in gd.x[:4])}; at x = {hi:.6g} it is on the bump's rising side "
         f"(g = +1) and is sent back to {lo:.6g}, where g = -1 sends it forward again. It oscillates between "
-        f"{lo:.6g} and {hi:.6g} for ever (the two values differ from 0.9 and 1.2 by floating-point rounding "
-        f"only) and never gets further than {hi - cfg.L:.3g} into the bump, whose peak is at {cfg.L + cfg.h:g}: "
-        "the fixed step size gives it no way to accumulate speed."
+        f"{lo:.6g} and {hi:.6g} for ever ({rounding}) and never gets further than {hi - cfg.L:.3g} into the "
+        f"bump, whose peak is at {cfg.L + cfg.h:g}: the fixed step size gives it no way to accumulate speed."
     )
+
+
+def _observations(cfg: Config, traces: dict, cases: dict) -> str:
+    """What the two traces show, stated only as far as this run's numbers bear it out."""
+    below, above = traces["below"], traces["above"]
+    v_hat = np.concatenate([tr.v_hat for tr in traces.values()])
+    g2 = np.concatenate([tr.g for tr in traces.values()]) ** 2
+    parts = [f"g_t^2 lies between {g2.min():.6g} and {g2.max():.6g} and v_hat_t between {v_hat.min():.6g} and "
+             f"{v_hat.max():.6g} on these traces"]
+    if np.allclose(v_hat, 1.0, atol=1e-9):
+        parts.append(", so Adam's step is alpha * m_hat_t: a momentum method whose bias correction makes the "
+                     "first steps full-sized")
+    parts.append(". ")
+    peak_below, peak_above = cfg.L + cases["below"], cfg.L + cases["above"]
+    # m_hat > 0 means the averaged gradient points uphill: the momentum is used up.
+    turned = above.m_hat > 0
+    if turned.any():
+        t_turn = int(above.t[np.argmax(turned)])
+        x_before = float(above.path()[:t_turn].max())
+        parts.append(f"Above h_max (h = {cases['above']:.4f}) m_hat turns positive at t = {t_turn}, when x has "
+                     f"reached at most {x_before:.4f}, short of the peak at {peak_above:.4f}: the momentum is used "
+                     "up on the rising side. ")
+        after = above.x[t_turn - 1:] - cfg.L
+        half = len(after) // 2
+        if half >= 2:
+            first, second = np.abs(after[:half]).max(), np.abs(after[half:]).max()
+            trend = "shrinks" if second < first else "does not shrink"
+            parts.append(f"Afterwards x swings around the bump's foot L = {cfg.L:g}: its largest distance from L is "
+                         f"{first:.4f} in the first half of the remaining steps and {second:.4f} in the second "
+                         f"(the swing {trend}; x_{len(above)} = {above.x[-1]:.4f}). ")
+    crossed_peak = below.x > peak_below
+    if crossed_peak.any():
+        t_peak = int(below.t[np.argmax(crossed_peak)])
+        m_min = float(below.m_hat[:t_peak].max())
+        parts.append(f"Below h_max (h = {cases['below']:.4f}) x passes the peak at t = {t_peak} with m_hat still "
+                     f"{'negative' if m_min < 0 else 'non-negative'} (at most {m_min:.4f} until then), and past it "
+                     "the slope is downhill again.")
+    return "".join(parts)
 
 
 def _h_max_note(cfg: Config, found, peak_x: float, peak_t: int, endless: Trace) -> str:

@@ -11,22 +11,24 @@ the real points of that class.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import List, Optional
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
 
 from trainlab.config import check, positive
-from trainlab.data.toy import labelled_sets, load_array
+from trainlab.data.toy import load_array
 from trainlab.device import thread_limit, torch_generator
-from trainlab.diffusion.config import ConditionalDDPMConfig
 from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
+from trainlab.experiments._toy_ddpm import (
+    ConditionalDDPMConfig,
+    fit_conditional_model,
+    labelled_point_sets,
+    reference_classifier,
+)
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-cfg"
@@ -34,7 +36,7 @@ STUDY = "diffusion"
 QUESTION = "§2"
 SUMMARY = "classifier-free guidance on the toy sets, on-target rate and EMD against guidance scale"
 RUNTIME = "~2 min"
-QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "T": 50, "guidance_scales": [0.0, 2.0],
+QUICK = {"datasets": ["moons"], "train_steps": 150, "hidden": 32, "depth": 1, "T": 50, "guidance_scales": [0.0, 2.0],
          "n_samples": 150, "mlp_max_iter": 40}
 
 CONVENTION = """**Guidance convention.** Every reverse step uses the guided noise estimate
@@ -47,7 +49,7 @@ with shared noise.  The seed's written update, x_{t-1} = sqrt(alpha_t) (x_t + (1
 + sqrt(1 - alpha_t) z, is not the DDPM step; the step used here is
 x_{t-1} = (x_t - beta_t / sqrt(1 - alphabar_t) eps) / sqrt(alpha_t) + sqrt(beta_t) z (Ho et al. 2020).
 
-*on_target*: percent of samples that an sklearn MLPClassifier (64, 64), trained on the real
+*on_target*: percent of samples that a scikit-learn MLPClassifier (64, 64), trained on the real
 points, assigns to the requested class.  *emd_to_class*: exact earth mover's distance (W1,
 Euclidean cost, uniform weights; POT) between the samples and as many real points of that
 class, both in the [-1, 1] scaled coordinates; *emd_floor* is the same distance between two
@@ -80,24 +82,20 @@ def _run(cfg: Config, run) -> None:
         prior = torch.as_tensor(load_array(cfg.prior_file, scale=False)[0])
         check(prior.shape[0] == cfg.n_samples, f"prior_file has {prior.shape[0]} rows; set n_samples={prior.shape[0]}")
     rows, plots, floors = [], [], {}
-    for name, X, y in labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file):
+    for name, X, y in labelled_point_sets(cfg):
         if prior is not None and prior.shape[1] != X.shape[1]:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
         n_classes = int(y.max()) + 1
 
         # the judge: an ordinary classifier trained on the real points
-        judge = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=cfg.mlp_max_iter, random_state=cfg.seed)
-        with warnings.catch_warnings():  # the quick profile stops the MLP early on purpose
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            judge.fit(X, y)
+        judge = reference_classifier(X, y, cfg.mlp_max_iter, cfg.seed)
 
         # model: a conditional DDPM with label dropout, trained once per data set
-        model, scheduler, info = cfg.fit_model(X, y, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        model, scheduler, info = fit_conditional_model(cfg, X, y, n_classes, run.device)
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
-                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info["status"]})
+                         "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info.status})
             continue
 
         # sample: all classes at once for each guidance scale, from the same noise
@@ -156,7 +154,7 @@ def _scatter(run, name, X, per_scale, labels) -> None:
     """One panel per guidance scale: samples coloured by the class they were asked for,
     over the real points in grey.  3-D sets show coordinates 0 and 2."""
     dims = (0, 1) if X.shape[1] == 2 else (0, X.shape[1] - 1)
-    fig, axes = new_figure(len(per_scale), 1, size=(3.0, 3.0))
+    fig, axes = new_figure(1, len(per_scale), size=(3.0, 3.0))
     for ax, (w, samples) in zip(axes[0], per_scale.items()):
         ax.scatter(X[:, dims[0]], X[:, dims[1]], s=1, c="lightgrey", rasterized=True)
         ax.scatter(samples[:, dims[0]], samples[:, dims[1]], s=2, c=labels, cmap="tab10", vmin=0, vmax=9,

@@ -12,20 +12,22 @@ ordinary MLP classifier trained on the same split as the reference point.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import List
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
 
 from trainlab.config import check, one_of, positive
-from trainlab.data.toy import labelled_sets
 from trainlab.device import thread_limit
 from trainlab.diffusion.classifier import DiffusionClassifier
-from trainlab.diffusion.config import ConditionalDDPMConfig
+from trainlab.experiments._toy_ddpm import (
+    REFERENCE_CLASSIFIER,
+    ConditionalDDPMConfig,
+    fit_conditional_model,
+    labelled_point_sets,
+    reference_classifier,
+)
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
@@ -33,7 +35,7 @@ STUDY = "diffusion"
 QUESTION = "§2.2"
 SUMMARY = "conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
 RUNTIME = "~2 min"
-QUICK = {"datasets": ["moons"], "steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
+QUICK = {"datasets": ["moons"], "train_steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
          "mlp_max_iter": 20}
 
 SCORE_NAMES = ("error", "study", "study-min", "error-adaptive")
@@ -65,7 +67,7 @@ def run(cfg: Config, run) -> None:
 
 def _run(cfg: Config, run) -> None:
     rows = []
-    sets = labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file)
+    sets = labelled_point_sets(cfg)
     for name, X, y in sets:
         # data: stratified held-out split, and a seeded subset of it to classify
         n_classes = int(y.max()) + 1
@@ -75,19 +77,15 @@ def _run(cfg: Config, run) -> None:
         X_te, y_te = X_te[keep], y_te[keep]
 
         # reference: an ordinary MLP classifier on the same split
-        mlp = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=cfg.mlp_max_iter, random_state=cfg.seed)
-        with warnings.catch_warnings():  # the quick profile stops the MLP early on purpose
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mlp.fit(X_tr, y_tr)
+        mlp = reference_classifier(X_tr, y_tr, cfg.mlp_max_iter, cfg.seed)
         mlp_acc = 100 * float((mlp.predict(X_te) == y_te).mean())
 
         # model: a conditional DDPM trained once per data set
-        model, scheduler, info = cfg.fit_model(X_tr, y_tr, n_classes, run.device)
-        run.log(dataset=name, train_seconds=round(info["seconds"], 2), status=info["status"],
-                final_loss=float(np.mean(info["history"][-100:])) if info["history"] else None)
-        if info["status"] != "done":
+        model, scheduler, info = fit_conditional_model(cfg, X_tr, y_tr, n_classes, run.device)
+        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        if info.status != "done":
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),
-                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info["status"]})
+                         "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info.status})
             continue
 
         # measure: every score at every n_t on the same held-out points
@@ -106,7 +104,7 @@ def _run(cfg: Config, run) -> None:
     run.table("classifier", rows, title="Diffusion classifier accuracy on held-out points",
               columns=["dataset", "score", "n_t", "accuracy", "mlp_accuracy", "seconds_per_prediction", "status"],
               caption=f"Accuracy in percent on up to {cfg.max_test} held-out points per set; mlp_accuracy: "
-                      "sklearn MLPClassifier (64, 64) on the same split. error = lowest denoising error "
+                      f"{REFERENCE_CLASSIFIER} on the same split. error = lowest denoising error "
                       "(Li et al. 2023); study = the seed's largest distance to the unconditional prediction.")
     _plot(run, rows, cfg)
     run.text("method", METHOD_NOTE, title="What the scores compute")
@@ -133,7 +131,7 @@ forward process needs the cumulative product alpha-bar_t, which is what is used 
 
 def _plot(run, rows, cfg: Config) -> None:
     names = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = new_figure(len(names), 1)
+    fig, axes = new_figure(1, len(names))
     for ax, name in zip(axes[0], names):
         for score in cfg.scores:
             pts = [(r["n_t"], r["accuracy"]) for r in rows if r["dataset"] == name and r["score"] == score]

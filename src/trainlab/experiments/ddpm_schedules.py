@@ -18,8 +18,7 @@ from typing import List
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.schedules import make_scheduler
-from trainlab.diffusion import protocol
-from trainlab.diffusion.protocol import ToyProtocolConfig
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, fit_and_score, point_sets, split_points
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-schedules"
@@ -27,7 +26,7 @@ STUDY = "diffusion"
 QUESTION = "§1.2.2"
 SUMMARY = "linear (5 beta ranges), cosine and sigmoid schedules, NLL against T (the study's Figs 1-5)"
 RUNTIME = "~15 min"
-QUICK = {"datasets": ["moons"], "steps": [10, 40], "others": ["cosine", "sigmoid"], "beta_lows": [1e-4],
+QUICK = {"datasets": ["moons"], "Ts": [10, 40], "others": ["cosine", "sigmoid"], "beta_lows": [1e-4],
          "beta_highs": [0.02], "linear_T": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
          "n_samples": 500, "emd_k": 2, "emd_n": 200, "ratio_n": 300}
 
@@ -47,7 +46,7 @@ the form course codes use; **cosine** is Nichol & Dhariwal's, which ignores the 
 
 @dataclass
 class Config(ToyProtocolConfig):
-    steps: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
+    Ts: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """T values for the NLL-against-T curves (the study's Figures 1 to 5)."""
     beta_low: float = 1e-3
     """First beta of the linear and sigmoid curves (the study's 0.001)."""
@@ -72,7 +71,7 @@ class Config(ToyProtocolConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("steps", "linear_T"):
+        for name in ("Ts", "linear_T"):
             check(len(getattr(self, name)) > 0, f"{name} must list at least one T, e.g. {name}=[100]")
             positive(name, getattr(self, name))
         check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
@@ -86,7 +85,7 @@ class Config(ToyProtocolConfig):
 def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
     """(label, kind, beta_low, beta_high, T) of every model, without repeats."""
     items = []
-    for T in sorted(set(cfg.steps)):
+    for T in sorted(set(cfg.Ts)):
         items.append((f"linear {cfg.beta_low:g}-{cfg.beta_high:g}", "linear", cfg.beta_low, cfg.beta_high, T))
         for kind in cfg.others:
             label = "cosine" if kind == "cosine" else f"sigmoid {cfg.beta_low:g}-{cfg.beta_high:g}"
@@ -105,12 +104,13 @@ def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
 
 def run(cfg: Config, run) -> None:
     rows = []
-    for d_i, name in enumerate(cfg.datasets):
-        train, held = protocol.split_toy(name, cfg.n_points, cfg.heldout, cfg.seed, run.device)
+    sets = point_sets(cfg)
+    names = [name for name, _ in sets]
+    for d_i, (name, points) in enumerate(sets):
+        train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
         for label, kind, lo, hi, T in plan(cfg):
             scheduler = make_scheduler(kind, T, lo, hi)
-            row, _ = protocol.fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
-                                            eps_fn=protocol.clipped_x0(scheduler) if cfg.clip_x0 else None)
+            row, _ = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T)
             row = {"dataset": name, "schedule": label, "kind": kind,
                    "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
                    "T": T, "abar_T": float(scheduler.alphas_cumprod[-1]), **row}
@@ -124,13 +124,13 @@ def run(cfg: Config, run) -> None:
                       f"clip_x0={cfg.clip_x0}; abar_T is how much signal is left at the last step. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
     run.text("sampler", NOTE, title="Sampler and schedules")
-    run.text("metrics", protocol.STUDY_NOTE, title="How the samples are scored")
+    run.text("metrics", STUDY_NOTE, title="How the samples are scored")
 
     # the study's Figures 1-5: NLL against T, one figure per dataset, one line per schedule
-    curves = [lab for lab, _, _, _, T in plan(cfg) if T == min(cfg.steps)]
+    curves = [lab for lab, _, _, _, T in plan(cfg) if T == min(cfg.Ts)]
     verdict = []
-    for name in cfg.datasets:
-        fig, axes = new_figure(3, 1)
+    for name in names:
+        fig, axes = new_figure(1, 3)
         for label in curves:
             pts = sorted((r["T"], r) for r in rows if r["dataset"] == name and r["schedule"] == label)
             for ax, key in zip(axes[0], ("nll_study", "nll", "emd_ratio")):
@@ -155,8 +155,8 @@ def run(cfg: Config, run) -> None:
                                               "nll_study", "emd_ratio"],
               title="Linear schedules: the (beta_low, beta_high) pairs at linear_T")
     summary = {f"nll_{r['schedule'].split()[0]}_{r['dataset']}": r["nll"] for r in rows
-               if r["schedule"] in curves and r["T"] == min(cfg.steps, key=lambda t: (abs(t - 100), t))}
-    run.summary(headline=f"nll_linear_{cfg.datasets[0]}", **summary)
+               if r["schedule"] in curves and r["T"] == min(cfg.Ts, key=lambda t: (abs(t - 100), t))}
+    run.summary(headline=f"nll_linear_{names[0]}", **summary)
 
 
 def _best(rows: list[dict], dataset: str, labels: list[str], key: str) -> str:

@@ -18,8 +18,8 @@ import numpy as np
 
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
-from trainlab.diffusion.protocol import STUDY_NOTE, ToyProtocolConfig, clipped_x0, fit_and_score, split_toy
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, fit_and_score, point_sets, split_points
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-steps"
@@ -27,12 +27,12 @@ STUDY = "diffusion"
 QUESTION = "§1.2.1"
 SUMMARY = "DDPM sample quality (NLL, exact EMD) against the number of diffusion steps T"
 RUNTIME = "~12 min"
-QUICK = {"datasets": ["moons"], "steps": [10, 50], "train_steps": 120, "hidden": 32, "n_points": 1400,
+QUICK = {"datasets": ["moons"], "Ts": [10, 50], "train_steps": 120, "hidden": 32, "n_points": 1400,
          "heldout": 600, "n_samples": 600, "emd_n": 100, "ratio_n": 300}
 
 @dataclass
 class Config(ToyProtocolConfig):
-    steps: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
+    Ts: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """Numbers of diffusion steps T, one model each (the study's 10, 50, 100, 150, 200)."""
     schedule: str = "linear"
     """Noise schedule: linear, cosine or sigmoid."""
@@ -41,12 +41,12 @@ class Config(ToyProtocolConfig):
     beta_high: float = 0.02
     """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
     reference_T: int = 100
-    """T whose EMD ratio per dataset goes to summary.json (the nearest T in steps is used)."""
+    """T whose EMD ratio per dataset goes to summary.json (the nearest T in Ts is used)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check(len(self.steps) > 0, "steps must list at least one T, e.g. steps=[100]")
-        positive("steps", self.steps)
+        check(len(self.Ts) > 0, "Ts must list at least one T, e.g. Ts=[100]")
+        positive("Ts", self.Ts)
         positive("reference_T", self.reference_T)
         one_of("schedule", self.schedule, SCHEDULES)
         check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
@@ -70,7 +70,7 @@ def scatter(ax, points: np.ndarray, title: str) -> None:
 def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.ndarray],
                 datasets: List[str], Ts: List[int], label: str = "T"):
     """A figure with one row per dataset: the held-out data, then the samples per T."""
-    fig, axes = new_figure(len(Ts) + 1, len(datasets), size=(2.3, 2.3))
+    fig, axes = new_figure(len(datasets), len(Ts) + 1, size=(2.3, 2.3))
     for r, name in enumerate(datasets):
         for c in range(len(Ts) + 1):
             ax = axes[r, c]
@@ -85,16 +85,17 @@ def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.n
 
 
 def run(cfg: Config, run) -> None:
-    Ts = sorted(set(cfg.steps))
+    Ts = sorted(set(cfg.Ts))
+    sets = point_sets(cfg)
+    names = [name for name, _ in sets]
     rows, samples, real = [], {}, {}
-    for d_i, name in enumerate(cfg.datasets):
-        # data: the study's toy set, a seeded split; the held-out part is never trained on
-        train, held = split_toy(name, cfg.n_points, cfg.heldout, cfg.seed, run.device)
+    for d_i, (name, points) in enumerate(sets):
+        # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
+        train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
         real[name] = held.cpu().numpy()
         for T in Ts:
             scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
-            row, samples[(name, T)] = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T,
-                                                    eps_fn=clipped_x0(scheduler) if cfg.clip_x0 else None)
+            row, samples[(name, T)] = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T)
             row = {"dataset": name, "T": T, "abar_T": float(scheduler.alphas_cumprod[-1]), **row}
             rows.append(row)
             run.log(**row)
@@ -118,10 +119,10 @@ def run(cfg: Config, run) -> None:
                  "mismatch shrinking, not finer steps. `schedule=cosine` (abar_T ~ 0 for every T) separates the two.",
                  title="What changes with T")
 
-    run.figure("samples", sample_grid(real, samples, cfg.datasets, Ts), title="Samples per dataset and T",
+    run.figure("samples", sample_grid(real, samples, names, Ts), title="Samples per dataset and T",
                caption="First column: held-out real points; then samples of the model trained with each T.")
-    fig, axes = new_figure(3, 1)
-    for name in cfg.datasets:
+    fig, axes = new_figure(1, 3)
+    for name in names:
         mine = [r for r in rows if r["dataset"] == name]
         for ax, key in zip(axes[0], ("nll", "nll_study", "emd_ratio")):
             ax.plot([r["T"] for r in mine], [r[key] for r in mine], marker="o", label=name)
@@ -135,4 +136,4 @@ def run(cfg: Config, run) -> None:
     ref_T = min(Ts, key=lambda t: (abs(t - cfg.reference_T), t))
     summary = {f"emd_ratio_{r['dataset']}": r["emd_ratio"] for r in rows if r["T"] == ref_T}
     summary.update({f"nll_{r['dataset']}": r["nll"] for r in rows if r["T"] == ref_T})
-    run.summary(headline=f"emd_ratio_{cfg.datasets[0]}", reference_T=ref_T, **summary)
+    run.summary(headline=f"emd_ratio_{names[0]}", reference_T=ref_T, **summary)

@@ -1,4 +1,4 @@
-"""Seed 002, Question 1: digits 0 vs 1 with a one-hidden-layer MLP at several batch sizes.
+"""MNIST MLP study, Q1: digits 0 vs 1 with a one-hidden-layer MLP at several batch sizes.
 
 The study trained the same small MLP (784 -> 5 sigmoid -> 2) with batch sizes
 2, 16, 128 and 1024 and reported training time and train/validation/test
@@ -9,15 +9,16 @@ differences come with error bars.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import describe_splits, device_splits, load_images
+from trainlab.config import check, one_of, positive
+from trainlab.data import describe_splits
 from trainlab.device import torch_generator
+from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -44,11 +45,7 @@ our defaults (Adam, lr 1e-3, 5 epochs) are stated in the config below."""
 
 
 @dataclass
-class Config(BaseConfig):
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+class Config(SplitDataConfig):
     classes: List[int] = field(default_factory=lambda: [0, 1])
     """The two (or more) classes to keep; labels become their index in this list."""
     hidden: int = 5
@@ -65,14 +62,9 @@ class Config(BaseConfig):
     """Batch sizes to compare (the study's 2, 16, 128, 1024)."""
     seeds: int = 1
     """Repeats per batch size with seeds seed, seed+1, ...; more than 1 adds std columns."""
-    val_fraction: float = 0.2
-    """Share of the training images held out for validation (the study's 80/20 split)."""
-    train_limit: Optional[int] = None
-    """Use at most this many training images (a seeded random subset) before the split; None uses all."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         one_of("activation", self.activation, ACTIVATIONS)
         one_of("optimizer", self.optimizer, OPTIMIZERS)
         check(len(self.classes) >= 2, "classes needs at least two classes, e.g. classes=[0,1]")
@@ -83,18 +75,13 @@ class Config(BaseConfig):
         positive("seeds", self.seeds)
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
         positive("batch_sizes", self.batch_sizes)
-        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
-        if self.train_limit is not None:
-            check(self.train_limit >= 10, f"train_limit must be >= 10 (got {self.train_limit})")
 
 
 def run(cfg: Config, run) -> None:
     device = run.device
 
     # Data: keep the chosen classes, split the training images 80/20 with the run's seed.
-    data = load_images(cfg.dataset, cfg.data_dir)
-    split = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed,
-                          classes=cfg.classes, train_limit=cfg.train_limit)
+    data, split = load_splits(cfg, device, classes=cfg.classes)
     run.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
 
     in_dim, n_classes = split["train"][0].shape[1], len(cfg.classes)
@@ -139,7 +126,7 @@ def run(cfg: Config, run) -> None:
               caption="Accuracy in percent; time in seconds of training on " + str(device) + ".")
     if cfg.seeds > 1:
         run.table("batch_sizes_per_seed", rows, title="Every run")
-    run.text("seed_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", SEED_TABLE, title="The study's numbers")
     run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
     best = max(table, key=lambda r: r["val_acc"])

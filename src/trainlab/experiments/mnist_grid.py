@@ -1,4 +1,4 @@
-"""Seed 002, Question 2 (Tables 2 and 3): a grid over a one-hidden-layer MLP on all ten digits.
+"""MNIST MLP study, Q2 (its Tables 2 and 3): a grid over a one-hidden-layer MLP on all ten digits.
 
 The study trained ``784 -> hidden -> 10`` with a sigmoid (Table 2) and a ReLU
 (Table 3) hidden layer for every batch size {64, 128, 1024}, optimizer
@@ -12,13 +12,14 @@ them one at a time and gives the same numbers up to float rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 import torch
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import describe_splits, device_splits, load_images
+from trainlab.config import check, one_of, positive
+from trainlab.data import describe_splits
+from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown
@@ -49,11 +50,7 @@ Each of its configurations took 17-25 s of training, about 15 minutes per activa
 
 
 @dataclass
-class Config(BaseConfig):
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+class Config(SplitDataConfig):
     activations: List[str] = field(default_factory=lambda: ["sigmoid", "relu"])
     """Hidden activations, one table panel each (the study's Tables 2 and 3)."""
     batch_sizes: List[int] = field(default_factory=lambda: [64, 128, 1024])
@@ -68,14 +65,11 @@ class Config(BaseConfig):
     """Passes over the training split for every trial (the study does not state its number)."""
     seeds: int = 1
     """Repeats of the whole grid with seeds seed, seed+1, ...; more than 1 adds std columns."""
-    val_fraction: float = 0.2
-    """Share of the training images held out for validation (the study's 80/20 split)."""
     batched: bool = True
     """Train the trials that share a batch size as one stacked model; false trains one at a time."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         check(len(self.activations) > 0, "activations must list at least one activation")
         for name in self.activations:
             one_of("activations", name, STACK_ACTIVATIONS)
@@ -90,15 +84,13 @@ class Config(BaseConfig):
         positive("hiddens", self.hiddens)
         positive("epochs", self.epochs)
         positive("seeds", self.seeds)
-        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
 
 
 def run(cfg: Config, run) -> None:
     device = run.device
 
     # Data: all ten classes, training images split 80/20 with the run's seed.
-    data = load_images(cfg.dataset, cfg.data_dir)
-    split = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    data, split = load_splits(cfg, device)
     run.text("data", f"{describe_splits(data, split)}, {data.num_classes} classes.", title="Data")
 
     # The grid, one trial per (seed, activation, batch size, optimizer, width).
@@ -134,7 +126,7 @@ def run(cfg: Config, run) -> None:
     run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
              title="Model (print(model), widest trial)", code=True)
     run.text("training", _training_note(cfg, results, device), title="Training details")
-    run.text("seed_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", SEED_TABLE, title="The study's numbers")
 
     best = {}
     for i, mark in marks.items():
@@ -147,12 +139,12 @@ def run(cfg: Config, run) -> None:
 
 
 def _summarise(rows: list[dict]) -> list[dict]:
-    """One row per configuration: means over seeds (std columns with several seeds) and a status."""
+    """One row per configuration: means over seeds (std columns with several seeds) and a status,
+    ``diverged`` when any seed diverged (its means are then NaN; metrics.jsonl has every trial)."""
     table = mean_std(rows, by=KEY, values=VALUES)
     for rec in table:
         members = [r for r in rows if all(r[k] == rec[k] for k in KEY)]
-        bad = sum(r["status"] != "done" for r in members)
-        rec["status"] = "done" if bad == 0 else ("diverged" if len(members) == 1 else f"diverged {bad}/{len(members)}")
+        rec["status"] = "done" if all(r["status"] == "done" for r in members) else "diverged"
     return table
 
 

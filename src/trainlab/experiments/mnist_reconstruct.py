@@ -1,4 +1,4 @@
-"""Seed 002, Question 4: reconstruct digits with a one-hidden-layer MLP (784 -> 50 -> 784).
+"""MNIST MLP study, Q4: reconstruct digits with a one-hidden-layer MLP (784 -> 50 -> 784).
 
 The study trained ``784 -> 50 (ReLU) -> 784 (Tanh)`` with MSE and Adam (lr 1e-3)
 on all ten digits, reported train, validation and test MSE, and showed five test
@@ -9,15 +9,15 @@ against epoch and the MSE stated in two pixel scales.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import describe_splits, device_splits, load_images
+from trainlab.config import one_of, positive
+from trainlab.data import describe_splits
 from trainlab.device import torch_generator
+from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
 from trainlab.report.figures import new_figure
@@ -41,11 +41,7 @@ to [-1, 1] (torchvision's Normalize((0.5,), (0.5,))), which is our default."""
 
 
 @dataclass
-class Config(BaseConfig):
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
+class Config(SplitDataConfig):
     hidden: int = 50
     """Width of the hidden layer (the code)."""
     activation: str = "relu"
@@ -62,14 +58,11 @@ class Config(BaseConfig):
     """Passes over the training split."""
     batch_size: int = 64
     """Minibatch size."""
-    val_fraction: float = 0.2
-    """Share of the training images held out for validation."""
     per_digit: int = 5
     """Test images shown per class, each beside its reconstruction."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         one_of("activation", self.activation, ACTIVATIONS)
         one_of("output_activation", self.output_activation, ACTIVATIONS)
         one_of("pixel_range", self.pixel_range, ("pm1", "unit"))
@@ -79,15 +72,13 @@ class Config(BaseConfig):
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("per_digit", self.per_digit)
-        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
 
 
 def run(cfg: Config, run) -> None:
     device = run.device
 
     # Data: all classes; pixels in [0, 1] from to_tensor, then optionally [-1, 1] for the Tanh output.
-    data = load_images(cfg.dataset, cfg.data_dir)
-    pairs = device_splits(data, device, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    data, pairs = load_splits(cfg, device)
     scale = 2.0 if cfg.pixel_range == "pm1" else 1.0
     split = {name: x * scale - (scale - 1.0) for name, (x, _) in pairs.items()}
     run.text("data", f"{describe_splits(data, pairs)}; pixels scaled to "
@@ -133,7 +124,7 @@ def run(cfg: Config, run) -> None:
     run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")
-    run.text("seed_numbers", SEED_NUMBERS, title="The study's numbers")
+    run.text("study_numbers", SEED_NUMBERS, title="The study's numbers")
     run.summary(headline="test_mse", **{f"{r['split']}_mse": r["mse"] for r in rows},
                 test_mse_unit_pixels=rows[-1]["mse_unit_pixels"], train_time_s=result.seconds)
 

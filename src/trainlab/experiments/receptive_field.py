@@ -1,4 +1,4 @@
-"""Seed 004, Question 6: receptive fields of ten five-layer conv/maxpool stacks.
+"""Optimisation & CNN study, Q6: receptive fields of ten five-layer conv/maxpool stacks.
 
 The study's Table 1 lists ten networks of conv2d(k, s) and maxpool2d(k, s)
 layers and asks for the side of the input region that one output pixel sees;
@@ -79,7 +79,7 @@ def run(cfg: Config, run) -> None:
     run.table("layers", layers, title="Layer by layer", floatfmt=".4g",
               caption="size: receptive field side after the layer; jump: input pixels between neighbouring "
               "outputs (cumulative stride); start: centre of output 0's field in input pixel coordinates.")
-    run.text("seed", _seed_note(table), title="Against the study")
+    run.text("study", _seed_note(table), title="Against the study")
 
     # Measure: the same networks with random positive weights, gradient of one output pixel.
     all_match = None

@@ -1,4 +1,4 @@
-"""Seed 003, Question 2: the NumPy network with four hidden activations, against scikit-learn.
+"""NumPy network study, Q2: the NumPy network with four hidden activations, against scikit-learn.
 
 The study trained its from-scratch MLP [784, 256, 128, 64, 10] with learning rate
 0.1 for 100 epochs once per hidden activation (ReLU, sigmoid, tanh, linear),
@@ -15,12 +15,13 @@ import io
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import load_images, to_tensor
+from trainlab.config import check, one_of, positive
+from trainlab.data import random_subset, to_tensor
+from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.report.figures import new_figure
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
@@ -39,20 +40,15 @@ SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each, hardware no
 scratch test accuracy relu 0.9388, sigmoid 0.9036, tanh 0.9100, linear 0.8163;
 scikit-learn relu 0.9767, logistic 0.9644, tanh 0.9667, and "identity 0.9767" —
 that last figure is a copy-paste slip in the study (`s4 = clf.score(...)` scores the
-ReLU classifier again), so the study never measured scikit-learn's linear network.
-The study left scikit-learn's defaults for weight decay (alpha=1e-4) and initialisation;
-here both networks use Glorot/Xavier uniform weights and no weight decay, so the
+ReLU classifier again), so the study reports no figure for scikit-learn's linear network.
+The study says only that scikit-learn ran "with the same parameters"; MLPClassifier's
+defaults would add weight decay (alpha=1e-4), Adam instead of SGD and its own initialisation.
+Here both networks use plain SGD, Glorot/Xavier uniform weights and no weight decay, so the
 table compares implementations, not settings."""
 
 
 @dataclass
-class Config(BaseConfig):
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
-    n_train: Optional[int] = None
-    """Train on a seeded random subset of this many training images (None: all of them)."""
+class Config(ImageDataConfig):
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
     """Hidden layer widths; the input size comes from the data and the output is one unit per class."""
     activations: List[str] = field(default_factory=lambda: ["relu", "sigmoid", "tanh", "linear"])
@@ -72,7 +68,6 @@ class Config(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         one_of("weight_init", self.weight_init, INITS)
         check(len(self.activations) > 0, "activations must list at least one of relu, sigmoid, tanh, linear")
         for name in self.activations:
@@ -82,18 +77,14 @@ class Config(BaseConfig):
         positive("lr", self.lr)
         positive("batch_size", self.batch_size)
         positive("epochs", self.epochs)
-        check(self.n_train is None or self.n_train >= 10, "n_train must be >= 10 or null (all images)")
         check(self.tsne_points == 0 or self.tsne_points >= 20, "tsne_points must be 0 (skip) or >= 20")
 
 
 def run(cfg: Config, run) -> None:
     # Data: flattened float32 pixels in [0, 1]; the study trained on all of train, tested on test.
-    data = load_images(cfg.dataset, cfg.data_dir)
-    X_train = to_tensor(data.train_images, "cpu").numpy()
-    y_train = data.train_labels
-    if cfg.n_train is not None and cfg.n_train < len(y_train):
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(y_train))[: cfg.n_train])
-        X_train, y_train = X_train[keep], y_train[keep]
+    data = load_data(cfg)
+    keep = random_subset(len(data.train_labels), cfg.train_limit, cfg.seed)
+    X_train, y_train = to_tensor(data.train_images[keep], "cpu").numpy(), data.train_labels[keep]
     X_test, y_test = to_tensor(data.test_images, "cpu").numpy(), data.test_labels
     sizes = [X_train.shape[1], *cfg.hidden, data.num_classes]
     run.text(
@@ -104,7 +95,7 @@ def run(cfg: Config, run) -> None:
         "the test error curve (it is never used for training).",
         title="Data and settings",
     )
-    run.text("seed", SEED_NOTE, title="The study's numbers")
+    run.text("study", SEED_NOTE, title="The study's numbers")
 
     rows, nets = [], {}
     for activation in cfg.activations:
@@ -118,7 +109,7 @@ def run(cfg: Config, run) -> None:
             run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
 
         # scikit-learn with the same architecture and plain SGD.
-        sk_acc, sk_s, sk_status = float("nan"), float("nan"), "skipped"
+        sk_acc, sk_s, sk_status = float("nan"), float("nan"), None  # not run: no status
         if cfg.sklearn:
             sk_acc, sk_s, sk_status = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
         rows.append(
@@ -128,7 +119,7 @@ def run(cfg: Config, run) -> None:
                 "sklearn_test_acc": sk_acc,
                 "scratch_fit_s": scratch_s,
                 "sklearn_fit_s": sk_s,
-                "scratch_status": "diverged" if net.diverged else "ok",
+                "scratch_status": net.result.status,
                 "sklearn_status": sk_status,
             }
         )
@@ -153,7 +144,7 @@ def run(cfg: Config, run) -> None:
                "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
 
     # The best model: its weights, and a t-SNE map of its last hidden layer.
-    healthy = [r for r in rows if r["scratch_status"] == "ok"]
+    healthy = [r for r in rows if r["scratch_status"] == "done"]
     best = max(healthy, key=lambda r: r["scratch_test_acc"]) if healthy else None
     if best is not None:
         model = nets[best["activation"]]
@@ -210,7 +201,7 @@ def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[flo
             return float("nan"), time.perf_counter() - start, "diverged"
         seconds = time.perf_counter() - start
         acc = float(clf.score(X_test, y_test))
-    return acc, seconds, "ok"
+    return acc, seconds, "done"
 
 
 def tsne(features: np.ndarray, seed: int) -> np.ndarray:
@@ -221,7 +212,7 @@ def tsne(features: np.ndarray, seed: int) -> np.ndarray:
 
 
 def error_figure(nets: dict[str, NeuralNetwork]):
-    fig, axes = new_figure(len(nets), 1, size=(3.2, 3.0), sharey=True)
+    fig, axes = new_figure(1, len(nets), size=(3.2, 3.0), sharey=True)
     for ax, (name, net) in zip(axes[0], nets.items()):
         epochs = np.arange(1, len(net.history["train_acc"]) + 1)
         ax.plot(epochs, 1 - np.array(net.history["train_acc"]), label="train")

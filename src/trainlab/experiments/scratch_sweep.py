@@ -1,4 +1,4 @@
-"""Seed 003, Question 3: the NumPy network's width and learning rate.
+"""NumPy network study, Q3: the NumPy network's width and learning rate.
 
 The study trained a one-hidden-layer version of its NumPy MLP with 5, 20, 50,
 100 and 200 hidden units, then with learning rates 0.1, 0.01 and 0.001, for 100
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.data import load_images, to_tensor, train_val_split
+from trainlab.config import check, one_of, positive
+from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.report.figures import new_figure
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
@@ -49,15 +49,7 @@ losses (final_* columns), which are the ones to compare for over-fitting."""
 
 
 @dataclass
-class Config(BaseConfig):
-    dataset: str = "mnist"
-    """mnist, fashion-mnist or digits (scikit-learn's 8x8 digits, no files needed)."""
-    data_dir: Optional[str] = None
-    """Folder holding the four standard IDX files; None searches the cache, system copies, then downloads."""
-    n_train: Optional[int] = None
-    """Use a seeded random subset of this many training images before the split (None: all)."""
-    val_fraction: float = 0.2
-    """Share of the training images held out for validation."""
+class Config(SplitDataConfig):
     hidden_units: List[int] = field(default_factory=lambda: [5, 20, 50, 100, 200])
     """Widths of the single hidden layer (the study's 5, 20, 50, 100, 200)."""
     learning_rates: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
@@ -73,7 +65,6 @@ class Config(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("dataset", self.dataset, ("mnist", "fashion-mnist", "digits"))
         one_of("activation", self.activation, ACTIVATIONS)
         one_of("weight_init", self.weight_init, INITS)
         check(len(self.hidden_units) > 0, "hidden_units must list at least one width, e.g. hidden_units=[5,50]")
@@ -82,19 +73,12 @@ class Config(BaseConfig):
         positive("learning_rates", self.learning_rates)
         positive("batch_size", self.batch_size)
         positive("epochs", self.epochs)
-        check(0 < self.val_fraction < 1, f"val_fraction must be in (0, 1) (got {self.val_fraction})")
-        check(self.n_train is None or self.n_train >= 10, "n_train must be >= 10 or null (all images)")
 
 
 def run(cfg: Config, run) -> None:
     # Data: flattened float32 pixels in [0, 1], training images split into train and validation.
-    data = load_images(cfg.dataset, cfg.data_dir)
-    X_all, y_all = to_tensor(data.train_images, "cpu").numpy(), data.train_labels
-    if cfg.n_train is not None and cfg.n_train < len(y_all):
-        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(y_all))[: cfg.n_train])
-        X_all, y_all = X_all[keep], y_all[keep]
-    train_idx, val_idx = train_val_split(len(y_all), cfg.val_fraction, seed=cfg.seed)
-    X, y, X_val, y_val = X_all[train_idx], y_all[train_idx], X_all[val_idx], y_all[val_idx]
+    data, split = load_splits(cfg, "cpu")  # the NumPy network reads NumPy arrays
+    (X, y), (X_val, y_val) = ([t.numpy() for t in split[name]] for name in ("train", "val"))
     run.text(
         "data",
         f"{data.name} ({data.source}): {len(y)} training and {len(y_val)} validation images. "
@@ -102,7 +86,7 @@ def run(cfg: Config, run) -> None:
         f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
         title="Data and settings",
     )
-    run.text("seed", SEED_NOTE, title="The study's numbers")
+    run.text("study", SEED_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
     grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]
@@ -127,7 +111,7 @@ def run(cfg: Config, run) -> None:
                 "final_val_loss": hist["val_loss"][-1],
                 "val_acc": hist["val_acc"][-1],
                 "fit_s": seconds,
-                "status": "diverged" if net.diverged else "ok",
+                "status": net.result.status,
             }
         )
 
@@ -140,7 +124,7 @@ def run(cfg: Config, run) -> None:
                title="Training (solid) and validation (dashed) loss against epoch")
     run.figure("final_val_loss", width_figure(rows, cfg.learning_rates), title="Final validation loss against width")
 
-    best = min((r for r in rows if r["status"] == "ok"), key=lambda r: r["final_val_loss"], default=None)
+    best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
     run.summary(
         headline="best_val_loss",
         best_val_loss=best["final_val_loss"] if best else float("nan"),
@@ -163,7 +147,7 @@ def pivot(rows: list[dict], key: str, learning_rates: list[float]) -> list[dict]
 def curves_figure(histories: dict, widths: list[int], learning_rates: list[float]):
     from matplotlib import colormaps
 
-    fig, axes = new_figure(len(learning_rates), 1, size=(3.6, 3.2), sharey=True)
+    fig, axes = new_figure(1, len(learning_rates), size=(3.6, 3.2), sharey=True)
     colours = colormaps["viridis"](np.linspace(0, 0.9, len(widths)))
     for ax, lr in zip(axes[0], learning_rates):
         for colour, h in zip(colours, widths):

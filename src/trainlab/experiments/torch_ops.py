@@ -1,4 +1,4 @@
-"""Seed 004, Question 4: six torch ops re-implemented without a deep-learning library.
+"""Optimisation & CNN study, Q4: six torch ops re-implemented without a deep-learning library.
 
 The study fed a 32-sample ramp (``pixel_input.pt``) and its filters
 (``filter.pt``) through MaxPool1d, AvgPool1d, conv1d, Sigmoid, BatchNorm1d and

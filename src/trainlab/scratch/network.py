@@ -2,6 +2,7 @@
 
     net = NeuralNetwork([64, 32, 10], activation="tanh", learning_rate=0.1)
     net.fit(X_train, y_train, X_val, y_val).score(X_test, y_test)
+    net.result.status    # "done" or "diverged", as every trainlab trainer reports it
 
 Hidden layers use one activation (relu, sigmoid, tanh, linear); the output layer is
 softmax with the mean cross-entropy loss; training is plain minibatch SGD over a
@@ -13,6 +14,7 @@ so that tests can compare every activation and gradient with PyTorch.
 from __future__ import annotations
 
 import math
+import time
 import zipfile
 from pathlib import Path
 from typing import BinaryIO, Sequence
@@ -23,6 +25,7 @@ from tqdm.auto import tqdm
 
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
+from trainlab.train.result import TrainResult, loss_status
 
 FORMAT = "trainlab.scratch.NeuralNetwork/1"
 DTYPE = np.float32
@@ -36,7 +39,12 @@ _BLAS_THREADS = 1
 
 
 class NeuralNetwork:
-    """Fully connected classifier: ``layer_sizes = [n_inputs, hidden..., n_classes]``."""
+    """Fully connected classifier: ``layer_sizes = [n_inputs, hidden..., n_classes]``.
+
+    After :meth:`fit`, ``result`` is a :class:`~trainlab.train.result.TrainResult`: status,
+    training seconds and one record per epoch (epoch, train_loss, train_acc and, with
+    validation data, val_loss, val_acc); ``history`` shows the same records Keras-style.
+    """
 
     def __init__(
         self,
@@ -75,12 +83,21 @@ class NeuralNetwork:
         self.reset()
 
     def reset(self) -> "NeuralNetwork":
-        """Draw fresh weights from ``seed`` and clear the history (``fit`` starts here)."""
+        """Draw fresh weights from ``seed`` and clear the result (``fit`` starts here)."""
         rng = np.random.default_rng(self.seed)
         self.weights, self.biases = init_weights(self.weight_init, self.layer_sizes, rng, DTYPE)
-        self.history: dict[str, list[float]] = {k: [] for k in _HISTORY_KEYS}
-        self.diverged = False
+        self.result = TrainResult(status="done", seconds=0.0, history=[])
         return self
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """``result.history`` Keras-style: ``{"train_loss": [per epoch], "train_acc": ..., "val_*": ...}``."""
+        return {k: [r[k] for r in self.result.history if k in r] for k in _HISTORY_KEYS}
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the last :meth:`fit` stopped at a non-finite loss."""
+        return self.result.status == "diverged"
 
     # -- forward and backward ------------------------------------------------
     def _forward(self, X: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -141,10 +158,11 @@ class NeuralNetwork:
     ) -> "NeuralNetwork":
         """Train from a fresh initialisation for ``num_epochs`` epochs; returns self.
 
-        ``history["train_loss"]``/``["train_acc"]`` are averages over the epoch's
-        minibatches (as Keras and scikit-learn report them); ``val_*`` are measured on
-        the whole validation set after each epoch. A non-finite loss stops training
-        and sets ``diverged``. ``progress`` labels the epoch progress bar (stderr,
+        ``result`` then holds the :class:`TrainResult`: ``train_loss``/``train_acc``
+        per epoch are averages over the epoch's minibatches (as Keras and scikit-learn
+        report them); ``val_*`` are measured on the whole validation set after each
+        epoch (not counted in ``result.seconds``). A non-finite loss stops training
+        with status ``diverged``. ``progress`` labels the epoch progress bar (stderr,
         shown only on a terminal).
         """
         X, y = self._check_Xy(X, y, "X", "y")
@@ -155,14 +173,17 @@ class NeuralNetwork:
         self.reset()
         # Overflow is not an error here: a non-finite loss ends training with ``diverged``.
         with threadpool_limits(_BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            self._train(X, y, X_val, y_val, progress)
+            self.result = self._train(X, y, X_val, y_val, progress)
         return self
 
-    def _train(self, X, y, X_val, y_val, progress: str | None) -> None:
+    def _train(self, X, y, X_val, y_val, progress: str | None) -> TrainResult:
         rng = np.random.default_rng([self.seed, 1])  # batch order; independent of the init draw
         n = len(X)
-        epochs = tqdm(range(self.num_epochs), desc=progress or "epochs", disable=None, leave=False)
-        for _ in epochs:
+        history: list[dict[str, float]] = []
+        seconds, status = 0.0, "done"
+        epochs = tqdm(range(1, self.num_epochs + 1), desc=progress or "epochs", disable=None, leave=False)
+        for epoch in epochs:
+            tick = time.perf_counter()
             order = rng.permutation(n)
             Xp, yp = X[order], y[order]  # one gather per epoch; batches are then views
             total_loss, total_correct = 0.0, 0
@@ -171,15 +192,16 @@ class NeuralNetwork:
                 loss, correct = self.step(xb, yb)
                 total_loss += loss * len(yb)
                 total_correct += correct
-            self.history["train_loss"].append(total_loss / n)
-            self.history["train_acc"].append(total_correct / n)
+            seconds += time.perf_counter() - tick
+            record = {"epoch": epoch, "train_loss": total_loss / n, "train_acc": total_correct / n}
             if X_val is not None:
-                self.history["val_loss"].append(self._loss(X_val, y_val))
-                self.history["val_acc"].append(self._accuracy(X_val, y_val))
+                record.update(val_loss=self._loss(X_val, y_val), val_acc=self._accuracy(X_val, y_val))
+            history.append(record)
             epochs.set_postfix(loss=f"{total_loss / n:.4f}", refresh=False)
-            if not math.isfinite(total_loss):
-                self.diverged = True
+            status = loss_status(total_loss)
+            if status == "diverged":
                 break
+        return TrainResult(status=status, seconds=seconds, history=history)
 
     # -- prediction ------------------------------------------------------------
     def _log_proba(self, X: np.ndarray) -> np.ndarray:
@@ -250,7 +272,7 @@ class NeuralNetwork:
 
     # -- persistence -------------------------------------------------------------
     def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
-        """Write weights, hyper-parameters and history as ``.npz`` (no pickle).
+        """Write weights, hyper-parameters and the training result as ``.npz`` (no pickle).
 
         ``path`` is a file name (used as given, no ``.npz`` appended) or a binary file object.
         """
@@ -263,7 +285,8 @@ class NeuralNetwork:
             "batch_size": np.array(self.batch_size),
             "num_epochs": np.array(self.num_epochs),
             "seed": np.array(self.seed),
-            "diverged": np.array(self.diverged),
+            "status": np.array(self.result.status),
+            "seconds": np.array(self.result.seconds),
         }
         for i, (W, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
@@ -308,9 +331,15 @@ class NeuralNetwork:
                     if W.shape != (sizes[i], sizes[i + 1]) or b.shape != (sizes[i + 1],):
                         raise KeyError(f"W{i}")
                     net.weights[i], net.biases[i] = W.astype(DTYPE), b.astype(DTYPE)
-                net.history = {k: data[f"history_{k}"].tolist() for k in _HISTORY_KEYS}
-                net.diverged = bool(data["diverged"])
-            except (KeyError, ValueError):
+                columns = {k: data[f"history_{k}"].tolist() for k in _HISTORY_KEYS}
+                records = [{"epoch": e + 1, **{k: v[e] for k, v in columns.items() if v}}
+                           for e in range(len(columns["train_loss"]))]
+                if "status" in data.files:
+                    status, seconds = str(data["status"]), float(data["seconds"])
+                else:  # written before the TrainResult: a diverged flag and no time
+                    status, seconds = ("diverged" if bool(data["diverged"]) else "done"), float("nan")
+                net.result = TrainResult(status=status, seconds=seconds, history=records)
+            except (KeyError, ValueError, IndexError):
                 raise ValueError(
                     f"{path} is not a saved NeuralNetwork (missing or malformed entries; "
                     "expected a file written by NeuralNetwork.save)"

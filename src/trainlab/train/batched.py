@@ -44,6 +44,7 @@ from trainlab.device import cpu_plan, torch_generator, use_threads
 from trainlab.nn.mlp import MLP
 from trainlab.train.stacked import STACK_ACTIVATIONS, STACK_OPTIMIZERS, StackedMLP, TrialSpec, init_solo
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
+from trainlab.train.result import TrainResult
 from trainlab.workers import map_tasks
 
 
@@ -51,16 +52,17 @@ __all__ = ["STACK_ACTIVATIONS", "STACK_OPTIMIZERS", "TrialResult", "TrialSpec", 
 
 
 @dataclass
-class TrialResult:
+class TrialResult(TrainResult):
+    """A :class:`TrainResult` (status, seconds, history) plus what one trial of a stack adds.
+
+    ``seconds`` is this trial's share of its stack's training time, in proportion to its
+    hidden width; ``history`` holds epoch, train_loss and <name>_acc when evaluated every epoch.
+    """
+
     spec: TrialSpec
-    status: str
-    """done, or diverged when the trial's training loss became NaN/Inf."""
-    seconds: float
-    """This trial's share of its stack's training time, in proportion to its hidden width."""
+    """The trial's settings."""
     model: MLP
     """The trained weights as a plain MLP on the data's device."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    """One record per epoch: epoch, train_loss and <name>_acc when evaluated every epoch."""
     metrics: dict[str, float] = field(default_factory=dict)
     """<name>_acc (percent) for every evaluation set after training."""
     stack_seconds: float = 0.0

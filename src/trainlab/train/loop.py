@@ -6,9 +6,7 @@ on the device: no per-sample Dataset/DataLoader, no host-device copies per step.
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import torch
@@ -17,6 +15,7 @@ from tqdm.auto import tqdm
 
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
+from trainlab.train.result import TrainResult, loss_status
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -37,16 +36,6 @@ def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: t
         yield perm[start : start + batch_size]
 
 
-@dataclass
-class FitResult:
-    status: str
-    """done, or diverged when the training loss became NaN/Inf."""
-    seconds: float
-    """Wall time of the training loop (evaluation callbacks excluded)."""
-    history: list[dict[str, float]] = field(default_factory=list)
-    """One record per epoch: epoch, train_loss and whatever ``on_epoch`` returned."""
-
-
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -60,12 +49,15 @@ def fit(
     on_epoch: Callable[[int], dict[str, float]] | None = None,
     progress: bool = True,
     desc: str = "train",
-) -> FitResult:
+) -> TrainResult:
     """Train ``model`` for ``epochs`` passes over (x, y).
 
     The mean training loss is accumulated on the device and read once per epoch,
     so the loop never synchronises inside an epoch. ``on_epoch(epoch)`` may
     evaluate and return extra numbers for the history; its time is not counted.
+    Returns a :class:`TrainResult` whose history holds one record per epoch
+    (``epoch``, ``train_loss`` and what ``on_epoch`` returned); a NaN/Inf loss
+    stops training with status ``diverged``.
     """
     n = x.shape[0]
     # forward + backward ~ 6 FLOPs per parameter per sample (2 forward, 4 backward)
@@ -75,7 +67,7 @@ def fit(
                     generator=generator, on_epoch=on_epoch, progress=progress, desc=desc)
 
 
-def _fit(model, x, y, *, optimizer, loss_fn, epochs, batch_size, generator, on_epoch, progress, desc) -> FitResult:
+def _fit(model, x, y, *, optimizer, loss_fn, epochs, batch_size, generator, on_epoch, progress, desc) -> TrainResult:
     n = x.shape[0]
     history: list[dict[str, float]] = []
     train_seconds = 0.0
@@ -94,15 +86,15 @@ def _fit(model, x, y, *, optimizer, loss_fn, epochs, batch_size, generator, on_e
         train_loss = (total / n).item()  # one sync per epoch
         train_seconds += time.perf_counter() - start
         record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
-        if not math.isfinite(train_loss):
-            status = "diverged"
+        status = loss_status(train_loss)
+        if status == "diverged":
             history.append(record)
             break
         if on_epoch is not None:
             record.update(on_epoch(epoch))
         history.append(record)
         bar.set_postfix(loss=f"{train_loss:.4g}")
-    return FitResult(status=status, seconds=train_seconds, history=history)
+    return TrainResult(status=status, seconds=train_seconds, history=history)
 
 
 @torch.inference_mode()

@@ -1,0 +1,213 @@
+"""Plumbing the four toy-set DDPM recipes share: their configs, data, protocol and report prose.
+
+``ddpm-steps`` and ``ddpm-schedules`` train unconditional models on a seeded training split
+and score them against a disjoint held-out split (:func:`fit_and_score`); ``ddpm-cfg`` and
+``ddpm-classifier`` train one class-conditional model per data set
+(:func:`fit_conditional_model`) and compare it with an ordinary classifier
+(:func:`reference_classifier`). Every recipe accepts the user's own points (``data_file=``)
+in place of the toy sets.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+import numpy as np
+import torch
+
+from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array, make_toy
+from trainlab.device import torch_generator
+from trainlab.diffusion.ddpm import ARCHS, clipped_x0_eps, make_noise_model, sample, train_ddpm
+from trainlab.diffusion.guidance import fit_conditional
+from trainlab.diffusion.metrics import sample_quality
+from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler
+
+STUDY_NOTE = """**About the two NLLs.** `nll` is the main number: a Gaussian kernel density
+(normalised, so it integrates to 1) is fitted to the generated samples, its bandwidth is
+chosen on one half of the held-out real points and `-mean log p(x)` is reported on the
+other half, in nats per point; it rises when samples stray *and* when modes are missing.
+`nll_study` reproduces the course's `utils.get_nll(data, samples, temperature=0.1)` exactly
+so that values can be compared with the Diffusion study's Figures 1-5. It is not a negative
+log-likelihood: its kernel has variance 2·0.1 but the normalising constant of variance 0.1
+(each kernel integrates to 2^(d/2)), it takes `-log` of the *mean* of the likelihoods, and it
+is the density of the real data at the generated points, so a model that collapses onto a
+dense mode scores well. Its scale depends on the dimension and the temperature; compare it
+only within one dataset."""
+
+
+@dataclass
+class ToySetsConfig(BaseConfig):
+    """Which points the models learn: toy sets by name, or the user's own file."""
+
+    datasets: List[str] = field(default_factory=lambda: list(TOY_DATASETS))
+    """Toy sets to study: any of moons, circles, manycircles, blobs, helix."""
+    data_file: Optional[str] = None
+    """A .npy (N, ...) array of the user's own points, used instead of the toy sets (scaled to [-1, 1])."""
+    helix_file: Optional[str] = None
+    """Raw helix points (.npy, N x 3), e.g. the study's helix.npy; None generates a matching helix."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(bool(self.datasets) or bool(self.data_file), "datasets is empty; e.g. datasets=[moons]")
+        for name in self.datasets:
+            one_of("datasets", name, TOY_DATASETS)
+
+
+@dataclass
+class ToyProtocolConfig(ToySetsConfig):
+    """Data split, noise model, training and scoring settings of the unconditional toy-set studies."""
+
+    arch: str = "default"
+    """Noise model: default (residual MLP) or study (the study's 2-hidden-layer MLP)."""
+    hidden: int = 128
+    """Width of the default residual MLP (ignored by arch=study)."""
+    train_steps: int = 3000
+    """Optimizer steps per model."""
+    batch_size: int = 512
+    """Training batch size."""
+    lr: float = 3e-3
+    """Adam learning rate (cosine-decayed to 0); at 1e-3 the two rings of circles blur into one."""
+    n_points: int = 10000
+    """Points drawn from each toy set (training split + held-out split); a data_file uses all its points."""
+    heldout: int = 4000
+    """Points held out of training for the metrics."""
+    n_samples: int = 4000
+    """Samples generated per model for the metrics."""
+    emd_k: int = 5
+    """Disjoint subsample pairs for the EMD mean and std (the study's five splits)."""
+    emd_n: int = 800
+    """Points per EMD subsample."""
+    ratio_n: int = 2000
+    """Points per set for the EMD ratio (generated vs held-out over training vs held-out)."""
+    clip_x0: bool = True
+    """Clip the predicted clean point to [-1, 1] while sampling (needed by cosine; no effect on the study's betas)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("arch", self.arch, ARCHS)
+        for name in ("hidden", "train_steps", "batch_size", "lr", "emd_k", "emd_n", "ratio_n"):
+            positive(name, getattr(self, name))
+        check(0 < self.heldout < self.n_points, "heldout must be between 0 and n_points")
+        check(self.emd_k * self.emd_n <= min(self.heldout, self.n_samples),
+              "emd_k * emd_n must be <= heldout and n_samples; lower emd_n")
+        check(self.ratio_n <= min(self.heldout, self.n_points - self.heldout, self.n_samples),
+              "ratio_n must be <= heldout, the training split and n_samples; lower ratio_n")
+
+
+def point_sets(cfg: ToyProtocolConfig) -> list[tuple[str, np.ndarray]]:
+    """``[(name, points), ...]``: the user's ``data_file`` (named after the file) or each toy set."""
+    if cfg.data_file:
+        X, _ = load_array(cfg.data_file)
+        need = cfg.heldout + cfg.ratio_n
+        check(len(X) >= need, f"data_file has {len(X)} points; heldout + ratio_n needs {need}: lower them")
+        return [(Path(cfg.data_file).stem, X)]
+    return [(name, make_toy(name, n=cfg.n_points, helix_file=cfg.helix_file if name == "helix" else None)[0])
+            for name in cfg.datasets]
+
+
+def split_points(X: np.ndarray, heldout: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, heldout) float32 device tensors from a seeded permutation of ``X``."""
+    perm = np.random.default_rng(seed).permutation(len(X))
+    points = torch.from_numpy(np.asarray(X, dtype=np.float32)[perm]).to(device)
+    return points[heldout:], points[:heldout]
+
+
+def fit_and_score(cfg: ToyProtocolConfig, scheduler: NoiseScheduler, train: torch.Tensor, held: torch.Tensor,
+                  seed: int) -> tuple[dict[str, Any], np.ndarray]:
+    """Train one noise model on ``train``, sample ``cfg.n_samples`` points, score them.
+
+    Returns (row of metrics and timings, samples as a NumPy array in the data's scale).
+    """
+    kwargs = {"hidden": cfg.hidden} if cfg.arch == "default" else {}
+    torch.manual_seed(seed)  # module initialisers draw from the global generator
+    model = make_noise_model(cfg.arch, train.shape[1], scheduler.T, **kwargs).to(train.device)
+    gen = torch_generator(seed)
+    result = train_ddpm(model, scheduler, train, steps=cfg.train_steps, batch_size=cfg.batch_size,
+                        lr=cfg.lr, generator=gen)
+    start = time.perf_counter()
+    eps_fn = clipped_x0_eps(model, scheduler) if cfg.clip_x0 else None
+    samples = sample(model, scheduler, cfg.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
+    sample_s = time.perf_counter() - start
+    scores = sample_quality(samples, held.cpu(), train.cpu(), emd_k=cfg.emd_k, emd_n=cfg.emd_n,
+                            ratio_n=cfg.ratio_n, seed=seed)
+    status = result.status if np.isfinite(samples).all() else "diverged"
+    row = {**scores, "train_time_s": result.seconds, "sample_time_s": sample_s,
+           "final_loss": result.final_loss(100), "status": status}
+    return row, samples
+
+
+@dataclass
+class ConditionalDDPMConfig(ToySetsConfig):
+    """Data, noise model, schedule and training of a class-conditional DDPM (ddpm-cfg, ddpm-classifier)."""
+
+    labels_file: Optional[str] = None
+    """A .npy (N,) array of integer labels for data_file."""
+    arch: str = "default"
+    """Noise model: default (residual MLP) or study (the study's small MLP)."""
+    hidden: int = 64
+    """Width of the default model."""
+    depth: int = 3
+    """Residual blocks of the default model."""
+    T: int = 100
+    """Diffusion steps."""
+    schedule: str = "linear"
+    """Noise schedule: linear, cosine or sigmoid."""
+    beta_low: float = 1e-3
+    """First beta of the linear/sigmoid schedule (the study's 0.001)."""
+    beta_high: float = 0.02
+    """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
+    train_steps: int = 2000
+    """Optimizer steps (batches) of the conditional model."""
+    batch_size: int = 512
+    """Training batch size."""
+    lr: float = 1e-3
+    """Adam learning rate (cosine-decayed to 0)."""
+    label_dropout: float = 0.1
+    """Probability of training a row with the unconditional label."""
+    mlp_max_iter: int = 300
+    """Iterations of the scikit-learn MLP trained on the real points (the independent classifier)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("arch", self.arch, ARCHS)
+        one_of("schedule", self.schedule, SCHEDULES)
+        for name in ("hidden", "depth", "T", "train_steps", "batch_size", "lr", "mlp_max_iter"):
+            positive(name, getattr(self, name))
+        check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
+        check(0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)")
+
+
+def labelled_point_sets(cfg: ConditionalDDPMConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``[(name, X, y), ...]``: the user's ``data_file`` + ``labels_file``, or each toy set."""
+    return labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file)
+
+
+def fit_conditional_model(cfg: ConditionalDDPMConfig, X: Any, y: Any, n_classes: int, device: torch.device):
+    """Train the conditional model on (X, y) as configured; returns (model, scheduler, info) as fit_conditional does."""
+    model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
+    return fit_conditional(
+        torch.as_tensor(X).to(device), torch.as_tensor(y).to(device), n_classes=n_classes,
+        arch=cfg.arch, T=cfg.T, schedule=cfg.schedule, beta_low=cfg.beta_low, beta_high=cfg.beta_high,
+        steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
+        generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
+    )
+
+
+REFERENCE_CLASSIFIER = "scikit-learn MLPClassifier (64, 64)"
+
+
+def reference_classifier(X: np.ndarray, y: np.ndarray, max_iter: int, seed: int):
+    """The ordinary classifier the conditional models are compared with, fitted on (X, y)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings():  # quick profiles stop the MLP early on purpose
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf

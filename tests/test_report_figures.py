@@ -1,0 +1,24 @@
+"""new_figure follows matplotlib's (nrows, ncols) order and needs neither pyplot nor a backend choice."""
+
+import subprocess
+import sys
+
+from trainlab.report.figures import new_figure
+
+
+def test_rows_then_columns_like_matplotlib():
+    fig, axes = new_figure(2, 3, size=(2.0, 1.0))
+    assert axes.shape == (2, 3)
+    assert tuple(fig.get_size_inches()) == (6.0, 2.0)
+
+
+def test_drawing_and_saving_a_report_figure_never_imports_pyplot(tmp_path):
+    code = (
+        "import sys, matplotlib\n"
+        "import trainlab.runs, trainlab.report.html, trainlab.report.figures as f\n"
+        "fig, ax = f.new_figure(); ax[0, 0].plot([1, 2]); fig.savefig(sys.argv[1])\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+    )
+    out = tmp_path / "f.png"
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

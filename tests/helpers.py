@@ -34,3 +34,23 @@ def read_table(run_dir: Path, name: str) -> tuple[list[str], list[dict[str, str]
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def assert_same_table(a: list[dict[str, str]], b: list[dict[str, str]], skip: tuple[str, ...] = (),
+                      rtol: float = 1e-3) -> None:
+    """Two tables read by :func:`read_table` hold the same rows: text equal, numbers to ``rtol``
+    (columns in ``skip``, such as timings, are not compared)."""
+    import math
+
+    assert len(a) == len(b)
+    for row_a, row_b in zip(a, b, strict=True):
+        assert row_a.keys() == row_b.keys()
+        for key in row_a.keys() - set(skip):
+            x, y = row_a[key], row_b[key]
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                assert x == y, key
+                continue
+            assert math.isclose(fx, fy, rel_tol=rtol, abs_tol=1e-9) or (math.isnan(fx) and math.isnan(fy)), \
+                f"{key}: {x} != {y}"

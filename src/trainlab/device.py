@@ -63,11 +63,15 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     return gen
 
 
-# Below this many FLOPs per optimizer step, a second intra-op thread cannot pay
-# for its synchronisation. Worse, when another process holds the other core,
-# OpenMP's spin-waiting makes each tiny step ~100x slower (measured: 0.6 ms
-# with one thread against 56 ms with two for a 64-5-2 MLP at batch size 2).
-SMALL_STEP_FLOPS = 2e7
+# Below this many FLOPs per step (about 12 ms on one core) a step runs on one thread.
+# A second intra-op thread synchronises with the first at every operation, and when
+# another process holds the other core OpenMP's spin-waiting makes each small operation
+# wait for a time slice: measured 0.6 ms with one thread against 56 ms with two for a
+# 64-5-2 MLP at batch size 2; ddpm-steps' quick run (a stack of two width-32 noise
+# models, 6e7 FLOPs per step) took 103 s with two threads and 18 s with one on a machine
+# with load 16. Independent work uses the other core through single-threaded workers
+# instead (cpu_plan), which never wait on each other.
+SMALL_STEP_FLOPS = 1e9
 # Below this much work in all, worker processes cost more than they save: each
 # one starts a Python and imports torch (1-2 s of one core).
 MIN_PARALLEL_FLOPS = 2e11

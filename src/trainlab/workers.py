@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from trainlab.device import claim_cores, core_limit
+from trainlab.device import CpuPlan, claim_cores, core_limit, use_threads
 
 T = TypeVar("T")
 
@@ -53,3 +53,12 @@ def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1, *,
             return [fn(task) for task in tasks]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trainlab-worker") as pool:
             return list(pool.map(fn, tasks))
+
+
+def run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> list[T]:
+    """The tasks as ``plan`` says (:func:`trainlab.device.cpu_plan`): on ``plan.workers``
+    workers, or here one after another on ``plan.threads`` threads."""
+    if plan.workers > 1:
+        return map_tasks(fn, tasks, workers=plan.workers)
+    with use_threads(plan.threads):
+        return [fn(task) for task in tasks]

@@ -40,12 +40,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from trainlab.config import check, positive
-from trainlab.device import cpu_plan, torch_generator, use_threads
+from trainlab.device import cpu_plan, torch_generator
 from trainlab.nn.mlp import MLP
 from trainlab.train.stacked import STACK_ACTIVATIONS, STACK_OPTIMIZERS, StackedMLP, TrialSpec, init_solo
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
 from trainlab.train.result import TrainResult
-from trainlab.workers import map_tasks
+from trainlab.workers import run_planned
 
 
 __all__ = ["STACK_ACTIVATIONS", "STACK_OPTIMIZERS", "TrialResult", "TrialSpec", "init_solo", "train_alone", "train_stack", "train_trials", "training_flops"]
@@ -209,11 +209,7 @@ def train_trials(
                            eval_every_epoch=eval_every_epoch, progress=progress and plan.workers == 1,
                            desc=f"batch {key[0]} seed {key[1]}")
 
-    if plan.workers > 1:
-        stacked = map_tasks(one_stack, order, workers=plan.workers)
-    else:
-        with use_threads(plan.threads, x.device):
-            stacked = [one_stack(key) for key in order]
+    stacked = run_planned(one_stack, order, plan)
     results: list[TrialResult | None] = [None] * len(specs)
     for key, stack_results in zip(order, stacked):
         for i, result in zip(groups[key], stack_results):

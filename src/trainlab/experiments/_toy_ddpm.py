@@ -23,9 +23,9 @@ from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array, make_toy
 from trainlab.device import cpu_plan, global_seed, torch_generator
 from trainlab.diffusion.ddpm import ARCHS, clipped_x0_eps, make_noise_model, sample, train_ddpm
-from trainlab.diffusion.guidance import fit_conditional
+from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
 from trainlab.diffusion.metrics import sample_quality
-from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler
+from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler, make_scheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
 from trainlab.workers import run_planned
 
@@ -247,6 +247,9 @@ class ConditionalDDPMConfig(ToySetsConfig):
     """Probability of training a row with the unconditional label."""
     mlp_max_iter: int = 300
     """Iterations of the scikit-learn MLP trained on the real points (the independent classifier)."""
+    stacked: bool = True
+    """Train the models of data sets with the same dimension and number of classes as stacks, on every
+    core; false trains them one at a time (the reference: the same tables up to float rounding)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -272,6 +275,41 @@ def fit_conditional_model(cfg: ConditionalDDPMConfig, X: Any, y: Any, n_classes:
         steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
         generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
     )
+
+
+def fit_conditional_models(cfg: ConditionalDDPMConfig, data: Sequence[tuple[Any, Any, int]],
+                           device: torch.device) -> list[tuple[torch.nn.Module, NoiseScheduler, Any]]:
+    """:func:`fit_conditional_model` for every ``(X, y, n_classes)`` in ``data``, in order.
+
+    With ``cfg.stacked`` the models are built one after another from the global
+    generator, as the one-at-a-time path builds them, and data sets of the same
+    dimension and number of classes train as one stack (each model equals its solo
+    run up to float rounding), stacks side by side on the cores ``device.cpu_plan`` gives.
+    """
+    if not cfg.stacked:
+        return [fit_conditional_model(cfg, X, y, n_classes, device) for X, y, n_classes in data]
+    model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
+    scheduler = make_scheduler(cfg.schedule, cfg.T, cfg.beta_low, cfg.beta_high)
+    members = [StackMember(make_conditional_model(cfg.arch, np.shape(X)[1], cfg.T, c, **model_kwargs).to(device),
+                           scheduler, torch.as_tensor(X).to(device), torch_generator(cfg.seed),
+                           labels=torch.as_tensor(y).to(device))
+               for X, y, c in data]
+    stacks = plan_stacks([(np.shape(X)[1], c) for X, _, c in data])
+    params = [sum(p.numel() for p in m.model.parameters()) for m in members]
+    step = [6.0 * min(cfg.batch_size, len(m.X)) * sum(params[i] for i in stack)
+            for stack, m in zip(stacks, (members[s[0]] for s in stacks))]
+    plan = cpu_plan(device, max(step), tasks=len(stacks), total_flops=sum(step) * cfg.train_steps)
+    order = sorted(range(len(stacks)), key=lambda k: -step[k])
+
+    def one_stack(k: int) -> list[Any]:
+        return train_ddpm_stack([members[i] for i in stacks[k]], steps=cfg.train_steps, batch_size=cfg.batch_size,
+                                lr=cfg.lr, label_dropout=cfg.label_dropout, progress=plan.workers == 1)
+
+    out: list[Any] = [None] * len(data)
+    for k, results in zip(order, run_planned(one_stack, order, plan)):
+        for i, result in zip(stacks[k], results):
+            out[i] = (members[i].model, scheduler, result)
+    return out
 
 
 REFERENCE_CLASSIFIER = "scikit-learn MLPClassifier (64, 64)"

@@ -186,7 +186,8 @@ def run(cfg: Config, run) -> None:
              f"{how}, evaluated in {eval_seconds:.1f} s. MLP {x.shape[1]} -> {cfg.hidden} ReLU -> 2, Adam lr "
              f"{cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, focal gamma {cfg.focal_gamma:g}, logit "
              f"adjustment tau {cfg.tau:g}. {data.name} ({data.source}), classes {cfg.classes}: "
-             f"{np.bincount(train_labels)} training and {np.bincount(test_labels)} test images before thinning, "
+             f"{' / '.join(map(str, np.bincount(train_labels)))} training and "
+             f"{' / '.join(map(str, np.bincount(test_labels)))} test images before thinning, "
              "each class split on its own; "
              "train_time_s is a model's share of its stack's time." + _same_data_note(train_labels, cfg.Ns),
              title="Training details")
@@ -315,8 +316,9 @@ def _verdict(per_run: list[dict], best: dict, sparse_runs: list[dict], cfg: Conf
               "study saw it fall apart above N = 1000 (one run).", ""]
     if {"loss_weight", "resample"} <= set(cfg.strategies):
         wins, losses, _ = compare(cfg.Ns, ("resample", None), ("loss_weight", None))
-        outcome = ("is within the noise" if not wins and not losses else "holds" if not losses else
-                   "is reversed" if not wins else "holds at some N and is reversed at others")
+        outcome = ("is within the noise at every N" if not wins and not losses else
+                   ("holds at every N" if len(wins) == len(cfg.Ns) else "holds there and is noise elsewhere")
+                   if not losses else "is reversed there" if not wins else "holds at some N and is reversed at others")
         lines.append(f"- The study found resampling better and steadier than loss weighting. Here resampling "
                      f"(best weight on validation) beats loss weighting at N = {_list(wins)} and loses at N = "
                      f"{_list(losses)}: the claim {outcome}.")

@@ -57,3 +57,17 @@ def test_mala_on_the_target_matches_exact_draws(fitted):
     # E = chi2_12 / 2 + log Z under the target: mean d/2 + log Z, the closed form
     assert float(target(draws).mean()) == pytest.approx(12 / 2 + target.log_norm, abs=0.15)
     assert float(target(target.sample(60_000, generator=gen)).mean()) == pytest.approx(6 + target.log_norm, abs=0.05)
+
+
+def test_ula_mean_energy_is_its_closed_form(fitted):
+    _, pca = fitted
+    target = GaussianEnergy.from_pca(pca, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(3)
+    tau = 0.5 * target.noise_variance  # the narrow axes' variance grows by 1 / (1 - 1/4) under ULA
+    res = sample(target, target.sample(400, generator=gen), method="ula", tau=tau, burn_in=100, n_samples=200,
+                 thin=2, generator=gen)
+    predicted = target.ula_mean_energy(tau)
+    assert predicted - (6 + target.log_norm) > 1.0  # a bias worth testing: well above the target's d/2
+    assert float(target(res.samples.reshape(-1, 12)).mean()) == pytest.approx(predicted, abs=0.15)
+    assert target.ula_mean_energy(0.0) == pytest.approx(6 + target.log_norm)
+    assert target.ula_mean_energy(2.5 * target.noise_variance) == float("inf")

@@ -68,6 +68,19 @@ class GaussianEnergy:
     def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> "GaussianEnergy":
         return cls(state["mean"], state["components"], state["variances"], float(state["noise_variance"]))
 
+    def ula_mean_energy(self, tau: float) -> float:
+        """Mean of this energy under ULA's stationary law with step ``tau`` (closed form).
+
+        Along an axis of variance lam, ULA's chain is x' = (1 - tau/lam) x + sqrt(2 tau) xi, whose
+        stationary variance is lam / (1 - tau / (2 lam)); so E[E] = log Z + sum_i 1 / (2 - tau / lam_i)
+        (d/2 + log Z under the target itself). Infinite when tau >= 2 lam_min (ULA diverges).
+        """
+        k, d = self.components.shape
+        lam = torch.cat([self.variances.double().cpu(), torch.full((d - k,), self.noise_variance, dtype=torch.float64)])
+        if tau >= 2 * float(lam.min()):
+            return math.inf
+        return self.log_norm + float((1.0 / (2.0 - tau / lam)).sum())
+
     def describe_scales(self, tau: float) -> dict[str, float]:
         """How a Langevin step ``tau`` sits against this target's scales.
 

@@ -84,19 +84,25 @@ def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.n
     return fig
 
 
+def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list, list[ToyJob], dict]:
+    """The study's models: their (dataset, T) keys, their jobs, and each dataset's held-out points."""
+    real, keys, jobs = {}, [], []
+    for d_i, (name, points) in enumerate(sets):
+        # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
+        train, held = split_points(points, cfg.heldout, cfg.seed, device)
+        real[name] = held.cpu().numpy()
+        for T in sorted(set(cfg.Ts)):
+            scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
+            keys.append((name, T))
+            jobs.append(ToyJob(scheduler, train, held, seed=cfg.seed + 1000 * d_i + T))
+    return keys, jobs, real
+
+
 def run(cfg: Config, run) -> None:
     Ts = sorted(set(cfg.Ts))
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
-    real, keys, jobs = {}, [], []
-    for d_i, (name, points) in enumerate(sets):
-        # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
-        train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
-        real[name] = held.cpu().numpy()
-        for T in Ts:
-            scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
-            keys.append((name, T))
-            jobs.append(ToyJob(scheduler, train, held, seed=cfg.seed + 1000 * d_i + T))
+    keys, jobs, real = grid(cfg, sets, run.device)
 
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}

@@ -200,7 +200,7 @@ class PerTrialStack:
         Returns each trial's loss on its batch, shape (T,).
         """
         w1, b1, w2, b2 = self.params
-        g, k, t, c, hid = self.G, self.K, self.T, self.C, self.H
+        g, k, t, hid = self.G, self.K, self.T, self.H
         b = x.shape[1]
         h = torch.baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2))  # (G, B, K*H)
         a = _ACT[self.activation](h)

@@ -5,7 +5,6 @@ function still ties the two modules together, it only hides the cycle.
 """
 
 import ast
-import importlib
 import subprocess
 import sys
 from pathlib import Path

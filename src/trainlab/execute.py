@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trainlab.config import load_config
-from trainlab.device import resolve_device, seed_everything, thread_limit
+from trainlab.device import resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment, get_experiment
 from trainlab.runs import Run, SilentRun
@@ -73,9 +73,10 @@ def run_experiment(
 def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
     start = time.perf_counter()
     try:
-        # Quick profiles are toy-size by contract: one CPU thread is fastest for them, and
-        # two would spin-wait whenever the machine has another busy process.
-        with thread_limit(1 if quick else None, run.device):
+        # One CPU thread unless a workload asks for more through device.cpu_plan (quick and
+        # full runs alike): toy-size steps are fastest on one, and two threads spin-wait
+        # whenever the machine has another busy process.
+        with use_threads(1, run.device):
             exp.run(cfg, run)
     except KeyboardInterrupt:
         run.finish("interrupted", time.perf_counter() - start)

@@ -9,7 +9,15 @@ from trainlab.data.idx import read_idx, write_idx
 from trainlab.data.images import ImageDataset, image_tensor, known_datasets, load_images, to_tensor
 from trainlab.data.info import describe, fetch
 from trainlab.data.splits import describe_splits, device_splits
-from trainlab.data.subsets import every_nth, keep_classes, per_class, random_subset, train_val_split
+from trainlab.data.subsets import (
+    every_nth,
+    imbalanced_split,
+    keep_classes,
+    per_class,
+    random_subset,
+    sparsify,
+    train_val_split,
+)
 
 __all__ = [
     "ImageDataset",
@@ -18,6 +26,7 @@ __all__ = [
     "device_splits",
     "every_nth",
     "fetch",
+    "imbalanced_split",
     "image_tensor",
     "keep_classes",
     "known_datasets",
@@ -25,6 +34,7 @@ __all__ = [
     "per_class",
     "random_subset",
     "read_idx",
+    "sparsify",
     "to_tensor",
     "train_val_split",
     "write_idx",

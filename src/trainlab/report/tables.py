@@ -98,12 +98,14 @@ def _escape(text: Any) -> str:
 
 
 def mean_std(
-    rows: Sequence[Mapping[str, Any]], by: Sequence[str], values: Sequence[str]
+    rows: Sequence[Mapping[str, Any]], by: Sequence[str], values: Sequence[str], skip_nan: bool = False
 ) -> list[dict[str, Any]]:
     """Group ``rows`` by the ``by`` columns and replace each value column by its mean.
 
     With more than one repeat in a group, ``<value>_std`` (sample std, ddof=1)
-    columns are added and ``n`` counts the repeats.
+    columns are added and ``n`` counts the repeats. ``skip_nan`` leaves NaN values
+    (undefined metrics) out of their group's mean and std; a group without one
+    defined value stays NaN.
     """
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -114,10 +116,30 @@ def mean_std(
         rec: dict[str, Any] = dict(zip(by, key))
         for v in values:
             arr = np.array([float(m[v]) for m in members], dtype=float)
-            rec[v] = float(np.mean(arr))
+            if skip_nan:
+                arr = arr[~np.isnan(arr)]
+            rec[v] = float(np.mean(arr)) if len(arr) else float("nan")
             if several:
                 rec[f"{v}_std"] = float(np.std(arr, ddof=1)) if len(arr) > 1 else float("nan")
         if several:
             rec["n"] = len(members)
         out.append(rec)
     return out
+
+
+def mean_std_markdown(table: Sequence[Mapping[str, Any]], columns: Sequence[str], values: Sequence[str]) -> str:
+    """A Markdown table of :func:`mean_std` output with one ``mean ± std`` cell per value.
+
+    ``columns`` are shown as they are; each of ``values`` reads ``mean ± std``, rounded by
+    :mod:`trainlab.report.numbers` (``n/a`` where the mean is NaN, the mean alone where the std is).
+    """
+    def cell(row: Mapping[str, Any], v: str) -> str:
+        mean, std = row[v], row.get(f"{v}_std", math.nan)
+        percent = numbers.is_percent(v, [mean])
+        if abs(std) <= 1e-12 * abs(mean):  # equal repeats: no float dust
+            std = 0.0
+        text = numbers.format_number(mean, percent)
+        return text if math.isnan(mean) or math.isnan(std) else f"{text} ± {numbers.format_number(std, percent)}"
+
+    cells = [{**{c: row[c] for c in columns}, **{v: cell(row, v) for v in values}} for row in table]
+    return rows_to_markdown(cells, [*columns, *values])

@@ -1,0 +1,236 @@
+"""Optimisation & CNN study, Question 3: decode the mean of the training set's codes.
+
+The study takes the convolutional autoencoders of Q2.2 (λ = 2 and λ = 32), passes the
+whole training set through the encoder, averages the codes, z_mean = mean_i z_i, feeds
+z_mean to the decoder and asks what the image shows (one figure of two sub-images):
+the weights are said to hold what images have in common and the code what is
+particular to each. Here the models come from an ``autoencoder`` run
+(``from_run=RUN_DIR``, loaded from its checkpoints) or are trained here. Beyond the
+study: the mean code of each class decoded, the decoded mean beside the pixel-wise
+mean image and the mean of the reconstructions, and a note, computed from the run,
+on where the mean code lies among the training codes and what the decoder makes of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainlab.checkpoints import checkpoint_info, load_checkpoint, save_checkpoint
+from trainlab.config import check, one_of, positive
+from trainlab.errors import ConfigError
+from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, edge_strength,
+                                               load_images_and_labels, mosaic, new_model, train_autoencoder)
+from trainlab.nn.autoencoder import build_autoencoder, dead_units, decode_all, encode_all
+from trainlab.report.figures import new_figure
+
+NAME = "autoencoder-mean-latent"
+STUDY = "optim-cnn"
+QUESTION = "Q3"
+SUMMARY = "decode the mean code of the training set (and of each class) for code sizes 2 and 32"
+RUNTIME = "~6 min"
+QUICK = {"dataset": "digits", "epochs": 15, "batch_size": 64}
+
+NEIGHBOURS = 50
+SHARP = 80.0
+"""Edge strength, in % of a typical test image's, from which a decoded image counts as sharp."""
+
+
+@dataclass
+class Config(AutoencoderConfig):
+    from_run: Optional[str] = None
+    """Folder of an ``autoencoder`` run whose checkpoints to decode; None trains the models here."""
+    arch: str = "conv"
+    """Model whose codes are averaged: conv (the study's Q2.2 model) or mlp."""
+    latents: List[int] = field(default_factory=lambda: [2, 32])
+    """Code sizes λ, one model each (the study: 2 and 32)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("arch", self.arch, ARCHS)
+        check(len(self.latents) > 0, "latents must list at least one code size, e.g. latents=[2,32]")
+        positive("latents", self.latents)
+
+
+def run(cfg: Config, run) -> None:
+    device = run.device
+    data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
+    shape, n_classes = data.image_shape, data.num_classes
+    pixel_mean = x_train.mean(dim=0)
+    class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
+    typical_edges = edge_strength(x_test, shape)
+
+    rows, class_rows, decoded, per_class, recon_means, notes = [], [], {}, {}, {}, []
+    for latent in cfg.latents:
+        model, origin = _model(cfg, run, data, x_train, latent, device)
+        codes = encode_all(model, x_train)
+        mu = codes.mean(dim=0, keepdim=True)  # the study's z_mean over the whole training set
+        decoded[latent] = decode_all(model, mu)[0]
+        run.save_array(f"arrays/mean_code_latent{latent}.npy", mu[0].cpu().numpy())
+        run.save_array(f"arrays/decoded_mean_latent{latent}.npy", decoded[latent].reshape(shape).cpu().numpy())
+        recon_means[latent] = decode_all(model, codes).mean(dim=0)
+        mu_c = torch.stack([codes[y_train == c].mean(dim=0) for c in range(n_classes)])
+        per_class[latent] = decode_all(model, mu_c)
+        stats = _where_the_mean_lies(codes, y_train, mu[0])
+        row = {"latent": latent, "model": origin, "dead_units": int(dead_units(codes).sum()), **stats,
+               "l1_to_pixel_mean": F.l1_loss(decoded[latent], pixel_mean).item(),
+               "recon_mean_l1_to_pixel_mean": F.l1_loss(recon_means[latent], pixel_mean).item(),
+               "edges_pct": 100 * edge_strength(decoded[latent][None], shape) / typical_edges,
+               "collapsed": bool(decode_all(model, codes[:1000]).std(dim=0).max() < 1e-6)}
+        dist = (class_means - decoded[latent]).abs().mean(dim=1)
+        row["closest_class_mean"] = data.class_names[int(dist.argmin())]
+        row["l1_to_closest_class_mean"] = float(dist.min())
+        row["neighbour_class"] = data.class_names[row["neighbour_class"]]
+        rows.append(row)
+        for c in range(n_classes):
+            class_rows.append({"latent": latent, "class": data.class_names[c],
+                               "l1_to_class_pixel_mean": F.l1_loss(per_class[latent][c], class_means[c]).item(),
+                               "edges_pct": 100 * edge_strength(per_class[latent][c][None], shape) / typical_edges})
+        notes.append(_explain(row, pixel_edges=100 * edge_strength(pixel_mean[None], shape) / typical_edges))
+
+    run.text("data", f"{data.name} ({data.source}): the codes of all {len(x_train)} training images are averaged. "
+             f"Models: {cfg.arch}, " + "; ".join(f"λ = {r['latent']}: {r['model']}" for r in rows) + ".",
+             title="Data and models")
+    run.figure("mean_code", _plot_row([decoded[l] for l in cfg.latents], [f"decode(mean code), λ = {l}"
+                                                                         for l in cfg.latents], shape),
+               title="The decoded mean code (the study's figure)",
+               caption="The codes of every training image averaged, then decoded.")
+    images = [img for l in cfg.latents for img in (decoded[l], recon_means[l])] + [pixel_mean]
+    titles = [t for l in cfg.latents for t in (f"decode(mean z), λ={l}", f"mean of decode(z), λ={l}")]
+    run.figure("against_pixel_mean", _plot_row(images, titles + ["pixel-wise mean"], shape),
+               title="Decoding the mean is not the mean of the decoded images",
+               caption="L1 to the pixel-wise mean image: " + "; ".join(
+                   f"λ = {r['latent']}: decoded mean code {r['l1_to_pixel_mean']:.3f}, mean of the reconstructions "
+                   f"{r['recon_mean_l1_to_pixel_mean']:.3f}" for r in rows) + ".")
+    run.figure("class_means", _plot_classes(per_class, class_means, cfg.latents, data.class_names, shape),
+               title="The mean code of each class, decoded, beside the class's pixel-wise mean")
+    run.table("mean_code", rows, title="Where the mean code lies and what it decodes to",
+              columns=["latent", "collapsed", "dead_units", "isolation", "zero_share", "all_on_share",
+                       "neighbour_class", "neighbour_share", "closest_class_mean", "l1_to_closest_class_mean",
+                       "l1_to_pixel_mean", "recon_mean_l1_to_pixel_mean", "edges_pct"],
+              caption=f"isolation: distance from the mean code to the nearest training code over the median "
+                      f"distance between a training code and its nearest neighbour (>> 1: a region no image maps "
+                      f"to); zero_share: % of the live code entries that the ReLU sets to zero; all_on_share: % of "
+                      f"training codes with every live unit on, as in the mean code; neighbour_class, "
+                      f"neighbour_share: the commonest class among the {NEIGHBOURS} training codes nearest the "
+                      f"mean code and its %; l1_*: mean absolute pixel difference; edges_pct: edge strength in % "
+                      f"of a typical test image's (low: blurred).")
+    run.table("class_means", class_rows, columns=["latent", "class", "l1_to_class_pixel_mean", "edges_pct"],
+              title="Decoded class-mean codes against the class's pixel-wise mean image")
+    run.text("explanation", "\n\n".join(notes), title="What the decoded mean shows")
+    run.summary(headline=f"l1_to_pixel_mean_latent{cfg.latents[0]}",
+                **{f"l1_to_pixel_mean_latent{r['latent']}": r["l1_to_pixel_mean"] for r in rows},
+                **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows})
+
+
+def _model(cfg: Config, run, data, x_train: torch.Tensor, latent: int, device):
+    """The model of this λ: loaded from ``from_run``'s checkpoint, or trained (and saved) here."""
+    name = checkpoint_name(cfg.arch, latent, cfg.seed)
+    if cfg.from_run is None:
+        model, description = new_model(cfg.arch, latent, data.image_shape, cfg.latent_activation, cfg.seed, device)
+        result = train_autoencoder(model, x_train, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                                   seed=cfg.seed, desc=f"{cfg.arch} λ={latent}")
+        for record in result.history:
+            run.log(latent=latent, **record)
+        save_checkpoint(run, name, model, architecture=description, config=cfg, dataset=data.name)
+        return model, (f"trained here ({cfg.epochs} epochs, {result.seconds:.0f} s, final train L1 "
+                       f"{result.history[-1]['train_loss']:.4f}, status {result.status})")
+    info = checkpoint_info(cfg.from_run, name)
+    if info.get("dataset") not in (None, data.name):
+        raise ConfigError(f"from_run={cfg.from_run} was trained on {info['dataset']}; add dataset={info['dataset']}")
+    arch = info["architecture"]
+    size = arch.get("image_shape") or [arch.get("in_dim")]
+    if int(np.prod(size)) != int(np.prod(data.image_shape)):
+        raise ConfigError(f"from_run={cfg.from_run}: checkpoint {name!r} takes images of {size} pixels, "
+                          f"{data.name} has {list(data.image_shape)}")
+    model = build_autoencoder(**arch).to(device)
+    load_checkpoint(cfg.from_run, name, model, architecture={"kind": cfg.arch, "latent": latent})
+    return model, f"checkpoint {Path(cfg.from_run) / 'checkpoints' / name}.pt"
+
+
+def _where_the_mean_lies(codes: torch.Tensor, labels: torch.Tensor, mu: torch.Tensor, sample: int = 5000) -> dict:
+    """How far the mean code is from the training codes, and which classes surround it."""
+    rng = np.random.default_rng(0)
+    pick = torch.as_tensor(rng.permutation(len(codes))[:sample], device=codes.device)
+    sub = codes[pick]
+    d = torch.cdist(sub, sub)
+    d.fill_diagonal_(float("inf"))
+    spacing = d.min(dim=1).values.median().item()
+    to_mu = (codes - mu).norm(dim=1)
+    near = labels[to_mu.argsort()[:NEIGHBOURS]]
+    counts = torch.bincount(near)
+    live = ~dead_units(codes)
+    on = codes[:, live] > 0
+    return {"isolation": to_mu.min().item() / max(spacing, 1e-12), "neighbour_class": int(counts.argmax()),
+            "neighbour_share": 100.0 * counts.max().item() / NEIGHBOURS,
+            "zero_share": 100.0 * (1 - on.float().mean().item()) if live.any() else float("nan"),
+            "all_on_share": 100.0 * on.all(dim=1).float().mean().item() if live.any() else float("nan")}
+
+
+def _explain(row: dict, pixel_edges: float) -> str:
+    """The note on one λ, every clause chosen and filled in from the run's numbers."""
+    latent, name = row["latent"], row["neighbour_class"]
+    text = f"**λ = {latent}:** "
+    if row["collapsed"]:
+        return text + (f"this model has collapsed: it decodes every training image to the same image, so its mean "
+                       f"code decodes to that image too (L1 {row['l1_to_pixel_mean']:.3f} from the pixel-wise mean, "
+                       f"{row['edges_pct']:.0f}% of a typical image's edge strength) and shows nothing about the "
+                       "data. Train it again with another seed or latent_activation=none.")
+    if row["dead_units"]:
+        text += f"{row['dead_units']} of {latent} code units are dead, so the mean is 0 there as for every image. "
+    if row["zero_share"] == row["zero_share"] and row["zero_share"] > 0:
+        text += (f"The ReLU sets {row['zero_share']:.0f}% of the live code entries to zero; {row['all_on_share']:.0f}% "
+                 "of training codes have every live unit on, as the mean code has. ")
+    if row["isolation"] > 2:
+        text += (f"The mean code lies {row['isolation']:.1f} times the typical spacing between neighbouring training "
+                 "codes from the nearest one, in a region no training image maps to, so the decoder is "
+                 "extrapolating. ")
+    else:
+        text += (f"The mean code lies among the training codes ({row['isolation']:.1f} times the typical spacing "
+                 f"from the nearest one); {row['neighbour_share']:.0f}% of its {NEIGHBOURS} nearest codes belong to "
+                 f"class {name}. ")
+    text += (f"Decoded, it has {row['edges_pct']:.0f}% of a typical image's edge strength (the pixel-wise mean "
+             f"image: {pixel_edges:.0f}%) and is closest to the mean image of class {row['closest_class_mean']} "
+             f"(L1 {row['l1_to_closest_class_mean']:.3f}; to the pixel-wise mean of all images "
+             f"{row['l1_to_pixel_mean']:.3f}). ")
+    recon = row["recon_mean_l1_to_pixel_mean"]
+    if row["edges_pct"] >= SHARP:
+        text += ("So it is not an average image but one sharp image of the decoder's own making: averaging codes "
+                 "does not average images, because the decoder is non-linear (the mean of the reconstructions, "
+                 f"by contrast, is at L1 {recon:.3f} from the pixel-wise mean).")
+    elif row["l1_to_pixel_mean"] <= 1.5 * recon:
+        text += (f"So it is a blur close to the pixel-wise mean image, as the mean of the reconstructions is (L1 "
+                 f"{recon:.3f} from it): what all images share, with the details of each averaged away.")
+    else:
+        text += (f"So it is a blur, but not the pixel-wise mean image (the mean of the reconstructions is at L1 "
+                 f"{recon:.3f} from that): averaging codes does not average images, because the decoder is "
+                 "non-linear.")
+    return text
+
+
+def _plot_row(images: list[torch.Tensor], titles: list[str], shape):
+    fig, axes = new_figure(ncols=len(images), size=(2.2, 2.4))
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(image.reshape(shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    return fig
+
+
+def _plot_classes(per_class: dict, class_means: torch.Tensor, latents: list[int], class_names: list[str], shape):
+    rows = [per_class[l].cpu().numpy() for l in latents] + [class_means.cpu().numpy()]
+    names = [f"decoded, λ={l}" for l in latents] + ["pixel-wise mean"]
+    n = len(class_names)
+    fig, axes = new_figure(size=(0.8 * n + 1.4, 0.85 * len(rows) + 0.6))
+    ax = axes[0, 0]
+    ax.imshow(mosaic(np.concatenate(rows), shape, n), cmap="gray", vmin=0, vmax=1)
+    ax.set_yticks([i * (shape[0] + 1) + shape[0] / 2 for i in range(len(rows))], names, fontsize=8)
+    ax.set_xticks([i * (shape[1] + 1) + shape[1] / 2 for i in range(n)], class_names, fontsize=7,
+                  rotation=30 if max(map(len, class_names)) > 2 else 0)
+    ax.tick_params(length=0)
+    return fig

@@ -18,7 +18,8 @@ process's CPU time is printed as well: with one thread it leaves out the time
 the process waited for a core. Both
 ways draw the same batches (a seeded ``torch.randperm`` per epoch), so their
 per-configuration accuracies differ only by float rounding. The FLOP limit is the grid's FLOPs divided by this machine's
-float32 matmul rate (best of several large ``torch.mm`` in this process):
+float32 matmul rate (best of several large single-threaded ``torch.mm`` in this process, times the
+number of cores):
 training needs, per sample and trial, 4*(784*h + 10*h) for the forward pass and
 weight gradients plus 2*10*h for the gradient into the hidden layer (none into
 the input); evaluation 2*(784*h + 10*h) per image. Biases, activations, the
@@ -47,7 +48,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from trainlab.data import load_images, to_tensor, train_val_split
-from trainlab.device import torch_generator
+from trainlab.device import claim_cores, torch_generator, use_threads
 from trainlab.nn.mlp import MLP
 from trainlab.train.batched import TrialSpec, train_trials, training_flops
 
@@ -125,7 +126,12 @@ def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str
 
 
 def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 FLOP/s of an n x n x n torch.mm in this process."""
+    """Best float32 FLOP/s of an n x n x n torch.mm on one thread (one core's limit)."""
+    with use_threads(1):
+        return _matmul_rate(n, repeats)
+
+
+def _matmul_rate(n: int, repeats: int) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = float("inf")
@@ -141,10 +147,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per configuration, both ways (default 2)")
     parser.add_argument("--activation", default="sigmoid", help="sigmoid (Table 2) or relu (Table 3)")
     parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both ways (default 1: on a shared 2-core machine two threads "
-                             "spin-wait on each other and both ways run 10-15x slower; use 2 on an idle machine)")
+                        help="cores for both ways (default 1: on a shared 2-core machine two threads spin-wait on "
+                             "each other and both ways run 10-15x slower; use 2 on an idle machine). The seed's way "
+                             "gets that many torch threads; trainlab plans its own (device.cpu_plan: one "
+                             "single-threaded worker per stack and core)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    claim_cores(args.threads)
 
     data = load_images("fashion-mnist")
     train_idx, val_idx = train_val_split(len(data.train_labels), 0.2, seed=0)
@@ -190,7 +198,7 @@ def main() -> None:
     n_eval = len(train_idx) + len(val_idx) + len(data.test_labels)
     flops = training_flops(specs, 784, 10, len(train_idx) * args.epochs)
     flops += sum(2.0 * (784 * s.hidden + 10 * s.hidden) for s in specs) * n_eval
-    limit = flops / rate
+    limit = flops / (rate * args.threads)  # every core at its best single-thread matmul rate
 
     print(f"\n{'batch':>5} {'opt':>4} {'hidden':>6} | {'seed test':>9} {'ours test':>9} {'diff pp':>7}")
     diffs = []
@@ -201,14 +209,16 @@ def main() -> None:
               f"{mine.metrics['test_acc']:>9.2f} {diff:>+7.2f}")
     print(f"\nseed's way: {seed_seconds:.1f} s   trainlab: {our_seconds:.2f} s (mean of {first_seconds:.2f} s "
           f"before and {second_seconds:.2f} s after the seed's way)   speedup {seed_seconds / our_seconds:.1f}x")
-    print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s; FLOP-limit time {limit:.2f} s; "
+    print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s per core x {args.threads}; "
+          f"FLOP-limit time {limit:.2f} s; "
           f"trainlab / limit {our_seconds / limit:.2f}")
     print(f"CPU time of this process (less sensitive to other users' load): seed's way {seed_cpu:.1f} s, "
-          f"trainlab {our_cpu:.2f} s: speedup {seed_cpu / our_cpu:.1f}x, trainlab / limit {our_cpu / limit:.2f}")
+          f"trainlab {our_cpu:.2f} s: speedup {seed_cpu / our_cpu:.1f}x, trainlab CPU time / "
+          f"(limit x cores) {our_cpu / (limit * args.threads):.2f}")
     print(f"largest per-configuration test accuracy difference: {max(diffs):.2f} percentage points; "
           f"load average now {os.getloadavg()[0]:.1f}")
     print(f"RESULT speedup={seed_seconds / our_seconds:.1f} limit_ratio={our_seconds / limit:.2f} "
-          f"max_acc_diff={max(diffs):.2f}")
+          f"max_acc_diff={max(diffs):.2f} threads={args.threads} load={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -34,3 +34,45 @@ def read_table(run_dir: Path, name: str) -> tuple[list[str], list[dict[str, str]
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())
+
+
+def write_cifar(folder: Path, per_batch: int = 20, n_test: int = 30, seed: int = 0) -> Path:
+    """A small ``cifar-10-python.tar.gz`` in the release's format in ``folder`` (random pixels,
+    labels cycling 0..9, class c a little brighter in channel c % 3 so that it can be learned)."""
+    import numpy as np
+
+    from trainlab.data import cifar
+
+    rng = np.random.default_rng(seed)
+
+    def batch(n: int, offset: int) -> bytes:
+        labels = (np.arange(n) + offset) % 10
+        images = rng.integers(0, 128, size=(n, 32, 32, 3), dtype=np.uint8)
+        for i, c in enumerate(labels):
+            images[i, :, :, c % 3] += np.uint8(60 + 6 * c)
+        return cifar.batch_bytes(images, labels)
+
+    members = {name: batch(per_batch, i) for i, name in enumerate(cifar.TRAIN_BATCHES)}
+    members[cifar.TEST_BATCH] = batch(n_test, 0)
+    meta = {"label_names": list(cifar.CLASS_NAMES), "num_cases_per_batch": per_batch, "num_vis": 3072}
+    return cifar.write_archive(folder / cifar.ARCHIVE, members, meta=meta)
+
+
+def assert_same_table(a: list[dict[str, str]], b: list[dict[str, str]], skip: tuple[str, ...] = (),
+                      rtol: float = 1e-3) -> None:
+    """Two tables read by :func:`read_table` hold the same rows: text equal, numbers to ``rtol``
+    (columns in ``skip``, such as timings, are not compared)."""
+    import math
+
+    assert len(a) == len(b)
+    for row_a, row_b in zip(a, b, strict=True):
+        assert row_a.keys() == row_b.keys()
+        for key in row_a.keys() - set(skip):
+            x, y = row_a[key], row_b[key]
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                assert x == y, key
+                continue
+            assert math.isclose(fx, fy, rel_tol=rtol, abs_tol=1e-9) or (math.isnan(fx) and math.isnan(fy)), \
+                f"{key}: {x} != {y}"

@@ -29,7 +29,7 @@ def test_one_seed_drives_numpy_and_torch():
 
 
 def test_thread_limit_restores_and_small_steps_get_one_thread():
-    from trainlab.device import SMALL_STEP_FLOPS, thread_limit, threads_for_step
+    from trainlab.device import SMALL_STEP_FLOPS, available_cores, thread_limit, threads_for_step
 
     before = torch.get_num_threads()
     with thread_limit(1):
@@ -37,5 +37,32 @@ def test_thread_limit_restores_and_small_steps_get_one_thread():
     assert torch.get_num_threads() == before
     cpu = torch.device("cpu")
     assert threads_for_step(SMALL_STEP_FLOPS / 10, cpu) == 1
-    assert threads_for_step(SMALL_STEP_FLOPS * 10, cpu) is None
+    assert threads_for_step(SMALL_STEP_FLOPS * 10, cpu) == available_cores()
     assert threads_for_step(1.0, torch.device("cuda")) is None
+
+
+def test_cpu_plan_is_one_rule_for_threads_and_workers(monkeypatch):
+    import trainlab.device as device
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    big = device.MIN_PARALLEL_FLOPS
+    assert device.cpu_plan(cpu, 1e3) == device.CpuPlan(workers=1, threads=1)  # tiny steps: one thread
+    assert device.cpu_plan(cpu, device.SMALL_STEP_FLOPS * 10) == device.CpuPlan(workers=1, threads=2)
+    # independent tasks worth a worker each: one single-threaded process per core
+    assert device.cpu_plan(cpu, 1e3, tasks=5, total_flops=big) == device.CpuPlan(workers=2, threads=1)
+    assert device.cpu_plan(cpu, 1e9, tasks=5, total_flops=big / 10).workers == 1  # not worth starting them
+    assert device.cpu_plan(cuda, 1e9, tasks=5, total_flops=big) == device.CpuPlan(workers=1, threads=None)
+    monkeypatch.setattr(device, "available_cores", lambda: 1)
+    assert device.cpu_plan(cpu, 1e9, tasks=5, total_flops=big) == device.CpuPlan(workers=1, threads=1)
+
+
+def test_use_threads_sets_and_restores_within_the_available_cores():
+    from trainlab.device import available_cores, use_threads
+
+    before = torch.get_num_threads()
+    with use_threads(1):
+        with use_threads(64):  # raised again, but never past the cores this process may use
+            assert torch.get_num_threads() == min(64, available_cores())
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -2,7 +2,7 @@ import csv
 import io
 import math
 
-from trainlab.report.tables import mean_std, rows_to_csv, rows_to_markdown
+from trainlab.report.tables import mean_std, mean_std_markdown, rows_to_csv, rows_to_markdown
 
 
 def test_mean_std_matches_numpy_sample_std():
@@ -10,6 +10,15 @@ def test_mean_std_matches_numpy_sample_std():
     out = mean_std(rows, by=["k"], values=["v"])
     assert out[0] == {"k": 1, "v": 2.0, "v_std": math.sqrt(2.0), "n": 2}
     assert out[1]["v_std"] == 0.0
+
+
+def test_mean_std_can_leave_undefined_values_out():
+    nan = float("nan")
+    rows = [{"k": 1, "v": 1.0}, {"k": 1, "v": nan}, {"k": 1, "v": 3.0}, {"k": 2, "v": nan}, {"k": 2, "v": nan}]
+    out = mean_std(rows, by=["k"], values=["v"], skip_nan=True)
+    assert out[0] == {"k": 1, "v": 2.0, "v_std": math.sqrt(2.0), "n": 3}  # n counts every repeat
+    assert math.isnan(out[1]["v"]) and math.isnan(out[1]["v_std"])
+    assert math.isnan(mean_std(rows, by=["k"], values=["v"])[0]["v"])  # by default NaN propagates
 
 
 def test_single_repeat_has_no_std_columns():
@@ -24,3 +33,12 @@ def test_markdown_bold_and_marks():
     assert "**2**" in lines[3]
     parsed = list(csv.DictReader(io.StringIO(rows_to_csv([{"a": float("nan")}, {"a": 1}], ["a"]))))
     assert parsed == [{"a": ""}, {"a": "1"}]  # NaN is written as an empty cell
+
+
+def test_mean_std_markdown_cells():
+    nan = float("nan")
+    table = [{"k": "a", "test_acc": 91.234, "test_acc_std": 1.5, "f1": 0.91234, "f1_std": 0.0123},
+             {"k": "b", "test_acc": 50.0, "test_acc_std": 1e-15, "f1": nan, "f1_std": nan}]
+    lines = mean_std_markdown(table, ["k"], ["test_acc", "f1"]).strip().splitlines()
+    assert "91.23 ± 1.50" in lines[2] and "0.9123 ± 0.0123" in lines[2]
+    assert "50.00 ± 0.00" in lines[3] and "n/a" in lines[3]

@@ -54,6 +54,8 @@ def run(
     if seed is not None:
         items.append(f"seed={seed}")
     path = run_experiment(name, items, yaml_file=config, quick=quick, out=out)
+    if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
+        return
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
 
@@ -137,7 +139,7 @@ def _data_dir(args: List[str]) -> Optional[str]:
 
 @data_app.command("info")
 def data_info(
-    name: str = typer.Argument(..., help="mnist, fashion-mnist or digits."),
+    name: str = typer.Argument(..., help="mnist, fashion-mnist, cifar10 or digits."),
     args: Optional[List[str]] = typer.Argument(None, help="data_dir=DIR"),
 ) -> None:
     """Where a dataset comes from and its counts per split and class."""
@@ -148,7 +150,7 @@ def data_info(
 
 @data_app.command("fetch")
 def data_fetch(
-    name: str = typer.Argument(..., help="mnist or fashion-mnist."),
+    name: str = typer.Argument(..., help="mnist, fashion-mnist or cifar10."),
     args: Optional[List[str]] = typer.Argument(None, help="data_dir=DIR to copy from"),
 ) -> None:
     """Put a dataset's files into the cache (copy, system package or download)."""

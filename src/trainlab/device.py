@@ -1,9 +1,12 @@
-"""Device choice and seeding."""
+"""Device choice, seeding, and the one rule for CPU threads and worker processes (:func:`cpu_plan`)."""
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
@@ -40,6 +43,19 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+_GLOBAL_RNG = threading.RLock()
+
+
+@contextmanager
+def global_seed(seed: int) -> Iterator[None]:
+    """Draw from torch's global generator seeded with ``seed`` (module initialisers use it),
+    then restore it. One thread at a time: the global generator is one per process, and
+    worker threads (:mod:`trainlab.workers`) building models at once would interleave draws."""
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A torch generator on ``device`` seeded with ``seed``."""
     gen = torch.Generator(device=device)
@@ -47,11 +63,103 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     return gen
 
 
-# Below this many FLOPs per optimizer step, a second intra-op thread cannot pay
-# for its synchronisation. Worse, when another process holds the other core,
-# OpenMP's spin-waiting makes each tiny step ~100x slower (measured: 0.6 ms
-# with one thread against 56 ms with two for a 64-5-2 MLP at batch size 2).
-SMALL_STEP_FLOPS = 2e7
+# Below this many FLOPs per step (about 12 ms on one core) a step runs on one thread.
+# A second intra-op thread synchronises with the first at every operation, and when
+# another process holds the other core OpenMP's spin-waiting makes each small operation
+# wait for a time slice: measured 0.6 ms with one thread against 56 ms with two for a
+# 64-5-2 MLP at batch size 2; ddpm-steps' quick run (a stack of two width-32 noise
+# models, 6e7 FLOPs per step) took 103 s with two threads and 18 s with one on a machine
+# with load 16. Independent work uses the other core through single-threaded workers
+# instead (cpu_plan), which never wait on each other.
+SMALL_STEP_FLOPS = 1e9
+# Below this much work in all, worker processes cost more than they save: each
+# one starts a Python and imports torch (1-2 s of one core).
+MIN_PARALLEL_FLOPS = 2e11
+
+
+_process_cores: int | None = None  # set in worker processes: one core's worth each
+
+
+def available_cores() -> int:
+    """CPU cores this process may use: its affinity mask (not the machine's count), or 1 in a worker."""
+    if _process_cores is not None:
+        return _process_cores
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def claim_cores(n: int) -> None:
+    """Use ``n`` cores from now on in this process (a worker of :mod:`trainlab.workers` claims one):
+    torch and BLAS threads are set to ``n`` and :func:`cpu_plan` never plans more."""
+    from threadpoolctl import threadpool_limits
+
+    global _process_cores
+    _process_cores = n
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)  # for the rest of the process's life
+
+
+@contextmanager
+def core_limit(n: int) -> Iterator[None]:
+    """:func:`claim_cores` for the block only (what a worker sees, for tasks run in this process)."""
+    global _process_cores
+    previous = _process_cores
+    _process_cores = n if previous is None else min(n, previous)
+    try:
+        with use_threads(_process_cores):
+            yield
+    finally:
+        _process_cores = previous
+
+
+@dataclass(frozen=True)
+class CpuPlan:
+    """How to run a workload on the CPU: ``workers`` processes of ``threads`` threads each."""
+
+    workers: int
+    """Worker processes (1: run in this process)."""
+    threads: int | None
+    """torch/BLAS threads per process; None leaves them alone (not a CPU workload)."""
+
+
+def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, total_flops: float = 0.0) -> CpuPlan:
+    """The one rule for thread settings, for quick and full runs alike.
+
+    - Not on the CPU: nothing to decide.
+    - Independent tasks (stacks of models, datasets, seeds) worth starting workers for
+      (``total_flops`` >= ``MIN_PARALLEL_FLOPS``): one single-threaded worker per core,
+      up to one per task. Two processes never wait on each other, where two threads
+      of one step synchronise every operation (and spin when another process holds a core).
+    - Otherwise one process: one thread for steps under ``SMALL_STEP_FLOPS``,
+      every core for larger ones.
+    """
+    if torch.device(device).type != "cpu":
+        return CpuPlan(workers=1, threads=None)
+    cores = available_cores()
+    if tasks > 1 and cores > 1 and total_flops >= MIN_PARALLEL_FLOPS:
+        return CpuPlan(workers=min(cores, tasks), threads=1)
+    return CpuPlan(workers=1, threads=1 if step_flops < SMALL_STEP_FLOPS else cores)
+
+
+@contextmanager
+def use_threads(n: int | None, device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with exactly ``n`` torch intra-op and BLAS/OpenMP threads (at most the
+    available cores), then restore. For another ``device``, or ``n=None``, nothing changes."""
+    if n is None or torch.device(device).type != "cpu":
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    n = max(1, min(n, available_cores()))
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -63,20 +171,10 @@ def thread_limit(n: int | None, device: torch.device | str = "cpu") -> Iterator[
     busy core makes every parallel op wait for its slowest thread (measured on 2
     shared cores: ddpm-cfg's quick profile 17-19 s with 2 threads, 1-1.7 s with 1).
     """
-    if n is None or torch.device(device).type != "cpu":
+    with use_threads(None if n is None else min(n, torch.get_num_threads()), device):
         yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(min(n, previous))
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def threads_for_step(flops_per_step: float, device: torch.device) -> int | None:
-    """One thread for small CPU steps, else torch's default (None)."""
-    return 1 if device.type == "cpu" and flops_per_step < SMALL_STEP_FLOPS else None
+    """Threads for one process stepping ``flops_per_step`` at a time (see :func:`cpu_plan`)."""
+    return cpu_plan(device, flops_per_step).threads

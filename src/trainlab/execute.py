@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trainlab.config import load_config
-from trainlab.device import resolve_device, seed_everything, thread_limit
-from trainlab.errors import TrainlabError
+from trainlab.device import resolve_device, seed_everything, use_threads
+from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment, get_experiment
-from trainlab.runs import Run
+from trainlab.runs import Run, SilentRun
+from trainlab.train import distributed
 
 
 def build_config(
@@ -32,24 +33,50 @@ def run_experiment(
     quick: bool = False,
     out: str | Path = "runs",
     cfg: Any = None,
-) -> Path:
+) -> Path | None:
     """Run experiment ``name`` and return its run folder.
 
     The folder records status ``done``, ``failed`` (with the error) or
     ``interrupted``; its report is rendered in every case so partial results
     can be read. Errors are re-raised for the caller (the CLI) to report.
+
+    Started by ``torchrun`` with more than one process, every process joins the
+    data-parallel job (experiments that declare ``DISTRIBUTED = True`` only);
+    rank 0 writes the one run folder, the other ranks write nothing and get None.
     """
     exp = get_experiment(name)
     if cfg is None:
         cfg = build_config(exp, overrides, yaml_file=yaml_file, quick=quick)
     device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    run = Run.create(Path(out), exp.name, cfg, device)
+    job = distributed.from_env()
+    if job is not None:
+        if not exp.distributed:
+            raise ConfigError(f"{exp.name} does not train data-parallel; run it without torchrun "
+                              "(experiments that do: cifar-cnn)")
+        device = distributed.device_for(job, device)
+        job = distributed.setup(job, device)
+    try:
+        seed_everything(cfg.seed)
+        main = job is None or job.is_main
+        if main:
+            run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
+        else:
+            run = SilentRun(exp.name, device, cfg.seed)
+        run.dist = job
+        _run_recipe(exp, cfg, run, quick)
+    finally:
+        if job is not None:
+            distributed.teardown()
+    return run.path if main else None
+
+
+def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
     start = time.perf_counter()
     try:
-        # Quick profiles are toy-size by contract: one CPU thread is fastest for them, and
-        # two would spin-wait whenever the machine has another busy process.
-        with thread_limit(1 if quick else None, device):
+        # One CPU thread unless a workload asks for more through device.cpu_plan (quick and
+        # full runs alike): toy-size steps are fastest on one, and two threads spin-wait
+        # whenever the machine has another busy process.
+        with use_threads(1, run.device):
             exp.run(cfg, run)
     except KeyboardInterrupt:
         run.finish("interrupted", time.perf_counter() - start)
@@ -61,4 +88,3 @@ def run_experiment(
         run.finish("failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
         raise
     run.finish("done", time.perf_counter() - start)
-    return run.path

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainlab.data import every_nth, keep_classes, per_class, train_val_split
+from trainlab.data import every_nth, imbalanced_split, keep_classes, per_class, sparsify, train_val_split
 from trainlab.errors import ConfigError, DataError
 
 labels_st = st.lists(st.integers(0, 5), min_size=1, max_size=60).map(lambda x: np.array(x, dtype=np.int64))
@@ -90,3 +90,49 @@ def test_per_class_draws_k_of_each():
     assert not np.array_equal(per_class(labels, 3, seed=2), idx)
     with pytest.raises(DataError, match="class 2"):
         per_class(labels, 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=labels_st, cls=st.integers(0, 5), n=st.integers(1, 7), seed=st.integers(0, 99))
+def test_sparsify_keeps_count_over_n_of_one_class_nested_in_n(labels, cls, n, seed):
+    idx = sparsify(labels, cls, n, seed)
+    members, others = np.flatnonzero(labels == cls), np.flatnonzero(labels != cls)
+    assert np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(np.intersect1d(idx, others), others)
+    kept = np.intersect1d(idx, members)
+    assert len(kept) == len(members) // n  # the study's len(ones) // N
+    # One seed: a sparser draw keeps a subset of a denser one.
+    assert set(kept) <= set(sparsify(labels, cls, max(n - 1, 1), seed))
+
+
+def test_sparsify_draws_fresh_samples_per_seed():
+    labels = np.repeat([0, 1], [50, 1000])
+    draws = [frozenset(sparsify(labels, 1, 100, seed).tolist()) - set(range(50)) for seed in range(20)]
+    assert all(len(d) == 10 for d in draws)
+    assert len(set(draws)) == 20  # ten of 1000: two seeds drawing the same ten is (practically) impossible
+    # Every sample of the class is equally likely: each seed keeps 1 %, so over 20 seeds ~200 distinct.
+    assert len(frozenset().union(*draws)) > 150
+
+
+@settings(max_examples=60, deadline=None)
+@given(labels=labels_st, cls=st.integers(0, 5), n=st.integers(1, 4), seed=st.integers(0, 99),
+       frac=st.sampled_from([0.2, 0.5]))
+def test_imbalanced_split_partitions_the_sparse_set_class_by_class(labels, cls, n, seed, frac):
+    train, val = imbalanced_split(labels, cls, n, seed, val_fraction=frac)
+    assert len(np.intersect1d(train, val)) == 0
+    np.testing.assert_array_equal(np.sort(np.concatenate([train, val])), sparsify(labels, cls, n, seed))
+    for c in np.unique(labels):
+        count = int(np.sum(labels[np.concatenate([train, val])] == c))
+        assert int(np.sum(labels[train] == c)) == int((1 - frac) * count)
+
+
+def test_imbalanced_split_shares_the_other_classes_across_n():
+    labels = np.repeat([0, 1], [400, 600])
+    splits = {n: imbalanced_split(labels, 1, n, seed=3) for n in (10, 50, 200)}
+    zeros = [tuple(t[labels[t] == 0]) for t, _ in splits.values()]
+    assert len(set(zeros)) == 1 and len(zeros[0]) == 320
+    ones = {n: set(t[labels[t] == 1]) | set(v[labels[v] == 1]) for n, (t, v) in splits.items()}
+    assert ones[200] <= ones[50] <= ones[10] and [len(ones[n]) for n in (10, 50, 200)] == [60, 12, 3]
+    assert imbalanced_split(labels, 1, 10, seed=4)[0].tolist() != splits[10][0].tolist()
+    with pytest.raises(ConfigError):
+        imbalanced_split(labels, 1, 0, seed=0)

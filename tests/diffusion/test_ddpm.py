@@ -100,6 +100,15 @@ def test_labels_need_a_conditional_model():
                    steps=1, labels=torch.zeros(8, dtype=torch.long), progress=False)
 
 
+def test_on_step_sees_every_step_once_in_order():
+    torch.manual_seed(0)
+    model = StudyNoiseModel(1, 10)
+    seen = []
+    train_ddpm(model, make_scheduler("linear", 10), torch.randn(64, 1), steps=7, batch_size=16,
+               generator=torch.Generator().manual_seed(0), progress=False, on_step=seen.append)
+    assert seen == list(range(1, 8))
+
+
 def test_clipped_sampler_keeps_implied_x0_in_range():
     sch = make_scheduler("cosine", 20)
     wild = torch.nn.Linear(2, 2)  # any network; wrap it the way sample() calls it

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import read_table, run_quick
+from helpers import assert_same_table, read_table, run_quick
 
 
 def test_quick_run_writes_the_cfg_table(tmp_path):
@@ -38,3 +38,11 @@ def test_prior_of_the_wrong_size_is_a_config_error(tmp_path):
     np.save(tmp_path / "prior.npy", np.zeros((7, 2), dtype=np.float32))
     with pytest.raises(ConfigError, match="n_samples"):
         run_quick("ddpm-cfg", tmp_path, prior_file=tmp_path / "prior.npy")
+
+
+def test_stacked_and_one_at_a_time_give_the_same_table(tmp_path):
+    kwargs = dict(datasets=["moons", "circles"], guidance_scales=[1.0], train_steps=60)
+    _, stacked = read_table(run_quick("ddpm-cfg", tmp_path, **kwargs), "cfg")
+    _, alone = read_table(run_quick("ddpm-cfg", tmp_path, stacked=False, **kwargs), "cfg")
+    assert {r["dataset"] for r in stacked} == {"moons", "circles"}
+    assert_same_table(stacked, alone)

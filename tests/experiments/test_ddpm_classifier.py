@@ -2,7 +2,7 @@
 
 import math
 
-from helpers import read_summary, read_table, run_quick
+from helpers import assert_same_table, read_summary, read_table, run_quick
 
 
 def test_quick_run_writes_the_classifier_table(tmp_path):
@@ -25,3 +25,11 @@ def test_quick_run_writes_the_classifier_table(tmp_path):
         assert math.isclose(acc["study"] + acc["study-min"], 100, abs_tol=1e-6)
     assert (run_dir / "figures" / "accuracy_vs_nt.png").is_file()
     assert read_summary(run_dir)
+
+
+def test_stacked_and_one_at_a_time_give_the_same_table(tmp_path):
+    kwargs = dict(datasets=["moons", "blobs"], n_ts=[2], train_steps=60, max_test=100)
+    _, stacked = read_table(run_quick("ddpm-classifier", tmp_path, **kwargs), "classifier")
+    _, alone = read_table(run_quick("ddpm-classifier", tmp_path, stacked=False, **kwargs), "classifier")
+    assert {r["dataset"] for r in stacked} == {"moons", "blobs"}
+    assert_same_table(stacked, alone, skip=("seconds_per_prediction",))

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import read_summary, read_table, run_quick
+from helpers import assert_same_table, read_summary, read_table, run_quick
 
 from trainlab.errors import ConfigError
 
@@ -51,3 +51,13 @@ def test_ddpm_steps_refuses_a_data_file_smaller_than_the_heldout_split(tmp_path)
     np.save(tmp_path / "few.npy", np.zeros((50, 2)))
     with pytest.raises(ConfigError, match="data_file has 50 points"):
         run_quick("ddpm-steps", tmp_path, data_file=str(tmp_path / "few.npy"))
+
+
+def test_stacked_and_one_at_a_time_give_the_same_table(tmp_path):
+    # two data dimensions (two stacks), two T each; timings differ, everything else agrees
+    kwargs = dict(datasets=["moons", "helix"], Ts=[10, 30], train_steps=40)
+    _, stacked = read_table(run_quick("ddpm-steps", tmp_path, **kwargs), "steps")
+    _, alone = read_table(run_quick("ddpm-steps", tmp_path, stacked=False, **kwargs), "steps")
+    assert [(r["dataset"], r["T"]) for r in stacked] == [("moons", "10"), ("moons", "30"), ("helix", "10"),
+                                                         ("helix", "30")]
+    assert_same_table(stacked, alone, skip=("train_time_s", "sample_time_s"))

@@ -55,3 +55,23 @@ def test_runs_on_any_folder_with_the_four_idx_files(tmp_path):
     run_dir = run_quick("mnist-binary", tmp_path / "runs", dataset="mnist", data_dir=str(folder), epochs=3)
     columns, rows = read_table(run_dir, "batch_sizes")
     assert float(rows[1]["test_acc"]) > 90  # batch size 16
+
+
+def test_a_sweep_trains_stacks_and_gives_the_table_of_trial_by_trial(tmp_path, monkeypatch):
+    import importlib
+
+    from helpers import assert_same_table
+
+    from trainlab.files import read_jsonl
+    from trainlab.sweep import run_sweep
+
+    items = ["hidden=2,5,10", "lr=0.001,0.01", "batch_sizes=[16,128]", "epochs=2"]
+    batched = run_sweep("mnist-binary", items, quick=True, out=tmp_path / "batched")
+    assert [r["batch"] for r in read_jsonl(batched / "trials.jsonl")] == [6] * 6  # one batch of six trials
+    monkeypatch.setattr(importlib.import_module("trainlab.experiments.mnist_binary"), "BATCHABLE", ())
+    alone = run_sweep("mnist-binary", items, quick=True, out=tmp_path / "alone")
+    assert all("batch" not in r for r in read_jsonl(alone / "trials.jsonl"))
+    _, rows_batched = read_table(batched, "trials")
+    _, rows_alone = read_table(alone, "trials")
+    times = tuple(k for k in rows_alone[0] if "time" in k or k in ("seconds", "folder", "batch"))
+    assert_same_table(rows_batched, rows_alone, skip=times, rtol=1e-6)

@@ -144,3 +144,20 @@ def test_eval_every_epoch_and_the_one_at_a_time_path_record_the_same_history():
     for a, b in zip(stacked.history, alone.history, strict=True):
         assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.01)  # one sample of 100 may flip
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+
+
+def test_stacks_on_parallel_workers_give_the_sequential_results_bit_for_bit(monkeypatch):
+    import trainlab.train.batched as batched
+    from trainlab.device import CpuPlan
+
+    x, y = toy()
+    specs = [TrialSpec(hidden=4, batch_size=16), TrialSpec(hidden=6, activation="tanh", batch_size=32),
+             TrialSpec(hidden=3, optimizer="sgd", lr=0.1, batch_size=16, seed=1)]
+    runs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(batched, "cpu_plan", lambda *a, workers=workers, **k: CpuPlan(workers=workers, threads=1))
+        runs[workers] = train_trials(specs, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, progress=False)
+    for a, b in zip(runs[1], runs[2]):
+        assert a.spec == b.spec and a.metrics == b.metrics
+        for p, q in zip(params_of(a.model), params_of(b.model)):
+            assert torch.equal(p, q)

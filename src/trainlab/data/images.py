@@ -1,7 +1,9 @@
-"""Labelled image datasets as NumPy arrays: MNIST, Fashion-MNIST, scikit-learn digits.
+"""Labelled image datasets as NumPy arrays: MNIST, Fashion-MNIST, CIFAR-10, scikit-learn digits.
 
-Everything is loaded whole into memory (the largest is 47 MB of uint8); turn
-it into a device tensor with ``to_tensor`` once and slice batches from that.
+Everything is loaded whole into memory (the largest, CIFAR-10, is 180 MB of
+uint8); turn it into a device tensor once (``to_tensor`` flat float, or
+``image_tensor`` uint8 N x C x H x W) and slice batches from that.
+Grayscale images are (N, H, W); colour images are channels-last (N, H, W, 3).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trainlab.data import cifar
 from trainlab.data.idx import read_idx
 from trainlab.data.sources import SOURCES, Located, locate
 from trainlab.errors import ConfigError, DataError
@@ -23,7 +26,7 @@ DIGITS_SPLIT_SEED = 0  # fixed: the digits test set must never change between ru
 
 @dataclass
 class ImageDataset:
-    """Train and test images (uint8, N x H x W) with int64 labels, and where they came from."""
+    """Train and test images (uint8, N x H x W, or N x H x W x 3 for colour) with int64 labels."""
 
     name: str
     train_images: np.ndarray
@@ -39,11 +42,17 @@ class ImageDataset:
 
     @property
     def image_shape(self) -> tuple[int, int]:
-        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+        """(height, width)."""
+        return tuple(self.train_images.shape[1:3])  # type: ignore[return-value]
+
+    @property
+    def channels(self) -> int:
+        """1 for grayscale (N, H, W) images, 3 for colour (N, H, W, 3)."""
+        return 1 if self.train_images.ndim == 3 else int(self.train_images.shape[3])
 
 
 def known_datasets() -> list[str]:
-    return sorted(["digits", *SOURCES])
+    return sorted(["digits", "cifar10", *SOURCES])
 
 
 def load_images(
@@ -54,9 +63,13 @@ def load_images(
     mirrors: Sequence[str] | None = None,
     sha256: Mapping[str, str] | None = None,
 ) -> ImageDataset:
-    """Load ``mnist``, ``fashion-mnist`` (IDX files, see ``sources``) or ``digits`` (bundled)."""
+    """Load ``mnist``, ``fashion-mnist`` (IDX files, see ``sources``), ``cifar10`` (see ``cifar``)
+    or ``digits`` (bundled)."""
     if name == "digits":
         return load_digits()
+    if name == "cifar10":
+        return load_cifar(data_dir, download=download, mirrors=mirrors,
+                          sha256=None if sha256 is None else sha256.get(cifar.ARCHIVE))
     if name not in SOURCES:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(known_datasets())}")
     located = locate(name, data_dir, download=download, mirrors=mirrors, sha256=sha256)
@@ -96,6 +109,13 @@ def load_located(name: str, located: Located) -> ImageDataset:
     )
 
 
+def load_cifar(data_dir: str | os.PathLike | None = None, *, download: bool = True,
+               mirrors: Sequence[str] | None = None, sha256: str | None = None) -> ImageDataset:
+    """CIFAR-10 as channels-last uint8 (N, 32, 32, 3); see ``trainlab.data.cifar`` for the lookup."""
+    arrays, origin = cifar.load_cifar10(data_dir, download_ok=download, mirrors=mirrors, sha256=sha256)
+    return ImageDataset(name="cifar10", source=origin, **arrays)
+
+
 def load_digits() -> ImageDataset:
     """scikit-learn's bundled 8x8 digits (1797 images), rescaled 0..16 -> 0..255.
 
@@ -133,3 +153,20 @@ def to_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str) -> 
         raise TypeError(f"to_tensor expects uint8 images, got {t.dtype}")
     t = t.to(device)
     return t.reshape(t.shape[0], -1).to(torch.float32).div_(255.0)
+
+
+def image_tensor(images: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """uint8 images (N, H, W) or channels-last (N, H, W, C) -> uint8 (N, C, H, W) on ``device``.
+
+    Images stay uint8 on the device (4x less memory than float); augmentation and
+    the conversion to float happen per batch there.
+    """
+    t = torch.as_tensor(images)
+    if t.dtype != torch.uint8:
+        raise TypeError(f"image_tensor expects uint8 images, got {t.dtype}")
+    t = t.to(device)
+    if t.ndim == 3:
+        return t.unsqueeze(1)
+    if t.ndim == 4:
+        return t.permute(0, 3, 1, 2).contiguous()
+    raise ValueError(f"image_tensor expects (N, H, W) or (N, H, W, C) images, got shape {tuple(t.shape)}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from trainlab.data import cifar
 from trainlab.data.images import load_images, load_located
 from trainlab.data.sources import (
     SOURCES,
@@ -41,7 +42,7 @@ def describe(name: str, data_dir: str | os.PathLike | None = None) -> str:
     head = [
         f"dataset  {ds.name}",
         f"source   {ds.source}",
-        f"images   {height}x{width} uint8, pixel mean {ds.train_images.mean():.1f}/255 (train)",
+        f"images   {height}x{width}{'' if ds.channels == 1 else f'x{ds.channels}'} uint8, pixel mean {ds.train_images.mean():.1f}/255 (train)",
         f"train    {ds.train_images.shape}   test {ds.test_images.shape}",
         f"classes  {k}",
         "",
@@ -86,8 +87,10 @@ def fetch(
         import sklearn.datasets
 
         return Path(sklearn.datasets.__file__).parent / "data"
+    if name == cifar.NAME:
+        return cifar.fetch_cifar10(data_dir, mirrors=mirrors, sha256=None if sha256 is None else sha256.get(cifar.ARCHIVE))
     if name not in SOURCES:
-        raise ConfigError(f"unknown dataset {name!r}; known: digits, {', '.join(sorted(SOURCES))}")
+        raise ConfigError(f"unknown dataset {name!r}; known: digits, cifar10, {', '.join(sorted(SOURCES))}")
     target = cache_dir(name)
     if data_dir is not None:
         located = locate(name, data_dir, download=False)

@@ -1,4 +1,4 @@
-"""Subsets of labelled data: class filters, imbalance thinning, per-class samples, splits.
+"""Subsets of labelled data: class filters, imbalance thinning and splits, per-class samples.
 
 Functions return index arrays (or filtered arrays) and take explicit seeds, so
 the same call always selects the same samples. ``keep_classes`` works on NumPy
@@ -79,6 +79,52 @@ def every_nth(labels: np.ndarray, cls: int, n: int, seed: int | None = None) -> 
         members = np.random.default_rng(seed).permutation(members)
     kept = members[n - 1 :: n]
     return np.sort(np.concatenate([np.flatnonzero(labels != cls), kept]))
+
+
+def sparsify(labels: np.ndarray, cls: int, n: int, seed: int) -> np.ndarray:
+    """Sorted indices keeping every sample of the other classes and ``count // n`` of class ``cls``.
+
+    The kept samples of ``cls`` are the first ``count // n`` of a seeded
+    permutation of that class (the imbalance study's shuffle-then-slice), so each
+    seed draws its own samples, and for one seed a larger ``n`` keeps a subset of
+    what a smaller ``n`` keeps (curves over ``n`` are not re-drawn at every point).
+    """
+    return np.sort(np.concatenate(_sparse_members(np.asarray(labels), cls, n, seed)))
+
+
+def imbalanced_split(
+    labels: np.ndarray, cls: int, n: int, seed: int, val_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and validation indices of ``sparsify(labels, cls, n, seed)``, split class by class.
+
+    Every class sends ``int((1 - val_fraction) * count)`` of its kept samples to
+    training and the rest to validation, as the study's per-class ``random_split``
+    did, so the rare class is never all in one split by chance. The split of the
+    other classes depends on ``seed`` only: for one seed, every ``n`` shares them.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction={val_fraction} must lie strictly between 0 and 1")
+    labels = np.asarray(labels)
+    kept_cls, others = _sparse_members(labels, cls, n, seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        if c == cls:
+            members = kept_cls  # already in seeded random order
+        else:
+            members = np.random.default_rng([seed, 1, int(c)]).permutation(others[labels[others] == c])
+        k = int((1.0 - val_fraction) * len(members))
+        train.append(members[:k])
+        val.append(members[k:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _sparse_members(labels: np.ndarray, cls: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept samples of ``cls`` in their seeded random order, every sample of the other classes)."""
+    if n < 1:
+        raise ConfigError(f"n={n} must be >= 1")
+    members = np.flatnonzero(labels == cls)
+    drawn = np.random.default_rng([seed, 0]).permutation(members)[: len(members) // n]
+    return drawn, np.flatnonzero(labels != cls)
 
 
 def per_class(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
@@ -109,10 +110,11 @@ class NoiseModel(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(hidden) for _ in range(depth))
         self.out_norm = nn.LayerNorm(hidden)
         self.out = nn.Linear(hidden, n_dim)
-        self._t_scale = 1000.0 / T
+        # a buffer, not a float, so that stacked models of different T (diffusion.stacked) each keep theirs
+        self.register_buffer("t_scale", torch.tensor(1000.0 / T), persistent=False)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        cond = self.time(t.to(torch.float32) * self._t_scale)
+        cond = self.time(t.to(torch.float32) * self.t_scale)
         if self.label is not None:
             cond = cond + self.label(_labels(y, self.n_classes, x.shape[0], x.device))
         h = self.inp(x)
@@ -156,6 +158,7 @@ def train_ddpm(
     weight_decay: float = 0.0,
     lr_decay: bool = True,
     check_every: int = 100,
+    on_step: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` to predict the noise, ``|| eps - model(x_t, t, y) ||^2`` (Ho et al. Alg. 1).
 
@@ -166,11 +169,24 @@ def train_ddpm(
     cosine decay of ``lr`` to 0 when ``lr_decay``.  All randomness comes from ``generator``.
 
     Losses stay on the device and are checked for NaN/Inf every ``check_every`` steps;
-    a non-finite loss stops training.  Returns a :class:`TrainResult` with status ``done``
-    or ``diverged`` and one ``{"step", "train_loss"}`` record per step up to the first bad loss.
+    a non-finite loss stops training.  ``on_step(step)`` is called after every optimizer
+    step (``step`` counts from 1), for example to score checkpoints; its time is part of
+    ``seconds``.  Returns a :class:`TrainResult` with status ``done`` or ``diverged`` and
+    one ``{"step", "train_loss"}`` record per step up to the first bad loss.  Threads
+    follow :func:`trainlab.device.cpu_plan` for the step's size.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
+    device = _device_of(model)
+    step_flops = 6.0 * min(batch_size, X.shape[0]) * sum(p.numel() for p in model.parameters())
+    with use_threads(threads_for_step(step_flops, device), device):
+        return _train(model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
+                      progress=progress, labels=labels, label_dropout=label_dropout, weight_decay=weight_decay,
+                      lr_decay=lr_decay, check_every=check_every, on_step=on_step)
+
+
+def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, labels, label_dropout,
+           weight_decay, lr_decay, check_every, on_step) -> TrainResult:
     device = _device_of(model)
     X = X.to(device)
     n = X.shape[0]
@@ -208,6 +224,8 @@ def train_ddpm(
         if sched is not None:
             sched.step()
         losses[step] = loss.detach()
+        if on_step is not None:
+            on_step(step + 1)
         if (step + 1) % check_every == 0 or step + 1 == steps:
             window = losses[: step + 1]
             if not bool(torch.isfinite(window).all()):  # one sync per check_every steps

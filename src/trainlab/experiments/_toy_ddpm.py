@@ -14,18 +14,20 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array, make_toy
-from trainlab.device import torch_generator
+from trainlab.device import cpu_plan, global_seed, torch_generator
 from trainlab.diffusion.ddpm import ARCHS, clipped_x0_eps, make_noise_model, sample, train_ddpm
-from trainlab.diffusion.guidance import fit_conditional
+from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
 from trainlab.diffusion.metrics import sample_quality
-from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler
+from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler, make_scheduler
+from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
+from trainlab.workers import run_planned
 
 STUDY_NOTE = """**About the two NLLs.** `nll` is the main number: a Gaussian kernel density
 (normalised, so it integrates to 1) is fitted to the generated samples, its bandwidth is
@@ -86,6 +88,9 @@ class ToyProtocolConfig(ToySetsConfig):
     """Points per set for the EMD ratio (generated vs held-out over training vs held-out)."""
     clip_x0: bool = True
     """Clip the predicted clean point to [-1, 1] while sampling (needed by cosine; no effect on the study's betas)."""
+    stacked: bool = True
+    """Train and sample the models as stacks, one single-threaded worker per core; false trains them one at
+    a time (the reference: the same tables up to float rounding, several times slower)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -117,28 +122,99 @@ def split_points(X: np.ndarray, heldout: int, seed: int, device: torch.device) -
     return points[heldout:], points[:heldout]
 
 
+@dataclass
+class ToyJob:
+    """One model of a toy-study grid: its schedule, its data split and its seed."""
+
+    scheduler: NoiseScheduler
+    train: torch.Tensor
+    """Training points (on the device)."""
+    held: torch.Tensor
+    """Held-out points for the metrics."""
+    seed: int
+    """Seeds the initial weights, the training draws, the sampler and the metrics' subsamples."""
+
+
+def fit_and_score_all(cfg: ToyProtocolConfig, jobs: Sequence[ToyJob]) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Train, sample and score every job: ``(row of metrics and timings, samples)`` in the order of ``jobs``.
+
+    With ``cfg.stacked`` the jobs of one data dimension train and sample as stacks
+    (:mod:`trainlab.diffusion.stacked`: each model equals its solo run up to float
+    rounding) and the stacks, scoring included, run on the cores ``device.cpu_plan``
+    gives them; ``train_time_s`` and ``sample_time_s`` are then each model's share of
+    its stack's time. Without it, one model at a time (:func:`fit_and_score`).
+    """
+    if not cfg.stacked:
+        return [fit_and_score(cfg, job.scheduler, job.train, job.held, job.seed) for job in jobs]
+    models = [new_model(cfg, job.train.shape[1], job.scheduler.T, job.seed, job.train.device) for job in jobs]
+    stacks = plan_stacks([job.train.shape[1] for job in jobs])
+    params = [sum(p.numel() for p in model.parameters()) for model in models]
+    # FLOPs: 6 per parameter and training point, 2 per parameter and sampled point and step
+    cost = [params[i] * (6.0 * cfg.batch_size * cfg.train_steps + 2.0 * cfg.n_samples * job.scheduler.T)
+            for i, job in enumerate(jobs)]
+    order = sorted(stacks, key=lambda stack: -sum(cost[i] for i in stack))
+    step = max(6.0 * cfg.batch_size * sum(params[i] for i in stack) for stack in stacks)
+    plan = cpu_plan(jobs[0].train.device, step, tasks=len(stacks), total_flops=sum(cost))
+
+    def one_stack(stack: list[int]) -> list[tuple[dict[str, Any], np.ndarray]]:
+        return _fit_and_score_stack(cfg, [jobs[i] for i in stack], [models[i] for i in stack],
+                                    progress=plan.workers == 1)
+
+    out: list[Any] = [None] * len(jobs)
+    for stack, results in zip(order, run_planned(one_stack, order, plan)):
+        for i, result in zip(stack, results):
+            out[i] = result
+    return out
+
+
+def new_model(cfg: ToyProtocolConfig, n_dim: int, T: int, seed: int, device: torch.device) -> torch.nn.Module:
+    """The noise model a job starts from (module initialisers draw from the global generator, seeded here)."""
+    kwargs = {"hidden": cfg.hidden} if cfg.arch == "default" else {}
+    with global_seed(seed):
+        return make_noise_model(cfg.arch, n_dim, T, **kwargs).to(device)
+
+
 def fit_and_score(cfg: ToyProtocolConfig, scheduler: NoiseScheduler, train: torch.Tensor, held: torch.Tensor,
                   seed: int) -> tuple[dict[str, Any], np.ndarray]:
     """Train one noise model on ``train``, sample ``cfg.n_samples`` points, score them.
 
     Returns (row of metrics and timings, samples as a NumPy array in the data's scale).
     """
-    kwargs = {"hidden": cfg.hidden} if cfg.arch == "default" else {}
-    torch.manual_seed(seed)  # module initialisers draw from the global generator
-    model = make_noise_model(cfg.arch, train.shape[1], scheduler.T, **kwargs).to(train.device)
+    model = new_model(cfg, train.shape[1], scheduler.T, seed, train.device)
     gen = torch_generator(seed)
     result = train_ddpm(model, scheduler, train, steps=cfg.train_steps, batch_size=cfg.batch_size,
                         lr=cfg.lr, generator=gen)
     start = time.perf_counter()
     eps_fn = clipped_x0_eps(model, scheduler) if cfg.clip_x0 else None
     samples = sample(model, scheduler, cfg.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
-    sample_s = time.perf_counter() - start
+    return _score(cfg, result, samples, train, held, seed, time.perf_counter() - start), samples
+
+
+def _fit_and_score_stack(cfg: ToyProtocolConfig, jobs: Sequence[ToyJob], models: Sequence[torch.nn.Module],
+                         progress: bool) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """:func:`fit_and_score` for the jobs of one stack (one data dimension)."""
+    members = [StackMember(model, job.scheduler, job.train, torch_generator(job.seed))
+               for model, job in zip(models, jobs)]
+    results = train_ddpm_stack(members, steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                               progress=progress)
+    start = time.perf_counter()
+    samples = sample_stack(models, [job.scheduler for job in jobs], cfg.n_samples,
+                           generators=[m.generator for m in members], clip_x0=cfg.clip_x0)
+    sample_s = (time.perf_counter() - start) / len(jobs)
+    out = []
+    for job, result, points in zip(jobs, results, samples):
+        points = points.cpu().numpy()
+        out.append((_score(cfg, result, points, job.train, job.held, job.seed, sample_s), points))
+    return out
+
+
+def _score(cfg: ToyProtocolConfig, result: Any, samples: np.ndarray, train: torch.Tensor, held: torch.Tensor,
+           seed: int, sample_s: float) -> dict[str, Any]:
     scores = sample_quality(samples, held.cpu(), train.cpu(), emd_k=cfg.emd_k, emd_n=cfg.emd_n,
                             ratio_n=cfg.ratio_n, seed=seed)
     status = result.status if np.isfinite(samples).all() else "diverged"
-    row = {**scores, "train_time_s": result.seconds, "sample_time_s": sample_s,
-           "final_loss": result.final_loss(100), "status": status}
-    return row, samples
+    return {**scores, "train_time_s": result.seconds, "sample_time_s": sample_s,
+            "final_loss": result.final_loss(100), "status": status}
 
 
 @dataclass
@@ -171,6 +247,9 @@ class ConditionalDDPMConfig(ToySetsConfig):
     """Probability of training a row with the unconditional label."""
     mlp_max_iter: int = 300
     """Iterations of the scikit-learn MLP trained on the real points (the independent classifier)."""
+    stacked: bool = True
+    """Train the models of data sets with the same dimension and number of classes as stacks, on every
+    core; false trains them one at a time (the reference: the same tables up to float rounding)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -196,6 +275,41 @@ def fit_conditional_model(cfg: ConditionalDDPMConfig, X: Any, y: Any, n_classes:
         steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
         generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
     )
+
+
+def fit_conditional_models(cfg: ConditionalDDPMConfig, data: Sequence[tuple[Any, Any, int]],
+                           device: torch.device) -> list[tuple[torch.nn.Module, NoiseScheduler, Any]]:
+    """:func:`fit_conditional_model` for every ``(X, y, n_classes)`` in ``data``, in order.
+
+    With ``cfg.stacked`` the models are built one after another from the global
+    generator, as the one-at-a-time path builds them, and data sets of the same
+    dimension and number of classes train as one stack (each model equals its solo
+    run up to float rounding), stacks side by side on the cores ``device.cpu_plan`` gives.
+    """
+    if not cfg.stacked:
+        return [fit_conditional_model(cfg, X, y, n_classes, device) for X, y, n_classes in data]
+    model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
+    scheduler = make_scheduler(cfg.schedule, cfg.T, cfg.beta_low, cfg.beta_high)
+    members = [StackMember(make_conditional_model(cfg.arch, np.shape(X)[1], cfg.T, c, **model_kwargs).to(device),
+                           scheduler, torch.as_tensor(X).to(device), torch_generator(cfg.seed),
+                           labels=torch.as_tensor(y).to(device))
+               for X, y, c in data]
+    stacks = plan_stacks([(np.shape(X)[1], c) for X, _, c in data])
+    params = [sum(p.numel() for p in m.model.parameters()) for m in members]
+    step = [6.0 * min(cfg.batch_size, len(m.X)) * sum(params[i] for i in stack)
+            for stack, m in zip(stacks, (members[s[0]] for s in stacks))]
+    plan = cpu_plan(device, max(step), tasks=len(stacks), total_flops=sum(step) * cfg.train_steps)
+    order = sorted(range(len(stacks)), key=lambda k: -step[k])
+
+    def one_stack(k: int) -> list[Any]:
+        return train_ddpm_stack([members[i] for i in stacks[k]], steps=cfg.train_steps, batch_size=cfg.batch_size,
+                                lr=cfg.lr, label_dropout=cfg.label_dropout, progress=plan.workers == 1)
+
+    out: list[Any] = [None] * len(data)
+    for k, results in zip(order, run_planned(one_stack, order, plan)):
+        for i, result in zip(stacks[k], results):
+            out[i] = (members[i].model, scheduler, result)
+    return out
 
 
 REFERENCE_CLASSIFIER = "scikit-learn MLPClassifier (64, 64)"

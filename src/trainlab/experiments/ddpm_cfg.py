@@ -19,13 +19,13 @@ import torch
 
 from trainlab.config import check, positive
 from trainlab.data.toy import load_array
-from trainlab.device import thread_limit, torch_generator
+from trainlab.device import torch_generator
 from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
 from trainlab.experiments._toy_ddpm import (
     ConditionalDDPMConfig,
-    fit_conditional_model,
+    fit_conditional_models,
     labelled_point_sets,
     reference_classifier,
 )
@@ -72,26 +72,23 @@ class Config(ConditionalDDPMConfig):
               "guidance_scales must be a non-empty list of numbers >= 0")
 
 def run(cfg: Config, run) -> None:
-    with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
-        _run(cfg, run)
-
-
-def _run(cfg: Config, run) -> None:
     prior = None
     if cfg.prior_file:
         prior = torch.as_tensor(load_array(cfg.prior_file, scale=False)[0])
         check(prior.shape[0] == cfg.n_samples, f"prior_file has {prior.shape[0]} rows; set n_samples={prior.shape[0]}")
-    rows, plots, floors = [], [], {}
-    for name, X, y in labelled_point_sets(cfg):
+    sets = labelled_point_sets(cfg)
+    for name, X, _ in sets:
         if prior is not None and prior.shape[1] != X.shape[1]:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
+
+    # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
+    fits = fit_conditional_models(cfg, [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device)
+    rows, plots, floors = [], [], {}
+    for (name, X, y), (model, scheduler, info) in zip(sets, fits):
         n_classes = int(y.max()) + 1
 
         # the judge: an ordinary classifier trained on the real points
         judge = reference_classifier(X, y, cfg.mlp_max_iter, cfg.seed)
-
-        # model: a conditional DDPM with label dropout, trained once per data set
-        model, scheduler, info = fit_conditional_model(cfg, X, y, n_classes, run.device)
         run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
         if info.status != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),

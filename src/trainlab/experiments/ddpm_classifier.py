@@ -19,12 +19,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from trainlab.config import check, one_of, positive
-from trainlab.device import thread_limit
 from trainlab.diffusion.classifier import DiffusionClassifier
 from trainlab.experiments._toy_ddpm import (
     REFERENCE_CLASSIFIER,
     ConditionalDDPMConfig,
-    fit_conditional_model,
+    fit_conditional_models,
     labelled_point_sets,
     reference_classifier,
 )
@@ -61,27 +60,21 @@ class Config(ConditionalDDPMConfig):
         check(0 < self.test_fraction < 1, "test_fraction must be in (0, 1)")
 
 def run(cfg: Config, run) -> None:
-    with thread_limit(1, run.device):  # toy-size networks: one thread is fastest (see thread_limit)
-        _run(cfg, run)
-
-
-def _run(cfg: Config, run) -> None:
-    rows = []
+    rows, splits = [], []
     sets = labelled_point_sets(cfg)
     for name, X, y in sets:
         # data: stratified held-out split, and a seeded subset of it to classify
-        n_classes = int(y.max()) + 1
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=cfg.test_fraction, stratify=y,
                                                   random_state=cfg.seed)
         keep = np.random.default_rng(cfg.seed).permutation(len(X_te))[: cfg.max_test]
-        X_te, y_te = X_te[keep], y_te[keep]
+        splits.append((X_tr, X_te[keep], y_tr, y_te[keep], int(y.max()) + 1))
 
+    # models: a conditional DDPM per data set (stacked where they share a shape)
+    fits = fit_conditional_models(cfg, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits], run.device)
+    for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):
         # reference: an ordinary MLP classifier on the same split
         mlp = reference_classifier(X_tr, y_tr, cfg.mlp_max_iter, cfg.seed)
         mlp_acc = 100 * float((mlp.predict(X_te) == y_te).mean())
-
-        # model: a conditional DDPM trained once per data set
-        model, scheduler, info = fit_conditional_model(cfg, X_tr, y_tr, n_classes, run.device)
         run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
         if info.status != "done":
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),

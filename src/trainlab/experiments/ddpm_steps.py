@@ -19,7 +19,7 @@ import numpy as np
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
-from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, fit_and_score, point_sets, split_points
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyJob, ToyProtocolConfig, fit_and_score_all, point_sets, split_points
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-steps"
@@ -84,22 +84,34 @@ def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.n
     return fig
 
 
+def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list, list[ToyJob], dict]:
+    """The study's models: their (dataset, T) keys, their jobs, and each dataset's held-out points."""
+    real, keys, jobs = {}, [], []
+    for d_i, (name, points) in enumerate(sets):
+        # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
+        train, held = split_points(points, cfg.heldout, cfg.seed, device)
+        real[name] = held.cpu().numpy()
+        for T in sorted(set(cfg.Ts)):
+            scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
+            keys.append((name, T))
+            jobs.append(ToyJob(scheduler, train, held, seed=cfg.seed + 1000 * d_i + T))
+    return keys, jobs, real
+
+
 def run(cfg: Config, run) -> None:
     Ts = sorted(set(cfg.Ts))
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
-    rows, samples, real = [], {}, {}
-    for d_i, (name, points) in enumerate(sets):
-        # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
-        train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
-        real[name] = held.cpu().numpy()
-        for T in Ts:
-            scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
-            row, samples[(name, T)] = fit_and_score(cfg, scheduler, train, held, seed=cfg.seed + 1000 * d_i + T)
-            row = {"dataset": name, "T": T, "abar_T": float(scheduler.alphas_cumprod[-1]), **row}
-            rows.append(row)
-            run.log(**row)
-            run.save_array(f"samples/{name}_T{T}.npy", samples[(name, T)])
+    keys, jobs, real = grid(cfg, sets, run.device)
+
+    # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
+    rows, samples = [], {}
+    for (name, T), job, (row, points) in zip(keys, jobs, fit_and_score_all(cfg, jobs)):
+        samples[(name, T)] = points
+        row = {"dataset": name, "T": T, "abar_T": float(job.scheduler.alphas_cumprod[-1]), **row}
+        rows.append(row)
+        run.log(**row)
+        run.save_array(f"samples/{name}_T{T}.npy", points)
 
     columns = ["dataset", "T", "nll", "nll_study", "emd_mean", "emd_std", "train_time_s", "sample_time_s",
                "emd_ratio", "abar_T", "nll_bandwidth", "final_loss", "status"]

@@ -22,7 +22,9 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
+from trainlab.train.batched import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, evaluate, fit, make_optimizer
+from trainlab.train.result import TrainResult
 
 NAME = "mnist-binary"
 STUDY = "mlp"
@@ -77,23 +79,23 @@ class Config(SplitDataConfig):
         positive("batch_sizes", self.batch_sizes)
 
 
+BATCHABLE = ("hidden", "activation", "optimizer", "lr")
+"""Fields a sweep may vary inside one batch: trials that differ only in these train as stacks (run_batch)."""
+
+
 def run(cfg: Config, run) -> None:
     device = run.device
 
     # Data: keep the chosen classes, split the training images 80/20 with the run's seed.
     data, split = load_splits(cfg, device, classes=cfg.classes)
-    run.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
-
     in_dim, n_classes = split["train"][0].shape[1], len(cfg.classes)
     loss_fn = nn.CrossEntropyLoss()
-    model_printout = ""
-    rows = []
+    trained = []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
         for batch_size in cfg.batch_sizes:
             torch.manual_seed(seed)  # same initial weights for every batch size of a repeat
             model = MLP(in_dim, cfg.hidden, n_classes, cfg.activation).to(device)
-            model_printout = str(model)
             optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
 
             def validate(epoch: int) -> dict[str, float]:
@@ -104,13 +106,39 @@ def run(cfg: Config, run) -> None:
                 optimizer=optimizer, loss_fn=loss_fn, epochs=cfg.epochs, batch_size=batch_size,
                 generator=torch_generator(seed), on_epoch=validate, desc=f"batch {batch_size}",
             )
-            for record in result.history:
-                run.log(batch_size=batch_size, seed=seed, **record)
-            accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] for name in split}
-            rows.append({"batch_size": batch_size, "seed": seed, "train_time_s": result.seconds,
-                         **accs, "status": result.status})
+            trained.append((batch_size, seed, model, result))
+    report(cfg, run, data, split, trained)
 
-    run.text("model", model_printout, title="Model (print(model))", code=True)
+
+def run_batch(cfgs: list[Config], runs: list) -> None:
+    """Sweep trials that differ only in ``BATCHABLE`` fields, trained together: every (batch size, seed)
+    of every trial in one stacked model (:mod:`trainlab.train.batched`), each trial reported as ``run``
+    would report it (the same tables up to float rounding; its time is its share of the stack's)."""
+    cfg = cfgs[0]
+    data, split = load_splits(cfg, runs[0].device, classes=cfg.classes)
+    specs = [TrialSpec(hidden=c.hidden, activation=c.activation, optimizer=c.optimizer, lr=c.lr,
+                       batch_size=batch_size, seed=c.seed + repeat)
+             for c in cfgs for repeat in range(c.seeds) for batch_size in c.batch_sizes]
+    results = iter(train_trials(specs, *split["train"], epochs=cfg.epochs, n_classes=len(cfg.classes),
+                                evals={"val": split["val"]}, eval_every_epoch=True))
+    for c, run in zip(cfgs, runs, strict=True):
+        trained = [(r.spec.batch_size, r.spec.seed, r.model, r)
+                   for r in (next(results) for _ in range(c.seeds * len(c.batch_sizes)))]
+        report(c, run, data, split, trained)
+
+
+def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, TrainResult]]) -> None:
+    """The tables, figure and summary of one trial from its trained (batch size, seed, model, result)."""
+    run.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
+    rows = []
+    for batch_size, seed, model, result in trained:
+        for record in result.history:
+            run.log(batch_size=batch_size, seed=seed, **record)
+        accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] for name in split}
+        rows.append({"batch_size": batch_size, "seed": seed, "train_time_s": result.seconds,
+                     **accs, "status": result.status})
+
+    run.text("model", str(trained[-1][2]), title="Model (print(model))", code=True)
     run.text(
         "training",
         f"Optimizer {cfg.optimizer}, lr {cfg.lr}, {cfg.epochs} epochs, cross-entropy loss, "
@@ -123,7 +151,7 @@ def run(cfg: Config, run) -> None:
     columns = ["batch_size"] + [c for v in values for c in (v, f"{v}_std") if c in table[0]]
     columns += ["n"] if "n" in table[0] else []
     run.table("batch_sizes", table, columns=columns, title="Batch size against time and accuracy",
-              caption="Accuracy in percent; time in seconds of training on " + str(device) + ".")
+              caption="Accuracy in percent; time in seconds of training on " + str(run.device) + ".")
     if cfg.seeds > 1:
         run.table("batch_sizes_per_seed", rows, title="Every run")
     run.text("study_table", SEED_TABLE, title="The study's numbers")

@@ -11,7 +11,9 @@ defines the recipe contract is an experiment:
 - ``QUICK``: a dict of overrides small enough for tests and the tour (seconds,
   on data that needs no download),
 - ``Config``: a dataclass inheriting :class:`trainlab.config.BaseConfig`,
-- ``run(cfg, run)``: the recipe.
+- ``run(cfg, run)``: the recipe;
+- optionally ``DISTRIBUTED = True``: the recipe trains data-parallel when started by
+  ``torchrun`` (it passes ``run.dist`` to its trainer and writes only on rank 0).
 
 Modules are found by name, so adding an experiment never edits a shared list.
 """
@@ -51,6 +53,8 @@ class Experiment:
     config_cls: type
     run: Callable[[Any, Any], None]
     module: str
+    distributed: bool = False
+    """True when the recipe can train data-parallel under torchrun."""
 
     @property
     def study_title(self) -> str:
@@ -81,6 +85,7 @@ def _from_module(mod: ModuleType) -> Experiment | None:
         config_cls=mod.Config,
         run=mod.run,
         module=mod.__name__,
+        distributed=bool(getattr(mod, "DISTRIBUTED", False)),
     )
 
 

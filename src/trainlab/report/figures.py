@@ -3,12 +3,14 @@
 ``new_figure`` builds a :class:`matplotlib.figure.Figure` directly: such a figure needs no
 GUI backend and no global pyplot state, so library code never has to pick a backend
 (``matplotlib.use``) and nothing opens a window; ``savefig`` renders it with Agg.
+``mean_std_lines`` draws repeated measurements (seeds) as mean lines with std bars.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 from matplotlib.figure import Figure
 
 
@@ -21,3 +23,24 @@ def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.5,
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
+
+
+def mean_std_lines(ax: Any, lines: dict[str, Sequence[Sequence[float]]], x: Sequence[Any], *, log: bool = False,
+                   clip: tuple[float, float] | None = None) -> None:
+    """One line per entry of ``lines`` (label -> one array of repeats per x): mean, bars of one std.
+
+    With ``log`` the x axis is logarithmic at the values of ``x``; otherwise ``x`` are
+    categories at 0, 1, 2, ... The lines are shifted a little sideways so that their
+    bars stay apart; ``clip`` cuts the bars at the range the values live in (e.g. (0, 1)).
+    """
+    for i, (label, values) in enumerate(lines.items()):
+        mean = np.array([np.mean(v) for v in values], dtype=float)
+        std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values], dtype=float)
+        low, high = (std, std) if clip is None else (np.minimum(std, mean - clip[0]), np.minimum(std, clip[1] - mean))
+        shift = 0.015 * (i - (len(lines) - 1) / 2)
+        xs = np.asarray(x, dtype=float) * (1 + shift) if log else np.arange(len(x)) + 5 * shift
+        ax.errorbar(xs, mean, yerr=np.stack([low, high]), marker="o", capsize=3, label=label)
+    if log:
+        ax.set_xscale("log")
+        ax.minorticks_off()
+    ax.set_xticks(list(x) if log else list(range(len(x))), [str(v) for v in x])

@@ -69,7 +69,7 @@ def batches(experiment: str, trials: Sequence[Trial]) -> list[list[Trial]]:
 def run_group(experiment: str, group: Sequence[Trial], trials_dir: Path) -> list[dict[str, Any]]:
     """Run a group of trials through the experiment's ``run_batch``; one record per trial."""
     from trainlab.config import load_config
-    from trainlab.device import resolve_device, seed_everything
+    from trainlab.device import resolve_device, seed_everything, use_threads
     from trainlab.experiments.registry import get_experiment
     from trainlab.runs import Run
 
@@ -83,8 +83,9 @@ def run_group(experiment: str, group: Sequence[Trial], trials_dir: Path) -> list
         # trial's are every trial's then, and run_batch seeds per trial where they differ.
         device = resolve_device(cfgs[0].device)
         seed_everything(cfgs[0].seed)
-        runs = [Run.create(Path(trials_dir), exp.name, cfg, device) for cfg in cfgs]
-        _module(experiment).run_batch(cfgs, runs)
+        runs = [Run.create(Path(trials_dir), exp.name, cfg, device, title=exp.title) for cfg in cfgs]
+        with use_threads(1, device):  # as execute.run_experiment: workloads ask device.cpu_plan for more
+            _module(experiment).run_batch(cfgs, runs)
     except KeyboardInterrupt:
         for run in runs:
             run.finish("interrupted", time.perf_counter() - start)

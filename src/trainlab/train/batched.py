@@ -40,11 +40,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
+from trainlab.device import cpu_plan, torch_generator
 from trainlab.nn.mlp import MLP
 from trainlab.train.stacked import STACK_ACTIVATIONS, STACK_OPTIMIZERS, StackedMLP, TrialSpec, init_solo
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
 from trainlab.train.result import TrainResult
+from trainlab.workers import run_planned
 
 
 __all__ = ["STACK_ACTIVATIONS", "STACK_OPTIMIZERS", "TrialResult", "TrialSpec", "init_solo", "train_alone", "train_stack", "train_trials", "training_flops"]
@@ -181,7 +182,9 @@ def train_trials(
 
     ``x`` is (N, in_dim) float on the target device, ``y`` (N,) int64 class indices;
     ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics (percent).
-    With ``batched`` (the default) there is one stack per (batch_size, seed);
+    With ``batched`` (the default) there is one stack per (batch_size, seed), and stacks
+    run side by side on the available cores (:func:`trainlab.device.cpu_plan`; the
+    results are those of running them one after another on one thread);
     ``batched=False`` trains every trial alone with ``train_alone``.
     """
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
@@ -191,13 +194,25 @@ def train_trials(
     groups: dict[tuple[int, int], list[int]] = {}
     for i, spec in enumerate(specs):
         groups.setdefault((spec.batch_size, spec.seed), []).append(i)
+    in_dim, n = x.shape[1], x.shape[0]
+    # Stacks are independent: one single-threaded worker per core (device.cpu_plan), the
+    # costliest stack first; a lone stack gets the threads its step size calls for.
+    cost = {key: training_flops([specs[i] for i in members], in_dim, n_classes, n * epochs)
+            * (1 + 64 / key[0])  # small batches pay more per sample than their FLOPs say
+            for key, members in groups.items()}
+    order = sorted(groups, key=lambda key: -cost[key])
+    biggest_step = max(training_flops([specs[i] for i in groups[key]], in_dim, n_classes, key[0]) for key in groups)
+    plan = cpu_plan(x.device, biggest_step, tasks=len(groups), total_flops=sum(cost.values()))
+
+    def one_stack(key: tuple[int, int]) -> list[TrialResult]:
+        return train_stack([specs[i] for i in groups[key]], x, y, epochs=epochs, n_classes=n_classes, evals=evals,
+                           eval_every_epoch=eval_every_epoch, progress=progress and plan.workers == 1,
+                           desc=f"batch {key[0]} seed {key[1]}")
+
+    stacked = run_planned(one_stack, order, plan)
     results: list[TrialResult | None] = [None] * len(specs)
-    for (batch_size, seed), members in groups.items():
-        stacked = train_stack(
-            [specs[i] for i in members], x, y, epochs=epochs, n_classes=n_classes, evals=evals,
-            eval_every_epoch=eval_every_epoch, progress=progress, desc=f"batch {batch_size} seed {seed}",
-        )
-        for i, result in zip(members, stacked):
+    for key, stack_results in zip(order, stacked):
+        for i, result in zip(groups[key], stack_results):
             results[i] = result
     return results  # type: ignore[return-value]
 

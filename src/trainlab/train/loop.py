@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from trainlab.device import thread_limit, threads_for_step
+from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
 from trainlab.train.result import TrainResult, loss_status
 
@@ -62,7 +62,7 @@ def fit(
     n = x.shape[0]
     # forward + backward ~ 6 FLOPs per parameter per sample (2 forward, 4 backward)
     step_flops = 6.0 * min(batch_size, n) * sum(p.numel() for p in model.parameters())
-    with thread_limit(threads_for_step(step_flops, x.device), x.device):
+    with use_threads(threads_for_step(step_flops, x.device), x.device):
         return _fit(model, x, y, optimizer=optimizer, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size,
                     generator=generator, on_epoch=on_epoch, progress=progress, desc=desc)
 

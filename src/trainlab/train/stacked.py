@@ -15,6 +15,7 @@ import torch
 from torch.optim.adam import adam
 
 from trainlab.config import check, one_of, positive
+from trainlab.device import global_seed
 from trainlab.nn.mlp import MLP
 
 STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
@@ -52,10 +53,10 @@ class TrialSpec:
 def init_solo(spec: TrialSpec, in_dim: int, n_classes: int) -> MLP:
     """The MLP the one-at-a-time path starts from: ``torch.manual_seed(seed)`` then ``MLP(...)``.
 
-    The global generator is restored afterwards, so building a stack draws nothing from it.
+    The global generator is restored afterwards, so building a stack draws nothing from it,
+    and stacks built at once on worker threads do not interleave their draws.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+    with global_seed(spec.seed):
         return MLP(in_dim, spec.hidden, n_classes, spec.activation)
 
 

@@ -1,0 +1,358 @@
+"""CIFAR-10 from its python tarball, read without trusting the pickles.
+
+The release is ``cifar-10-python.tar.gz`` holding ``cifar-10-batches-py/`` with
+``data_batch_1`` .. ``data_batch_5`` (10000 images each), ``test_batch`` (10000)
+and ``batches.meta``. Each batch is a Python pickle of a dict whose ``data`` is a
+uint8 array (N, 3072) -- 1024 red, then 1024 green, then 1024 blue values, rows
+top to bottom -- and whose ``labels`` is a list of N ints in 0..9.
+
+Images are returned channels-last, uint8 ``(N, 32, 32, 3)``: the layout
+matplotlib shows directly and the one torchvision's ``CIFAR10.data`` uses;
+grayscale datasets are ``(N, H, W)``. ``images.image_tensor`` makes either
+``(N, C, H, W)`` on a device for convolutions.
+
+Lookup order, first hit wins (as for the IDX datasets in ``sources``):
+  1. an explicit ``data_dir``: the extracted ``cifar-10-batches-py/`` folder, a folder
+     holding it or the tarball (or either under ``DIR/cifar10/``); a tarball there is
+     extracted into a temporary folder, read and removed (the user's folder is not written);
+  2. the cache: ``$TRAINLAB_DATA/cifar10/`` or ``~/.cache/trainlab/cifar10/``;
+  3. a download of the tarball into the cache, SHA-256 verified, then extracted there
+     (a mismatching or partial download is deleted);
+  4. a DataError saying what to put where.
+
+Safety. Unpickling runs whatever a pickle names, so batches are read with
+:class:`RestrictedUnpickler`, which builds only dicts, lists, tuples, strings,
+bytes, numbers and NumPy arrays of plain dtypes, and refuses every other global
+(``os.system``, ``builtins.eval``, ...). Tar members must stay inside
+``cifar-10-batches-py/`` and pass tarfile's ``data`` filter (no absolute paths,
+``..``, links out of the folder or device files).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from trainlab.data.sources import cache_dir, download_file
+from trainlab.errors import DataError
+
+NAME = "cifar10"
+ARCHIVE = "cifar-10-python.tar.gz"
+FOLDER = "cifar-10-batches-py"
+SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+MIRRORS = ("https://www.cs.toronto.edu/~kriz/",)
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+META = "batches.meta"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SIDE = 32
+ROW = 3 * SIDE * SIDE  # 3072 values per image in a batch's "data"
+
+
+# --------------------------------------------------------------------------- pickles
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"array subtype {subtype!r} is not numpy.ndarray")
+    return np.ndarray.__new__(np.ndarray, shape, _dtype(dtype))
+
+
+def _dtype(*args: Any) -> np.dtype:
+    dtype = np.dtype(*args)
+    if dtype.hasobject:
+        raise pickle.UnpicklingError(f"dtype {dtype} holds Python objects")
+    return dtype
+
+
+def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
+    array = np.frombuffer(buffer, dtype=_dtype(dtype)).reshape(shape, order=order)
+    return array.copy()
+
+
+def _encode(text: str, encoding: str = "latin1") -> bytes:
+    # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
+    if encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler for data only: containers, strings, numbers and NumPy arrays.
+
+    Containers and scalars need no globals; arrays need ``numpy.ndarray``,
+    ``numpy.dtype`` and NumPy's reconstruct helpers, which are replaced by
+    checked versions (no subclasses, no object dtypes). Any other global raises
+    ``pickle.UnpicklingError`` before it is imported.
+    """
+
+    _ALLOWED: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): _dtype,
+        ("_codecs", "encode"): _encode,
+        **{(module, "_reconstruct"): _reconstruct for module in _NUMPY_MODULES if "multiarray" in module},
+        **{(module, "_frombuffer"): _frombuffer for module in _NUMPY_MODULES if "numeric" in module},
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("refused persistent id")
+
+
+def safe_unpickle(stream: BinaryIO, where: str) -> Any:
+    """Load one pickle with :class:`RestrictedUnpickler`; anything refused or broken is a DataError."""
+    try:
+        obj = RestrictedUnpickler(stream, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError, OverflowError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: not a CIFAR-10 batch pickle or not safe to load ({exc})") from None
+    return obj
+
+
+def _check_arrays(obj: Any, where: str) -> None:
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
+        raise DataError(f"{where}: array of Python objects; CIFAR-10 batches hold uint8 pixels only")
+    if isinstance(obj, dict):
+        for value in obj.values():
+            _check_arrays(value, where)
+
+
+# --------------------------------------------------------------------------- batches
+def read_meta(path: Path) -> dict[str, Any]:
+    """``batches.meta``: ``label_names`` (10 strings) and ``num_cases_per_batch``."""
+    with open(path, "rb") as f:
+        meta = safe_unpickle(f, str(path))
+    if not isinstance(meta, dict) or "label_names" not in meta:
+        raise DataError(f"{path}: expected a dict with 'label_names' (the 10 class names)")
+    names = meta["label_names"]
+    if not isinstance(names, list) or len(names) != len(CLASS_NAMES) or not all(isinstance(n, str) for n in names):
+        raise DataError(f"{path}: expected 'label_names' to be a list of {len(CLASS_NAMES)} strings, "
+                        f"found {type(names).__name__} of {len(names) if hasattr(names, '__len__') else '?'}")
+    count = meta.get("num_cases_per_batch")
+    if count is not None and (not isinstance(count, int) or count < 1):
+        raise DataError(f"{path}: 'num_cases_per_batch' should be a positive int, found {count!r}")
+    return meta
+
+
+def read_batch(path: Path, expected_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> (uint8 images (N, 32, 32, 3), int64 labels (N,)), fully checked."""
+    with open(path, "rb") as f:
+        batch = safe_unpickle(f, str(path))
+    if not isinstance(batch, dict) or not {"data", "labels"} <= set(batch):
+        found = sorted(map(str, batch)) if isinstance(batch, dict) else type(batch).__name__
+        raise DataError(f"{path}: expected a dict with keys 'data' and 'labels', found {found}")
+    _check_arrays(batch, str(path))
+    data, labels = batch["data"], batch["labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != ROW:
+        shape = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path}: expected 'data' to be a uint8 array of shape (N, {ROW}), found {shape}")
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError):
+        labels = np.asarray([], dtype=object)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: expected 'labels' to be a list of ints, found {labels.dtype} {labels.shape}")
+    if len(labels) != len(data):
+        raise DataError(f"{path}: 'data' holds {len(data)} images but 'labels' holds {len(labels)} labels")
+    if expected_count is not None and len(data) != expected_count:
+        raise DataError(f"{path}: holds {len(data)} images, expected {expected_count} "
+                        f"(num_cases_per_batch in {META})")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
+        raise DataError(f"{path}: labels must lie in 0..{len(CLASS_NAMES) - 1}, found {labels.min()}..{labels.max()}")
+    images = data.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def missing_files(folder: Path) -> list[str]:
+    return [name for name in (META, *TRAIN_BATCHES, TEST_BATCH) if not (folder / name).is_file()]
+
+
+def read_folder(folder: Path) -> dict[str, Any]:
+    """Read an extracted ``cifar-10-batches-py`` folder: train/test arrays and class names."""
+    missing = missing_files(folder)
+    if missing:
+        raise DataError(f"{folder} lacks {', '.join(missing)}; it should be the extracted {FOLDER}/ of {ARCHIVE}")
+    meta = read_meta(folder / META)
+    count = meta.get("num_cases_per_batch")
+    train = [read_batch(folder / name, count) for name in TRAIN_BATCHES]
+    test_images, test_labels = read_batch(folder / TEST_BATCH)
+    return {
+        "train_images": np.concatenate([images for images, _ in train]),
+        "train_labels": np.concatenate([labels for _, labels in train]),
+        "test_images": test_images,
+        "test_labels": test_labels,
+        "class_names": list(meta["label_names"]),
+    }
+
+
+# --------------------------------------------------------------------------- archives
+def extract_archive(archive: Path, dest: Path) -> Path:
+    """Extract ``archive`` into ``dest`` and return ``dest/cifar-10-batches-py``.
+
+    Every member must lie under ``cifar-10-batches-py/`` and pass tarfile's
+    ``data`` filter; on any refusal or error nothing is left in ``dest``
+    (extraction goes to a temporary folder that is renamed at the end).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
+    try:
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = tar.getmembers()
+                for member in members:
+                    top = Path(member.name).parts[:1]
+                    if top != (FOLDER,) or ".." in Path(member.name).parts:
+                        raise DataError(f"{archive}: refused member {member.name!r}; "
+                                        f"every member must lie inside {FOLDER}/")
+                tar.extractall(staging, members=members, filter="data")
+        except tarfile.FilterError as exc:
+            raise DataError(f"{archive}: refused member ({exc})") from None
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DataError(f"{archive}: not a readable tar.gz archive ({exc}); re-download {ARCHIVE}") from None
+        if not (staging / FOLDER).is_dir():
+            raise DataError(f"{archive}: holds no {FOLDER}/ folder; is it {ARCHIVE}?")
+        target = dest / FOLDER
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / FOLDER, target)
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _folder_in(root: Path) -> Path | None:
+    """The batches folder at or directly under ``root`` (or under ``root/cifar10``), if any."""
+    for candidate in (root, root / FOLDER, root / NAME, root / NAME / FOLDER):
+        if (candidate / META).is_file() or (candidate.name == FOLDER and candidate.is_dir()):
+            return candidate
+    return None
+
+
+def _archive_in(root: Path) -> Path | None:
+    for candidate in (root / ARCHIVE, root / NAME / ARCHIVE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def where_to_put() -> str:
+    return (f"put {ARCHIVE} (or its extracted {FOLDER}/) in a folder and pass data_dir=DIR, "
+            f"or into $TRAINLAB_DATA/{NAME}/ (now {cache_dir(NAME)}), "
+            f"or run `trainlab data fetch {NAME}` where the internet is reachable")
+
+
+def download(dest: Path | None = None, *, mirrors: Sequence[str] | None = None, sha256: str | None = None) -> Path:
+    """Download the tarball into ``dest`` (the cache), verify it, extract it, delete it; return the folder."""
+    dest = cache_dir(NAME) if dest is None else Path(dest)
+    failures = []
+    for base in mirrors if mirrors is not None else MIRRORS:
+        url = base.rstrip("/") + "/" + ARCHIVE
+        try:
+            archive = download_file(url, dest / ARCHIVE, sha256 or SHA256)
+            break
+        except DataError:
+            failures.append(f"{url} (checksum mismatch, deleted)")
+        except (OSError, ValueError) as exc:  # URLError is an OSError
+            failures.append(f"{url} ({getattr(exc, 'reason', None) or exc})")
+    else:
+        raise DataError(f"could not download {ARCHIVE}: {'; '.join(failures)}; instead {where_to_put()}")
+    try:
+        return extract_archive(archive, dest)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def load_cifar10(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download_ok: bool = True,
+    mirrors: Sequence[str] | None = None,
+    sha256: str | None = None,
+) -> tuple[dict[str, Any], str]:
+    """The arrays of CIFAR-10 (see :func:`read_folder`) and a note on where they came from."""
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data_dir={root} is not a folder; point it at the folder holding {ARCHIVE} or {FOLDER}/")
+        folder = _folder_in(root)
+        if folder is not None:
+            return read_folder(folder), f"{folder} (data_dir)"
+        archive = _archive_in(root)
+        if archive is None:
+            raise DataError(f"data_dir={root} holds neither {ARCHIVE} nor {FOLDER}/")
+        with tempfile.TemporaryDirectory(prefix="trainlab-cifar-") as tmp:
+            return read_folder(extract_archive(archive, Path(tmp))), f"{archive} (data_dir)"
+
+    cached = cache_dir(NAME)
+    if (cached / FOLDER).is_dir():
+        return read_folder(cached / FOLDER), f"{cached / FOLDER} (cache)"
+    if (cached / ARCHIVE).is_file():  # put there by hand: extract once, keep the folder
+        folder = extract_archive(cached / ARCHIVE, cached)
+        return read_folder(folder), f"{cached / ARCHIVE} (cache, extracted)"
+    if not download_ok:
+        raise DataError(f"{NAME} not found (download disabled): {where_to_put()}")
+    folder = download(cached, mirrors=mirrors, sha256=sha256)
+    return read_folder(folder), f"{folder} (downloaded)"
+
+
+def fetch_cifar10(data_dir: str | os.PathLike | None = None, **kw: Any) -> Path:
+    """Make sure the cache holds a checked ``cifar-10-batches-py/``; return that folder."""
+    target = cache_dir(NAME) / FOLDER
+    if data_dir is None:
+        if not target.is_dir():
+            load_cifar10(None, **kw)
+        return target
+    root = Path(data_dir).expanduser()
+    load_cifar10(root, download_ok=False)  # a broken copy fails here, before anything is copied
+    folder, archive = _folder_in(root), _archive_in(root)
+    if folder is None:
+        return extract_archive(archive, target.parent)
+    if folder.resolve() != target.resolve():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".copy-"))
+        try:
+            shutil.copytree(folder, staging / FOLDER)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging / FOLDER, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- writing (tests, tools)
+def batch_bytes(images: np.ndarray, labels: Sequence[int], *, batch_label: str = "batch", protocol: int = 2) -> bytes:
+    """A batch pickle in the release's layout from channels-last uint8 images (N, 32, 32, 3)."""
+    images = np.asarray(images, dtype=np.uint8)
+    data = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).reshape(len(images), ROW)
+    return pickle.dumps({"batch_label": batch_label, "labels": [int(v) for v in labels], "data": data,
+                         "filenames": [f"img_{i}.png" for i in range(len(images))]}, protocol=protocol)
+
+
+def write_archive(path: Path, batches: dict[str, bytes], *, meta: dict[str, Any] | None = None) -> Path:
+    """Write a ``cifar-10-python.tar.gz``-shaped archive from ready-made member bytes (tests, tools)."""
+    meta = meta if meta is not None else {"label_names": list(CLASS_NAMES), "num_vis": ROW,
+                                          "num_cases_per_batch": None}
+    members = {META: pickle.dumps(meta, protocol=2), **batches}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name if "/" in name or name.startswith("..") else f"{FOLDER}/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    return path

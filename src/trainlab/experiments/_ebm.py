@@ -1,0 +1,211 @@
+"""Plumbing the two energy-based-model recipes share: the regressor they evaluate or sample.
+
+Either the user's files (``weights=`` a state_dict of the study's ``EnergyRegressor``,
+``data=`` a ``.pt`` with ``x`` and ``energy``), both loaded weights-only, or the embedded
+default with a known answer: the probabilistic-PCA Gaussian fitted to images
+(:class:`trainlab.mcmc.targets.GaussianEnergy`, exact density, exact draws), and a
+regressor of the study's shape trained here on images and exact draws labelled with
+that energy.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainlab.config import check, one_of, positive
+from trainlab.data import random_subset, to_tensor
+from trainlab.data.tensors import load_energy_data, load_tensor_file
+from trainlab.device import torch_generator
+from trainlab.errors import ConfigError, DataError
+from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.mcmc.targets import GaussianEnergy
+from trainlab.nn.energy import EnergyRegressor, halving_widths
+from trainlab.train.loop import fit
+
+
+@dataclass
+class EnergyConfig(ImageDataConfig):
+    """Where the energy regressor comes from, and how the default one is built and trained."""
+
+    dataset: str = "fashion-mnist"
+    """Images for the default energy: mnist, fashion-mnist or digits (8x8, no files needed)."""
+    train_limit: Optional[int] = 10000
+    """Training images used (a seeded subset) for the default energy and regressor; None uses all."""
+    weights: Optional[str] = None
+    """A .pt state_dict of the study's EnergyRegressor (torch.save(model.state_dict(), path)); None trains one here."""
+    data: Optional[str] = None
+    """A .pt holding x (n, d) and energy (n, 1), as a dict or a tuple (x, energy); used with weights=."""
+    components: int = 10
+    """Principal axes of the probabilistic-PCA Gaussian fitted to the images (the default energy)."""
+    pixel_range: str = "pm1"
+    """Pixel scale for the default energy: pm1 ([-1, 1]) or unit ([0, 1], 4x smaller variances)."""
+    first_width: int = 4096
+    """First hidden width of the default regressor; widths halve down to 2 (4096: the study's 14.4M parameters)."""
+    draws_per_image: int = 1
+    """Exact draws of the Gaussian added to the regression set per training image (where samplers go)."""
+    epochs: int = 5
+    """Training passes of the default regressor (Adam, MSE on standardised energies)."""
+    lr: float = 1e-3
+    """Adam learning rate of the default regressor."""
+    batch_size: int = 128
+    """Minibatch size of the default regressor."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("pixel_range", self.pixel_range, ("pm1", "unit"))
+        positive("components", self.components)
+        positive("epochs", self.epochs)
+        positive("lr", self.lr)
+        positive("batch_size", self.batch_size)
+        check(self.draws_per_image >= 0, f"draws_per_image must be >= 0 (got {self.draws_per_image})")
+        check(self.first_width >= 2 and self.first_width & (self.first_width - 1) == 0,
+              f"first_width must be a power of two >= 2 (got {self.first_width})")
+        check(self.data is None or self.weights is not None,
+              "data= needs weights= too: the default regressor was trained on another energy")
+
+
+@dataclass
+class EnergySetup:
+    """A regressor with the points it is tested on and, for the default, the true energy."""
+
+    regressor: EnergyRegressor
+    """The energy network, in eval mode, weights frozen."""
+    x_test: Optional[torch.Tensor]
+    """Test points (n, d), or None (weights without data)."""
+    e_test: Optional[torch.Tensor]
+    """Their true energies (n,)."""
+    part: np.ndarray = field(default_factory=lambda: np.array([]))
+    """Per test point, what it is: "image", "exact draw" or "file"."""
+    target: Optional[GaussianEnergy] = None
+    """The true energy (default only)."""
+    images: Optional[torch.Tensor] = None
+    """Held-out images in the energy's pixel scale (default only): chains start there."""
+    describe: str = ""
+    """One paragraph on where the regressor and the test points come from."""
+    history: list = field(default_factory=list)
+    """Training records (default only)."""
+    train_seconds: float = 0.0
+    status: str = "done"
+    """done, or diverged when training did."""
+
+
+def prepare(cfg: EnergyConfig, device: torch.device, need_data: bool = True) -> EnergySetup:
+    """The user's regressor (and test set) from files, or the default trained here."""
+    if cfg.weights is None:
+        return train_default(cfg, device)
+    x = e = None
+    if cfg.data is not None:
+        x, e = load_energy_data(cfg.data)
+    elif need_data:
+        raise ConfigError("weights= needs data= (a .pt with x and energy) to evaluate on")
+    state = load_tensor_file(cfg.weights, "weights")
+    model = EnergyRegressor.from_state_dict(state, source=f"weights file {cfg.weights}",
+                                            in_dim=None if x is None else x.shape[1])
+    text = (f"Weights from {cfg.weights} ({model.in_dim} -> {' -> '.join(map(str, model.widths))} -> 1)"
+            + (f"; {len(x)} test points of dimension {x.shape[1]} from {cfg.data}." if x is not None else "."))
+    return EnergySetup(_freeze(model, device), None if x is None else x.to(device),
+                       None if e is None else e.to(device), np.full(0 if x is None else len(x), "file"),
+                       describe=text)
+
+
+def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
+    """Fit the PPCA Gaussian to images, label images and exact draws with it, train the regressor."""
+    from sklearn.decomposition import PCA
+
+    data = load_data(cfg)
+    keep = random_subset(len(data.train_labels), cfg.train_limit, seed=cfg.seed)
+    train = energy_pixels(data.train_images[keep], cfg, "cpu")
+    test = energy_pixels(data.test_images, cfg, "cpu")
+    check(cfg.components < train.shape[1], f"components must be < the image size {train.shape[1]} "
+          f"(got {cfg.components})")
+    pca = PCA(n_components=cfg.components, svd_solver="full").fit(train.double().numpy())
+    target = GaussianEnergy.from_pca(pca)
+    gen = torch_generator(cfg.seed)
+    x_train = torch.cat([train, target.sample(len(train) * cfg.draws_per_image, gen)])
+    x_test = torch.cat([test, target.sample(len(test), gen)])
+    part = np.array(["image"] * len(test) + ["exact draw"] * len(test))
+    y_train = target(x_train)
+    mu, sd = float(y_train.mean()), float(y_train.std())
+
+    torch.manual_seed(cfg.seed)
+    model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
+    with torch.no_grad():  # start at the targets' scale: output mean 0 and std 1 on the regression set
+        out = model(x_train[:4096]).squeeze(-1)
+        out_sd = max(float(out.std()), 1e-6)
+        model.fold_output_scale(1 / out_sd, -float(out.mean()) / out_sd)
+    model.to(device)
+    result = fit(model, x_train.to(device), ((y_train - mu) / sd)[:, None].to(device),
+                 optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn=nn.functional.mse_loss,
+                 epochs=cfg.epochs, batch_size=cfg.batch_size, generator=torch_generator(cfg.seed + 1),
+                 desc="regressor")
+    model.fold_output_scale(sd, mu)  # predicts energies in their own units; state_dict keeps the study's keys
+    text = (f"Default energy: the probabilistic-PCA Gaussian ({cfg.components} principal axes, noise variance "
+            f"{target.noise_variance:.4g}) fitted to {len(train)} {data.name} training images with pixels in "
+            f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}; E(x) = -log p(x) exactly (scikit-learn's "
+            f"PCA.score_samples). Its variances run from {target.noise_variance:.3g} to "
+            f"{float(target.variances.max()):.3g}. Regression set: those images plus "
+            f"{len(train) * cfg.draws_per_image} "
+            f"exact draws, labelled with E; test set: the {len(test)} test images plus {len(test)} fresh exact draws. "
+            f"Regressor {model.in_dim} -> {' -> '.join(map(str, model.widths))} -> 1 (ReLU), He-normal weights and "
+            f"biases 0.5, output rescaled to mean 0 and std 1 at the start, Adam lr {cfg.lr}, batch {cfg.batch_size}, "
+            f"{len(result.history)} epochs on energies "
+            f"standardised by their training mean {mu:.4g} and std {sd:.4g} (folded back into the last layer).")
+    return EnergySetup(_freeze(model, device), x_test.to(device), target(x_test).to(device), part,
+                       target=_target_to(target, device), images=test.to(device), describe=text,
+                       history=result.history, train_seconds=result.seconds, status=result.status)
+
+
+def energy_pixels(images: np.ndarray, cfg: EnergyConfig, device: torch.device | str) -> torch.Tensor:
+    """uint8 images as flat float32 rows in the default energy's pixel scale (``cfg.pixel_range``)."""
+    x = to_tensor(images, device)
+    return x * 2 - 1 if cfg.pixel_range == "pm1" else x
+
+
+@torch.inference_mode()
+def predict(model: EnergyRegressor, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Energies (n,) in chunks."""
+    return torch.cat([model(x[i:i + batch_size]).squeeze(-1) for i in range(0, len(x), batch_size)])
+
+
+def save_checkpoint(run, name: str, state: dict) -> Path:
+    """``checkpoints/<name>.pt``: tensors only, so ``torch.load(weights_only=True)`` reads it back."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
+    return run.file(f"checkpoints/{name}.pt", buf.getvalue())
+
+
+def load_run(folder: str, device: torch.device) -> tuple[EnergyRegressor, Optional[GaussianEnergy]]:
+    """The regressor (and the true energy, when there is one) an ebm-eval run saved."""
+    path = Path(folder).expanduser() / "checkpoints"
+    if not (path / "regressor.pt").is_file():
+        raise DataError(f"from_run={folder} has no checkpoints/regressor.pt; give an ebm-eval run folder")
+    model = EnergyRegressor.from_state_dict(load_tensor_file(path / "regressor.pt", "regressor"),
+                                            source=str(path / "regressor.pt"))
+    target = None
+    if (path / "target.pt").is_file():
+        state = load_tensor_file(path / "target.pt", "target")
+        try:
+            target = GaussianEnergy.from_state_dict(state)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{path / 'target.pt'} is not a saved Gaussian energy ({exc})") from None
+        target = _target_to(target, device)
+    return _freeze(model, device), target
+
+
+def _freeze(model: EnergyRegressor, device: torch.device) -> EnergyRegressor:
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)  # samplers differentiate with respect to x only
+    return model
+
+
+def _target_to(target: GaussianEnergy, device: torch.device) -> GaussianEnergy:
+    return GaussianEnergy(target.mean.to(device), target.components.to(device), target.variances.to(device),
+                          target.noise_variance)

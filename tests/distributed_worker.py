@@ -1,0 +1,42 @@
+"""One rank of the 2-process data-parallel test (started by torch.multiprocessing.spawn)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+def stripes(n: int, seed: int, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal (class 1) against vertical (class 0) stripes in noise: a task for a pooled CNN."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    phase = torch.randint(0, 2, (n, 1, 1), generator=g)
+    lines = ((torch.arange(size)[None, :, None] + phase) % 2).expand(n, size, size)
+    pattern = torch.where(y[:, None, None] == 1, lines, lines.transpose(1, 2))
+    x = torch.randint(0, 100, (n, size, size), generator=g) + 120 * pattern
+    return x[:, None].to(torch.uint8), y
+
+
+def train_rank(rank: int, world: int, port: int, out: str) -> None:
+    from trainlab.nn.cnn import FastCNN
+    from trainlab.train import distributed
+    from trainlab.train.cnn import CNNTraining, evaluate_cnn, train_cnn
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world))
+    torch.set_num_threads(1)
+    ctx = distributed.setup(distributed.from_env(), torch.device("cpu"))
+    try:
+        torch.manual_seed(0)
+        model = FastCNN(1, 2, (8, 16, 16), image_size=8)
+        settings = CNNTraining(epochs=6, batch_size=32, lr=4.0, whiten_bias_epochs=1, translate=1)
+        test = stripes(128, 1)
+        result = train_cnn(model, stripes(256, 0), settings, generator=torch.Generator().manual_seed(3),
+                           test=test, dist_ctx=ctx, progress=False)
+        acc = evaluate_cnn(model, *test, tta_level=2).acc
+        torch.save({"params": {k: v for k, v in model.named_parameters()}, "history": result.history, "acc": acc,
+                    "backend": ctx.backend}, Path(out) / f"rank{rank}.pt")
+    finally:
+        distributed.teardown()

@@ -1,0 +1,48 @@
+"""ebm-sample: MALA and ULA on the regressor and on the true energy, against exact draws."""
+
+import math
+
+import pytest
+from helpers import read_summary, read_table, run_quick
+
+SAMPLING_COLUMNS = ["energy", "method", "chains", "burn_in_s", "total_s", "accept_rate", "ess_bulk", "ess_tail",
+                    "rhat", "ess_per_s", "tau", "outside_data_range"]
+
+
+def test_quick_run_has_the_issue_columns_and_sane_values(tmp_path):
+    run_dir = run_quick("ebm-sample", tmp_path, burn_in=60, n_samples=60, tsne_points=30)
+    columns, rows = read_table(run_dir, "sampling")
+    assert columns == SAMPLING_COLUMNS
+    assert [(r["energy"], r["method"]) for r in rows] == [("regressor", "mala"), ("regressor", "ula"),
+                                                          ("true", "mala"), ("true", "ula")]
+    for r in rows:
+        assert int(r["chains"]) == 8
+        assert 0 < float(r["burn_in_s"]) < float(r["total_s"])
+        assert 0 < float(r["ess_bulk"]) and float(r["ess_per_s"]) == pytest.approx(
+            float(r["ess_bulk"]) / float(r["total_s"]), rel=1e-3)
+        assert float(r["rhat"]) >= 0.99
+        rate = float(r["accept_rate"])
+        assert (rate == 1.0) if r["method"] == "ula" else (0 < rate < 1)
+    _, exact = read_table(run_dir, "exact")
+    for r in exact:
+        # a finite-sample floor and a positive distance; a Gaussian's mean energy is d/2 + log Z
+        assert float(r["sw_exact_vs_exact"]) > 0 and float(r["sw_ratio"]) > 0
+        assert math.isfinite(float(r["true_energy_mean"]))
+    true_mala = next(r for r in exact if (r["energy"], r["method"]) == ("true", "mala"))
+    assert float(true_mala["sw_ratio"]) < 5  # on the true energy MALA's samples are near exact draws
+    summary = read_summary(run_dir)
+    assert summary["mala_ula_time_ratio"] > 0
+    for name in ("energy_traces", "tsne_2d", "tsne_3d"):
+        assert (run_dir / "figures" / f"{name}.png").is_file()
+    _, diag = read_table(run_dir, "diagnostics")
+    assert {r["quantity"] for r in diag} == {"energy", "pc1", "pc2"}
+
+
+def test_from_run_samples_a_saved_regressor(tmp_path):
+    eval_dir = run_quick("ebm-eval", tmp_path / "eval")
+    run_dir = run_quick("ebm-sample", tmp_path / "sample", from_run=eval_dir, methods=["mala"], true_energy=False,
+                        burn_in=20, n_samples=20, tsne_points=0, chains=4)
+    _, rows = read_table(run_dir, "sampling")
+    assert [(r["energy"], r["method"]) for r in rows] == [("regressor", "mala")]
+    _, exact = read_table(run_dir, "exact")  # the saved true energy still gives exact draws
+    assert len(exact) == 1

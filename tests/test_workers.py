@@ -1,0 +1,38 @@
+"""Worker processes give exactly what running the tasks here one after another gives."""
+
+import pytest
+import torch
+
+from trainlab.workers import map_tasks
+
+
+def train_a_little(seed: int) -> tuple[int, torch.Tensor]:
+    """A task: a few Adam steps of a small net on seeded data (module-level, so workers can import it)."""
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x = torch.randn(256, 8)
+    y = x.sum(1, keepdim=True).sin()
+    for _ in range(5):
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return seed, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_parallel_results_equal_sequential_bit_for_bit_and_in_order(processes):
+    seeds = [3, 1, 2]
+    sequential = map_tasks(train_a_little, seeds, workers=1)
+    parallel = map_tasks(train_a_little, seeds, workers=2, processes=processes)
+    assert [s for s, _ in parallel] == seeds
+    for (_, a), (_, b) in zip(sequential, parallel):
+        assert torch.equal(a, b)
+
+
+def test_inside_a_task_the_plan_sees_one_core():
+    from trainlab.device import cpu_plan
+
+    plans = map_tasks(lambda _: cpu_plan("cpu", 1e12, tasks=4, total_flops=1e15), range(2), workers=2)
+    assert all(plan.workers == 1 and plan.threads == 1 for plan in plans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -12,10 +13,12 @@ from torch import nn
 from trainlab.config import one_of, positive
 from trainlab.data import to_tensor
 from trainlab.data.subsets import random_subset
-from trainlab.device import thread_limit, torch_generator
+from trainlab.device import cpu_plan, global_seed, torch_generator
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, build_autoencoder
 from trainlab.train.loop import fit
+from trainlab.train.result import TrainResult
+from trainlab.workers import run_planned
 
 ARCHS = ("mlp", "conv")
 
@@ -88,26 +91,74 @@ def new_model(arch: str, latent: int, image_shape: Sequence[int], latent_activat
               device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
     """The study's model of kind ``arch`` with the initial weights of ``seed``, and its description."""
     description = architecture(arch, latent, image_shape, latent_activation)
-    torch.manual_seed(seed)
-    return build_autoencoder(**description).to(device), description
+    with global_seed(seed):  # module initialisers draw from torch's global generator
+        return build_autoencoder(**description).to(device), description
 
 
 def train_autoencoder(model: nn.Module, x: torch.Tensor, *, lr: float, epochs: int, batch_size: int, seed: int,
                       on_epoch: Callable[[int], dict[str, float]] | None = None, desc: str = "autoencoder"):
     """Reconstruct ``x`` (flat images on the device) with L1 loss and Adam: the study's objective.
 
-    Batches are index slices of a seeded permutation of ``x`` (``trainlab.train.loop.fit``).
-    Adam is torch's fused implementation where the device has one (the same update, one
-    kernel for all parameters instead of several per tensor: 20-30% of a CPU step here).
-    On the CPU training uses one thread: with other processes on the machine a second
-    intra-op thread spin-waits (measured side by side on 2 shared cores at load ~11: a step
-    of the MLP at batch 128 took 27-31 ms with one thread and 0.7-1.1 s with two).
+    Batches are index slices of a seeded permutation of ``x`` (``trainlab.train.loop.fit``,
+    whose thread rule runs these steps on one CPU thread). Adam is torch's fused
+    implementation where the device has one: the same update, one kernel for all
+    parameters instead of several per tensor (20-30% of a CPU step here).
     """
     fused = x.device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
-    with thread_limit(1, x.device):
-        return fit(model, x, x, optimizer=optimizer, loss_fn=nn.L1Loss(), epochs=epochs, batch_size=batch_size,
-                   generator=torch_generator(seed), on_epoch=on_epoch, desc=desc)
+    return fit(model, x, x, optimizer=optimizer, loss_fn=nn.L1Loss(), epochs=epochs, batch_size=batch_size,
+               generator=torch_generator(seed), on_epoch=on_epoch, desc=desc)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One model to train: kind, code size and seed."""
+
+    arch: str
+    latent: int
+    seed: int
+
+
+@dataclass
+class Trained:
+    job: Job
+    model: nn.Module
+    description: dict[str, Any]
+    result: TrainResult
+    cpu_seconds: float
+    """CPU time of the thread that trained it (on a shared machine closer to an idle machine's wall time)."""
+
+
+def train_all(jobs: Sequence[Job], cfg: AutoencoderConfig, x: torch.Tensor,
+              image_shape: Sequence[int]) -> list[Trained]:
+    """Train every job, side by side on the cores ``device.cpu_plan`` gives (one thread each).
+
+    The models are independent and each trains on one thread with its own generators,
+    so the results are the same bits whichever core, and in whichever order, they ran.
+    """
+    def one(job: Job) -> Trained:
+        model, description = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, job.seed, x.device)
+        start = time.thread_time()
+        result = train_autoencoder(model, x, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=job.seed,
+                                   desc=f"{job.arch} λ={job.latent} seed {job.seed}")
+        return Trained(job, model, description, result, time.thread_time() - start)
+
+    per_image = [_flops_per_image(job, cfg, x[:1], image_shape) for job in jobs]
+    plan = cpu_plan(x.device, min(cfg.batch_size, len(x)) * max(per_image), tasks=len(jobs),
+                    total_flops=len(x) * cfg.epochs * sum(per_image))
+    order = sorted(range(len(jobs)), key=lambda i: jobs[i].arch != "conv")  # the longest (conv) first
+    done = dict(zip(order, run_planned(one, [jobs[i] for i in order], plan)))
+    return [done[i] for i in range(len(jobs))]
+
+
+def _flops_per_image(job: Job, cfg: AutoencoderConfig, image: torch.Tensor, image_shape: Sequence[int]) -> float:
+    """Training FLOPs per image: the forward pass counted by torch, times 3 for forward and backward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, _ = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, 0, torch.device("cpu"))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(image.cpu())
+    return 3.0 * counter.get_total_flops()
 
 
 def per_class_l1(recon: torch.Tensor, x: torch.Tensor, labels: torch.Tensor) -> list[float]:

@@ -14,7 +14,6 @@ test images and the error per class. Every model is saved as a checkpoint that
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import List
 
@@ -24,9 +23,9 @@ import torch.nn.functional as F
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
-from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, class_knn_accuracy,
-                                               design, edge_strength, load_images_and_labels, mosaic, new_model,
-                                               per_class_l1, train_autoencoder)
+from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, checkpoint_name, class_knn_accuracy,
+                                               design, edge_strength, load_images_and_labels, mosaic, per_class_l1,
+                                               train_all)
 from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -74,29 +73,26 @@ def run(cfg: Config, run) -> None:
     run.text("data", f"{data.name} ({data.source}): {len(x_train)} training and {len(x_test)} test images of "
              f"{shape[0]}x{shape[1]} pixels in [0, 1]. {design(shape)}", title="Data and models")
 
+    # Train: every (arch, λ, seed) is an independent model; they share the cores side by side.
+    jobs = [Job(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
+            for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
     loss_rows, test_rows, class_rows, models = [], [], [], {}
-    for arch in cfg.archs:
-        for latent in cfg.latents:
-            for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-                model, description = new_model(arch, latent, shape, cfg.latent_activation, seed, device)
-                cpu = time.process_time()
-                result = train_autoencoder(model, x_train, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                           seed=seed, desc=f"{arch} λ={latent} seed {seed}")
-                cpu = time.process_time() - cpu
-                for record in result.history:
-                    run.log(arch=arch, latent=latent, seed=seed, **record)
-                    loss_rows.append({"arch": arch, "latent": latent, "seed": seed, "epoch": record["epoch"],
-                                      "train_l1": record["train_loss"]})
-                row = {"arch": arch, "latent": latent, "seed": seed, "status": result.status,
-                       "train_time_s": result.seconds, "train_cpu_s": cpu,
-                       **_measure(model, shape, x_train, y_train, x_test, y_test)}
-                test_rows.append(row)
-                class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c],
-                                "test_l1": v} for c, v in enumerate(row.pop("per_class"))]
-                save_checkpoint(run, checkpoint_name(arch, latent, seed), model, architecture=description,
-                                config=cfg, dataset=data.name, test_l1=row["test_l1"], dead_units=row["dead_units"])
-                if seed == cfg.seed:
-                    models[arch, latent] = model
+    for t in train_all(jobs, cfg, x_train, shape):
+        arch, latent, seed = t.job.arch, t.job.latent, t.job.seed
+        for record in t.result.history:
+            run.log(arch=arch, latent=latent, seed=seed, **record)
+            loss_rows.append({"arch": arch, "latent": latent, "seed": seed, "epoch": record["epoch"],
+                              "train_l1": record["train_loss"]})
+        row = {"arch": arch, "latent": latent, "seed": seed, "status": t.result.status,
+               "train_time_s": t.result.seconds, "train_cpu_s": t.cpu_seconds,
+               **_measure(t.model, shape, x_train, y_train, x_test, y_test)}
+        test_rows.append(row)
+        class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c], "test_l1": v}
+                       for c, v in enumerate(row.pop("per_class"))]
+        save_checkpoint(run, checkpoint_name(arch, latent, seed), t.model, architecture=t.description, config=cfg,
+                        dataset=data.name, test_l1=row["test_l1"], dead_units=row["dead_units"])
+        if seed == cfg.seed:
+            models[arch, latent] = t.model
 
     # Tables: the study's loss against epoch, then test errors and per-class errors over seeds.
     run.table("loss", loss_rows, columns=["arch", "latent", "seed", "epoch", "train_l1"], title="Training loss",
@@ -109,8 +105,8 @@ def run(cfg: Config, run) -> None:
                       "dead_units: code units that are zero for every training image; code_knn_acc: % of test "
                       "images whose 5 nearest training codes vote for their class; edges_kept: the "
                       "reconstructions' mean difference between neighbouring pixels, in % of the inputs' (low: "
-                      "blurred); train_time_s: wall time of the training loop; train_cpu_s: the process's CPU time "
-                      "meanwhile (on a shared machine closer to what an idle one takes). The best constant image "
+                      "blurred); train_time_s: wall time of the training loop; train_cpu_s: the CPU time of the thread "
+                      "that trained it (on a shared machine closer to what an idle one takes). The best constant image "
                       f"(the pixel-wise median) has test L1 {constant_l1:.4f}.")
     run.table("runs", test_rows, columns=["arch", "latent", "seed", "status", "collapsed", *TEST_VALUES],
               title="Every model", caption="collapsed: the model reconstructs every test image as the same image.")
@@ -135,8 +131,8 @@ def run(cfg: Config, run) -> None:
             run.figure(f"plane_{arch}", _plot_plane(models[arch, 2], x_test, y_test, shape),
                        title=f"{arch}, λ = 2: the code plane and what the decoder draws across it",
                        caption="Left: test codes by class; right: images decoded at a 12 x 12 grid of codes "
-                               "spanning the same range (1st to 99th percentile of the test codes); a dead unit stays at its "
-                               "one value, so the grid repeats one column.")
+                               "spanning the same range (1st to 99th percentile of the test codes); a dead unit "
+                               "stays at its one value, so the grid repeats one column.")
     pair = _pair(y_test)
     run.figure("interpolation", _plot_interpolation(models, x_test[pair], shape),
                title="Linear interpolation between two test images",

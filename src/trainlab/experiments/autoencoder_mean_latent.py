@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from trainlab.checkpoints import checkpoint_info, load_checkpoint, save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.errors import ConfigError
-from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, checkpoint_name, edge_strength,
-                                               load_images_and_labels, mosaic, new_model, train_autoencoder)
+from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, checkpoint_name, edge_strength,
+                                               load_images_and_labels, mosaic, train_all)
 from trainlab.nn.autoencoder import build_autoencoder, dead_units, decode_all, encode_all
 from trainlab.report.figures import new_figure
 
@@ -65,9 +65,10 @@ def run(cfg: Config, run) -> None:
     class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
     typical_edges = edge_strength(x_test, shape)
 
+    models = _models(cfg, run, data, x_train, device)
     rows, class_rows, decoded, per_class, recon_means, notes = [], [], {}, {}, {}, []
     for latent in cfg.latents:
-        model, origin = _model(cfg, run, data, x_train, latent, device)
+        model, origin = models[latent]
         codes = encode_all(model, x_train)
         mu = codes.mean(dim=0, keepdim=True)  # the study's z_mean over the whole training set
         decoded[latent] = decode_all(model, mu)[0]
@@ -128,18 +129,26 @@ def run(cfg: Config, run) -> None:
                 **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows})
 
 
-def _model(cfg: Config, run, data, x_train: torch.Tensor, latent: int, device):
-    """The model of this λ: loaded from ``from_run``'s checkpoint, or trained (and saved) here."""
-    name = checkpoint_name(cfg.arch, latent, cfg.seed)
+def _models(cfg: Config, run, data, x_train: torch.Tensor, device) -> dict[int, tuple]:
+    """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
     if cfg.from_run is None:
-        model, description = new_model(cfg.arch, latent, data.image_shape, cfg.latent_activation, cfg.seed, device)
-        result = train_autoencoder(model, x_train, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                   seed=cfg.seed, desc=f"{cfg.arch} λ={latent}")
-        for record in result.history:
-            run.log(latent=latent, **record)
-        save_checkpoint(run, name, model, architecture=description, config=cfg, dataset=data.name)
-        return model, (f"trained here ({cfg.epochs} epochs, {result.seconds:.0f} s, final train L1 "
-                       f"{result.history[-1]['train_loss']:.4f}, status {result.status})")
+        trained = train_all([Job(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
+                            data.image_shape)
+        out = {}
+        for t in trained:
+            for record in t.result.history:
+                run.log(latent=t.job.latent, **record)
+            save_checkpoint(run, checkpoint_name(cfg.arch, t.job.latent, cfg.seed), t.model,
+                            architecture=t.description, config=cfg, dataset=data.name)
+            out[t.job.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
+                                          f"train L1 {t.result.final_loss():.4f}, status {t.result.status})")
+        return out
+    return {latent: _load(cfg, data, latent, device) for latent in cfg.latents}
+
+
+def _load(cfg: Config, data, latent: int, device) -> tuple:
+    """The model of this λ from ``from_run``'s checkpoint, after checking it fits this run."""
+    name = checkpoint_name(cfg.arch, latent, cfg.seed)
     info = checkpoint_info(cfg.from_run, name)
     if info.get("dataset") not in (None, data.name):
         raise ConfigError(f"from_run={cfg.from_run} was trained on {info['dataset']}; add dataset={info['dataset']}")

@@ -6,7 +6,8 @@ import numpy as np
 from trainlab.config import BaseConfig
 from trainlab.report.figures import new_figure
 from trainlab.report.html import render_report
-from trainlab.runs import Run, atomic_write, list_runs, read_jsonl
+from trainlab.files import read_jsonl
+from trainlab.runs import Run, list_runs
 
 
 @dataclass
@@ -36,14 +37,14 @@ def test_run_folder_layout_and_report(tmp_path):
     assert {"torch", "numpy", "python", "device", "seed", "git_commit"} <= set(env)
     page = (run.path / "report.html").read_text()
     assert "data:image/png;base64," in page and "A table" in page and "MLP(...)" in page
-    assert '<tr class="best"><td>2</td>' in page and page.count('<tr class="best">') == 1
+    assert '<tr class="best">\n<td style="text-align:right">2</td>' in page and page.count('<tr class="best">') == 1
     assert (run.path / "tables/t.csv").read_text().splitlines() == ["a,b", "1,0.25", "2,0.5"]
     # re-rendering from files alone gives the same report
     before = (run.path / "report.md").read_text()
     render_report(run.path)
     assert (run.path / "report.md").read_text() == before
     listed = list_runs(tmp_path)
-    assert listed[0]["status"] == "done" and listed[0]["headline_value"] == "acc=99.5"
+    assert listed[0]["status"] == "done" and listed[0]["headline_value"] == "acc=99.50"  # a percentage: 2 decimals
     run.summary(acc=99.123456)
     assert list_runs(tmp_path)[0]["headline_value"] == "acc=99.12"
 
@@ -56,16 +57,3 @@ def test_runs_made_by_a_tour_are_listed(tmp_path):
 def test_run_folders_are_never_reused(tmp_path):
     paths = {Run.create(tmp_path, "demo", Cfg(), "cpu").path for _ in range(3)}
     assert len(paths) == 3
-
-
-def test_atomic_write_leaves_no_temp_files(tmp_path):
-    atomic_write(tmp_path / "a.txt", "one")
-    atomic_write(tmp_path / "a.txt", "two")
-    assert (tmp_path / "a.txt").read_text() == "two"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
-
-
-def test_read_jsonl_ignores_torn_last_line(tmp_path):
-    path = tmp_path / "m.jsonl"
-    path.write_text('{"a": 1}\n{"a": 2}\n{"a": ')
-    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]

@@ -44,7 +44,7 @@ def run_experiment(
         cfg = build_config(exp, overrides, yaml_file=yaml_file, quick=quick)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    run = Run.create(Path(out), exp.name, cfg, device)
+    run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
     start = time.perf_counter()
     try:
         # One CPU thread unless a workload asks for more through device.cpu_plan (quick and

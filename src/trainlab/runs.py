@@ -1,4 +1,4 @@
-"""The run folder: atomic writes, metrics.jsonl, env.json, tables, figures, report.
+"""The run folder: metrics.jsonl, env.json, tables, figures, report.
 
 A run folder is ``<out>/<experiment>/<YYYYmmdd-HHMMSS>-<confighash>/`` and is never
 overwritten. Recipes write everything through a :class:`Run`; the order in which
@@ -10,77 +10,23 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from trainlab.config import config_hash, to_yaml
+from trainlab.files import append_jsonl, atomic_write, jsonable, read_json
+from trainlab.report.html import render_report
+from trainlab.report.numbers import format_value
+from trainlab.report.tables import rows_to_csv, rows_to_markdown
 
 MANIFEST = "report.json"
 RUN_INFO = "run.json"
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
-    """Append one JSON line and flush it to disk (a killed process loses nothing written)."""
-    line = json.dumps(jsonable(record), sort_keys=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSONL file, ignoring a torn last line left by a killed writer."""
-    if not Path(path).exists():
-        return []
-    out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
-
-
-def jsonable(value: Any) -> Any:
-    """Convert NumPy/torch scalars and arrays, tuples and paths to JSON types; NaN -> None."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):  # numpy / torch scalars and arrays
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def git_commit() -> str | None:
@@ -141,8 +87,11 @@ class Run:
 
     # -- creation -----------------------------------------------------------
     @classmethod
-    def create(cls, out: Path, experiment: str, cfg: Any, device: Any) -> "Run":
-        """Make a new, never-before-used run folder and write config.yaml, env.json, run.json."""
+    def create(cls, out: Path, experiment: str, cfg: Any, device: Any, title: str = "") -> "Run":
+        """Make a new, never-before-used run folder and write config.yaml, env.json, run.json.
+
+        ``title`` (the experiment's study, question and summary) heads the report.
+        """
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(out) / experiment / f"{stamp}-{config_hash(cfg)}"
         path, n = base, 1
@@ -157,7 +106,7 @@ class Run:
         run = cls(path, experiment, device=device, seed=seed)
         atomic_write(path / "config.yaml", to_yaml(cfg))
         atomic_write(path / "env.json", json.dumps(environment(device, seed), indent=2))
-        run._write_info(status="running", started=_now())
+        run._write_info(status="running", started=_now(), **({"title": title} if title else {}))
         return run
 
     # -- metrics ------------------------------------------------------------
@@ -186,17 +135,17 @@ class Run:
         title: str = "",
         caption: str = "",
         columns: Sequence[str] | None = None,
-        floatfmt: str = ".4g",
+        floatfmt: str | None = None,
         markdown: str | None = None,
         row_classes: Mapping[int, str] | None = None,
     ) -> Path:
         """Write ``tables/<name>.csv`` and ``tables/<name>.md`` and add the table to the report.
 
+        Numbers in the Markdown are rounded for reading (:mod:`trainlab.report.numbers`;
+        ``floatfmt`` such as ``".6g"`` overrides it for floats), the CSV keeps every digit.
         ``markdown`` replaces the default rendering (for highlighted rows);
         ``row_classes`` maps row index to ``best`` or ``worst`` to colour rows in report.html.
         """
-        from trainlab.report.tables import rows_to_csv, rows_to_markdown
-
         columns = list(columns) if columns else _columns(rows)
         atomic_write(self.path / "tables" / f"{name}.csv", rows_to_csv(rows, columns))
         md = markdown if markdown is not None else rows_to_markdown(rows, columns, floatfmt)
@@ -244,8 +193,6 @@ class Run:
         if error:
             info["error"] = error
         self._update_info(**info)
-        from trainlab.report.html import render_report
-
         render_report(self.path)
 
     def _add(self, item: ReportItem) -> None:
@@ -284,22 +231,13 @@ def list_runs(out: Path) -> list[dict[str, Any]]:
     # folders (<sweep>/trials/...) are shown through their sweep, not one by one.
     paths = [*Path(out).glob(f"*/*/{RUN_INFO}"), *Path(out).glob(f"tour-*/*/*/{RUN_INFO}")]
     for info_path in paths:
-        try:
-            info = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError):
+        info = read_json(info_path)
+        if not isinstance(info, dict):
             continue
-        summary_path = info_path.parent / "summary.json"
-        summary = {}
-        if summary_path.exists():
-            try:
-                summary = json.loads(summary_path.read_text())
-            except json.JSONDecodeError:
-                pass
+        summary = read_json(info_path.parent / "summary.json", {})
         key = info.get("headline")
-        value = summary.get(key) if key else None
-        if isinstance(value, float):
-            value = format(value, ".4g")
-        info["headline_value"] = f"{key}={value}" if key and key in summary else ""
+        has = bool(key) and isinstance(summary, dict) and key in summary
+        info["headline_value"] = f"{key}={format_value(summary[key], key)}" if has else ""
         info["path"] = str(info_path.parent)
         found.append(info)
     return sorted(found, key=lambda r: r.get("started", ""), reverse=True)

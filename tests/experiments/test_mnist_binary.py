@@ -62,7 +62,7 @@ def test_a_sweep_trains_stacks_and_gives_the_table_of_trial_by_trial(tmp_path, m
 
     from helpers import assert_same_table
 
-    from trainlab.runs import read_jsonl
+    from trainlab.files import read_jsonl
     from trainlab.sweep import run_sweep
 
     items = ["hidden=2,5,10", "lr=0.001,0.01", "batch_sizes=[16,128]", "epochs=2"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from trainlab.runs import read_jsonl
+from trainlab.files import read_jsonl
 from trainlab.sweep import run_sweep
 
 ray = pytest.importorskip("ray")

@@ -26,7 +26,7 @@ import trainlab.experiments
 from trainlab.cli import main
 from trainlab.errors import ConfigError
 from trainlab.execute import run_experiment
-from trainlab.runs import read_jsonl
+from trainlab.files import read_jsonl
 from trainlab.sweep import run_sweep
 from trainlab.sweep.report import headline_figure
 

@@ -9,7 +9,7 @@ example (common random numbers: the class comparison is not swamped by the noise
   Monte-Carlo estimate of the class-conditional denoising loss, i.e. of ``-ELBO(x | c)``
   up to weights.  The lowest error wins; ``proba = softmax(-(T/2) e)`` (the unweighted
   ELBO scale; it only sets how peaked the probabilities are).
-- ``score="study"`` (the seed's): ``D_c = sum_t ||eps(x_t,t,c) - eps(x_t,t,uncond)||^2``,
+- ``score="study"`` (the study's): ``D_c = sum_t ||eps(x_t,t,c) - eps(x_t,t,uncond)||^2``,
   the largest wins, ``proba = softmax(D)``.  Since ``eps_c - eps_uncond`` is proportional
   to ``-grad log p(c | x_t)``, this rewards the class whose posterior changes fastest
   around ``x_t``, which is not the same as the most likely class; measure before trusting it.

@@ -30,7 +30,7 @@ ARCHS = ("default", "study")
 class ClassEmbedding(nn.Module):
     """One-hot of ``n_classes + 1`` labels (the last one = unconditional) through a linear layer.
 
-    This is the seed's class embedding; it equals an ``nn.Embedding`` plus a bias.
+    This is the study's class embedding; it equals an ``nn.Embedding`` plus a bias.
     """
 
     def __init__(self, n_classes: int, dim: int):
@@ -49,7 +49,7 @@ def _labels(y: torch.Tensor | None, n_classes: int, batch: int, device: torch.de
 
 
 class StudyNoiseModel(nn.Module):
-    """The seed's network: a 16-feature sinusoidal time embedding -> Linear -> ReLU gives
+    """The study's network: a 16-feature sinusoidal time embedding -> Linear -> ReLU gives
     ``t_dim = 4`` features; ``[x, (class embedding), t_embed]`` goes through
     Linear -> ReLU -> Linear -> ReLU -> Linear with hidden width ``4 * n_dim + 2 * t_dim``.
     The class embedding (``n_classes > 0``) maps a one-hot of ``n_classes + 1`` to as many features.

@@ -5,14 +5,14 @@ A conditional model is any :mod:`trainlab.diffusion.ddpm` model built with
 "unconditional"; training drops each label to ``n_classes`` with probability
 ``label_dropout``, so one network learns both ``eps(x, t, y)`` and ``eps(x, t)``.
 
-Guidance convention (the seed's, and Ho & Salimans' ``w``):
+Guidance convention (the study's, and Ho & Salimans' ``w``):
 
     eps = (1 + w) * eps(x_t, t, y) - w * eps(x_t, t, unconditional)
 
 ``w = 0`` is plain conditional sampling; ``w > 0`` pushes samples towards what makes
 ``y`` more likely than the unconditional model.  (Diffusers' ``guidance_scale`` is
 ``1 + w``.)  Because the DDPM step is affine in ``eps`` with the same noise, this is the
-seed's ``x_{t-1} = (1 + w) x_{t-1,cond} - w x_{t-1,uncond}``.
+study's ``x_{t-1} = (1 + w) x_{t-1,cond} - w x_{t-1,uncond}``.
 """
 
 from __future__ import annotations

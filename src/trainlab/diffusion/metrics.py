@@ -4,7 +4,7 @@ Three families, each with a one-line description in :data:`DESCRIPTIONS` that th
 reports print next to the numbers:
 
 - :func:`study_nll`: the course's score, reproduced exactly so that numbers are
-  comparable with the seed report. It is *not* a likelihood (see its docstring).
+  comparable with the study's report. It is *not* a likelihood (see its docstring).
 - :func:`kde_nll`: a Parzen-window negative log-likelihood: a normalised Gaussian
   kernel density fitted to the generated samples, bandwidth chosen on held-out
   real data, mean of ``-log p`` over other held-out real data. This is the main NLL.
@@ -77,7 +77,7 @@ def _sq_dists(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
 
 def study_nll(real: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Tensor,
               temperature: float = 0.1, chunk: int = 2048) -> float:
-    """The seed's "NLL", computed exactly as the course's ``utils.get_nll(data, samples)``.
+    """The study's "NLL", computed exactly as the course's ``utils.get_nll(data, samples)``.
 
     ``-log( mean_i mean_j  (2 pi tau)^(-d/2) exp(-||s_i - x_j||^2 / (4 tau)) )`` with
     ``s_i`` the generated samples, ``x_j`` the real data and ``tau`` the temperature.
@@ -209,7 +209,7 @@ def emd_splits(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, k: in
                n: int = 1000, seed: int = 0) -> tuple[float, float, list[float]]:
     """EMD on ``k`` disjoint, seeded subsamples of size ``n`` from each set.
 
-    Returns (mean, std (ddof=1; 0 for k=1), the k values), like the seed's five splits.
+    Returns (mean, std (ddof=1; 0 for k=1), the k values), like the study's five splits.
     """
     x, y = _as_numpy(a, "a"), _as_numpy(b, "b")
     if k < 1 or n < 1:

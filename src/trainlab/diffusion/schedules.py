@@ -87,7 +87,7 @@ class NoiseScheduler:
     Attributes (float32 tensors on the CPU, shape ``(T,)``): ``betas``, ``alphas``,
     ``alphas_cumprod``; ``T`` is the number of steps.  Products are taken in float64.
     ``variance`` picks the reverse-step variance: ``"beta"`` (``sigma_t^2 = beta_t``,
-    the DDPM paper's and the seed's choice) or ``"posterior"``
+    the DDPM paper's and the study's choice) or ``"posterior"``
     (``beta_tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t)``).
     """
 

@@ -172,8 +172,11 @@ def _observations(cfg: Config, traces: dict, cases: dict) -> str:
     below, above = traces["below"], traces["above"]
     v_hat = np.concatenate([tr.v_hat for tr in traces.values()])
     g2 = np.concatenate([tr.g for tr in traces.values()]) ** 2
-    parts = [f"g_t^2 lies between {g2.min():.6g} and {g2.max():.6g} and v_hat_t between {v_hat.min():.6g} and "
-             f"{v_hat.max():.6g} on these traces"]
+    def span(name: str, values: np.ndarray) -> str:
+        lo, hi = f"{values.min():.6g}", f"{values.max():.6g}"
+        return f"{name} is {lo} at every step" if lo == hi else f"{name} lies between {lo} and {hi}"
+
+    parts = [f"On these traces {span('g_t^2', g2)} and {span('v_hat_t', v_hat)}"]
     if np.allclose(v_hat, 1.0, atol=1e-9):
         parts.append(", so Adam's step is alpha * m_hat_t: a momentum method whose bias correction makes the "
                      "first steps full-sized")

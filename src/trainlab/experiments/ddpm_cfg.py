@@ -44,8 +44,8 @@ eps = (1 + w) * eps(x_t, t, y) - w * eps(x_t, t, unconditional), with w the guid
 of this table: w = 0 is plain conditional sampling and larger w pushes samples towards what
 distinguishes class y from the whole data set (Ho & Salimans 2022; diffusers' guidance_scale
 is 1 + w).  Both estimates come from one network evaluation on the stacked batch.  Since the
-DDPM step is affine in eps, this equals the seed's x_{t-1} = (1 + w) x_{t-1,cond} - w x_{t-1,uncond}
-with shared noise.  The seed's written update, x_{t-1} = sqrt(alpha_t) (x_t + (1 + w) eps_c - w eps_u)
+DDPM step is affine in eps, this equals the study's x_{t-1} = (1 + w) x_{t-1,cond} - w x_{t-1,uncond}
+with shared noise.  The study's written update, x_{t-1} = sqrt(alpha_t) (x_t + (1 + w) eps_c - w eps_u)
 + sqrt(1 - alpha_t) z, is not the DDPM step; the step used here is
 x_{t-1} = (x_t - beta_t / sqrt(1 - alphabar_t) eps) / sqrt(alpha_t) + sqrt(beta_t) z (Ho et al. 2020).
 

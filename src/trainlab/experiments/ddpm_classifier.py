@@ -43,7 +43,7 @@ SCORE_NAMES = ("error", "study", "study-min", "error-adaptive")
 @dataclass
 class Config(ConditionalDDPMConfig):
     scores: List[str] = field(default_factory=lambda: ["error", "study", "study-min"])
-    """Scores: error (Li et al.), study (the seed's, largest wins), study-min (smallest wins), error-adaptive."""
+    """Scores: error (Li et al.), study (the study's, largest wins), study-min (smallest wins), error-adaptive."""
     n_ts: List[int] = field(default_factory=lambda: [1, 5, 10, 25, 50])
     """Timesteps per prediction to compare."""
     test_fraction: float = 0.2
@@ -98,7 +98,7 @@ def run(cfg: Config, run) -> None:
               columns=["dataset", "score", "n_t", "accuracy", "mlp_accuracy", "seconds_per_prediction", "status"],
               caption=f"Accuracy in percent on up to {cfg.max_test} held-out points per set; mlp_accuracy: "
                       f"{REFERENCE_CLASSIFIER} on the same split. error = lowest denoising error "
-                      "(Li et al. 2023); study = the seed's largest distance to the unconditional prediction.")
+                      "(Li et al. 2023); study = the study's largest distance to the unconditional prediction.")
     _plot(run, rows, cfg)
     run.text("method", METHOD_NOTE, title="What the scores compute")
     done = [r for r in rows if r["status"] == "done"]
@@ -111,14 +111,14 @@ def run(cfg: Config, run) -> None:
 METHOD_NOTE = """Both scores reuse one conditional DDPM and the same (t, noise) draws for every class.
 *error*: e_c = mean over the n_t draws of ||noise - eps(x_t, t, c)||^2, the class-conditional
 denoising loss (a Monte-Carlo estimate of -ELBO(x | c) up to weights); the lowest error wins
-(Li et al. 2023, Clark & Jaini 2023). *study*: the seed's D_c = sum ||eps(x_t, t, c) - eps(x_t, t, uncond)||^2,
+(Li et al. 2023, Clark & Jaini 2023). *study*: the study's D_c = sum ||eps(x_t, t, c) - eps(x_t, t, uncond)||^2,
 largest wins. Because eps_c - eps_uncond is proportional to -grad log p(c | x_t), the study's score
 favours the class whose posterior changes fastest near x_t, not the most probable class: deep
 inside class c, p(c | x_t) is flat near 1, so eps_c stays close to eps_uncond while the wrong
 classes move it most. *study-min* (smallest D_c wins) is that reading of the same numbers; the
 table shows which of the two agrees with the labels.
 The helix labels are Bernoulli((sin(4 x0 x1 x2) + 1) / 2) draws on the raw coordinates, so no
-classifier can exceed about 81% there (E[max(p, 1 - p)] = 0.806 on the study's helix.npy). The seed wrote x_t = sqrt(alpha_t) x + sqrt(1 - alpha_t) z; the
+classifier can exceed about 81% there (E[max(p, 1 - p)] = 0.806 on the study's helix.npy). The study wrote x_t = sqrt(alpha_t) x + sqrt(1 - alpha_t) z; the
 forward process needs the cumulative product alpha-bar_t, which is what is used here."""
 
 

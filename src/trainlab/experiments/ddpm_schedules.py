@@ -30,18 +30,32 @@ QUICK = {"datasets": ["moons"], "Ts": [10, 40], "others": ["cosine", "sigmoid"],
          "beta_highs": [0.02], "linear_T": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
          "n_samples": 500, "emd_k": 2, "emd_n": 200, "ratio_n": 300}
 
-NOTE = """**Sampler.** Every model is sampled with the predicted clean point
-x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) clipped to the data range [-1, 1]
-(`clip_x0=true`, diffusers' `clip_sample`). Without it the cosine schedule fails for a
-reason that has nothing to do with the schedule's merit: its last betas are capped at
-0.999, so the first reverse step multiplies the error of the predicted noise by
-1/sqrt(1 - 0.999) ~ 32 and the samples land far outside the data (EMD ratio above 10
-on moons at T=100). The study's linear betas (0.001 -> 0.02) never reach pure noise
-for T <= 200 (abar_T = 0.35 at T=100), which the clipped and unclipped samplers treat
-alike. Set `clip_x0=false` to see the unclipped sampler.
-
-**Sigmoid** is the sigmoid ramp of betas between beta_low and beta_high (GeoDiff),
+SCHEDULE_NOTE = """**Sigmoid** is the sigmoid ramp of betas between beta_low and beta_high (GeoDiff),
 the form course codes use; **cosine** is Nichol & Dhariwal's, which ignores the betas."""
+
+
+def sampler_note(cfg: "Config") -> str:
+    """Why the sampler clips x0, with this config's numbers (last betas, abar_T, amplification)."""
+    T = max(cfg.Ts)
+    # x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t): an error in eps is scaled by this
+    def gain(sched) -> float:
+        beta, abar = float(sched.betas[-1]), float(sched.alphas_cumprod[-1])
+        return beta / ((1 - abar) ** 0.5 * (1 - beta) ** 0.5)
+
+    lines = []
+    for kind in ["linear", *cfg.others]:
+        sched = make_scheduler(kind, T, cfg.beta_low, cfg.beta_high)
+        lines.append(f"{kind} at T={T}: last beta {float(sched.betas[-1]):.4g}, abar_T "
+                     f"{float(sched.alphas_cumprod[-1]):.3g}, first reverse step scales the noise-prediction "
+                     f"error by {gain(sched):.3g}")
+    clip = ("Every model here is sampled with the predicted clean point x0 = (x_t - sqrt(1 - abar_t) eps) / "
+            "sqrt(abar_t) clipped to the data range [-1, 1] (`clip_x0=true`, diffusers' `clip_sample`); the clip "
+            "changes a step only where the implied x0 leaves that range." if cfg.clip_x0 else
+            "These models are sampled without clipping (`clip_x0=false`).")
+    return (f"**Sampler.** {clip} A schedule whose last betas approach 1 amplifies the error of the predicted "
+            "noise in the first reverse steps, so unclipped samples can land far outside the data for reasons "
+            "that have nothing to do with the schedule's merit:\n\n" + "\n".join(f"- {line}" for line in lines)
+            + "\n\n" + SCHEDULE_NOTE)
 
 
 @dataclass
@@ -127,7 +141,7 @@ def run(cfg: Config, run) -> None:
               caption=f"arch={cfg.arch} (hidden {cfg.hidden}), {cfg.train_steps} Adam steps of {cfg.batch_size}, "
                       f"clip_x0={cfg.clip_x0}; abar_T is how much signal is left at the last step. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    run.text("sampler", NOTE, title="Sampler and schedules")
+    run.text("sampler", sampler_note(cfg), title="Sampler and schedules")
     run.text("metrics", STUDY_NOTE, title="How the samples are scored")
 
     # the study's Figures 1-5: NLL against T, one figure per dataset, one line per schedule

@@ -194,6 +194,7 @@ def _plot(table: list[dict], cfg: Config):
                             label=f"{opt}, batch {bs}")
         ax.set(xscale="log", xlabel="hidden width", title=act)
         ax.set_xticks(cfg.hiddens, [str(h) for h in cfg.hiddens])
+        ax.set_xticks([], minor=True)  # the log axis' minor labels (3x10^1) would overprint the widths
     axes[0, 0].set_ylabel("test accuracy (%)")
     axes[0, -1].legend(fontsize="small")
     return fig

@@ -20,7 +20,7 @@ def make_activation(name: str) -> nn.Module:
 class MLP(nn.Module):
     """``in_dim -> hidden... -> out_dim`` with one activation between linear layers.
 
-    With one hidden layer the printout matches the seed's ``SimpleMLP``
+    With one hidden layer the printout matches the study's ``SimpleMLP``
     (``fc1``, ``activation``, ``fc2``), so the report's model listing reads the same.
     """
 

@@ -1,4 +1,10 @@
-"""Render report.md and a self-contained report.html from a run folder's files."""
+"""Render report.md and a self-contained report.html from a run folder's files.
+
+Both are rebuilt from the files alone (``trainlab report RUN_DIR``): run.json,
+report.json (the order of the items), summary.json, tables/*.md, figures/*.png,
+text/*.md. Numbers were rounded for reading when the table Markdown was written;
+the summary is rounded here, by the same rule (:mod:`trainlab.report.numbers`).
+"""
 
 from __future__ import annotations
 
@@ -8,141 +14,140 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainlab.report.tables import read_csv
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{border-bottom:2px solid #ddd;padding-bottom:.3em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
-th{background:#f3f3f3}
-tr.best td{background:#fff6c2;font-weight:600}
-tr.worst td{background:#ffd9d9}
-pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:.85em}
-img{max-width:100%;border:1px solid #eee}
-.caption{color:#555;font-size:.9em}
-details{margin:1em 0}
-"""
-
-
-def _load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any], dict[str, Any], str]:
-    info = json.loads((path / "run.json").read_text()) if (path / "run.json").exists() else {}
-    items = json.loads((path / "report.json").read_text()) if (path / "report.json").exists() else []
-    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else {}
-    env = json.loads((path / "env.json").read_text()) if (path / "env.json").exists() else {}
-    config = (path / "config.yaml").read_text() if (path / "config.yaml").exists() else ""
-    return info, items, summary, env, config
+from trainlab.files import atomic_write, read_json
+from trainlab.report import markdown
+from trainlab.report.numbers import format_duration, with_unit
+from trainlab.report.style import page
 
 
 def render_report(path: Path) -> tuple[Path, Path]:
     """(Re)write ``report.md`` and ``report.html`` in run folder ``path``."""
-    from trainlab.runs import atomic_write
-
     path = Path(path)
-    info, items, summary, env, config = _load(path)
-    atomic_write(path / "report.md", _markdown(path, info, items, summary, env, config))
-    atomic_write(path / "report.html", _html(path, info, items, summary, env, config))
+    run = _RunFiles(path)
+    atomic_write(path / "report.md", _markdown(run))
+    atomic_write(path / "report.html", _html(run))
     return path / "report.md", path / "report.html"
 
 
-def _header_lines(info: dict[str, Any]) -> list[str]:
+class _RunFiles:
+    """What a run folder holds for its report."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.info: dict[str, Any] = read_json(path / "run.json", {})
+        self.items: list[dict[str, Any]] = read_json(path / "report.json", [])
+        self.summary: dict[str, Any] = read_json(path / "summary.json", {})
+        self.env: dict[str, Any] = read_json(path / "env.json", {})
+        config = path / "config.yaml"
+        self.config = config.read_text() if config.exists() else ""
+
+    @property
+    def title(self) -> str:
+        return self.info.get("experiment", self.path.name)
+
+    def read(self, folder: str, name: str, suffix: str) -> str | None:
+        file = self.path / folder / f"{name}{suffix}"
+        return file.read_text() if file.exists() else None
+
+    def summary_entries(self) -> list[tuple[str, str, bool]]:
+        return summary_entries(self.summary, self.info.get("headline"))
+
+
+def summary_entries(summary: dict[str, Any], headline: str | None) -> list[tuple[str, str, bool]]:
+    """(key, value with unit, is the headline) in summary.json's order, the headline first."""
+    keys = sorted(summary, key=lambda k: k != headline)
+    return [(k, with_unit(summary[k], k), k == headline) for k in keys]
+
+
+def summary_box(entries: list[tuple[str, str, bool]], more: str = "") -> str:
+    """The summary numbers as a row of small cards, the headline's highlighted; ``more`` ends the row."""
+    cards = "".join(
+        f"<div class='kv{' headline' if head else ''}'><span class='k'>{html.escape(k)}</span>"
+        f"<span class='v'>{html.escape(v)}</span></div>"
+        for k, v, head in entries
+    )
+    return f"<div class='summary'>{cards}{more}</div>"
+
+
+def _status_line(info: dict[str, Any]) -> list[str]:
+    """Status, wall time and start, as Markdown pieces (the error gets a line of its own)."""
     lines = [f"Status: **{info.get('status', '?')}**"]
     if "seconds" in info:
-        lines.append(f"Wall time: {info['seconds']:.1f} s")
+        lines.append(f"Wall time: {format_duration(info['seconds'])}")
     if info.get("started"):
-        lines.append(f"Started: {info['started']}")
-    if info.get("error"):
-        lines.append(f"Error: {info['error']}")
+        lines.append(f"Started: {str(info['started']).replace('T', ' ')}")
     return lines
 
 
-def _markdown(path, info, items, summary, env, config) -> str:
-    out = [f"# {info.get('experiment', path.name)}", "", " · ".join(_header_lines(info)), ""]
-    if summary:
-        out += ["## Summary", "", "| key | value |", "|---|---|"]
-        out += [f"| {k} | {v} |" for k, v in summary.items()] + [""]
-    for item in items:
+def _markdown(run: _RunFiles) -> str:
+    out = [f"# {run.title}", ""]
+    if run.info.get("title"):
+        out += [run.info["title"], ""]
+    out += [" · ".join(_status_line(run.info)), ""]
+    if run.info.get("error"):
+        out += [f"Error: `{run.info['error']}`", ""]
+    if run.summary:
+        out += ["## Summary", "", "| key | value |", "|:---|---:|"]
+        out += [f"| {k} | {v} |" for k, v, _ in run.summary_entries()] + [""]
+    for item in run.items:
         out += [f"## {item['title']}", ""]
         kind, name = item["kind"], item["name"]
         if kind == "table":
-            md = path / "tables" / f"{name}.md"
-            out.append(md.read_text() if md.exists() else f"(missing tables/{name}.md)")
+            out.append(run.read("tables", name, ".md") or f"(missing tables/{name}.md)")
         elif kind == "figure":
             out.append(f"![{item['title']}](figures/{name}.png)")
         elif kind in ("text", "code"):
-            body = (path / "text" / f"{name}.md").read_text()
+            body = run.read("text", name, ".md") or ""
             out.append(f"```\n{body.rstrip()}\n```" if kind == "code" else body)
         if item.get("caption"):
             out += ["", f"*{item['caption']}*"]
         out.append("")
-    out += ["## Config", "", "```yaml", config.rstrip(), "```", ""]
-    out += ["## Environment", "", "```json", json.dumps(env, indent=2), "```", ""]
+    out += ["## Config", "", "```yaml", run.config.rstrip(), "```", ""]
+    out += ["## Environment", "", "```json", json.dumps(run.env, indent=2), "```", ""]
     return "\n".join(out)
 
 
-def _table_html(path: Path, name: str) -> str:
-    csv_path = path / "tables" / f"{name}.csv"
-    if not csv_path.exists():
-        return f"<p>(missing tables/{name}.csv)</p>"
-    columns, rows = read_csv(csv_path)
-    marks_path = path / "tables" / f"{name}.rows.json"
-    # Optional per-row CSS classes ("best", "worst") written by recipes that highlight rows.
-    classes = json.loads(marks_path.read_text()) if marks_path.exists() else {}
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for i, row in enumerate(rows):
-        cls = classes.get(str(i), "")
-        cells = "".join(f"<td>{html.escape(_short(row.get(c, '')))}</td>" for c in columns)
-        body.append(f'<tr class="{cls}">{cells}</tr>' if cls else f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _item_html(run: _RunFiles, item: dict[str, Any]) -> str:
+    kind, name = item["kind"], item["name"]
+    caption = markdown.inline(item["caption"]) if item.get("caption") else ""
+    if kind == "figure":
+        png = run.path / "figures" / f"{name}.png"
+        if not png.exists():
+            return f"<p>(missing figures/{html.escape(name)}.png)</p>"
+        data = base64.b64encode(png.read_bytes()).decode()
+        cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return f'<figure><img alt="{html.escape(item["title"])}" src="data:image/png;base64,{data}">{cap}</figure>'
+    if kind == "table":
+        body = run.read("tables", name, ".md")
+        # Rows coloured by the recipe (best, worst), by row index.
+        classes = read_json(run.path / "tables" / f"{name}.rows.json", {})
+        rows = {int(i): c for i, c in classes.items()}
+        out = markdown.to_html(body, rows) if body is not None else f"<p>(missing tables/{html.escape(name)}.md)</p>"
+    elif kind == "code":
+        out = f"<pre><code>{html.escape(run.read('text', name, '.md') or '')}</code></pre>"
+    else:
+        out = markdown.to_html(run.read("text", name, ".md") or "")
+    return out + (f'<p class="caption">{caption}</p>' if caption else "")
 
 
-def _short(value: str) -> str:
-    try:
-        f = float(value)
-    except ValueError:
-        return value
-    if f.is_integer() and "." not in value and "e" not in value.lower():
-        return value
-    return format(f, ".4g")
-
-
-def _paragraphs(text: str) -> str:
-    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n") if p.strip())
-
-
-def _html(path, info, items, summary, env, config) -> str:
-    title = html.escape(info.get("experiment", path.name))
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{title}</title><style>{CSS}</style></head><body>",
-        f"<h1>{title}</h1><p>{' · '.join(html.escape(l.replace('**', '')) for l in _header_lines(info))}</p>",
-    ]
-    if summary:
-        rows = "".join(
-            f"<tr><td style='text-align:left'>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-            for k, v in summary.items()
-        )
-        parts.append(f"<h2>Summary</h2><table><tbody>{rows}</tbody></table>")
-    for item in items:
-        parts.append(f"<h2>{html.escape(item['title'])}</h2>")
-        kind, name = item["kind"], item["name"]
-        if kind == "table":
-            parts.append(_table_html(path, name))
-        elif kind == "figure":
-            png = path / "figures" / f"{name}.png"
-            if png.exists():
-                data = base64.b64encode(png.read_bytes()).decode()
-                parts.append(f"<img alt='{html.escape(item['title'])}' src='data:image/png;base64,{data}'>")
-        elif kind == "code":
-            parts.append(f"<pre>{html.escape((path / 'text' / f'{name}.md').read_text())}</pre>")
-        elif kind == "text":
-            parts.append(_paragraphs((path / "text" / f"{name}.md").read_text()))
-        if item.get("caption"):
-            parts.append(f"<p class='caption'>{html.escape(item['caption'])}</p>")
-    parts.append(f"<details><summary>Config</summary><pre>{html.escape(config)}</pre></details>")
+def _html(run: _RunFiles) -> str:
+    title = html.escape(run.title)
+    status = html.escape(str(run.info.get("status", "?")))
+    meta = [f'<span class="badge {status}">{status}</span>']
+    meta += [markdown.inline(line) for line in _status_line(run.info)[1:]]
+    parts = [f"<h1>{title}</h1>"]
+    if run.info.get("title"):
+        parts.append(f"<p class='subtitle'>{markdown.inline(run.info['title'])}</p>")
+    parts.append(f"<p class='meta'>{' · '.join(meta)}</p>")
+    if run.info.get("error"):
+        parts.append(f"<p class='error'>{html.escape(run.info['error'])}</p>")
+    if run.summary:
+        parts.append(f"<h2>Summary</h2>{summary_box(run.summary_entries())}")
+    for item in run.items:
+        parts.append(f"<h2>{markdown.inline(item['title'])}</h2>")
+        parts.append(_item_html(run, item))
+    parts.append(f"<h2>Run details</h2><details><summary>Config</summary><pre>{html.escape(run.config)}</pre></details>")
     parts.append(
-        f"<details><summary>Environment</summary><pre>{html.escape(json.dumps(env, indent=2))}</pre></details>"
+        f"<details><summary>Environment</summary><pre>{html.escape(json.dumps(run.env, indent=2))}</pre></details>"
     )
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return page(run.title, parts)

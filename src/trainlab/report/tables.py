@@ -10,6 +10,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from tabulate import tabulate
 
+from trainlab.report import numbers
+
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     buf = io.StringIO()
@@ -40,35 +42,59 @@ def read_csv(path: Any) -> tuple[list[str], list[dict[str, str]]]:
 def rows_to_markdown(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str],
-    floatfmt: str = ".4g",
+    floatfmt: str | None = None,
     bold: Callable[[int, Mapping[str, Any]], bool] | None = None,
     marks: Mapping[int, str] | None = None,
 ) -> str:
-    """A GitHub Markdown table; ``bold(i, row)`` makes row i bold, ``marks[i]`` appends a note."""
+    """A Markdown table, numbers right-aligned and rounded by :mod:`trainlab.report.numbers`.
+
+    ``floatfmt`` (e.g. ``".6g"``) overrides the rounding of floats where a recipe needs
+    more digits; ``bold(i, row)`` makes row i bold; ``marks[i]`` appends a note column.
+    """
+    cells = [_column([row.get(c) for row in rows], c, floatfmt) for c in columns]
+    numeric = [_numeric([row.get(c) for row in rows]) for c in columns]
     body = []
     for i, row in enumerate(rows):
-        cells = [_fmt(row.get(c, ""), floatfmt) for c in columns]
+        line = [col[i] for col in cells]
         if bold is not None and bold(i, row):
-            cells = [f"**{c}**" if c != "" else c for c in cells]
+            line = [f"**{c}**" if c else c for c in line]
         if marks is not None:
-            cells.append(marks.get(i, ""))
-        body.append(cells)
-    headers = list(columns) + ([""] if marks is not None else [])
-    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+            line.append(_escape(marks.get(i, "")))
+        body.append(line)
+    headers = [_escape(str(c)) for c in columns] + ([""] if marks is not None else [])
+    align = ["right" if n else "left" for n in numeric] + (["left"] if marks is not None else [])
+    # "pipe" is GitHub Markdown with alignment colons, which report.html turns into text-align.
+    return tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
 
 
-def _fmt(value: Any, floatfmt: str) -> str:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return format(value, floatfmt)
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value))
-    return str(value)
+def _column(values: Sequence[Any], name: str, floatfmt: str | None) -> list[str]:
+    if floatfmt is None:
+        return [_escape(v) if v is not None else "" for v in _format_present(values, name)]
+    out = []
+    for v in values:
+        v = v.item() if hasattr(v, "item") else v
+        if isinstance(v, float) and not isinstance(v, bool):
+            out.append(numbers.MISSING if math.isnan(v) else format(v, floatfmt))
+        else:
+            out.append("" if v is None else _escape(numbers.format_number(v)))
+    return out
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(numbers.is_number(v) for v in present)
+
+
+def _format_present(values: Sequence[Any], name: str) -> list[str | None]:
+    # A cell the row does not have stays empty; a NaN the row has reads "n/a".
+    formatted = numbers.format_column([v for v in values if v is not None], name)
+    it = iter(formatted)
+    return [None if v is None else next(it) for v in values]
+
+
+def _escape(text: Any) -> str:
+    # A "|" inside a cell would end the cell.
+    return str(text).replace("|", "\\|")
 
 
 def mean_std(

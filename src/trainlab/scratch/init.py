@@ -4,7 +4,7 @@ Biases always start at zero; these functions draw one weight matrix of shape
 ``(fan_in, fan_out)`` from an explicit generator.
 
 - ``zero``:   all zeros. Every hidden unit gets the same gradient, so they stay
-  identical forever (kept because the seed study compares it).
+  identical forever (kept because the study compares it).
 - ``random``: uniform on [-0.01, 0.01), the "small random numbers" of old courses.
 - ``normal``: N(0, 0.01^2).
 - ``he``:     N(0, 2 / fan_in) (He et al. 2015), for ReLU.

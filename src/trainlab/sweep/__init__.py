@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from trainlab.errors import ConfigError
-from trainlab.runs import Run, append_jsonl, atomic_write, read_jsonl
+from trainlab.files import append_jsonl, atomic_write, read_jsonl
+from trainlab.runs import Run
 from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
 from trainlab.sweep.report import write_report
 from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
@@ -71,7 +72,7 @@ def run_sweep(
     else:
         trials, spec_data = plan(name, overrides, yaml_file=yaml_file, quick=quick)
         spec = SweepSpec(name, list(overrides), quick, str(yaml_file) if yaml_file is not None else None)
-        sweep_run = Run.create(Path(out), f"{name}-sweep", spec, device=None)
+        sweep_run = Run.create(Path(out), f"{name}-sweep", spec, device=None, title=f"Sweep of {name}")
         path = sweep_run.path
         atomic_write(path / SPEC_FILE, json.dumps(spec_data, indent=2))
 

@@ -83,7 +83,7 @@ def run_group(experiment: str, group: Sequence[Trial], trials_dir: Path) -> list
         # trial's are every trial's then, and run_batch seeds per trial where they differ.
         device = resolve_device(cfgs[0].device)
         seed_everything(cfgs[0].seed)
-        runs = [Run.create(Path(trials_dir), exp.name, cfg, device) for cfg in cfgs]
+        runs = [Run.create(Path(trials_dir), exp.name, cfg, device, title=exp.title) for cfg in cfgs]
         with use_threads(1, device):  # as execute.run_experiment: workloads ask device.cpu_plan for more
             _module(experiment).run_batch(cfgs, runs)
     except KeyboardInterrupt:

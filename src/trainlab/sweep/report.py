@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from trainlab.runs import Run, read_jsonl
+from trainlab.files import read_jsonl
+from trainlab.runs import Run
 from trainlab.sweep.grid import Trial, describe_grid
 from trainlab.sweep.trials import SPEC_FILE, TRIALS_FILE, counts, table_rows
 

@@ -30,3 +30,12 @@ def test_small_sets_get_at_least_min_steps():
         assert steps >= 100 and epochs >= 4.0
     assert _epochs(60000, cfg) == 4.0  # the full set keeps its epochs
     assert np.isclose(_epochs(1000, cfg), 100.0)  # 1 step per epoch
+
+
+def test_parallel_trainings_give_the_same_numbers(tmp_path):
+    def numbers(workers):
+        run_dir = run_quick("cifar-scaling", tmp_path / str(workers), workers=workers, full=False, min_steps=20)
+        _, runs = read_table(run_dir, "runs")
+        return [{k: v for k, v in r.items() if k != "train_time_s"} for r in runs]
+
+    assert numbers(1) == numbers(2)

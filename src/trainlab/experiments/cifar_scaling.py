@@ -13,16 +13,18 @@ the other hyperparameters stay those of ``cifar-cnn``.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, List, Optional
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from trainlab.config import check, positive
 from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
-from trainlab.device import torch_generator
+from trainlab.device import thread_limit, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
@@ -52,8 +54,10 @@ class Config(CNNConfig):
     """Runs per size; each seed draws its own subset and initial weights."""
     epochs: float = 3.0
     """Epochs of the full set; smaller sets get more (see min_steps)."""
-    min_steps: int = 60
+    min_steps: int = 120
     """Every size trains for at least this many optimizer steps (its epochs are raised to reach it)."""
+    workers: int = 2
+    """Trainings run at once on the CPU, one thread each (2 keeps both cores busy); GPUs run one at a time."""
     tta_level: int = 0
     """Test-time augmentation of the test accuracy (0: none; 2 costs six forward passes per test image)."""
     train_eval_limit: int = 10000
@@ -65,6 +69,7 @@ class Config(CNNConfig):
         positive("per_class", self.per_class)
         positive("seeds", self.seeds)
         positive("min_steps", self.min_steps)
+        positive("workers", self.workers)
         positive("train_eval_limit", self.train_eval_limit)
 
 
@@ -80,29 +85,41 @@ def run(cfg: Config, run) -> None:
     run.text("data", data.describe() + f"; the smallest class has {smallest} training images"
              + (f", so per_class {skipped} cannot be drawn and is skipped" if skipped else "") + ".", title="Data")
 
-    rows = []
+    # One job per (size, seed): its subset and its initial weights, drawn here in a fixed order.
+    jobs = []
     for k in sizes + ([None] if cfg.full else []):
         for repeat in range(cfg.seeds):
             seed = cfg.seed + repeat
             idx = np.arange(n_full) if k is None else per_class(labels, k, seed=seed)
-            # A set smaller than a batch is repeated to fill one: every step is a full batch of
-            # differently augmented copies (a batch of 10 images would move the weights 100x less).
-            filled = torch.as_tensor(np.tile(idx, -(-cfg.batch_size // len(idx))), device=device)
-            train = (data.train[0][filled], data.train[1][filled])
-            settings = replace(cfg, epochs=_epochs(len(filled), cfg))
             torch.manual_seed(seed)
             model = FastCNN(data.channels, n_classes, block_widths(width), image_size=data.image_size).to(device)
-            result = train_cnn(model, train, settings, generator=torch_generator(seed, device), progress=False)
-            seen = torch.as_tensor(idx[random_subset(len(idx), cfg.train_eval_limit, seed=seed)], device=device)
-            train_acc = evaluate_cnn(model, data.train[0][seen], data.train[1][seen], flip=cfg.flip).acc
-            test_acc = evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip).acc
-            row = {"per_class": "all" if k is None else k, "train_images": len(idx), "seed": seed,
-                   "epochs": _steps(len(filled), settings) * min(cfg.batch_size, len(filled)) / len(idx),
-                   "steps": _steps(len(filled), settings),
-                   "train_acc": train_acc, "test_acc": test_acc, "train_time_s": result.seconds,
-                   "status": result.status}
-            rows.append(row)
-            run.log(**row)
+            jobs.append((k, seed, idx, model))
+
+    def train_one(job) -> dict:
+        k, seed, idx, model = job
+        # A set smaller than a batch is repeated to fill one: every step is a full batch of
+        # differently augmented copies (a batch of 10 images would move the weights 50x less).
+        filled = torch.as_tensor(np.tile(idx, -(-cfg.batch_size // len(idx))), device=device)
+        settings = replace(cfg, epochs=_epochs(len(filled), cfg))
+        result = train_cnn(model, (data.train[0][filled], data.train[1][filled]), settings,
+                           generator=torch_generator(seed, device), progress=False)
+        seen = torch.as_tensor(idx[random_subset(len(idx), cfg.train_eval_limit, seed=seed)], device=device)
+        steps = _steps(len(filled), settings)
+        return {"per_class": "all" if k is None else k, "train_images": len(idx), "seed": seed,
+                "epochs": steps * min(cfg.batch_size, len(filled)) / len(idx), "steps": steps,
+                "train_acc": evaluate_cnn(model, data.train[0][seen], data.train[1][seen], flip=cfg.flip).acc,
+                "test_acc": evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip).acc,
+                "train_time_s": result.seconds, "status": result.status}
+
+    # On the CPU the trainings run `workers` at a time, one thread each: small convolutions
+    # cannot keep two threads busy, two trainings can (and the results do not depend on it).
+    if device.type == "cpu" and cfg.workers > 1:
+        with thread_limit(1), ThreadPoolExecutor(cfg.workers) as pool:
+            rows = list(tqdm(pool.map(train_one, jobs), total=len(jobs), desc="trainings", disable=None))
+    else:
+        rows = [train_one(job) for job in tqdm(jobs, desc="trainings", disable=None)]
+    for row in rows:
+        run.log(**row)
 
     table = mean_std(rows, by=["per_class", "train_images", "epochs", "steps"],
                      values=["train_acc", "test_acc", "train_time_s"])

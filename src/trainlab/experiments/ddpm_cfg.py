@@ -1,4 +1,4 @@
-"""Seed 001, section 2: a conditional DDPM sampled with classifier-free guidance.
+"""Diffusion study, section 2: a conditional DDPM sampled with classifier-free guidance.
 
 The study trained a conditional DDPM (class embedding from a one-hot of n_classes + 1
 labels, the extra label meaning "unconditional") and showed scatter plots of guided

@@ -1,4 +1,4 @@
-"""Seed 001, section 2.2: a conditional DDPM used as a classifier, with no extra training.
+"""Diffusion study, section 2.2: a conditional DDPM used as a classifier, with no extra training.
 
 The study's ClassifierDDPM noised an input at ``n_t = 10`` random timesteps, ran the
 conditional network for every class and for the unconditional label, and picked the class

@@ -1,4 +1,4 @@
-"""Seed 001, section 1.2.2: the effect of the noise schedule on toy-data DDPMs.
+"""Diffusion study, section 1.2.2: the effect of the noise schedule on toy-data DDPMs.
 
 The study compared linear betas for several (beta_low, beta_high) pairs and two
 alternative schedules, cosine and sigmoid, and plotted the course's NLL against

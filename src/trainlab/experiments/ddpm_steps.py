@@ -1,4 +1,4 @@
-"""Seed 001, section 1.2.1: the effect of the number of diffusion steps T on toy data.
+"""Diffusion study, section 1.2.1: the effect of the number of diffusion steps T on toy data.
 
 The study trained one DDPM per T in {10, 50, 100, 150, 200} on each toy set
 (moons, circles, manycircles, blobs, helix), linear betas 0.001 -> 0.02, and

@@ -1,4 +1,4 @@
-"""Seed 004, Questions 1.1-1.3: gradient descent and Adam in front of a bump.
+"""Optimisation & CNN study, Questions 1.1-1.3: gradient descent and Adam in front of a bump.
 
 The loss falls with slope -1 from the start O at x = 0. At distance L it has a
 triangular bump of height h and width 2h: slope +1 up to the peak at L + h,

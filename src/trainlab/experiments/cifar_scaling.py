@@ -35,7 +35,7 @@ NAME = "cifar-scaling"
 STUDY = "optim-cnn"
 QUESTION = "Q5.2"
 SUMMARY = "the Q5.1 CNN on 1, 10, 100, 1000 images per class and all: train/test accuracy against size"
-RUNTIME = "~9 min"
+RUNTIME = "~6 min"
 QUICK = {"dataset": "digits", "per_class": [1, 10], "seeds": 2, "epochs": 6, "min_steps": 60, "width": 8,
          "batch_size": 64, "lr": 16.0, "translate": 1}
 
@@ -141,7 +141,7 @@ def run(cfg: Config, run) -> None:
         "Smaller sets train for more epochs so that each gets at least "
         f"{cfg.min_steps} steps of {cfg.batch_size} images (a set smaller than a batch is repeated to fill it, "
         "each copy augmented differently); learning rate, momentum, weight decay and augmentation are the same for every "
-        "size (the study tuned each size by hand; here only the length of training and the batch adapt)."),
+        "size (the study tuned each size by hand; here only the length of training adapts)."),
         title="What the numbers say")
     run.summary(headline="test_acc_full" if cfg.full else f"test_acc_{first['per_class']}",
                 **{f"test_acc_{r['per_class']}" if r["per_class"] != "all" else "test_acc_full": r["test_acc"]

@@ -22,7 +22,7 @@ def test_quick_run_has_the_studys_tables_and_figures(quick_run):
     models = {(r["arch"], r["latent"], r["seed"]) for r in rows}
     assert models == {(a, l, s) for a in ("mlp", "conv") for l in ("2", "32") for s in ("0", "1")}
     columns, summary = read_table(quick_run, "test")
-    beyond_the_study = ("n", "code_knn_acc", "edges_kept", "train_cpu_s")
+    beyond_the_study = ("n", "dead_pixels", "dead_pixel_l1", "code_knn_acc", "edges_kept", "train_cpu_s")
     assert [c for c in columns if not c.endswith("_std") and c not in beyond_the_study] == TEST_COLUMNS
     assert "test_l1_std" in columns and all(r["n"] == "2" for r in summary)
     constant = read_summary(quick_run)["constant_test_l1"]

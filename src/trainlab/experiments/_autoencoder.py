@@ -15,7 +15,7 @@ from trainlab.data import to_tensor
 from trainlab.data.subsets import random_subset
 from trainlab.device import cpu_plan, global_seed, torch_generator
 from trainlab.experiments._data import ImageDataConfig, load_data
-from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, build_autoencoder
+from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, OUTPUT_ACTIVATIONS, build_autoencoder
 from trainlab.train.loop import fit
 from trainlab.train.result import TrainResult
 from trainlab.workers import run_planned
@@ -37,7 +37,8 @@ def design(image_shape: Sequence[int]) -> str:
             f"32x{_size(quarter)} features to λ, a linear layer back, and two 3x3 transposed convolutions of "
             f"stride 2 (32 -> 16 -> 1 channel, back to {_size((h, w))}; their biases start at zero). Both have a "
             "ReLU after every layer, the code's and the output's included, as the study asks "
-            "(latent_activation=none leaves the code linear). L1 loss, Adam.")
+            "(latent_activation=none leaves the code linear, output_activation=sigmoid or none the output). "
+            "L1 loss, Adam.")
 
 
 @dataclass
@@ -46,6 +47,8 @@ class AutoencoderConfig(ImageDataConfig):
 
     latent_activation: str = "relu"
     """relu (the study: a ReLU after every layer, the code's included) or none (a linear code)."""
+    output_activation: str = "relu"
+    """relu (the study), sigmoid or none: a ReLU output can switch pixels off for every image."""
     epochs: int = 10
     """Passes over the training set, the same for every model (the study does not state its number)."""
     batch_size: int = 64
@@ -56,6 +59,7 @@ class AutoencoderConfig(ImageDataConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         one_of("latent_activation", self.latent_activation, LATENT_ACTIVATIONS)
+        one_of("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("lr", self.lr)
@@ -77,20 +81,21 @@ def checkpoint_name(arch: str, latent: int, seed: int) -> str:
     return f"{arch}-latent{latent}-seed{seed}"
 
 
-def architecture(arch: str, latent: int, image_shape: Sequence[int], latent_activation: str) -> dict[str, Any]:
+def architecture(arch: str, latent: int, image_shape: Sequence[int], latent_activation: str,
+                 output_activation: str = "relu") -> dict[str, Any]:
     """The builder's keyword arguments for the study's model of kind ``arch`` at this image size."""
     h, w = image_shape
     if arch == "mlp":
         return {"kind": "mlp", "in_dim": h * w, "latent": latent, "hidden": [196, 49],
-                "latent_activation": latent_activation, "output_activation": "relu"}
+                "latent_activation": latent_activation, "output_activation": output_activation}
     return {"kind": "conv", "image_shape": [h, w], "latent": latent, "channels": [16, 32],
-            "latent_activation": latent_activation, "output_activation": "relu"}
+            "latent_activation": latent_activation, "output_activation": output_activation}
 
 
 def new_model(arch: str, latent: int, image_shape: Sequence[int], latent_activation: str, seed: int,
-              device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+              device: torch.device, output_activation: str = "relu") -> tuple[nn.Module, dict[str, Any]]:
     """The study's model of kind ``arch`` with the initial weights of ``seed``, and its description."""
-    description = architecture(arch, latent, image_shape, latent_activation)
+    description = architecture(arch, latent, image_shape, latent_activation, output_activation)
     with global_seed(seed):  # module initialisers draw from torch's global generator
         return build_autoencoder(**description).to(device), description
 
@@ -137,7 +142,8 @@ def train_all(jobs: Sequence[Job], cfg: AutoencoderConfig, x: torch.Tensor,
     so the results are the same bits whichever core, and in whichever order, they ran.
     """
     def one(job: Job) -> Trained:
-        model, description = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, job.seed, x.device)
+        model, description = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, job.seed, x.device,
+                                       cfg.output_activation)
         start = time.thread_time()
         result = train_autoencoder(model, x, lr=cfg.lr, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=job.seed,
                                    desc=f"{job.arch} λ={job.latent} seed {job.seed}")
@@ -155,7 +161,8 @@ def _flops_per_image(job: Job, cfg: AutoencoderConfig, image: torch.Tensor, imag
     """Training FLOPs per image: the forward pass counted by torch, times 3 for forward and backward."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model, _ = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, 0, torch.device("cpu"))
+    model, _ = new_model(job.arch, job.latent, image_shape, cfg.latent_activation, 0, torch.device("cpu"),
+                         cfg.output_activation)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(image.cpu())
     return 3.0 * counter.get_total_flops()

@@ -37,8 +37,16 @@ SUMMARY = "MLP and convolutional autoencoders, code size 2 and 32, L1 loss: curv
 RUNTIME = "~20 min"
 QUICK = {"dataset": "digits", "epochs": 12, "seeds": 2, "batch_size": 64}
 
-TEST_VALUES = ["train_l1", "test_l1", "test_mse", "dead_units", "code_knn_acc", "edges_kept", "train_time_s",
-               "train_cpu_s"]
+TEST_VALUES = ["train_l1", "test_l1", "test_mse", "dead_units", "dead_pixels", "dead_pixel_l1", "code_knn_acc",
+               "edges_kept", "train_time_s", "train_cpu_s"]
+
+COLUMNS_EXPLAINED = (
+    "L1 and MSE per pixel, pixels in [0, 1]. dead_units: code units that are zero for every training image; "
+    "dead_pixels: output pixels that are zero for every test image although some test image has ink there, "
+    "dead_pixel_l1: the part of test_l1 they cause; code_knn_acc: % of test images whose 5 nearest training "
+    "codes vote for their class; edges_kept: the reconstructions' mean difference between neighbouring pixels "
+    "in % of the inputs' (low: blurred; dead pixels add edges); train_time_s: wall time of the training loop; "
+    "train_cpu_s: CPU time of the thread that trained it (on a shared machine, closer to what an idle one takes).")
 
 
 @dataclass
@@ -101,12 +109,7 @@ def run(cfg: Config, run) -> None:
     extra = ["n"] if "n" in summary[0] else []
     run.table("test", summary, columns=["arch", "latent", *_with_std(summary, TEST_VALUES), *extra],
               title="Errors after training",
-              caption=f"Mean (and std) over {cfg.seeds} seed(s). L1 and MSE per pixel, pixels in [0, 1]; "
-                      "dead_units: code units that are zero for every training image; code_knn_acc: % of test "
-                      "images whose 5 nearest training codes vote for their class; edges_kept: the "
-                      "reconstructions' mean difference between neighbouring pixels, in % of the inputs' (low: "
-                      "blurred); train_time_s: wall time of the training loop; train_cpu_s: the CPU time of the thread "
-                      "that trained it (on a shared machine closer to what an idle one takes). The best constant image "
+              caption=f"Mean (and std) over {cfg.seeds} seed(s). {COLUMNS_EXPLAINED} The best constant image "
                       f"(the pixel-wise median) has test L1 {constant_l1:.4f}.")
     run.table("runs", test_rows, columns=["arch", "latent", "seed", "status", "collapsed", *TEST_VALUES],
               title="Every model", caption="collapsed: the model reconstructs every test image as the same image.")
@@ -158,9 +161,12 @@ def _measure(model, shape, x_train, y_train, x_test, y_test) -> dict:
             "collapsed": False, "per_class": [float("nan")] * (int(y_test.max()) + 1)}
     test_codes = encode_all(model, x_test)
     recon = decode_all(model, test_codes)
+    dead = (recon == 0).all(dim=0) & (x_test > 0).any(dim=0)
     return {"train_l1": F.l1_loss(decode_all(model, codes), x_train).item(),
             "test_l1": F.l1_loss(recon, x_test).item(), "test_mse": F.mse_loss(recon, x_test).item(),
             "dead_units": int(dead_units(codes).sum()),
+            # output pixels the final ReLU has switched off for every test image although some image has ink there
+            "dead_pixels": int(dead.sum()), "dead_pixel_l1": (x_test[:, dead].sum() / x_test.numel()).item(),
             "code_knn_acc": class_knn_accuracy(codes, y_train, test_codes, y_test),
             "edges_kept": 100.0 * edge_strength(recon, shape) / edge_strength(x_test, shape),
             # collapsed: the output no longer depends on the input (every image decodes alike)
@@ -318,9 +324,13 @@ def _comparison(summary: list[dict], test_rows: list[dict], constant_l1: float) 
                      f"({small['test_l1'] / large['test_l1']:.2f}x the error); the code predicts the class of "
                      f"{small['code_knn_acc']:.1f}% of test images (5 nearest training codes) at λ = "
                      f"{small['latent']} and {large['code_knn_acc']:.1f}% at λ = {large['latent']}; "
-                     f"reconstructions keep {small['edges_kept']:.0f}% and {large['edges_kept']:.0f}% of the "
+                     f"reconstructions have {small['edges_kept']:.0f}% and {large['edges_kept']:.0f}% of the "
                      "inputs' edge strength")
         for r in rows:
+            if r["dead_pixels"] > 0:
+                text += (f"; at λ = {r['latent']} the output ReLU is off for every image at {r['dead_pixels']:.3g} "
+                         f"pixels on average (dark dots in the reconstructions), {r['dead_pixel_l1']:.4f} of its "
+                         "test L1 (output_activation=sigmoid avoids that)")
             if r["dead_units"] > 0:
                 text += (f"; at λ = {r['latent']} {r['dead_units']:.3g} of {r['latent']} code units are dead on "
                          "average (zero for every training image)")

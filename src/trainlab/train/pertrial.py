@@ -44,7 +44,7 @@ from trainlab.train.batched import TrialResult
 from trainlab.train.losses import FocalLoss, LogitAdjustedLoss
 from trainlab.train.loop import make_optimizer
 from trainlab.train.result import loss_status
-from trainlab.train.stacked import _ACT, _ACT_GRAD, ADAM_BETAS, ADAM_EPS, TrialSpec, init_solo
+from trainlab.train.stacked import ACTIVATION_FNS, ACTIVATION_GRADS, ADAM_BETAS, ADAM_EPS, TrialSpec, init_solo
 
 __all__ = ["TrialData", "epoch_order", "init_trial", "logits_many", "trial_loss", "train_alone_on",
            "train_per_trial"]
@@ -203,7 +203,7 @@ class PerTrialStack:
         g, k, t, hid = self.G, self.K, self.T, self.H
         b = x.shape[1]
         h = torch.baddbmm(b1.unsqueeze(1), x, w1.transpose(1, 2))  # (G, B, K*H)
-        a = _ACT[self.activation](h)
+        a = ACTIVATION_FNS[self.activation](h)
         a_t = a.view(g, b, k, hid).transpose(1, 2).reshape(t, b, hid)  # per trial: (T, B, H)
         z = torch.baddbmm(b2.unsqueeze(1), a_t, w2.transpose(1, 2))  # (T, B, C)
         if self.offset is not None:
@@ -229,7 +229,7 @@ class PerTrialStack:
         grad_b2 = dz.sum(1)
         grad_w2 = dz.transpose(1, 2) @ a_t  # (T, C, H)
         da = (dz @ w2).view(g, k, b, hid).transpose(1, 2).reshape(g, b, k * hid)
-        dh = _ACT_GRAD[self.activation](da, h, a)
+        dh = ACTIVATION_GRADS[self.activation](da, h, a)
         grad_b1 = dh.sum(1)
         grad_w1 = dh.transpose(1, 2) @ x  # (G, K*H, in_dim)
         self._update([grad_w1, grad_b1, grad_w2, grad_b2])
@@ -400,12 +400,12 @@ def logits_many(models: Sequence[MLP], x: torch.Tensor, batch_size: int = 4096) 
         xb = x[start : start + batch_size]
         h = torch.addmm(b1, xb, w1.t()).view(xb.shape[0], t, hidden)
         if len(set(acts)) == 1:
-            a = _ACT[acts[0]](h)
+            a = ACTIVATION_FNS[acts[0]](h)
         else:
             a = torch.empty_like(h)
             for name in set(acts):
                 which = torch.tensor([i for i, n in enumerate(acts) if n == name], device=x.device)
-                a[:, which] = _ACT[name](h[:, which])
+                a[:, which] = ACTIVATION_FNS[name](h[:, which])
         out[:, start : start + xb.shape[0]] = torch.baddbmm(b2.unsqueeze(1), a.transpose(0, 1), w2.transpose(1, 2))
     return out
 

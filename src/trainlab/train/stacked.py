@@ -123,10 +123,10 @@ class StackedMLP:
     # -- forward -------------------------------------------------------------
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
         if len(self.segments) == 1:
-            return _ACT[self.segments[0][2]](h)
+            return ACTIVATION_FNS[self.segments[0][2]](h)
         a = torch.empty_like(h)
         for start, stop, name in self.segments:
-            a[:, start:stop] = _ACT[name](h[:, start:stop])
+            a[:, start:stop] = ACTIVATION_FNS[name](h[:, start:stop])
         return a
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,10 +160,10 @@ class StackedMLP:
         grad_w2 = (dz.t() @ a).mul_(self.mask2)  # block-diagonal: off-block entries stay exactly 0
         dh = dz @ w2
         if len(self.segments) == 1:
-            dh = _ACT_GRAD[self.segments[0][2]](dh, h, a)
+            dh = ACTIVATION_GRADS[self.segments[0][2]](dh, h, a)
         else:
             for start, stop, name in self.segments:
-                dh[:, start:stop] = _ACT_GRAD[name](dh[:, start:stop], h[:, start:stop], a[:, start:stop])
+                dh[:, start:stop] = ACTIVATION_GRADS[name](dh[:, start:stop], h[:, start:stop], a[:, start:stop])
         grad_b1 = dh.sum(0)
         adam_rows = self.adam_rows[0]
         grad_w1 = dh[:, :adam_rows].t() @ x  # Adam rows only; SGD rows are updated below without a grad tensor
@@ -260,5 +260,7 @@ def _identity_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.
     return da
 
 
-_ACT = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h.clone()}
-_ACT_GRAD = {"sigmoid": _sigmoid_grad, "relu": _relu_grad, "tanh": _tanh_grad, "identity": _identity_grad}
+# The hidden activations both hand-written trainers (this one and train/pertrial.py) share:
+# the function, and its backward from (upstream grad, pre-activation h, activation a).
+ACTIVATION_FNS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h.clone()}
+ACTIVATION_GRADS = {"sigmoid": _sigmoid_grad, "relu": _relu_grad, "tanh": _tanh_grad, "identity": _identity_grad}

@@ -46,6 +46,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as a script
+
 from trainlab.device import resolve_device
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.train.cnn import CNNTraining, evaluate_cnn, make_optimizer, train_cnn
@@ -59,20 +61,11 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_rate(device: torch.device, n: int = 4096, repeats: int = 5) -> float:
-    """Best FLOP/s of an n x n x n matmul (bf16 on CUDA, float32 on the CPU)."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    n = n if device.type == "cuda" else 2048
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        a @ b
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n**3 / best
+def matmul_rate(device: torch.device) -> float:
+    """Best FLOP/s of a matmul in the dtype trainlab trains in (bf16 4096^3 on CUDA, float32 2048^3 on the CPU)."""
+    if device.type == "cuda":
+        return matmul_rates(device, n=4096, dtype=torch.bfloat16)[0]
+    return matmul_rates(device)[0]
 
 
 class PerSampleCifar(Dataset):

@@ -45,6 +45,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as a script
+
 from trainlab.mcmc.diagnostics import ess_bulk
 from trainlab.mcmc.langevin import energy_and_grad, sample
 from trainlab.nn.energy import EnergyRegressor, energy_flops, parameter_count
@@ -78,18 +80,6 @@ class TwoClocks:
     def last_wall(self) -> float:
         """Wall-clock seconds between the last two readings (the sampling phase)."""
         return self.walls[-1] - self.walls[-2]
-
-
-def matmul_rates(n: int = 2048, repeats: int = 5) -> tuple[float, float]:
-    """Best float32 FLOP/s of an n^3 torch.mm in this process: (by wall clock, by CPU time)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        a @ b
-        wall, cpu = min(wall, time.perf_counter() - w), min(cpu, time.process_time() - c)
-    return 2.0 * n**3 / wall, 2.0 * n**3 / cpu
 
 
 def start(chains: int, seed: int) -> torch.Tensor:

@@ -47,6 +47,8 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as a script
+
 from trainlab.data import load_images, to_tensor, train_val_split
 from trainlab.device import claim_cores, torch_generator, use_threads
 from trainlab.nn.mlp import MLP
@@ -125,21 +127,10 @@ def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str
     return {f"{name}_acc": seed_accuracy(model, ds) for name, ds in sets.items()}
 
 
-def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 FLOP/s of an n x n x n torch.mm on one thread (one core's limit)."""
+def matmul_rate() -> float:
+    """Best float32 FLOP/s of a 2048^3 torch.mm on one thread (one core's limit), by wall clock."""
     with use_threads(1):
-        return _matmul_rate(n, repeats)
-
-
-def _matmul_rate(n: int, repeats: int) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n**3 / best
+        return matmul_rates()[0]
 
 
 def main() -> None:

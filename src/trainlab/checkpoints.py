@@ -21,6 +21,7 @@ import dataclasses
 import io
 import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -86,29 +87,37 @@ def checkpoint_info(run_dir: str | Path, name: str) -> dict[str, Any]:
     return info
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, label: str | None = None) -> dict[str, torch.Tensor]:
     """A state_dict from a ``.pt`` file, read with ``torch.load(weights_only=True)`` on the CPU.
 
     Files that hold pickled objects other than tensors and plain containers are refused,
-    and so is anything that is not a mapping of names to tensors.
+    and so is anything that is not a mapping of names to tensors. ``label`` names the file
+    in the one-line errors (default: its path; e.g. ``weights=PATH`` for a config field).
     """
     path = Path(path)
+    label = label or str(path)
     if not path.is_file():
-        raise DataError(f"{path} does not exist")
+        raise DataError(f"{label} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, OSError,
+            zipfile.BadZipFile) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"{path} is not a plain state_dict "
-                        f"(torch.load(weights_only=True) refused it: {first})") from None
+        raise DataError(f"{label} is not a plain state_dict "
+                        f"(torch.load(weights_only=True) refused it: {first[:200]})") from None
     if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                  for k, v in state.items()):
-        raise DataError(f"{path} holds a {type(state).__name__}, not a state_dict (a mapping of names to tensors)")
+        raise DataError(f"{label} holds a {type(state).__name__}, not a state_dict (a mapping of names to tensors)")
     return dict(state)
 
 
-def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise a one-line DataError unless ``state`` has exactly ``model``'s keys and shapes."""
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str,
+                     model_name: str = "the model") -> None:
+    """Raise a one-line DataError unless ``state`` has exactly ``model``'s keys and shapes.
+
+    ``source`` names where the weights came from and ``model_name`` what they were meant
+    for, e.g. ``"weights=alexnet.pth"`` and ``"torchvision's AlexNet"``.
+    """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -118,11 +127,11 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source
             parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         if unexpected:
             parts.append(f"unexpected {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
-        raise DataError(f"{source} does not fit the model: {'; '.join(parts)}")
+        raise DataError(f"{source} does not fit {model_name}: {'; '.join(parts)}")
     for key, tensor in expected.items():
         if tuple(state[key].shape) != tuple(tensor.shape):
-            raise DataError(f"{source} does not fit the model: {key} has shape {tuple(state[key].shape)}, "
-                            f"the model expects {tuple(tensor.shape)}")
+            raise DataError(f"{source} does not fit {model_name}: {key} has shape {tuple(state[key].shape)}, "
+                            f"{model_name} expects {tuple(tensor.shape)}")
 
 
 def load_checkpoint(run_dir: str | Path, name: str, model: nn.Module, *,

@@ -46,7 +46,7 @@ def test_the_studys_printed_widths_are_refused_with_one_line(tmp_path, alexnet):
     torch.save(_cheap_state(shapes), tmp_path / "study.pth")
     with pytest.raises(DataError) as info:
         load_weights(alexnet, tmp_path / "study.pth")
-    assert "features.3.weight has shape (128, 64, 5, 5), torchvision's AlexNet has (192, 64, 5, 5)" in str(info.value)
+    assert "features.3.weight has shape (128, 64, 5, 5), torchvision's AlexNet expects (192, 64, 5, 5)" in str(info.value)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +64,9 @@ class _Payload:
 @pytest.mark.parametrize("content, fragment", [
     ("missing_key", "missing features.0.weight"),
     ("extra_key", "unexpected fc.weight"),
-    ("code", "not a weights-only state_dict"),
-    ("garbage", "not a weights-only state_dict"),
-    ("not_a_dict", "expected a state_dict"),
+    ("code", "not a plain state_dict"),
+    ("garbage", "not a plain state_dict"),
+    ("not_a_dict", "not a state_dict"),
 ])
 def test_bad_weights_files(tmp_path, alexnet, content, fragment):
     path = tmp_path / "w.pth"

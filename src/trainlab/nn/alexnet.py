@@ -16,14 +16,13 @@ ImageNet mean and std the weights were trained with.
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainlab.checkpoints import check_state_dict, read_state_dict
 from trainlab.errors import DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -72,27 +71,8 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"weights={path}: no such file; give torchvision's alexnet-owt-7be5be79.pth or a saved state_dict")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"weights={path}: not a weights-only state_dict file ({first[:200]})") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(f"weights={path}: expected a state_dict (parameter name -> tensor), found {type(state).__name__}")
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:3])}{' ...' if len(unexpected) > 3 else ''}")
-        raise DataError(f"weights={path}: keys differ from torchvision's AlexNet ({'; '.join(parts)})")
-    for key, tensor in expected.items():
-        if state[key].shape != tensor.shape:
-            raise DataError(f"weights={path}: {key} has shape {tuple(state[key].shape)}, "
-                            f"torchvision's AlexNet has {tuple(tensor.shape)}")
+    state = read_state_dict(path, label=f"weights={path}")
+    check_state_dict(model, state, f"weights={path}", model_name="torchvision's AlexNet")
     model.load_state_dict(state)
 
 

@@ -36,6 +36,11 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "summary.json").read_text())
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl``, in order."""
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+
+
 def write_cifar(folder: Path, per_batch: int = 20, n_test: int = 30, seed: int = 0) -> Path:
     """A small ``cifar-10-python.tar.gz`` in the release's format in ``folder`` (random pixels,
     labels cycling 0..9, class c a little brighter in channel c % 3 so that it can be learned)."""

@@ -138,6 +138,21 @@ def test_emd_ratio_near_one_for_real_vs_real_and_large_for_bad_model():
     assert bad > 3
 
 
+def test_a_shared_emd_floor_scores_models_of_one_data_set_against_one_denominator():
+    rng = np.random.default_rng(12)
+    real = rng.normal(size=(1500, 2))
+    floor = metrics.emd_floor(real[:500], real[500:1000], n=500, seed=3)
+    perfect, shifted = rng.normal(size=(500, 2)), rng.normal(size=(500, 2)) + 1.0
+    (r_perfect, e_perfect), (r_shifted, e_shifted) = (metrics.emd_ratio_to(g, floor) for g in (perfect, shifted))
+    # one denominator: the ratios of two models are the ratio of their EMDs to the same held-out subsets
+    assert r_perfect / r_shifted == pytest.approx(e_perfect / e_shifted, rel=1e-12)
+    assert 0.6 < r_perfect < 1.6 and r_shifted > 3
+    # the floor is what emd_ratio divides by when drawn with the same seed
+    assert metrics.emd_ratio(perfect, real[:500], real[500:1000], n=500, seed=3)[2] == pytest.approx(floor.floor)
+    with pytest.raises(DataError, match="500 points"):
+        metrics.emd_ratio_to(perfect[:100], floor)
+
+
 def test_bad_inputs_raise_data_error():
     with pytest.raises(DataError):
         metrics.emd(np.zeros((3, 2)), np.zeros((3, 3)))

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_same_table, read_summary, read_table, run_quick
+from helpers import assert_same_table, read_metrics, read_summary, read_table, run_quick
 
 from trainlab.errors import ConfigError
 
@@ -25,6 +25,9 @@ def test_ddpm_steps_quick(tmp_path):
         assert samples.shape == (600, 2) and np.isfinite(samples).all()
         # samples live in the data's [-1, 1] scale: most of them land inside it
         assert (np.abs(samples) <= 1.5).mean() > 0.9
+    # the models of one data set share its real-vs-real EMD floor (drawn once per split)
+    floors = {r["emd_floor"] for r in read_metrics(run_dir)}
+    assert len(floors) == 1 and floors.pop() > 0
     summary = read_summary(run_dir)
     assert summary["emd_ratio_moons"] == pytest.approx(float(rows[1]["emd_ratio"]))
     assert (run_dir / "figures" / "samples.png").exists()

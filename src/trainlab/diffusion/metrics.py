@@ -235,30 +235,72 @@ def sliced_wasserstein(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tenso
     return float(ot.sliced_wasserstein_distance(x, y, n_projections=n_projections, p=p, seed=seed))
 
 
+@dataclass(frozen=True)
+class EMDFloor:
+    """The real-vs-real side of :func:`emd_ratio`, drawn once per data set and shared by its models."""
+
+    heldout_picks: tuple[np.ndarray, ...]
+    """One held-out subset per repeat: every model's samples are compared with these."""
+    floor: float
+    """Mean EMD between each held-out subset and a subset of other real points: what a perfect sampler reaches."""
+
+
+def emd_floor(real_heldout: np.ndarray | torch.Tensor, real_other: np.ndarray | torch.Tensor, n: int = 2000,
+              repeats: int = 3, seed: int = 0) -> EMDFloor:
+    """The held-out subsets and the real-vs-real EMD of :func:`emd_ratio` (``n`` points each, ``repeats`` draws).
+
+    ``real_other`` must be disjoint from ``real_heldout`` (e.g. training points). The floor
+    depends on the data only, so the models of one data set share it: each is then
+    measured against the same denominator (no draw-to-draw noise between them), and the
+    exact EMD is solved ``repeats`` times per data set instead of per model.
+    """
+    h, o = _as_numpy(real_heldout, "real_heldout"), _as_numpy(real_other, "real_other")
+    if min(len(h), len(o)) < n:
+        raise DataError(f"emd_ratio needs {n} points in each set (have {len(h)} held-out, {len(o)} other)")
+    if repeats < 1:
+        raise DataError(f"emd_ratio needs repeats >= 1 (got {repeats})")
+    rng = np.random.default_rng(seed)
+    picks, floor = [], 0.0
+    for _ in range(repeats):
+        held = h[rng.choice(len(h), n, replace=False)]
+        floor += emd(o[rng.choice(len(o), n, replace=False)], held) / repeats
+        picks.append(held)
+    return EMDFloor(tuple(picks), floor)
+
+
+def emd_ratio_to(generated: np.ndarray | torch.Tensor, reference: EMDFloor, seed: int = 0) -> tuple[float, float]:
+    """(ratio, mean EMD(generated, held-out)) against a precomputed :class:`EMDFloor`.
+
+    Each repeat draws as many generated points as the reference's held-out subset
+    (seeded by ``seed``) and compares them with that subset.
+    """
+    g = _as_numpy(generated, "generated")
+    n = len(reference.heldout_picks[0])
+    if len(g) < n:
+        raise DataError(f"emd_ratio needs {n} points in each set (have {len(g)} generated)")
+    rng = np.random.default_rng(seed)
+    model = sum(emd(g[rng.choice(len(g), n, replace=False)], held) for held in reference.heldout_picks)
+    model /= len(reference.heldout_picks)
+    return model / reference.floor, model
+
+
 def emd_ratio(generated: np.ndarray | torch.Tensor, real_heldout: np.ndarray | torch.Tensor,
               real_other: np.ndarray | torch.Tensor, n: int = 2000, repeats: int = 3,
               seed: int = 0) -> tuple[float, float, float]:
-    """(ratio, mean EMD(generated, held-out), mean EMD(other real, held-out)), ``n`` points per set.
+    """(ratio, mean EMD(generated, held-out real), mean EMD(other real, held-out real)), ``n`` points per set.
 
     ``real_other`` must be disjoint from ``real_heldout`` (e.g. training points): the
     denominator is the distance between two independent real samples of the same size,
     the floor that a perfect sampler would reach. One draw of either EMD varies by
-    +-20% on the toy sets, so both are averaged over ``repeats`` seeded draws of the
-    three subsets (the same held-out subset on top and bottom of each draw).
+    +-20% on the toy sets, so both are averaged over ``repeats`` seeded draws (the same
+    held-out subset on top and bottom of each draw). To score many models of one data
+    set, draw the floor once with :func:`emd_floor` and use :func:`emd_ratio_to`.
     """
-    g, h, o = _as_numpy(generated, "generated"), _as_numpy(real_heldout, "real_heldout"), _as_numpy(
-        real_other, "real_other")
-    if min(len(g), len(h), len(o)) < n:
-        raise DataError(f"emd_ratio needs {n} points in each set (have {len(g)}, {len(h)}, {len(o)})")
-    if repeats < 1:
-        raise DataError(f"emd_ratio needs repeats >= 1 (got {repeats})")
-    rng = np.random.default_rng(seed)
-    model = floor = 0.0
-    for _ in range(repeats):
-        pick = [arr[rng.choice(len(arr), n, replace=False)] for arr in (g, h, o)]
-        model += emd(pick[0], pick[1]) / repeats
-        floor += emd(pick[2], pick[1]) / repeats
-    return model / floor, model, floor
+    if len(_as_numpy(generated, "generated")) < n:
+        raise DataError(f"emd_ratio needs {n} points in each set (have {len(generated)} generated)")
+    reference = emd_floor(real_heldout, real_other, n=n, repeats=repeats, seed=seed)
+    ratio, model = emd_ratio_to(generated, reference, seed=seed + 1)
+    return ratio, model, reference.floor
 
 
 # -- everything the toy studies report for one model ------------------------------------
@@ -267,13 +309,15 @@ def emd_ratio(generated: np.ndarray | torch.Tensor, real_heldout: np.ndarray | t
 def sample_quality(generated: np.ndarray | torch.Tensor, heldout: np.ndarray | torch.Tensor,
                    train_ref: np.ndarray | torch.Tensor, *, emd_k: int = 5, emd_n: int = 800,
                    ratio_n: int = 2000, ratio_repeats: int = 3, temperature: float = 0.1,
-                   seed: int = 0) -> dict[str, float]:
+                   seed: int = 0, floor: EMDFloor | None = None) -> dict[str, float]:
     """The metric set of the ddpm experiments for one model's samples.
 
     ``heldout`` are real points the model never saw; ``train_ref`` are other real points
     (training data) used only for the EMD noise floor. Keys: ``nll`` (Parzen, nats/point),
     ``nll_bandwidth``, ``nll_study`` (the course's score against ``heldout``), ``emd_mean``,
-    ``emd_std`` (k disjoint splits of emd_n), ``emd_ratio``, ``emd_floor``.
+    ``emd_std`` (k disjoint splits of emd_n), ``emd_ratio``, ``emd_floor``. ``floor`` is the
+    data set's :func:`emd_floor` when several models share it (then ``ratio_n`` and
+    ``ratio_repeats`` are the floor's); without it one is drawn here.
     Non-finite samples (a diverged model) give NaN everywhere instead of an error.
     """
     g = torch.as_tensor(generated)
@@ -282,7 +326,9 @@ def sample_quality(generated: np.ndarray | torch.Tensor, heldout: np.ndarray | t
         return {k: float("nan") for k in keys}
     kde = kde_nll(g, heldout, seed=seed)
     mean, std, _ = emd_splits(g, heldout, k=emd_k, n=emd_n, seed=seed)
-    ratio, _, floor = emd_ratio(g, heldout, train_ref, n=ratio_n, repeats=ratio_repeats, seed=seed)
+    if floor is None:
+        floor = emd_floor(heldout, train_ref, n=ratio_n, repeats=ratio_repeats, seed=seed)
+    ratio, _ = emd_ratio_to(g, floor, seed=seed + 1)
     return {"nll": kde.nll, "nll_bandwidth": kde.bandwidth,
             "nll_study": study_nll(heldout, g, temperature=temperature),
-            "emd_mean": mean, "emd_std": std, "emd_ratio": ratio, "emd_floor": floor}
+            "emd_mean": mean, "emd_std": std, "emd_ratio": ratio, "emd_floor": floor.floor}

@@ -39,7 +39,7 @@ DESCRIPTIONS = {
     "in the data's [-1, 1] units; mean and std over k disjoint subsample pairs; lower is better.",
     "emd_ratio": "EMD(generated, held-out real) / EMD(training subsample, held-out real) on equal sizes, "
     "each averaged over 3 subsample draws: 1 means as close as a fresh real sample (the sampling-noise "
-    "floor), unitless.",
+    "floor, drawn once per data set and shared by its models), unitless.",
 }
 
 DEFAULT_BANDWIDTHS = tuple(float(h) for h in np.geomspace(2e-3, 2.0, 13))

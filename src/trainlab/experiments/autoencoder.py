@@ -329,8 +329,9 @@ def _comparison(summary: list[dict], test_rows: list[dict], constant_l1: float) 
         for r in rows:
             if r["dead_pixels"] > 0:
                 text += (f"; at λ = {r['latent']} the output ReLU is off for every image at {r['dead_pixels']:.3g} "
-                         f"pixels on average (dark dots in the reconstructions), {r['dead_pixel_l1']:.4f} of its "
-                         "test L1 (output_activation=sigmoid avoids that)")
+                         f"pixels on average (dark dots in the reconstructions), costing {r['dead_pixel_l1']:.2g} "
+                         f"({100 * r['dead_pixel_l1'] / r['test_l1']:.0f}%) of its test L1 "
+                         "(a sigmoid output, output_activation=sigmoid, is never exactly zero)")
             if r["dead_units"] > 0:
                 text += (f"; at λ = {r['latent']} {r['dead_units']:.3g} of {r['latent']} code units are dead on "
                          "average (zero for every training image)")

@@ -21,11 +21,13 @@ import numpy as np
 
 from trainlab.config import check, one_of, positive
 from trainlab.data import random_subset, to_tensor
+from trainlab.device import cpu_plan
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.report.figures import new_figure
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
+from trainlab.workers import run_planned
 
 NAME = "scratch-mlp"
 STUDY = "numpy"
@@ -97,21 +99,39 @@ def run(cfg: Config, run) -> None:
     )
     run.text("study", SEED_NOTE, title="The study's numbers")
 
-    rows, nets = [], {}
-    for activation in cfg.activations:
-        # The NumPy network.
+    # The eight fits (NumPy and scikit-learn, per activation) are independent single-threaded
+    # jobs: they run side by side on the cores device.cpu_plan gives, each on one BLAS thread.
+    kinds = ("scratch", "sklearn") if cfg.sklearn else ("scratch",)
+    fits = [(kind, activation) for activation in cfg.activations for kind in kinds]
+    flops = 6.0 * sum(a * b for a, b in zip(sizes, sizes[1:])) * len(y_train) * cfg.epochs
+    plan = cpu_plan("cpu", step_flops=flops / max(1, len(y_train) // cfg.batch_size) / cfg.epochs,
+                    tasks=len(fits), total_flops=flops * len(fits))
+
+    def fit_one(job: tuple[str, str]):
+        kind, activation = job
+        if kind == "sklearn":
+            return fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
         net = NeuralNetwork(sizes, activation, cfg.lr, cfg.weight_init, cfg.batch_size, cfg.epochs, cfg.seed)
         start = time.perf_counter()
-        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}")
-        scratch_s = time.perf_counter() - start
+        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if plan.workers == 1 else None)
+        return net, time.perf_counter() - start
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    # Set here, not in the workers: warning filters are process-wide and not thread-safe.
+    # Overflow warnings are not shown either: a blow-up ends as status "diverged" in the table.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        results = dict(zip(fits, run_planned(fit_one, fits, plan)))
+
+    rows, nets = [], {}
+    for activation in cfg.activations:
+        net, scratch_s = results[("scratch", activation)]
         nets[activation] = net
         for epoch, (tl, ta, vl, va) in enumerate(zip(*(net.history[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc"))), 1):
             run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
-
-        # scikit-learn with the same architecture and plain SGD.
-        sk_acc, sk_s, sk_status = float("nan"), float("nan"), None  # not run: no status
-        if cfg.sklearn:
-            sk_acc, sk_s, sk_status = fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
+        # scikit-learn with the same architecture and plain SGD (not run: no status)
+        sk_acc, sk_s, sk_status = results.get(("sklearn", activation), (float("nan"), float("nan"), None))
         rows.append(
             {
                 "activation": activation,
@@ -170,7 +190,6 @@ def run(cfg: Config, run) -> None:
 def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float, str]:
     """scikit-learn's MLPClassifier with the NumPy network's settings: (test accuracy, fit seconds, status)."""
     # Imported here: `trainlab list` imports every recipe, and scikit-learn takes seconds to import.
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
@@ -189,9 +208,8 @@ def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[flo
         random_state=cfg.seed,
     )
     # Same single BLAS thread as the NumPy network, so the times compare implementations.
-    # Overflow warnings are not shown: a blow-up ends as status "diverged" in the table.
-    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    # ConvergenceWarning (max_iter reached, as asked) is silenced by the caller.
+    with threadpool_limits(1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
         start = time.perf_counter()
         try:
             clf.fit(X, y)

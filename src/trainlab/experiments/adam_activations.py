@@ -24,7 +24,7 @@ NAME = "adam-activations"
 STUDY = "optim-cnn"
 QUESTION = "Q1.4"
 SUMMARY = "Adam's g, m, v, m_hat, v_hat and x on ReLU, Sigmoid and |x| from x = 2"
-RUNTIME = "~2 s"
+RUNTIME = "~4 s"
 QUICK: dict = {}
 
 FUNCTIONS = ("relu", "sigmoid", "abs")

@@ -28,7 +28,7 @@ NAME = "adam-bump"
 STUDY = "optim-cnn"
 QUESTION = "Q1.1-1.3"
 SUMMARY = "GD stuck before a bump; the largest bump Adam gets over, by checked bisection"
-RUNTIME = "~2 s"
+RUNTIME = "~4 s"
 QUICK = {"grid": 21}
 
 

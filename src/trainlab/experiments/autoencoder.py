@@ -34,7 +34,7 @@ NAME = "autoencoder"
 STUDY = "optim-cnn"
 QUESTION = "Q2"
 SUMMARY = "MLP and convolutional autoencoders, code size 2 and 32, L1 loss: curves, reconstructions, code space"
-RUNTIME = "~20 min"
+RUNTIME = "~8 min"
 QUICK = {"dataset": "digits", "epochs": 12, "seeds": 2, "batch_size": 64}
 
 TEST_VALUES = ["train_l1", "test_l1", "test_mse", "dead_units", "dead_pixels", "dead_pixel_l1", "code_knn_acc",

@@ -33,7 +33,7 @@ NAME = "autoencoder-mean-latent"
 STUDY = "optim-cnn"
 QUESTION = "Q3"
 SUMMARY = "decode the mean code of the training set (and of each class) for code sizes 2 and 32"
-RUNTIME = "~5 min"
+RUNTIME = "~2 min"
 QUICK = {"dataset": "digits", "epochs": 15, "batch_size": 64}
 
 NEIGHBOURS = 50

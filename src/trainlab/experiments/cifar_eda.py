@@ -26,7 +26,7 @@ NAME = "cifar-eda"
 STUDY = "numpy"
 QUESTION = "Q4.1"
 SUMMARY = "sample grid, class counts, mean image per class and 2-D PCA of a class subset"
-RUNTIME = "~20 s"
+RUNTIME = "~6 s"
 QUICK = {"dataset": "digits", "pca_points": 300}
 
 

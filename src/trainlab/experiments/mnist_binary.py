@@ -30,7 +30,7 @@ NAME = "mnist-binary"
 STUDY = "mlp"
 QUESTION = "Q1"
 SUMMARY = "MLP on digits 0 vs 1, time and accuracy against batch size"
-RUNTIME = "~15 s"
+RUNTIME = "~20 s"
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 
 SEED_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):

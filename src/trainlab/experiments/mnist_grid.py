@@ -29,7 +29,7 @@ NAME = "mnist-grid"
 STUDY = "mlp"
 QUESTION = "Q2"
 SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
-RUNTIME = "~1 min"
+RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]

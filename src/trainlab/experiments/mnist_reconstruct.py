@@ -28,7 +28,7 @@ NAME = "mnist-reconstruct"
 STUDY = "mlp"
 QUESTION = "Q4"
 SUMMARY = "MLP autoencoder 784 -> 50 -> 784 on all digits, MSE and reconstructions"
-RUNTIME = "~1 min"
+RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 10}
 
 SEED_NUMBERS = """The study (MNIST, Adam lr 1e-3, 20 epochs) printed one loss per epoch, falling from

@@ -30,7 +30,7 @@ NAME = "torch-ops"
 STUDY = "optim-cnn"
 QUESTION = "Q4"
 SUMMARY = "NumPy max/avg pool, conv1d, sigmoid, batch norm, linear against torch (values, grads)"
-RUNTIME = "~2 s"
+RUNTIME = "~4 s"
 QUICK: dict = {}
 
 FILES = ("pixel_input.pt", "filter.pt")

@@ -9,7 +9,8 @@ training images (scored on 2000 Fashion-MNIST test images). The ratio MNIST / Fa
 of the test L1 times the full Fashion-MNIST run's test L1 estimates the full MNIST run's.
 The assumption, stated: the ratio at 8000 images carries over to 60000.
 
-    python bench/autoencoder_mnist.py [--epochs 10] [--mnist-dir ../shared/data/mnist-t10k]
+    python bench/autoencoder_mnist.py [--epochs 10] [--latent-activation relu|none]
+        [--output-activation relu|sigmoid|none] [--mnist-dir ../shared/data/mnist-t10k]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--archs", default="mlp,conv")
     parser.add_argument("--latents", default="2,32")
     parser.add_argument("--latent-activation", default="relu", choices=["relu", "none"])
+    parser.add_argument("--output-activation", default="relu", choices=["relu", "sigmoid", "none"])
     parser.add_argument("--mnist-dir", default=str(SHARED), help="folder with the MNIST t10k IDX files")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -53,13 +55,14 @@ def main() -> None:
                     to_tensor(fashion.test_images[: 10000 - args.train], "cpu")),
     }
     print(f"{args.train} training images per set, {args.epochs} epochs, batch {args.batch}, Adam lr {args.lr}, "
-          f"1 thread; load average {os.getloadavg()[0]:.1f}")
+          f"code {args.latent_activation}, output {args.output_activation}, 1 thread; load average {os.getloadavg()[0]:.1f}")
     ratios = {}
     for arch in args.archs.split(","):
         for latent in map(int, args.latents.split(",")):
             l1 = {}
             for name, (x, x_test) in sets.items():
-                model, _ = new_model(arch, latent, (28, 28), args.latent_activation, 0, torch.device("cpu"))
+                model, _ = new_model(arch, latent, (28, 28), args.latent_activation, 0, torch.device("cpu"),
+                                     args.output_activation)
                 train_autoencoder(model, x, lr=args.lr, epochs=args.epochs, batch_size=args.batch, seed=0,
                                   desc=f"{name} {arch} {latent}")
                 l1[name] = F.l1_loss(decode_all(model, encode_all(model, x_test)), x_test).item()

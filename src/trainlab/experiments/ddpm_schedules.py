@@ -25,7 +25,7 @@ NAME = "ddpm-schedules"
 STUDY = "diffusion"
 QUESTION = "§1.2.2"
 SUMMARY = "linear (5 beta ranges), cosine and sigmoid schedules, NLL against T (the study's Figs 1-5)"
-RUNTIME = "~15 min"
+RUNTIME = "~8 min"
 QUICK = {"datasets": ["moons"], "Ts": [10, 40], "others": ["cosine", "sigmoid"], "beta_lows": [1e-4],
          "beta_highs": [0.02], "linear_T": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
          "n_samples": 500, "emd_k": 2, "emd_n": 200, "ratio_n": 300}

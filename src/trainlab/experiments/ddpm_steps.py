@@ -26,7 +26,7 @@ NAME = "ddpm-steps"
 STUDY = "diffusion"
 QUESTION = "§1.2.1"
 SUMMARY = "DDPM sample quality (NLL, exact EMD) against the number of diffusion steps T"
-RUNTIME = "~12 min"
+RUNTIME = "~8 min"
 QUICK = {"datasets": ["moons"], "Ts": [10, 50], "train_steps": 120, "hidden": 32, "n_points": 1400,
          "heldout": 600, "n_samples": 600, "emd_n": 100, "ratio_n": 300}
 

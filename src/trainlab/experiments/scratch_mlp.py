@@ -33,7 +33,7 @@ NAME = "scratch-mlp"
 STUDY = "numpy"
 QUESTION = "Q2"
 SUMMARY = "NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
-RUNTIME = "~4 min"
+RUNTIME = "~2.5 min"
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 
 SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "linear": "identity"}
@@ -150,7 +150,9 @@ def run(cfg: Config, run) -> None:
         title="Test accuracy and training time per hidden activation",
         caption=f"Both networks: {sizes}, SGD lr {cfg.lr} without momentum or weight decay, batch "
         f"{cfg.batch_size}, {cfg.epochs} epochs, one BLAS thread each. Times are whole fits (for the "
-        "NumPy network including the per-epoch test evaluation).",
+        "NumPy network including the per-epoch test evaluation)"
+        + (f", {plan.workers} at a time side by side, one per core (each a little slower than alone: they share "
+           "memory bandwidth); bench/scratch_mlp.py times the two networks alone." if plan.workers > 1 else "."),
         columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s",
                  "scratch_status", "sklearn_status"],
     )

@@ -33,7 +33,7 @@ NAME = "cifar-cnn"
 STUDY = "optim-cnn"
 QUESTION = "Q5.1"
 SUMMARY = "airbench-style CNN written here: loss and accuracy curves, per-class accuracy, TTA"
-RUNTIME = "~8 min"
+RUNTIME = "~7 min"
 QUICK = {"dataset": "digits", "epochs": 8, "width": 8, "batch_size": 64, "lr": 16.0, "translate": 1}
 DISTRIBUTED = True  # torchrun --nproc_per_node=N -m trainlab run cifar-cnn ...
 

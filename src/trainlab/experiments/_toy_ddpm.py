@@ -199,7 +199,7 @@ class Floors:
 
     The floor depends on the split only (seeded by the run's seed), so every model of a
     data set is divided by the same number, and the exact EMD behind it is solved once
-    per split rather than once per model (it was most of the scoring time).
+    per split rather than once per model (on moons it was 1.6 s of each model's 5.9 s of scoring).
     """
 
     def __init__(self, cfg: ToyProtocolConfig):

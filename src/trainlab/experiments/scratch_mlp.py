@@ -99,8 +99,8 @@ def run(cfg: Config, run) -> None:
     )
     run.text("study", SEED_NOTE, title="The study's numbers")
 
-    # The eight fits (NumPy and scikit-learn, per activation) are independent single-threaded
-    # jobs: they run side by side on the cores device.cpu_plan gives, each on one BLAS thread.
+    # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
+    # they run side by side on the cores device.cpu_plan gives, each on one BLAS thread.
     kinds = ("scratch", "sklearn") if cfg.sklearn else ("scratch",)
     fits = [(kind, activation) for activation in cfg.activations for kind in kinds]
     flops = 6.0 * sum(a * b for a, b in zip(sizes, sizes[1:])) * len(y_train) * cfg.epochs
@@ -116,10 +116,10 @@ def run(cfg: Config, run) -> None:
         net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if plan.workers == 1 else None)
         return net, time.perf_counter() - start
 
-    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn takes seconds to import
 
-    # Set here, not in the workers: warning filters are process-wide and not thread-safe.
-    # Overflow warnings are not shown either: a blow-up ends as status "diverged" in the table.
+    # max_iter is reached on purpose. Set here, not in the workers: warning filters are
+    # process-wide and catch_warnings is not thread-safe.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         results = dict(zip(fits, run_planned(fit_one, fits, plan)))

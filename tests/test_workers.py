@@ -3,15 +3,21 @@
 import pytest
 import torch
 
+from trainlab.device import global_seed, torch_generator
 from trainlab.workers import map_tasks
 
 
 def train_a_little(seed: int) -> tuple[int, torch.Tensor]:
-    """A task: a few Adam steps of a small net on seeded data (module-level, so workers can import it)."""
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+    """A task: a few Adam steps of a small net on seeded data (module-level, so workers can import it).
+
+    It keeps the workers' rule: module initialisers draw from torch's global generator only
+    inside ``global_seed`` (one thread at a time), everything else from its own generator.
+    A task that called ``torch.manual_seed`` itself would race with the other thread.
+    """
+    with global_seed(seed):
+        net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    x = torch.randn(256, 8)
+    x = torch.randn(256, 8, generator=torch_generator(seed))
     y = x.sum(1, keepdim=True).sin()
     for _ in range(5):
         loss = torch.nn.functional.mse_loss(net(x), y)

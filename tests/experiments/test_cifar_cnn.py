@@ -67,7 +67,9 @@ def test_torchrun_two_cpu_processes_write_one_report(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "trainlab",
          "run", "cifar-cnn", "--quick", "epochs=2", "--device", "cpu", "--out", str(tmp_path)],
         capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # on failure show the workers' own errors, not only torchrun's summary at the end
+    errors = [line for line in done.stderr.splitlines() if "Error" in line or "terminate" in line]
+    assert done.returncode == 0, "\n".join(errors[:20]) + "\n...\n" + done.stderr[-1500:]
     folders = list((tmp_path / "cifar-cnn").iterdir())
     assert len(folders) == 1  # rank 0 only
     assert done.stdout.strip().splitlines()[-1] == str(folders[0])

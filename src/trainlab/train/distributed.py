@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -68,8 +69,23 @@ def setup(ctx: DistContext, device: torch.device) -> DistContext:
 
 
 def teardown() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group together, then destroy it.
+
+    Rank 0 still writes the report when the other ranks are done; a rank that shut its
+    connections down meanwhile could make gloo abort the other side. So every rank waits
+    here (at most 10 minutes, then gives up: a rank that failed or was killed reports its
+    own error) before the group is destroyed.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(minutes=10))
+        else:
+            dist.barrier()
+    except RuntimeError:
+        pass  # another rank failed or left; its own error is the one to report
+    dist.destroy_process_group()
 
 
 def shard(global_batch: torch.Tensor, ctx: DistContext | None) -> torch.Tensor:

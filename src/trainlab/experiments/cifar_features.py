@@ -42,7 +42,7 @@ NAME = "cifar-features"
 STUDY = "numpy"
 QUESTION = "Q4.2-4.4"
 SUMMARY = "AlexNet's 1000 outputs and 4096 features vs pixels, PCA and a cifar-cnn, under two heads"
-RUNTIME = "~8 min"
+RUNTIME = "~6 min"
 QUICK = {"dataset": "digits", "classes": None, "image_size": 64, "head_epochs": 10, "pca_components": 10,
          "train_limit": 300}
 

@@ -9,13 +9,13 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from trainlab.device import torch_generator
 from trainlab.errors import ConfigError
+from trainlab.train.evaluate_many import logits_many
 from trainlab.train.loop import make_optimizer
 from trainlab.train.pertrial import (
     PerTrialStack,
     TrialData,
     epoch_order,
     init_trial,
-    logits_many,
     train_alone_on,
     train_per_trial,
     trial_loss,

@@ -26,10 +26,11 @@ from trainlab.experiments._data import SplitDataConfig, load_data
 from trainlab.report.figures import mean_std_lines, new_figure
 from trainlab.report.stats import paired_difference
 from trainlab.report.tables import mean_std, mean_std_markdown
+from trainlab.train.evaluate_many import logits_many
 from trainlab.train.imbalance import (POSTHOC, STRATEGIES, WEIGHTED, posthoc_decision, scores, strategy_grid,
                                       weight_factor)
 from trainlab.train.metrics import binary_metrics_stacked
-from trainlab.train.pertrial import logits_many, train_alone_on, train_per_trial
+from trainlab.train.pertrial import train_alone_on, train_per_trial
 from trainlab.train.stacked import TrialSpec
 
 NAME = "mnist-imbalance"

@@ -51,13 +51,14 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sweep_grid import MulticlassMLP, SeededShuffle, SeedStyleImages  # noqa: E402
+from sweep_grid import MulticlassMLP, PerSampleImages, SeededShuffle  # noqa: E402
 
 from trainlab.data import imbalanced_split, keep_classes, load_images, sparsify, to_tensor  # noqa: E402
 from trainlab.device import torch_generator  # noqa: E402
 from trainlab.train.imbalance import scores, strategy_grid  # noqa: E402
 from trainlab.train.metrics import binary_metrics_stacked  # noqa: E402
-from trainlab.train.pertrial import logits_many, train_per_trial  # noqa: E402
+from trainlab.train.evaluate_many import logits_many  # noqa: E402
+from trainlab.train.pertrial import train_per_trial  # noqa: E402
 from trainlab.train.stacked import TrialSpec, init_solo  # noqa: E402
 
 WEIGHTS = ["1", "N/10", "N/2", "n0/n1"]
@@ -98,7 +99,7 @@ def study_f1(model: nn.Module, dataset) -> tuple[float, float]:
 def study_way(config: dict, images: np.ndarray, labels: np.ndarray, test_images: np.ndarray,
               test_labels: np.ndarray, epochs: int) -> dict[str, float]:
     spec = spec_of(config)
-    train_set = SeedStyleImages(images[config["train"]], labels[config["train"]])
+    train_set = PerSampleImages(images[config["train"]], labels[config["train"]])
     n = len(train_set)
     if config["strategy"] == "resample":
         weights = np.where(labels[config["train"]] == 1, config["factor"], 1.0)
@@ -119,10 +120,10 @@ def study_way(config: dict, images: np.ndarray, labels: np.ndarray, test_images:
             loss.backward()
             optimizer.step()
     out = {}
-    for name, ds in (("val", SeedStyleImages(images[config["val"]], labels[config["val"]])),
-                     ("test_sparse", SeedStyleImages(test_images[config["test_sparse"]],
+    for name, ds in (("val", PerSampleImages(images[config["val"]], labels[config["val"]])),
+                     ("test_sparse", PerSampleImages(test_images[config["test_sparse"]],
                                                      test_labels[config["test_sparse"]])),
-                     ("test", SeedStyleImages(test_images, test_labels))):
+                     ("test", PerSampleImages(test_images, test_labels))):
         out[f"{name}_acc"], out[f"{name}_f1"] = study_f1(model, ds)
     return out
 

@@ -1,10 +1,10 @@
-"""Benchmark: the seed-002 Q2 grid (24 MLPs for one activation) trained the seed's way and trainlab's way.
+"""Benchmark: the MNIST MLP study's Q2 grid (24 MLPs for one activation) trained the study's way and trainlab's way.
 
 Both ways run in this process, on Fashion-MNIST (Debian's copy, 48,000 train /
 12,000 validation / 10,000 test images), at the same epochs, with the same
 initial weights per configuration:
 
-- the seed's way: a ``Dataset`` returning one (image tensor, label) per index, as
+- the study's way: a ``Dataset`` returning one (image tensor, label) per index, as
   torchvision's datasets with ``ToTensor()`` do, a shuffling ``DataLoader``, one
   model and one ``torch.optim`` optimizer at a time, evaluation through
   ``DataLoader``s;
@@ -12,7 +12,7 @@ initial weights per configuration:
   tensor, the trials of each batch size trained together as one stacked model.
 
 Timed: training plus the final train/validation/test accuracy, for all 24
-configurations; trainlab runs once before and once after the seed's way and
+configurations; trainlab runs once before and once after the study's way and
 its time is the mean of the two (the machine is shared; its load drifts). The
 process's CPU time is printed as well: with one thread it leaves out the time
 the process waited for a core. Both
@@ -26,7 +26,7 @@ the input); evaluation 2*(784*h + 10*h) per image. Biases, activations, the
 loss and the optimizer are not counted, so the limit is strict.
 
 Run: ``python bench/sweep_grid.py [--epochs 2] [--activation sigmoid] [--threads 1]`` (about 3 minutes
-at the defaults, almost all of it the seed's way).
+at the defaults, almost all of it the study's way).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ OPTIMIZERS = (("adam", 1e-3), ("sgd", 1e-2))
 HIDDENS = (4, 32, 64, 128)
 
 
-class SeedStyleImages(Dataset):
+class PerSampleImages(Dataset):
     """One (1 x 28 x 28 float tensor in [0, 1], int label) per index, like torchvision + ToTensor()."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
@@ -90,7 +90,7 @@ class SeededShuffle(Sampler):
 
 
 class MulticlassMLP(nn.Module):
-    """The seed's model: flatten, fc1, activation, fc2 (weights taken from trainlab's MLP for the same init)."""
+    """The study's model: flatten, fc1, activation, fc2 (weights taken from trainlab's MLP for the same init)."""
 
     def __init__(self, mlp: MLP):
         super().__init__()
@@ -100,7 +100,7 @@ class MulticlassMLP(nn.Module):
         return self.mlp(x.view(x.shape[0], -1))
 
 
-def seed_accuracy(model: nn.Module, dataset: Dataset) -> float:
+def study_accuracy(model: nn.Module, dataset: Dataset) -> float:
     correct = total = 0
     model.eval()
     with torch.no_grad():
@@ -110,8 +110,8 @@ def seed_accuracy(model: nn.Module, dataset: Dataset) -> float:
     return 100.0 * correct / total
 
 
-def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str, float]:
-    """One configuration as the seed trained it."""
+def study_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str, float]:
+    """One configuration as the study trained it."""
     torch.manual_seed(spec.seed)
     model = MulticlassMLP(MLP(784, spec.hidden, 10, spec.activation))
     optimizer = (torch.optim.Adam if spec.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=spec.lr)
@@ -124,7 +124,7 @@ def seed_way(spec: TrialSpec, sets: dict[str, Dataset], epochs: int) -> dict[str
             loss = criterion(model(images), labels)
             loss.backward()
             optimizer.step()
-    return {f"{name}_acc": seed_accuracy(model, ds) for name, ds in sets.items()}
+    return {f"{name}_acc": study_accuracy(model, ds) for name, ds in sets.items()}
 
 
 def matmul_rate() -> float:
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--activation", default="sigmoid", help="sigmoid (Table 2) or relu (Table 3)")
     parser.add_argument("--threads", type=int, default=1,
                         help="cores for both ways (default 1: on a shared 2-core machine two threads spin-wait on "
-                             "each other and both ways run 10-15x slower; use 2 on an idle machine). The seed's way "
+                             "each other and both ways run 10-15x slower; use 2 on an idle machine). The study's way "
                              "gets that many torch threads; trainlab plans its own (device.cpu_plan: one "
                              "single-threaded worker per stack and core)")
     args = parser.parse_args()
@@ -169,18 +169,18 @@ def main() -> None:
                                progress=False)
         return time.perf_counter() - start, time.process_time() - cpu_start, results
 
-    # trainlab before and after the seed's way, so a change in the machine's load hits both.
+    # trainlab before and after the study's way, so a change in the machine's load hits both.
     first_seconds, first_cpu, ours = trainlab_way()
 
-    # The seed's way: one model at a time through per-sample Datasets and DataLoaders.
-    seed_sets = {
-        "train": SeedStyleImages(data.train_images[train_idx], data.train_labels[train_idx]),
-        "val": SeedStyleImages(data.train_images[val_idx], data.train_labels[val_idx]),
-        "test": SeedStyleImages(data.test_images, data.test_labels),
+    # The study's way: one model at a time through per-sample Datasets and DataLoaders.
+    study_sets = {
+        "train": PerSampleImages(data.train_images[train_idx], data.train_labels[train_idx]),
+        "val": PerSampleImages(data.train_images[val_idx], data.train_labels[val_idx]),
+        "test": PerSampleImages(data.test_images, data.test_labels),
     }
     start, cpu_start = time.perf_counter(), time.process_time()
-    seed_results = [seed_way(spec, seed_sets, args.epochs) for spec in specs]
-    seed_seconds, seed_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    study_results = [study_way(spec, study_sets, args.epochs) for spec in specs]
+    study_seconds, study_cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
     second_seconds, second_cpu, _ = trainlab_way()
     our_seconds, our_cpu = (first_seconds + second_seconds) / 2, (first_cpu + second_cpu) / 2
@@ -191,24 +191,24 @@ def main() -> None:
     flops += sum(2.0 * (784 * s.hidden + 10 * s.hidden) for s in specs) * n_eval
     limit = flops / (rate * args.threads)  # every core at its best single-thread matmul rate
 
-    print(f"\n{'batch':>5} {'opt':>4} {'hidden':>6} | {'seed test':>9} {'ours test':>9} {'diff pp':>7}")
+    print(f"\n{'batch':>5} {'opt':>4} {'hidden':>6} | {'study test':>10} {'ours test':>9} {'diff pp':>7}")
     diffs = []
-    for spec, theirs, mine in zip(specs, seed_results, ours, strict=True):
+    for spec, theirs, mine in zip(specs, study_results, ours, strict=True):
         diff = mine.metrics["test_acc"] - theirs["test_acc"]
         diffs.append(abs(diff))
-        print(f"{spec.batch_size:>5} {spec.optimizer:>4} {spec.hidden:>6} | {theirs['test_acc']:>9.2f} "
+        print(f"{spec.batch_size:>5} {spec.optimizer:>4} {spec.hidden:>6} | {theirs['test_acc']:>10.2f} "
               f"{mine.metrics['test_acc']:>9.2f} {diff:>+7.2f}")
-    print(f"\nseed's way: {seed_seconds:.1f} s   trainlab: {our_seconds:.2f} s (mean of {first_seconds:.2f} s "
-          f"before and {second_seconds:.2f} s after the seed's way)   speedup {seed_seconds / our_seconds:.1f}x")
+    print(f"\nstudy's way: {study_seconds:.1f} s   trainlab: {our_seconds:.2f} s (mean of {first_seconds:.2f} s "
+          f"before and {second_seconds:.2f} s after the study's way)   speedup {study_seconds / our_seconds:.1f}x")
     print(f"grid FLOPs {flops / 1e9:.0f} G; matmul rate {rate / 1e9:.1f} GFLOP/s per core x {args.threads}; "
           f"FLOP-limit time {limit:.2f} s; "
           f"trainlab / limit {our_seconds / limit:.2f}")
-    print(f"CPU time of this process (less sensitive to other users' load): seed's way {seed_cpu:.1f} s, "
-          f"trainlab {our_cpu:.2f} s: speedup {seed_cpu / our_cpu:.1f}x, trainlab CPU time / "
+    print(f"CPU time of this process (less sensitive to other users' load): study's way {study_cpu:.1f} s, "
+          f"trainlab {our_cpu:.2f} s: speedup {study_cpu / our_cpu:.1f}x, trainlab CPU time / "
           f"(limit x cores) {our_cpu / (limit * args.threads):.2f}")
     print(f"largest per-configuration test accuracy difference: {max(diffs):.2f} percentage points; "
           f"load average now {os.getloadavg()[0]:.1f}")
-    print(f"RESULT speedup={seed_seconds / our_seconds:.1f} limit_ratio={our_seconds / limit:.2f} "
+    print(f"RESULT speedup={study_seconds / our_seconds:.1f} limit_ratio={our_seconds / limit:.2f} "
           f"max_acc_diff={max(diffs):.2f} threads={args.threads} load={os.getloadavg()[0]:.1f}")
 
 

@@ -27,7 +27,7 @@ OUTPUT_ACTIVATIONS = ("relu", "sigmoid", "none")
 class MLPAutoencoder(nn.Module):
     """``in_dim -> hidden (activation) -> in_dim (output_activation)``.
 
-    The printout matches the seed's ``RegressionMLP`` (``fc1``, ``activation``,
+    The printout matches the MNIST MLP study's ``RegressionMLP`` (``fc1``, ``activation``,
     ``fc2``, ``activation_output``). With ``output_activation="tanh"`` the
     reconstruction lies in [-1, 1], so targets should be scaled to that range.
     """

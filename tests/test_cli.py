@@ -111,3 +111,9 @@ def test_oserror_and_yaml_error_reach_the_net_as_one_line(capsys, monkeypatch, t
         monkeypatch.setattr(cli, "app", boom)
         code, _, err = _cli(capsys, "list")
         assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_model_too_big_for_the_machine_is_one_line_exit_2(capsys, tmp_path):
+    code, _, err = _cli(capsys, "run", "mnist-binary", "--quick", "hidden=1000000000", "--out", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "MLP with 67,000,000,002 parameters" in err and "choose smaller sizes" in err

@@ -56,7 +56,7 @@ def _cgroup_headroom() -> int:
 
 
 def check_allocation(nbytes: int, what: str, *, device: torch.device | str = "cpu",
-                     error: type[TrainlabError] = ConfigError) -> None:
+                     error: type[TrainlabError] = ConfigError, fix: str = "") -> None:
     """Refuse in one line, before allocating, ``nbytes`` that ``device`` cannot hold.
 
     The one size check for every file header, state dict and model description:
@@ -65,7 +65,8 @@ def check_allocation(nbytes: int, what: str, *, device: torch.device | str = "cp
     """
     free = available_memory(device)
     if nbytes > free:
-        raise error(f"{what} needs {_gigabytes(nbytes)} but {torch.device(device).type} has {_gigabytes(free)} free")
+        raise error(f"{what} needs {_gigabytes(nbytes)} but {torch.device(device).type} has {_gigabytes(free)} free"
+                    + (f"; {fix}" if fix else ""))
 
 
 def _gigabytes(nbytes: float) -> str:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from trainlab.errors import DataError
+from trainlab.nn.size import size_checked
 
 STUDY_WIDTHS = (4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4, 2)
 """Hidden widths of the study's regressor (input 784, output 1)."""
@@ -33,6 +34,7 @@ def halving_widths(first: int) -> tuple[int, ...]:
     return tuple(widths)
 
 
+@size_checked
 class EnergyRegressor(nn.Module):
     """``in_dim -> widths... -> 1`` with ReLU between layers; ``forward`` returns ``(batch, 1)``."""
 

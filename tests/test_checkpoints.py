@@ -107,3 +107,30 @@ def test_a_swapped_pt_file_is_caught_by_its_shapes(tmp_path):
     with pytest.raises(DataError, match="does not fit the model"):
         load_checkpoint(run.path, "mlp", build_autoencoder(**info["architecture"]))
     check_state_dict(other, other.state_dict(), "same")  # its own state passes
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"extra": 1}, "unknown key 'extra'"),
+    ({"latent": "two"}, "latent='two'; expected an integer >= 1"),
+    ({"channels": ["16", 32]}, "expected a list of any number of integers >= 1"),
+    ({"channels": [10**8, 32]}, "choose smaller sizes"),
+    ({"image_shape": [8, 8, 8]}, "expected a list of 2 integers >= 1"),
+    ({"latent": True}, "latent=True"),
+    ({"kind": "unet"}, "arch='unet' is not one of mlp, conv"),
+])
+def test_hostile_checkpoint_description_is_refused_before_building(tmp_path, change, fragment):
+    model = ConvAutoencoder((8, 8), latent=2)
+    run = Run.create(tmp_path, "demo", Cfg(), "cpu")
+    save_checkpoint(run, "conv", model, architecture=model.architecture())
+    path = run.path / "checkpoints" / "conv.json"
+    info = json.loads(path.read_text())
+    info["architecture"].update(change)
+    path.write_text(json.dumps(info))
+    with pytest.raises(ConfigError) as err:
+        build_autoencoder(**checkpoint_info(run.path, "conv")["architecture"])
+    assert fragment in _one_line(err)
+
+
+def test_sound_description_builds_the_saved_model(tmp_path):
+    model = DenseAutoencoder(in_dim=64, latent=3, hidden=(16, 8), latent_activation="none")
+    assert build_autoencoder(**json.loads(json.dumps(model.architecture()))).architecture() == model.architecture()

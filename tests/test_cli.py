@@ -67,3 +67,53 @@ def test_run_prints_run_folder_last_and_runs_lists_it(tmp_path):
     assert "mnist-binary" in listed.stdout and "done" in listed.stdout and "test_acc=" in listed.stdout
     again = subprocess.run([*cmd, "report", str(run_dir)], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and again.stdout.strip().endswith("report.html")
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--seed", "1", "seed=2"], "--seed 1 and seed=2 disagree"),
+        (["--device", "cpu", "device=cuda"], "--device cpu and device=cuda disagree"),
+        (["--seed", "100000000000000000000000"], "seed must be in 0..4294967295"),
+    ],
+)
+def test_conflicting_or_impossible_flags_are_refused(capsys, tmp_path, argv, fragment):
+    code, _, err = _cli(capsys, "run", "mnist-binary", "--quick", *argv, "--out", str(tmp_path))
+    assert code == 2 and err.startswith("error: ") and fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # refused before a run folder was made
+
+
+def test_with_flags_keeps_an_agreeing_flag_once():
+    from trainlab.cli import with_flags
+
+    assert with_flags(["seed=3", "epochs=1"], seed=3, device=None) == ["seed=3", "epochs=1"]
+    assert with_flags(["epochs=1"], seed=3, device="cpu") == ["epochs=1", "seed=3", "device=cpu"]
+
+
+@pytest.mark.parametrize("text", ["a: [1, 2\n", "a: &x [*x]\n", "seed: !!python/name:os.system ''\n"])
+def test_hostile_config_file_one_line_exit_2(capsys, tmp_path, text):
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    code, _, err = _cli(capsys, "run", "mnist-binary", "--quick", "--config", str(path), "--out", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not valid YAML" in err
+
+
+def test_oserror_and_yaml_error_reach_the_net_as_one_line(capsys, monkeypatch, tmp_path):
+    import yaml
+
+    from trainlab import cli
+
+    for exc in (PermissionError(13, "Permission denied", str(tmp_path / "x")), yaml.YAMLError("bad\nyaml")):
+        def boom(*args, exc=exc, **kwargs):
+            raise exc
+
+        monkeypatch.setattr(cli, "app", boom)
+        code, _, err = _cli(capsys, "list")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_model_too_big_for_the_machine_is_one_line_exit_2(capsys, tmp_path):
+    code, _, err = _cli(capsys, "run", "mnist-binary", "--quick", "hidden=1000000000", "--out", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "MLP with 67,000,000,002 parameters" in err and "choose smaller sizes" in err

@@ -3,7 +3,7 @@ from typing import List, Optional
 
 import pytest
 
-from trainlab.config import BaseConfig, check, config_hash, load_config, positive, to_yaml
+from trainlab.config import SEED_LIMIT, BaseConfig, check, config_hash, load_config, positive, to_yaml
 from trainlab.errors import ConfigError
 
 
@@ -75,3 +75,45 @@ def test_check():
     check(True, "fine")
     with pytest.raises(ConfigError, match="nope"):
         check(False, "nope")
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("a: [1, 2\n", "line 2"),  # malformed flow list
+        ("a: &x [*x]\n", "recursive"),
+        ("seed: !!python/object/apply:os.system ['true']\n", "python/object/apply"),
+        ("seed: 1\n\tlr: 2\n", "not valid YAML"),
+    ],
+)
+def test_hostile_yaml_is_one_config_error(tmp_path, text, fragment):
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(Demo, yaml_file=path)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unreadable_yaml_is_one_config_error(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage\x80")
+    with pytest.raises(ConfigError, match="binary.yaml"):
+        load_config(Demo, yaml_file=path)
+
+
+@pytest.mark.parametrize("seed", [SEED_LIMIT + 1, 2**64, 10**23])
+def test_seed_beyond_every_generator_is_refused(seed):
+    with pytest.raises(ConfigError, match=f"seed must be in 0..{SEED_LIMIT}"):
+        load_config(Demo, [f"seed={seed}"])
+
+
+def test_largest_seed_seeds_every_generator():
+    # The oracle: the generators themselves accept the limit (RandomState is the strictest).
+    import numpy as np
+    import torch
+
+    cfg = load_config(Demo, [f"seed={SEED_LIMIT}"])
+    np.random.RandomState(cfg.seed)
+    torch.Generator().manual_seed(cfg.seed)
+    with pytest.raises(ValueError):
+        np.random.RandomState(SEED_LIMIT + 1)

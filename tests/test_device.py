@@ -66,3 +66,15 @@ def test_use_threads_sets_and_restores_within_the_available_cores():
             assert torch.get_num_threads() == min(64, available_cores())
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_check_allocation_refuses_what_the_machine_lacks_in_one_line():
+    from trainlab.device import available_memory, check_allocation
+    from trainlab.errors import DataError
+
+    free = available_memory()
+    assert free > 0
+    check_allocation(1024, "a small buffer")
+    with pytest.raises(DataError, match="a huge buffer needs .* but cpu has .* free") as info:
+        check_allocation(free * 4 + 2**40, "a huge buffer", error=DataError)
+    assert "\n" not in str(info.value)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+import yaml
 
 from trainlab.errors import TrainlabError
 
@@ -48,16 +49,27 @@ def run(
     """Run one experiment; the last line printed is the run folder."""
     from trainlab.execute import run_experiment
 
-    items = list(overrides or [])
-    if device is not None:
-        items.append(f"device={device}")
-    if seed is not None:
-        items.append(f"seed={seed}")
+    items = with_flags(list(overrides or []), device=device, seed=seed)
     path = run_experiment(name, items, yaml_file=config, quick=quick, out=out)
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
+
+
+def with_flags(items: List[str], **flags: object) -> List[str]:
+    """``items`` plus ``key=value`` for every flag given; a key given both ways is refused."""
+    from trainlab.config import split_overrides
+
+    given = split_overrides(items)
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key not in given:
+            items.append(f"{key}={value}")
+        elif given[key].strip() != str(value):
+            raise TrainlabError(f"--{key} {value} and {key}={given[key]} disagree; give {key} once")
+    return items
 
 
 @app.command()
@@ -169,6 +181,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         app(args=argv, prog_name="trainlab")
     except TrainlabError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # the net under every file a command touches; causes are fixed where they are
+        typer.echo(f"error: {exc.strerror or exc} ({exc.filename})" if exc.filename else f"error: {exc}", err=True)
+        sys.exit(2)
+    except yaml.YAMLError as exc:
+        typer.echo(f"error: not valid YAML: {' '.join(str(exc).split())}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

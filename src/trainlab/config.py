@@ -15,12 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from trainlab.errors import ConfigError
 
 C = TypeVar("C")
+
+SEED_LIMIT = 2**32 - 1
+"""The largest seed every generator trainlab seeds accepts: NumPy's ``RandomState`` and
+scikit-learn's ``random_state`` stop at 2**32 - 1 (torch at 2**64 - 1, ``default_rng`` never)."""
 
 
 @dataclass
@@ -33,7 +38,7 @@ class BaseConfig:
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
 
     def __post_init__(self) -> None:
-        check(self.seed >= 0, "seed must be >= 0")
+        check(0 <= self.seed <= SEED_LIMIT, f"seed must be in 0..{SEED_LIMIT} (got {self.seed})")
         check(
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
             f"device={self.device!r} is not one of auto, cpu, cuda, cuda:N, mps",
@@ -101,10 +106,7 @@ def load_config(
         path = Path(yaml_file)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        try:
-            loaded = OmegaConf.to_container(OmegaConf.load(path))
-        except (OmegaConfBaseException, ValueError) as exc:  # YAML syntax errors
-            raise ConfigError(f"config file {path} is not valid YAML: {_first_line(exc)}") from None
+        loaded = _read_yaml(path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -131,6 +133,26 @@ def load_config(
         raise ConfigError(_describe_omegaconf_error(exc)) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(_first_line(exc)) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    """The plain data in a YAML file; syntax errors, recursive aliases and ``!!python`` tags
+    (which safe loading refuses) are one ConfigError line, as is a file that cannot be read."""
+    try:
+        return OmegaConf.to_container(OmegaConf.load(path))
+    except (OmegaConfBaseException, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read ({_first_line(exc)})") from None
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    """PyYAML's problem and where, in one line ("did not find expected ',' (line 2, column 1)")."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

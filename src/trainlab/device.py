@@ -7,12 +7,13 @@ import random
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, TrainlabError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -28,6 +29,48 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device=mps asked for but MPS is not available; use device=cpu or auto")
     return torch.device(name)
+
+
+def available_memory(device: torch.device | str = "cpu") -> int:
+    """Bytes that can still be allocated on ``device``: free CUDA memory, or the host's
+    MemAvailable (free pages where /proc/meminfo is missing), lowered by a cgroup's limit."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return min(free, _cgroup_headroom())
+
+
+def _cgroup_headroom() -> int:
+    """What a container's memory limit leaves (cgroup v2); unlimited outside one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        return int(limit) - used if limit != "max" else 2**63
+    except (OSError, ValueError):
+        return 2**63
+
+
+def check_allocation(nbytes: int, what: str, *, device: torch.device | str = "cpu",
+                     error: type[TrainlabError] = ConfigError, fix: str = "") -> None:
+    """Refuse in one line, before allocating, ``nbytes`` that ``device`` cannot hold.
+
+    The one size check for every file header, state dict and model description:
+    refusing here costs nothing, while a 3 TB ``torch.empty`` or an overcommitted
+    array that is touched later ends in a traceback or the OOM killer.
+    """
+    free = available_memory(device)
+    if nbytes > free:
+        raise error(f"{what} needs {_gigabytes(nbytes)} but {torch.device(device).type} has {_gigabytes(free)} free"
+                    + (f"; {fix}" if fix else ""))
+
+
+def _gigabytes(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB" if nbytes < 2**70 else f"{nbytes:.3g} bytes"
 
 
 def seed_everything(seed: int) -> np.random.Generator:

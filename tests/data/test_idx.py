@@ -146,3 +146,72 @@ def test_write_refuses_unsupported_dtype(tmp_path):
     with pytest.raises(ValueError):
         write_idx(tmp_path / "x", np.zeros(3, dtype=np.uint16))
     assert not list(tmp_path.iterdir())
+
+
+def _peak_bytes(action):
+    """Peak bytes Python and NumPy allocated while ``action`` ran (NumPy reports to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_lying_header_is_refused_before_allocating(tmp_path, compress):
+    body = b"\x00\x00\x08\x03" + struct.pack(">III", 1024, 1024, 1024) + bytes(100)  # declares 1 GiB, holds 100 B
+    path = tmp_path / "liar"
+    path.write_bytes(gzip.compress(body) if compress else body)
+
+    def read():
+        with pytest.raises(DataError, match="truncated IDX file"):
+            read_idx(path)
+
+    assert _peak_bytes(read) < 8 * 2**20  # gzip is counted in 1 MiB chunks
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_header_beyond_memory_is_refused(tmp_path, compress):
+    body = b"\x00\x00\x0e\x02" + struct.pack(">II", 2**32 - 1, 2**32 - 1)  # 2**67 bytes of float64
+    path = tmp_path / "huge"
+    path.write_bytes(gzip.compress(body) if compress else body)
+    _expect_data_error(path, "truncated" if not compress else "free")
+
+
+def test_gzip_bomb_within_its_header_is_refused_by_memory(tmp_path, monkeypatch):
+    import trainlab.device
+
+    path = write_idx(tmp_path / "zeros.gz", np.zeros((64, 1024), dtype=np.uint8))  # honest header, 64 KiB
+    monkeypatch.setattr(trainlab.device, "available_memory", lambda device="cpu": 32 * 1024)
+    _expect_data_error(path, "needs", "free")
+
+
+@pytest.mark.parametrize("ndim", [33, 255])
+def test_too_many_dimensions(tmp_path, ndim):
+    path = tmp_path / "dims"
+    path.write_bytes(b"\x00\x00\x08" + bytes([ndim]) + struct.pack(f">{ndim}I", *[1] * ndim) + b"\x07")
+    _expect_data_error(path, f"{ndim} dimensions")
+
+
+@given(code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E]), ndim=st.integers(0, 255),
+       dims=st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=255),
+       payload=st.binary(max_size=64), compress=st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_any_header_reads_or_is_one_data_error(tmp_path_factory, code, ndim, dims, payload, compress):
+    body = bytes([0, 0, code, ndim]) + struct.pack(f">{len(dims)}I", *dims) + payload
+    path = tmp_path_factory.mktemp("gen") / "x"
+    path.write_bytes(gzip.compress(body) if compress else body)
+    result = []
+
+    def read():
+        try:
+            result.append(read_idx(path))
+        except DataError as exc:
+            assert "\n" not in str(exc)
+
+    assert _peak_bytes(read) < 8 * 2**20  # gzip is counted in 1 MiB chunks
+    if result:  # the oracle: what was read is exactly the bytes after the header
+        assert result[0].nbytes == len(body) - 4 - 4 * result[0].ndim

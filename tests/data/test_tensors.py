@@ -27,6 +27,8 @@ def test_good_files_as_dict_or_tuple(tmp_path):
     ((torch.rand(5, 3),), "holds a tuple of length 1"),
     ({"x": torch.zeros(5, 3, dtype=torch.long), "energy": torch.rand(5, 1)}, "float tensor.*int64"),
     ({"x": torch.full((5, 3), float("nan")), "energy": torch.rand(5, 1)}, "finite"),
+    ({"x": torch.rand(0, 3), "energy": torch.rand(0, 1)}, "n, d >= 1.*\\(0, 3\\)"),  # no rows
+    ({"x": torch.rand(5, 0), "energy": torch.rand(5, 1)}, "n, d >= 1.*\\(5, 0\\)"),  # rows of nothing
 ])
 def test_bad_data_files_are_one_line_errors(tmp_path, content, message):
     torch.save(content, tmp_path / "bad.pt")

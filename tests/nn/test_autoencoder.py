@@ -86,3 +86,26 @@ def test_conv_output_is_alive_at_initialisation_for_every_seed():
         model = ConvAutoencoder((8, 8), latent=32)
         with torch.no_grad():
             assert 0.2 < (model(x) > 0).float().mean() < 0.8, seed
+
+
+def test_models_too_big_for_the_machine_are_refused_before_allocating():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match="ConvAutoencoder with .* parameters .* choose smaller sizes"):
+            ConvAutoencoder((28, 28), latent=2, channels=(10**8, 32))
+        with pytest.raises(ConfigError, match="DenseAutoencoder with"):
+            DenseAutoencoder(784, 2, hidden=(10**9,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+def test_the_size_probe_leaves_the_global_generator_alone():
+    # Oracle: a plain nn.Linear drawn from the same seed (the meta build must not draw numbers).
+    torch.manual_seed(0)
+    model = DenseAutoencoder(64, 2, hidden=(16,))
+    torch.manual_seed(0)
+    assert torch.equal(model.encoder[0].weight, nn.Linear(64, 16).weight)

@@ -75,3 +75,26 @@ def test_from_state_dict_refuses_what_is_not_the_regressor():
         EnergyRegressor.from_state_dict([1, 2])
     with pytest.raises(DataError, match="found keys fc1.weight"):
         EnergyRegressor.from_state_dict({"fc1.weight": torch.zeros(2, 2)})
+
+
+def _tiny_weights_file(tmp_path, state):
+    path = tmp_path / "weights.pt"
+    torch.save(state, path)
+    assert path.stat().st_size < 4096  # a small file, whatever it claims
+    return path
+
+
+@pytest.mark.parametrize("state, fragment", [
+    ({"net.200000000.weight": torch.zeros(1, 2), "net.0.bias": torch.zeros(1)}, "a layer numbered net.200000000"),
+    ({"net.0.weight": torch.tensor(1.0), "net.0.bias": torch.zeros(1)}, "net.0.weight has 0 dimensions, expected 2"),
+    ({"net.0.weight": torch.zeros(1, 3), "net.0.bias": torch.tensor(0.5)}, "net.0.bias has 0 dimensions, expected 1"),
+    ({"net.0.weight": torch.zeros(1, 3, 1), "net.0.bias": torch.zeros(1)}, "net.0.weight has 3 dimensions"),
+])
+def test_hostile_weights_file_is_one_line_before_anything_is_built(tmp_path, state, fragment):
+    from trainlab.data.tensors import load_tensor_file
+    from trainlab.errors import DataError
+
+    loaded = load_tensor_file(_tiny_weights_file(tmp_path, state), "weights")
+    with pytest.raises(DataError, match=fragment) as info:
+        EnergyRegressor.from_state_dict(loaded, source="weights file w.pt")
+    assert "\n" not in str(info.value)

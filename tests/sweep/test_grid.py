@@ -12,7 +12,10 @@ import pytest
 
 from trainlab.config import BaseConfig, load_config
 from trainlab.errors import ConfigError
-from trainlab.sweep.grid import build_trials, expand, split_top_level, sweep_values
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trainlab.sweep.grid import _range_length, build_trials, expand, split_top_level, sweep_values
 
 
 @pytest.mark.parametrize("start", [-3, 0, 2])
@@ -129,3 +132,36 @@ def test_every_trial_is_validated_before_anything_runs():
 def test_two_trials_with_one_config_are_rejected():
     with pytest.raises(ConfigError, match="same config"):
         build_trials(["lr=0.1,1e-1"], make)
+
+
+@pytest.mark.parametrize("args", ["1,1000000000", f"-5,{10**30}", f"{10**40}", "0,1e300,1e-300", "0,1,1e-9"])
+def test_huge_range_is_refused_in_one_line(args):
+    with pytest.raises(ConfigError, match="a grid holds at most 100000 trials") as info:
+        sweep_values("epochs", f"range({args})")
+    assert "\n" not in str(info.value)
+
+
+def test_huge_range_is_refused_before_it_is_expanded():
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError):
+            sweep_values("epochs", "range(1,3000000)")  # 3 million values would take >100 MB as texts
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+@given(start=st.integers(-10**6, 10**6), stop=st.integers(-10**6, 10**6), step=st.integers(-10**5, 10**5).filter(bool))
+@settings(max_examples=200, deadline=None)
+def test_range_length_is_pythons_len(start, stop, step):
+    assert max(_range_length(start, stop, step), 0) == len(range(start, stop, step))
+
+
+def test_grid_product_is_counted_before_any_trial_is_built():
+    built = []
+    with pytest.raises(ConfigError, match="the grid has 1000000 trials"):
+        build_trials(["a=range(1000)", "b=range(1000)"], lambda items: built.append(items))
+    assert built == []

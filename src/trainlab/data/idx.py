@@ -10,6 +10,7 @@ its name: Debian, Kaggle and hand-made copies do not agree on suffixes.
 from __future__ import annotations
 
 import gzip as gzip_module
+import math
 import os
 import tempfile
 import zlib
@@ -18,9 +19,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from trainlab.device import check_allocation
 from trainlab.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_DIMS = 32
+"""More dimensions than any IDX data has, and the most every NumPy version holds."""
 
 # IDX type byte -> big-endian NumPy dtype
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -58,6 +62,57 @@ def _read_exactly(f: BinaryIO, buf: memoryview) -> int:
     return done
 
 
+def _read_shape(f: BinaryIO, path: Path, head: bytes) -> tuple[tuple[int, ...], np.dtype]:
+    """The element type and dimensions the header declares, after the 4 magic bytes ``head``."""
+    code, ndim = head[2], head[3]
+    if code not in IDX_DTYPES:
+        raise DataError(
+            f"{path}: unsupported IDX element type 0x{code:02x} "
+            f"(known: {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)})"
+        )
+    if not 1 <= ndim <= MAX_DIMS:
+        raise DataError(f"{path}: IDX header declares {ndim} dimensions; IDX data has 1 to {MAX_DIMS}")
+    dims_raw = f.read(4 * ndim)
+    if len(dims_raw) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({ndim} dimensions declared)")
+    return tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4")), IDX_DTYPES[code]
+
+
+def _check_size(path: Path, header_bytes: int, nbytes: int) -> None:
+    """Refuse a header whose data the file cannot hold, or the machine cannot, before allocating.
+
+    A raw file's size is known; a gzip stream is first decompressed and counted (never
+    kept), after checking memory so that a small bomb costs no more than its header asks.
+    """
+    compressed = is_gzip(path)
+    if not compressed:
+        _compare_sizes(path, nbytes, path.stat().st_size - header_bytes)
+    check_allocation(nbytes, f"{path}: IDX data", error=DataError)
+    if compressed:
+        _compare_sizes(path, nbytes, _gzip_size(path, header_bytes + nbytes + 1) - header_bytes)
+
+
+def _compare_sizes(path: Path, declared: int, found: int) -> None:
+    if found < declared:
+        raise DataError(f"{path}: truncated IDX file (its header declares {declared} data bytes, "
+                        f"it holds {max(found, 0)}); re-download it")
+    if found > declared:
+        raise DataError(f"{path}: IDX file is longer than its header says ({declared} data bytes declared); "
+                        "re-download it")
+
+
+def _gzip_size(path: Path, limit: int) -> int:
+    """How many bytes the gzip file decompresses to, counting at most ``limit`` of them, in 1 MiB chunks."""
+    total = 0
+    with gzip_module.open(path, "rb") as g:
+        while total < limit:
+            chunk = g.read(min(1 << 20, limit - total))
+            if not chunk:
+                break
+            total += len(chunk)
+    return total
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (gzip or raw) into a native-byte-order, writable array.
 
@@ -77,19 +132,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
                     f"{path}: not an IDX file (magic bytes {head[:2].hex()}, expected 0000); "
                     "re-download it or use the original *-idx?-ubyte file"
                 )
-            code, ndim = head[2], head[3]
-            if code not in IDX_DTYPES:
-                raise DataError(
-                    f"{path}: unsupported IDX element type 0x{code:02x} "
-                    f"(known: {', '.join(f'0x{c:02x}' for c in IDX_DTYPES)})"
-                )
-            if ndim == 0:
-                raise DataError(f"{path}: IDX header declares 0 dimensions")
-            dims_raw = f.read(4 * ndim)
-            if len(dims_raw) < 4 * ndim:
-                raise DataError(f"{path}: truncated IDX header ({ndim} dimensions declared)")
-            shape = tuple(int(d) for d in np.frombuffer(dims_raw, dtype=">u4"))
-            dtype = IDX_DTYPES[code]
+            shape, dtype = _read_shape(f, path, head)
+            nbytes = math.prod(shape) * dtype.itemsize
+            _check_size(path, 4 + 4 * len(shape), nbytes)
             # Read straight into the final buffer: no intermediate bytes copy of a 47 MB file.
             out = np.empty(shape, dtype=dtype)
             got = _read_exactly(f, memoryview(out.reshape(-1).view(np.uint8))) if out.nbytes else 0
@@ -111,8 +156,8 @@ def idx_bytes(array: np.ndarray) -> bytes:
     native = array.dtype.newbyteorder("=")
     if native not in _TYPE_CODES:
         raise ValueError(f"IDX cannot store dtype {array.dtype}; use uint8, int8, int16, int32, float32 or float64")
-    if not 1 <= array.ndim <= 255:
-        raise ValueError(f"IDX needs 1..255 dimensions, got {array.ndim}")
+    if not 1 <= array.ndim <= MAX_DIMS:
+        raise ValueError(f"IDX needs 1..{MAX_DIMS} dimensions, got {array.ndim}")
     if any(d >= 2**32 for d in array.shape):
         raise ValueError(f"IDX dimensions must fit in uint32, got {array.shape}")
     code = _TYPE_CODES[native]

@@ -53,8 +53,8 @@ def load_energy_data(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
             kind = f"{t.dtype} tensor" if isinstance(t, torch.Tensor) else type(t).__name__
             raise DataError(f"data file {path}: {name} must be a float tensor (found {kind})")
-    if x.dim() != 2:
-        raise DataError(f"data file {path}: x must be (n, d) (found shape {tuple(x.shape)})")
+    if x.dim() != 2 or 0 in x.shape:
+        raise DataError(f"data file {path}: x must be (n, d) with n, d >= 1 (found shape {tuple(x.shape)})")
     if energy.shape not in ((len(x),), (len(x), 1)):
         raise DataError(f"data file {path}: energy must be ({len(x)}, 1) to match x {tuple(x.shape)} "
                         f"(found shape {tuple(energy.shape)})")

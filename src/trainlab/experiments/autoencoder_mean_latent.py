@@ -152,12 +152,15 @@ def _load(cfg: Config, data, latent: int, device) -> tuple:
     info = checkpoint_info(cfg.from_run, name)
     if info.get("dataset") not in (None, data.name):
         raise ConfigError(f"from_run={cfg.from_run} was trained on {info['dataset']}; add dataset={info['dataset']}")
-    arch = info["architecture"]
-    size = arch.get("image_shape") or [arch.get("in_dim")]
+    arch = dict(info["architecture"])
+    try:  # the JSON description is checked in full (keys, types, sizes, memory) before anything is built
+        model = build_autoencoder(arch.pop("kind", None), **arch).to(device)
+    except ConfigError as exc:
+        raise ConfigError(f"from_run={cfg.from_run}: checkpoint {name!r}: {exc}") from None
+    size = arch.get("image_shape") or [arch.get("in_dim", 784)]
     if int(np.prod(size)) != int(np.prod(data.image_shape)):
         raise ConfigError(f"from_run={cfg.from_run}: checkpoint {name!r} takes images of {size} pixels, "
                           f"{data.name} has {list(data.image_shape)}")
-    model = build_autoencoder(**arch).to(device)
     load_checkpoint(cfg.from_run, name, model, architecture={"kind": cfg.arch, "latent": latent})
     return model, f"checkpoint {Path(cfg.from_run) / 'checkpoints' / name}.pt"
 

@@ -24,12 +24,14 @@ from torch import nn
 
 from trainlab.checkpoints import check_state_dict, read_state_dict
 from trainlab.errors import DataError
+from trainlab.nn.size import size_checked
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MIN_SIZE = 63
 
 
+@size_checked
 class AlexNet(nn.Module):
     """torchvision's AlexNet layout (Krizhevsky's "one weird trick" variant with 64-192-384-256-256 channels)."""
 

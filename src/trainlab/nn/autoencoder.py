@@ -12,6 +12,7 @@ loop and metrics serve every one of them, and all have ``encode`` / ``decode``.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import torch
@@ -19,11 +20,13 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.nn.mlp import make_activation
+from trainlab.nn.size import size_checked
 
 LATENT_ACTIVATIONS = ("relu", "none")
 OUTPUT_ACTIVATIONS = ("relu", "sigmoid", "none")
 
 
+@size_checked
 class MLPAutoencoder(nn.Module):
     """``in_dim -> hidden (activation) -> in_dim (output_activation)``.
 
@@ -78,6 +81,7 @@ class _Autoencoder(nn.Module):
         raise NotImplementedError
 
 
+@size_checked
 class DenseAutoencoder(_Autoencoder):
     """``in_dim -> hidden... -> latent -> reversed(hidden)... -> in_dim``, fully connected.
 
@@ -109,6 +113,7 @@ class DenseAutoencoder(_Autoencoder):
         return dict(self._arch)
 
 
+@size_checked
 class ConvAutoencoder(_Autoencoder):
     """Strided 3x3 convolutions down, a linear bottleneck, transposed convolutions back.
 
@@ -164,12 +169,40 @@ class ConvAutoencoder(_Autoencoder):
 
 
 def build_autoencoder(kind: str, **arch: Any) -> _Autoencoder:
-    """A ``DenseAutoencoder`` (``kind="mlp"``) or ``ConvAutoencoder`` (``kind="conv"``) from its description."""
-    if kind == "mlp":
-        return DenseAutoencoder(**arch)
-    if kind == "conv":
-        return ConvAutoencoder(**arch)
-    raise ConfigError(f"arch={kind!r} is not one of mlp, conv")
+    """A ``DenseAutoencoder`` (``kind="mlp"``) or ``ConvAutoencoder`` (``kind="conv"``) from its description.
+
+    The description may come from a checkpoint's JSON, so it is checked in full first:
+    known keys only, sizes as positive integers (lists of them where the builder takes
+    a list, two for ``image_shape``), names as strings; the size check then runs on meta.
+    """
+    builders = {"mlp": DenseAutoencoder, "conv": ConvAutoencoder}
+    if kind not in builders:
+        raise ConfigError(f"arch={kind!r} is not one of mlp, conv")
+    cls = builders[kind]
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self"}
+    for key, value in arch.items():
+        if key not in defaults:
+            raise ConfigError(f"{kind} autoencoder description has unknown key {key!r}; keys: {', '.join(defaults)}")
+        _check_description_value(kind, key, value, defaults[key])
+    return cls(**arch)
+
+
+def _check_description_value(kind: str, key: str, value: Any, default: Any) -> None:
+    """One description value against the builder's default: same kind of value, sizes >= 1."""
+    def size(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if isinstance(default, str):
+        ok, want = isinstance(value, str), "a string"
+    elif isinstance(default, int):
+        ok, want = size(value), "an integer >= 1"
+    else:
+        count = len(default) if key == "image_shape" else None
+        ok = (isinstance(value, (list, tuple)) and all(size(v) for v in value)
+              and (count is None or len(value) == count))
+        want = f"a list of {count or 'any number of'} integers >= 1"
+    if not ok:
+        raise ConfigError(f"{kind} autoencoder description has {key}={value!r}; expected {want}")
 
 
 @torch.inference_mode()

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from trainlab.nn.size import size_checked
+
 
 def conv3x3(c_in: int, c_out: int) -> nn.Conv2d:
     conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding="same", bias=False)
@@ -72,6 +74,7 @@ def pools_round_up(image_size: int, whiten_kernel: int = 2, blocks: int = 3) -> 
     return size < 1
 
 
+@size_checked
 class FastCNN(nn.Module):
     """Whitening conv + three conv blocks + global max-pool + linear head (see the module doc)."""
 

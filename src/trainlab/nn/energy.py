@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from trainlab.errors import DataError
+from trainlab.nn.size import size_checked
 
 STUDY_WIDTHS = (4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4, 2)
 """Hidden widths of the study's regressor (input 784, output 1)."""
@@ -33,6 +34,7 @@ def halving_widths(first: int) -> tuple[int, ...]:
     return tuple(widths)
 
 
+@size_checked
 class EnergyRegressor(nn.Module):
     """``in_dim -> widths... -> 1`` with ReLU between layers; ``forward`` returns ``(batch, 1)``."""
 
@@ -94,6 +96,8 @@ class EnergyRegressor(nn.Module):
         layers = sorted({int(k.split(".")[1]) for k in state if re.fullmatch(r"net\.\d+\.(weight|bias)", k)})
         if not layers:
             raise DataError(f"{where}; found keys {', '.join(list(state)[:4]) or 'none'}")
+        if layers[-1] // 2 + 1 > len(state):  # net.200000000.weight in a small file: never list 10**8 names
+            raise DataError(f"{where}; found {len(state)} tensors but a layer numbered net.{layers[-1]}")
         expected = [f"net.{i}.{p}" for i in range(0, layers[-1] + 1, 2) for p in ("weight", "bias")]
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
@@ -101,6 +105,10 @@ class EnergyRegressor(nn.Module):
             raise DataError(f"{where}; " + "; ".join(
                 f"{label} {', '.join(keys[:4])}" + (" ..." if len(keys) > 4 else "")
                 for label, keys in (("missing", missing), ("unexpected", unexpected)) if keys))
+        for key in expected:
+            want_dim = 2 if key.endswith("weight") else 1
+            if state[key].dim() != want_dim:
+                raise DataError(f"{where}; {key} has {state[key].dim()} dimensions, expected {want_dim}")
         weights = [state[f"net.{i}.weight"] for i in range(0, layers[-1] + 1, 2)]
         sizes = [weights[0].shape[-1], *(w.shape[0] for w in weights)]
         for j, w in enumerate(weights):

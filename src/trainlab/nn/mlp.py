@@ -7,6 +7,7 @@ from typing import Sequence
 from torch import nn
 
 from trainlab.errors import ConfigError
+from trainlab.nn.size import size_checked
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity}
 
@@ -17,6 +18,7 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+@size_checked
 class MLP(nn.Module):
     """``in_dim -> hidden... -> out_dim`` with one activation between linear layers.
 

@@ -14,8 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainlab.files import atomic_write, read_json
+from trainlab.files import atomic_write
 from trainlab.report import markdown
+from trainlab.report.folder import (inside, items_problem, read_checked, row_classes_problem, run_info_problem,
+                                    summary_problem)
 from trainlab.report.numbers import format_duration, with_unit
 from trainlab.report.style import page
 
@@ -34,20 +36,28 @@ class _RunFiles:
 
     def __init__(self, path: Path):
         self.path = path
-        self.info: dict[str, Any] = read_json(path / "run.json", {})
-        self.items: list[dict[str, Any]] = read_json(path / "report.json", [])
-        self.summary: dict[str, Any] = read_json(path / "summary.json", {})
-        self.env: dict[str, Any] = read_json(path / "env.json", {})
-        config = path / "config.yaml"
-        self.config = config.read_text() if config.exists() else ""
+        self.info: dict[str, Any] = read_checked(inside(path, "run.json"), {}, run_info_problem)
+        self.items: list[dict[str, Any]] = read_checked(inside(path, "report.json"), [], items_problem)
+        self.summary: dict[str, Any] = read_checked(inside(path, "summary.json"), {}, summary_problem)
+        self.env: Any = read_checked(inside(path, "env.json"), {}, lambda data: None)
+        self.config = self.read(".", "config", ".yaml") or ""
 
     @property
     def title(self) -> str:
         return self.info.get("experiment", self.path.name)
 
+    def file(self, folder: str, name: str, suffix: str) -> Path:
+        """``folder/name+suffix`` of the run folder, confined to it (links included)."""
+        return inside(self.path, f"{folder}/{name}{suffix}")
+
     def read(self, folder: str, name: str, suffix: str) -> str | None:
-        file = self.path / folder / f"{name}{suffix}"
-        return file.read_text() if file.exists() else None
+        file = self.file(folder, name, suffix)
+        return file.read_text(errors="replace") if file.is_file() else None
+
+    def row_classes(self, name: str) -> dict[int, str]:
+        """Row index -> best/worst, as the recipe coloured its table's rows."""
+        classes = read_checked(self.file("tables", name, ".rows.json"), {}, row_classes_problem)
+        return {int(i): c for i, c in classes.items()}
 
     def summary_entries(self) -> list[tuple[str, str, bool]]:
         return summary_entries(self.summary, self.info.get("headline"))
@@ -111,18 +121,15 @@ def _item_html(run: _RunFiles, item: dict[str, Any]) -> str:
     kind, name = item["kind"], item["name"]
     caption = markdown.inline(item["caption"]) if item.get("caption") else ""
     if kind == "figure":
-        png = run.path / "figures" / f"{name}.png"
-        if not png.exists():
+        png = run.file("figures", name, ".png")
+        if not png.is_file():
             return f"<p>(missing figures/{html.escape(name)}.png)</p>"
         data = base64.b64encode(png.read_bytes()).decode()
         cap = f"<figcaption>{caption}</figcaption>" if caption else ""
         return f'<figure><img alt="{html.escape(item["title"])}" src="data:image/png;base64,{data}">{cap}</figure>'
     if kind == "table":
         body = run.read("tables", name, ".md")
-        # Rows coloured by the recipe (best, worst), by row index.
-        classes = read_json(run.path / "tables" / f"{name}.rows.json", {})
-        rows = {int(i): c for i, c in classes.items()}
-        out = markdown.to_html(body, rows) if body is not None else f"<p>(missing tables/{html.escape(name)}.md)</p>"
+        out = markdown.to_html(body, run.row_classes(name)) if body is not None else f"<p>(missing tables/{html.escape(name)}.md)</p>"
     elif kind == "code":
         out = f"<pre><code>{html.escape(run.read('text', name, '.md') or '')}</code></pre>"
     else:

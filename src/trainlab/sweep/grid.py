@@ -113,17 +113,30 @@ def _range_values(key: str, args: str) -> list[str]:
     step = _number(key, parts[2]) if len(parts) == 3 else 1
     if step == 0:
         raise ConfigError(f"{key}=range({args}) has step 0; use a non-zero step")
-    if all(isinstance(v, int) for v in (start, stop, step)):
-        values: list[int | float] = list(range(start, stop, step))
-    else:
-        # start + i*step (not repeated addition) so 0.1 steps do not drift; stop is excluded.
-        count = math.ceil((stop - start) / step - 1e-9)
-        if count > _MAX_TRIALS:
-            raise ConfigError(f"{key}=range({args}) gives more than {_MAX_TRIALS} values")
-        values = [float(f"{start + i * step:.12g}") for i in range(max(count, 0))]
-    if not values:
+    exact = all(isinstance(v, int) for v in (start, stop, step))
+    # Counted before a single value exists: range(1,1000000000) must cost nothing to refuse.
+    count = _range_length(start, stop, step)
+    if count > _MAX_TRIALS:
+        raise ConfigError(f"{key}=range({args}) gives {_many(count)} values; a grid holds at most {_MAX_TRIALS} trials")
+    if count <= 0:
         raise ConfigError(f"{key}=range({args}) is empty (stop is excluded, as in Python's range)")
-    return [repr(v) for v in values]
+    if exact:
+        return [repr(v) for v in range(start, stop, step)]
+    # start + i*step (not repeated addition) so 0.1 steps do not drift; stop is excluded.
+    return [repr(float(f"{start + i * step:.12g}")) for i in range(count)]
+
+
+def _range_length(start: int | float, stop: int | float, step: int | float) -> int | float:
+    """How many values ``start + i*step`` lie before ``stop`` (<= 0: none); inf when a float quotient
+    overflows. Integer arithmetic for integers: ``len(range(...))`` overflows past sys.maxsize."""
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return -((start - stop) // step)  # ceil((stop - start) / step) without floats
+    steps = (stop - start) / step
+    return math.ceil(steps - 1e-9) if math.isfinite(steps) else math.inf
+
+
+def _many(count: float) -> str:
+    return "infinitely many" if count == math.inf else str(count)
 
 
 def expand(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:

@@ -9,7 +9,11 @@ TORCH ?= torch==2.13.0
 
 .PHONY: install demo test bench clean
 
+# Before anything is created: on an older Python pip would stop deep in its resolver.
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "trainlab needs Python 3.11 or newer (3.11-3.13 tested); $(PYTHON) is $$($(PYTHON) -c 'import sys; print("Python " + sys.version.split()[0])' 2>/dev/null || echo 'not runnable'): run make $(MAKECMDGOALS) PYTHON=python3.12 (or another)" >&2; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)

@@ -1,8 +1,13 @@
 """Suite-wide set-up."""
 
+import dataclasses
+
 import pytest
 
+from trainlab.data import cifar, sources
 from trainlab.device import thread_limit
+
+REFUSED = ("http://127.0.0.1:9/",)  # the discard port: a download fails at once, never reaches the internet
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -10,4 +15,22 @@ def one_thread():
     """Every test trains toy-size models: one torch/BLAS thread is fastest, and on a busy
     2-core machine a second one spin-waits (steps ~100x slower, see trainlab.device)."""
     with thread_limit(1):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def hermetic_data(tmp_path_factory):
+    """The suite sees only the data it writes or names (digits, toy sets, ../shared, its own files).
+
+    TRAINLAB_NO_SYSTEM_DATA hides installed copies (Debian's Fashion-MNIST) and ~/.cache/trainlab,
+    TRAINLAB_DATA is an empty folder, and downloads are refused: a test that needs any other data
+    fails here as it would on a fresh machine, instead of passing only where datasets are installed.
+    Tests that exercise a system copy on purpose un-hide it and skip where it is absent.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(sources.HIDE_SYSTEM_DATA, "1")
+        patch.setenv("TRAINLAB_DATA", str(tmp_path_factory.mktemp("trainlab-data")))
+        for name, source in list(sources.SOURCES.items()):
+            patch.setitem(sources.SOURCES, name, dataclasses.replace(source, mirrors=REFUSED))
+        patch.setattr(cifar, "MIRRORS", REFUSED)
         yield

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import http.server
+import os
+import stat
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,11 +21,16 @@ from trainlab.data.sources import IDX_FILES
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """No TRAINLAB_DATA, HOME in tmp, fake Debian dirs, no dpkg, mirrors that refuse at once."""
+    """No TRAINLAB_DATA, HOME in tmp, fake Debian dirs, no dpkg, mirrors that refuse at once.
+
+    Hermetic by itself, so the suite's TRAINLAB_NO_SYSTEM_DATA is lifted: the tests see the
+    whole lookup order (home cache, system copy) on the fakes.
+    """
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("TRAINLAB_DATA", raising=False)
+    monkeypatch.delenv(sources.HIDE_SYSTEM_DATA, raising=False)
     debian = tmp_path / "debian"
     for name, src in list(sources.SOURCES.items()):
         monkeypatch.setitem(
@@ -79,3 +86,23 @@ def http_mirror(tmp_path):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def umask(request):
+    """Run the test under umask 022 and then 077; yields a check that a folder's tree follows it.
+
+    The oracle is what plain ``open``/``mkdir`` give under that umask (0644/0755, 0600/0700).
+    """
+    previous = os.umask(request.param)
+
+    def follows_umask(folder: Path) -> None:
+        found = {p: stat.S_IMODE(p.stat().st_mode) for p in folder.rglob("*")}
+        assert found, f"nothing under {folder}"
+        expected = {p: (0o777 if p.is_dir() else 0o666) & ~request.param for p in found}
+        assert {str(p): oct(m) for p, m in found.items()} == {str(p): oct(m) for p, m in expected.items()}
+
+    try:
+        yield follows_umask
+    finally:
+        os.umask(previous)

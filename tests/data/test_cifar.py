@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trainlab.cli import main
 from trainlab.data import cifar, image_tensor, load_images
@@ -285,3 +287,91 @@ def test_image_tensor_is_uint8_nchw():
     assert torch.equal(t[1, 2], torch.from_numpy(colour[1, :, :, 2]))
     gray = np.zeros((5, 28, 28), np.uint8)
     assert image_tensor(gray, "cpu").shape == (5, 1, 28, 28)
+
+
+# --------------------------------------------------------------------------- cache hygiene, one-line errors
+def _one_line_data_error(data_dir: Path) -> str:
+    with pytest.raises(DataError) as info:
+        load_images("cifar10", data_dir)
+    message = str(info.value)
+    assert "\n" not in message and "trainlab-cifar-" not in message  # never the temporary extraction
+    return message
+
+
+def test_downloaded_extracted_and_copied_caches_follow_the_umask(tmp_path, no_mirror, http_mirror, umask):
+    root, url = http_mirror
+    archive = _archive(root)
+    load_images("cifar10", mirrors=[url], sha256={ARCHIVE: hashlib.sha256(archive.read_bytes()).hexdigest()})
+    umask(no_mirror.cache / "cifar10")
+    mine = _extracted(tmp_path / "mine")
+    for path in [mine, *mine.iterdir()]:
+        path.chmod(0o750 if path.is_dir() else 0o640)  # the user's own modes are not the cache's
+    no_mirror.cache.rename(tmp_path / "downloaded")
+    cifar.fetch_cifar10(mine)
+    umask(no_mirror.cache / "cifar10")
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "empty"])
+def test_a_damaged_tarball_is_one_line_naming_it(tmp_path, no_mirror, damage, capsys):
+    archive = _archive(tmp_path / "user")
+    payload = archive.read_bytes()
+    archive.write_bytes({"random bytes": np.random.default_rng(0).bytes(2000), "truncated": payload[:len(payload) // 2],
+                         "empty": b""}[damage])
+    assert f"{archive}: not a" in _one_line_data_error(tmp_path / "user")
+    with pytest.raises(SystemExit) as info:
+        main(["data", "fetch", "cifar10", f"data_dir={tmp_path / 'user'}"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1 and str(archive) in err
+    assert not (no_mirror.cache / "cifar10").exists()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0), flip=st.integers(min_value=0), bits=st.integers(1, 255))
+def test_any_cut_or_flipped_byte_loads_right_or_is_one_line(tmp_path, no_mirror, cut, flip, bits):
+    folder = tmp_path / f"user-{cut}-{flip}-{bits}"
+    archive = _archive(folder)
+    good = load_images("cifar10", folder)
+    payload = bytearray(archive.read_bytes())
+    payload[flip % len(payload)] ^= bits
+    archive.write_bytes(bytes(payload[:len(payload) - cut % len(payload)]))
+    try:
+        damaged = load_images("cifar10", folder)
+    except DataError as exc:
+        assert "\n" not in str(exc) and str(archive) in str(exc) and "trainlab-cifar-" not in str(exc)
+    else:  # gzip's trailer is not always read: then every pixel must still be the release's
+        assert np.array_equal(damaged.train_images, good.train_images)
+        assert np.array_equal(damaged.test_labels, good.test_labels)
+
+
+def test_batch_errors_in_a_tarball_name_the_tarball_and_its_member(tmp_path, no_mirror):
+    archive = _archive(tmp_path / "user", data_batch_2=b"garbage")
+    message = _one_line_data_error(tmp_path / "user")
+    assert message.startswith(f"{archive} (member {FOLDER}/data_batch_2): not a CIFAR-10 batch pickle")
+    archive = cifar.write_archive(tmp_path / "meta" / ARCHIVE, _members(), meta={"label_names": ["x"]})
+    assert _one_line_data_error(tmp_path / "meta").startswith(f"{archive} (member {FOLDER}/{META}):")
+
+
+def test_a_tarball_lacking_a_batch_names_the_tarball(tmp_path, no_mirror):
+    members = _members()
+    del members[TRAIN_BATCHES[3]]
+    archive = cifar.write_archive(tmp_path / "user" / ARCHIVE, members, meta=_meta())
+    assert _one_line_data_error(tmp_path / "user") == (
+        f"{archive} lacks members {TRAIN_BATCHES[3]}; it should be the extracted {FOLDER}/ of {ARCHIVE}")
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("batch", [TRAIN_BATCHES[0], TEST_BATCH])
+def test_an_empty_batch_is_one_line_naming_it(tmp_path, no_mirror, protocol, batch):
+    empty = cifar.batch_bytes(np.zeros((0, 32, 32, 3), np.uint8), [], protocol=protocol)
+    archive = cifar.write_archive(tmp_path / "user" / ARCHIVE, _members(**{batch: empty}), meta=_meta(num_cases_per_batch=None))
+    assert _one_line_data_error(tmp_path / "user") == (
+        f"{archive} (member {FOLDER}/{batch}): holds 0 images; a CIFAR-10 batch holds 10000, re-download {ARCHIVE}")
+
+
+def test_bytes_with_an_argument_is_refused(tmp_path, no_mirror):
+    # bytes() is allowed for protocol 2's b""; bytes(n) would allocate n bytes on the pickle's say-so
+    hostile = b"\x80\x02c__builtin__\nbytes\nq\x00J\x00\x00\x00\x40\x85q\x01Rq\x02."  # bytes(2**30)
+    assert pickle.loads(hostile) is not None  # the oracle: a real unpickler would build it
+    archive = _archive(tmp_path / "user", data_batch_1=hostile)
+    assert _one_line_data_error(tmp_path / "user") == (
+        f"{archive} (member {FOLDER}/data_batch_1): not a CIFAR-10 batch pickle or not safe to load (bytes(1073741824,))")

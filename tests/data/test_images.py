@@ -10,7 +10,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from trainlab.data import describe, fetch, load_images, read_idx, to_tensor
-from trainlab.data.sources import SOURCES, file_sha256
+from trainlab.data.sources import HIDE_SYSTEM_DATA, SOURCES, file_sha256
 
 MNIST_T10K = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist-t10k"
 # Published class counts of the MNIST test set (LeCun et al.): 980 zeros, 1135 ones, ...
@@ -91,6 +91,7 @@ DEBIAN_FASHION = SOURCES["fashion-mnist"].system_dirs[0]
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_debian_fashion_mnist_loads_balanced(monkeypatch, tmp_path):
+    monkeypatch.delenv(HIDE_SYSTEM_DATA)  # this test is about the system copy
     monkeypatch.setenv("TRAINLAB_DATA", str(tmp_path / "empty"))  # skip any user cache
     ds = load_images("fashion-mnist", download=False)
     assert str(DEBIAN_FASHION) in ds.source
@@ -101,6 +102,7 @@ def test_debian_fashion_mnist_loads_balanced(monkeypatch, tmp_path):
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_fetch_copies_verified_debian_copy(monkeypatch, tmp_path):
+    monkeypatch.delenv(HIDE_SYSTEM_DATA)  # this test is about the system copy
     monkeypatch.setenv("TRAINLAB_DATA", str(tmp_path / "cache"))
     target = fetch("fashion-mnist")
     assert target == tmp_path / "cache" / "fashion-mnist"

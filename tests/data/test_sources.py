@@ -8,8 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
+from trainlab.cli import main
 from trainlab.data import fetch, load_images, write_idx
-from trainlab.data.sources import FILE_NAMES, IDX_FILES, SOURCES, _dpkg_dir, cache_root, file_sha256, locate
+from trainlab.data.sources import (FILE_NAMES, HIDE_SYSTEM_DATA, IDX_FILES, SOURCES, _dpkg_dir, cache_root,
+                                   file_sha256, locate)
 from trainlab.errors import ConfigError, DataError
 
 
@@ -181,3 +183,69 @@ def test_debian_copy_matches_published_content_checksums():
     expected = SOURCES["fashion-mnist"].content_sha256
     for stem in (IDX_FILES["train_labels"], IDX_FILES["test_labels"]):
         assert file_sha256(DEBIAN_FASHION / f"{stem}.gz", decompressed=True) == expected[stem]
+
+
+# --------------------------------------------------------------------------- cache hygiene
+def test_downloaded_and_copied_cache_files_follow_the_umask(isolated, make_dataset, http_mirror, umask):
+    root, url = http_mirror
+    sums = _serve(root, make_dataset)
+    load_images("mnist", mirrors=[url], sha256=sums)
+    umask(isolated.cache / "mnist")
+    mine = isolated.tmp / "mine"
+    make_dataset(mine, seed=9)
+    for path in mine.iterdir():
+        path.chmod(0o640)  # the user's own modes are not the cache's
+    isolated.cache.rename(isolated.tmp / "downloaded")  # so that fetch copies rather than finds
+    fetch("mnist", mine)
+    umask(isolated.cache)
+
+
+@pytest.mark.parametrize("where", ["file", "below a file"])
+def test_trainlab_data_that_is_not_a_folder_is_one_line_exit_2(isolated, monkeypatch, capsys, where):
+    blocker = isolated.tmp / "not-a-folder"
+    blocker.write_text("x")
+    env = blocker if where == "file" else blocker / "data"
+    monkeypatch.setenv("TRAINLAB_DATA", str(env))
+    for name in ("mnist", "cifar10"):
+        for command in (["data", "info", name], ["data", "fetch", name]):
+            with pytest.raises(SystemExit) as info:
+                main(command)
+            err = capsys.readouterr().err.strip()
+            assert info.value.code == 2 and len(err.splitlines()) == 1, err
+            assert f"TRAINLAB_DATA={env} is not a folder ({blocker} is a file)" in err
+    assert blocker.read_text() == "x"
+
+
+def test_a_file_in_place_of_one_datasets_cache_folder_is_named(isolated, monkeypatch):
+    monkeypatch.setenv("TRAINLAB_DATA", str(isolated.tmp / "cache"))
+    (isolated.tmp / "cache").mkdir()
+    (isolated.tmp / "cache" / "mnist").write_text("x")
+    with pytest.raises(DataError, match=r"the mnist cache folder .*/cache/mnist is not a folder"):
+        load_images("mnist")
+
+
+def test_hiding_system_data_hides_the_system_copy_and_the_home_cache(isolated, make_dataset, monkeypatch):
+    make_dataset(isolated.debian / "fashion-mnist")
+    make_dataset(isolated.cache / "mnist")
+    assert "system copy" in load_images("fashion-mnist", download=False).source  # the oracle: visible unhidden
+    assert "(cache)" in load_images("mnist", download=False).source
+    monkeypatch.setenv(HIDE_SYSTEM_DATA, "1")
+    for name in ("fashion-mnist", "mnist", "cifar10"):
+        with pytest.raises(DataError, match=f"{HIDE_SYSTEM_DATA}=1 hides ~/.cache/trainlab; set TRAINLAB_DATA=DIR"):
+            load_images(name, download=False)
+    monkeypatch.setenv("TRAINLAB_DATA", str(isolated.tmp / "given"))
+    with pytest.raises(DataError, match="fashion-mnist not found"):
+        load_images("fashion-mnist", download=False)
+    make_dataset(isolated.tmp / "given" / "fashion-mnist", seed=3)
+    assert str(isolated.tmp / "given") in load_images("fashion-mnist", download=False).source
+    assert load_images("digits").num_classes == 10  # bundled data needs no lookup
+
+
+def test_an_empty_idx_split_is_one_line_naming_the_file(isolated, make_dataset, capsys):
+    folder = isolated.tmp / "empty"
+    make_dataset(folder, n_train=0)
+    with pytest.raises(SystemExit) as info:
+        main(["data", "info", "mnist", f"data_dir={folder}"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1
+    assert f"{folder / FILE_NAMES[0]} holds 0 images" in err

@@ -15,27 +15,28 @@ Lookup order, first hit wins (as for the IDX datasets in ``sources``):
   1. an explicit ``data_dir``: the extracted ``cifar-10-batches-py/`` folder, a folder
      holding it or the tarball (or either under ``DIR/cifar10/``); a tarball there is
      extracted into a temporary folder, read and removed (the user's folder is not written);
-  2. the cache: ``$TRAINLAB_DATA/cifar10/`` or ``~/.cache/trainlab/cifar10/``;
-  3. a download of the tarball into the cache, SHA-256 verified, then extracted there
-     (a mismatching or partial download is deleted);
+  2. the cache: ``$TRAINLAB_DATA/cifar10/`` or ``~/.cache/trainlab/cifar10/`` (see ``sources``);
+  3. a download of the tarball, kept only once SHA-256 verified, then extracted into the cache;
   4. a DataError saying what to put where.
 
 Safety. Unpickling runs whatever a pickle names, so batches are read with
 :class:`RestrictedUnpickler`, which builds only dicts, lists, tuples, strings,
 bytes, numbers and NumPy arrays of plain dtypes, and refuses every other global
-(``os.system``, ``builtins.eval``, ...). Tar members must stay inside
-``cifar-10-batches-py/`` and pass tarfile's ``data`` filter (no absolute paths,
-``..``, links out of the folder or device files).
+(``os.system``, ``builtins.eval``, ...; ``bytes`` only as ``bytes()``). Tar
+members must stay inside ``cifar-10-batches-py/`` and pass tarfile's ``data``
+filter (no absolute paths, ``..``, links out of the folder or device files).
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import pickle
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,6 +45,7 @@ import numpy as np
 
 from trainlab.data.sources import cache_dir, download_file
 from trainlab.errors import DataError
+from trainlab.files import atomic_write
 
 NAME = "cifar10"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -77,6 +79,13 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
     return array.copy()
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    # Protocol 2 spells b"" as bytes(); any argument (bytes(10**12) allocates) is refused.
+    if args:
+        raise pickle.UnpicklingError(f"bytes{args!r}")
+    return b""
+
+
 def _encode(text: str, encoding: str = "latin1") -> bytes:
     # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
     if encoding not in ("latin1", "latin-1"):
@@ -100,6 +109,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): _dtype,
         ("_codecs", "encode"): _encode,
+        ("__builtin__", "bytes"): _empty_bytes,
+        ("builtins", "bytes"): _empty_bytes,
         **{(module, "_reconstruct"): _reconstruct for module in _NUMPY_MODULES if "multiarray" in module},
         **{(module, "_frombuffer"): _frombuffer for module in _NUMPY_MODULES if "numeric" in module},
     }
@@ -133,47 +144,51 @@ def _check_arrays(obj: Any, where: str) -> None:
 
 
 # --------------------------------------------------------------------------- batches
-def read_meta(path: Path) -> dict[str, Any]:
-    """``batches.meta``: ``label_names`` (10 strings) and ``num_cases_per_batch``."""
+def read_meta(path: Path, where: str | None = None) -> dict[str, Any]:
+    """``batches.meta``: ``label_names`` (10 strings) and ``num_cases_per_batch``; errors name ``where`` or ``path``."""
+    where = where or str(path)
     with open(path, "rb") as f:
-        meta = safe_unpickle(f, str(path))
+        meta = safe_unpickle(f, where)
     if not isinstance(meta, dict) or "label_names" not in meta:
-        raise DataError(f"{path}: expected a dict with 'label_names' (the 10 class names)")
+        raise DataError(f"{where}: expected a dict with 'label_names' (the 10 class names)")
     names = meta["label_names"]
     if not isinstance(names, list) or len(names) != len(CLASS_NAMES) or not all(isinstance(n, str) for n in names):
-        raise DataError(f"{path}: expected 'label_names' to be a list of {len(CLASS_NAMES)} strings, "
+        raise DataError(f"{where}: expected 'label_names' to be a list of {len(CLASS_NAMES)} strings, "
                         f"found {type(names).__name__} of {len(names) if hasattr(names, '__len__') else '?'}")
     count = meta.get("num_cases_per_batch")
     if count is not None and (not isinstance(count, int) or count < 1):
-        raise DataError(f"{path}: 'num_cases_per_batch' should be a positive int, found {count!r}")
+        raise DataError(f"{where}: 'num_cases_per_batch' should be a positive int, found {count!r}")
     return meta
 
 
-def read_batch(path: Path, expected_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One batch file -> (uint8 images (N, 32, 32, 3), int64 labels (N,)), fully checked."""
+def read_batch(path: Path, expected_count: int | None = None, where: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> (uint8 images (N, 32, 32, 3), int64 labels (N,)), fully checked; errors name ``where``."""
+    where = where or str(path)
     with open(path, "rb") as f:
-        batch = safe_unpickle(f, str(path))
+        batch = safe_unpickle(f, where)
     if not isinstance(batch, dict) or not {"data", "labels"} <= set(batch):
         found = sorted(map(str, batch)) if isinstance(batch, dict) else type(batch).__name__
-        raise DataError(f"{path}: expected a dict with keys 'data' and 'labels', found {found}")
-    _check_arrays(batch, str(path))
+        raise DataError(f"{where}: expected a dict with keys 'data' and 'labels', found {found}")
+    _check_arrays(batch, where)
     data, labels = batch["data"], batch["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != ROW:
         shape = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DataError(f"{path}: expected 'data' to be a uint8 array of shape (N, {ROW}), found {shape}")
+        raise DataError(f"{where}: expected 'data' to be a uint8 array of shape (N, {ROW}), found {shape}")
+    if len(data) == 0:  # an empty split would fail much later, far from the file, as a NaN or an empty batch
+        raise DataError(f"{where}: holds 0 images; a CIFAR-10 batch holds 10000, re-download {ARCHIVE}")
     try:
         labels = np.asarray(labels)
     except (TypeError, ValueError):
         labels = np.asarray([], dtype=object)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise DataError(f"{path}: expected 'labels' to be a list of ints, found {labels.dtype} {labels.shape}")
+        raise DataError(f"{where}: expected 'labels' to be a list of ints, found {labels.dtype} {labels.shape}")
     if len(labels) != len(data):
-        raise DataError(f"{path}: 'data' holds {len(data)} images but 'labels' holds {len(labels)} labels")
+        raise DataError(f"{where}: 'data' holds {len(data)} images but 'labels' holds {len(labels)} labels")
     if expected_count is not None and len(data) != expected_count:
-        raise DataError(f"{path}: holds {len(data)} images, expected {expected_count} "
+        raise DataError(f"{where}: holds {len(data)} images, expected {expected_count} "
                         f"(num_cases_per_batch in {META})")
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
-        raise DataError(f"{path}: labels must lie in 0..{len(CLASS_NAMES) - 1}, found {labels.min()}..{labels.max()}")
+        raise DataError(f"{where}: labels must lie in 0..{len(CLASS_NAMES) - 1}, found {labels.min()}..{labels.max()}")
     images = data.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels.astype(np.int64)
 
@@ -182,15 +197,21 @@ def missing_files(folder: Path) -> list[str]:
     return [name for name in (META, *TRAIN_BATCHES, TEST_BATCH) if not (folder / name).is_file()]
 
 
-def read_folder(folder: Path) -> dict[str, Any]:
-    """Read an extracted ``cifar-10-batches-py`` folder: train/test arrays and class names."""
+def read_folder(folder: Path, archive: Path | None = None) -> dict[str, Any]:
+    """Read an extracted ``cifar-10-batches-py`` folder: train/test arrays and class names.
+
+    Errors name ``archive`` and its member if ``folder`` is its temporary extraction (a path soon gone)."""
+    def where(name: str) -> str:
+        return f"{archive} (member {FOLDER}/{name})" if archive else str(folder / name)
+
     missing = missing_files(folder)
     if missing:
-        raise DataError(f"{folder} lacks {', '.join(missing)}; it should be the extracted {FOLDER}/ of {ARCHIVE}")
-    meta = read_meta(folder / META)
+        holder = f"{archive} lacks members" if archive else f"{folder} lacks"
+        raise DataError(f"{holder} {', '.join(missing)}; it should be the extracted {FOLDER}/ of {ARCHIVE}")
+    meta = read_meta(folder / META, where(META))
     count = meta.get("num_cases_per_batch")
-    train = [read_batch(folder / name, count) for name in TRAIN_BATCHES]
-    test_images, test_labels = read_batch(folder / TEST_BATCH)
+    train = [read_batch(folder / name, count, where(name)) for name in TRAIN_BATCHES]
+    test_images, test_labels = read_batch(folder / TEST_BATCH, where=where(TEST_BATCH))
     return {
         "train_images": np.concatenate([images for images, _ in train]),
         "train_labels": np.concatenate([labels for _, labels in train]),
@@ -206,24 +227,30 @@ def extract_archive(archive: Path, dest: Path) -> Path:
 
     Every member must lie under ``cifar-10-batches-py/`` and pass tarfile's
     ``data`` filter; on any refusal or error nothing is left in ``dest``
-    (extraction goes to a temporary folder that is renamed at the end).
+    (extraction goes to a temporary folder that is renamed at the end). Files
+    and folders get the umask's permissions (as every file trainlab writes), not the archive's.
     """
     dest.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
     try:
         try:
-            with tarfile.open(archive, "r:*") as tar:
+            with _open_tar(archive) as tar:
                 members = tar.getmembers()
                 for member in members:
                     top = Path(member.name).parts[:1]
                     if top != (FOLDER,) or ".." in Path(member.name).parts:
                         raise DataError(f"{archive}: refused member {member.name!r}; "
                                         f"every member must lie inside {FOLDER}/")
-                tar.extractall(staging, members=members, filter="data")
+                # the "data" filter, then mode=None: nothing is chmod-ed to the archive's modes
+                tar.extractall(staging, members=members,
+                               filter=lambda member, path: tarfile.data_filter(member, path).replace(mode=None))
+                while tar.fileobj.read(1 << 20):  # gzip checks its CRC only at the end, which tarfile never reads
+                    pass
         except tarfile.FilterError as exc:
-            raise DataError(f"{archive}: refused member ({exc})") from None
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DataError(f"{archive}: not a readable tar.gz archive ({exc}); re-download {ARCHIVE}") from None
+            raise DataError(f"{archive}: refused member ({_one_line(exc)})") from None
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            raise DataError(f"{archive}: not a readable tar.gz archive ({_one_line(exc)}); "
+                            f"re-download {ARCHIVE}") from None
         if not (staging / FOLDER).is_dir():
             raise DataError(f"{archive}: holds no {FOLDER}/ folder; is it {ARCHIVE}?")
         target = dest / FOLDER
@@ -233,6 +260,18 @@ def extract_archive(archive: Path, dest: Path) -> Path:
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _open_tar(archive: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(archive, "r:*")
+    except tarfile.ReadError:  # its own text lists every compression tried, one per line
+        raise DataError(f"{archive}: not a tar archive (neither gzip, bzip2, xz nor plain tar); "
+                        f"re-download {ARCHIVE}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _folder_in(root: Path) -> Path | None:
@@ -296,7 +335,7 @@ def load_cifar10(
         if archive is None:
             raise DataError(f"data_dir={root} holds neither {ARCHIVE} nor {FOLDER}/")
         with tempfile.TemporaryDirectory(prefix="trainlab-cifar-") as tmp:
-            return read_folder(extract_archive(archive, Path(tmp))), f"{archive} (data_dir)"
+            return read_folder(extract_archive(archive, Path(tmp)), archive), f"{archive} (data_dir)"
 
     cached = cache_dir(NAME)
     if (cached / FOLDER).is_dir():
@@ -326,7 +365,8 @@ def fetch_cifar10(data_dir: str | os.PathLike | None = None, **kw: Any) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".copy-"))
         try:
-            shutil.copytree(folder, staging / FOLDER)
+            for name in (META, *TRAIN_BATCHES, TEST_BATCH):  # not copytree: it would copy the user's modes
+                atomic_write(staging / FOLDER / name, (folder / name).read_bytes())
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging / FOLDER, target)

@@ -92,6 +92,8 @@ def load_located(name: str, located: Located) -> ImageDataset:
                 f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels; "
                 "the pair must come from the same release"
             )
+        if len(images) == 0:  # caught here: an empty split fails much later as a NaN mean or an empty batch
+            raise DataError(f"{image_path} holds 0 images; replace it with the {split} images of {name}")
         if labels.size and labels.max() >= len(class_names):
             raise DataError(f"{label_path}: label {labels.max()} is out of range for {len(class_names)} classes")
         splits[split] = (images, labels.astype(np.int64))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from trainlab.data.sources import (
     system_copy,
 )
 from trainlab.errors import ConfigError, DataError
+from trainlab.files import atomic_write
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None) -> str:
@@ -48,17 +47,6 @@ def describe(name: str, data_dir: str | os.PathLike | None = None) -> str:
         "",
     ]
     return "\n".join(head) + tabulate(rows, headers=["label", "class", "train", "test"], tablefmt="simple") + "\n"
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _verify_content(name: str, located: Located) -> None:
@@ -106,5 +94,5 @@ def fetch(
         return target
     target.mkdir(parents=True, exist_ok=True)
     for path in located.files.values():
-        _copy_atomic(path, target / path.name)
+        atomic_write(target / path.name, path.read_bytes())
     return target

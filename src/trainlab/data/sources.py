@@ -9,6 +9,14 @@ Lookup order, first hit wins:
   4. a download from the public mirrors into the cache, SHA-256 verified;
   5. a DataError listing the four files and where to put them.
 
+``TRAINLAB_NO_SYSTEM_DATA=1`` hides what the caller did not name: the system
+copies (3) and the default cache ``~/.cache/trainlab`` (2 then needs
+``$TRAINLAB_DATA``). The test suite sets it, so that it passes or fails the same
+on a machine with datasets installed as on a fresh one.
+
+Files enter the cache through ``files.atomic_write``: whole and verified or not
+at all, with the umask's permissions like every other file trainlab writes.
+
 Checksums. ``sha256`` is of the ``.gz`` files exactly as the mirrors serve
 them (what a download must match). ``content_sha256`` is of the decompressed
 IDX bytes: Debian re-compressed Fashion-MNIST when packaging it (its .gz
@@ -22,7 +30,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -33,6 +40,9 @@ from tqdm.auto import tqdm
 
 from trainlab.data.idx import open_maybe_gzip
 from trainlab.errors import ConfigError, DataError
+from trainlab.files import atomic_write
+
+HIDE_SYSTEM_DATA = "TRAINLAB_NO_SYSTEM_DATA"
 
 # role -> standard file stem; each may be stored with or without ".gz"
 IDX_FILES: dict[str, str] = {
@@ -124,14 +134,40 @@ def get_source(name: str) -> IdxSource:
     return SOURCES[name]
 
 
+def system_data_hidden() -> bool:
+    """Whether ``$TRAINLAB_NO_SYSTEM_DATA`` hides the system copies and ``~/.cache/trainlab``."""
+    return os.environ.get(HIDE_SYSTEM_DATA, "").strip() not in ("", "0")
+
+
 def cache_root() -> Path:
-    """``$TRAINLAB_DATA`` if set, else ``~/.cache/trainlab``."""
+    """``$TRAINLAB_DATA`` if set, else ``~/.cache/trainlab`` (unless hidden, see the module's docstring)."""
     env = os.environ.get("TRAINLAB_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "trainlab"
+    if env:
+        return _folder_or_none_yet(Path(env).expanduser(), f"TRAINLAB_DATA={env}",
+                                   "set TRAINLAB_DATA to a folder for the datasets")
+    if system_data_hidden():
+        raise DataError(f"{HIDE_SYSTEM_DATA}=1 hides ~/.cache/trainlab; set TRAINLAB_DATA=DIR "
+                        f"to the folder for the datasets, or unset {HIDE_SYSTEM_DATA}")
+    return _folder_or_none_yet(Path.home() / ".cache" / "trainlab", "the data cache ~/.cache/trainlab",
+                              "move that file away or set TRAINLAB_DATA to a folder for the datasets")
 
 
 def cache_dir(name: str) -> Path:
-    return cache_root() / name
+    root = cache_root()
+    return _folder_or_none_yet(root / name, f"the {name} cache folder {root / name}", "move that file away")
+
+
+def _folder_or_none_yet(path: Path, what: str, fix: str) -> Path:
+    """``path``, if it is a folder or can be made one; else a one-line DataError naming ``what`` and ``fix``.
+
+    Checked here because a file in the way otherwise surfaces far from its cause,
+    as "not found" or as a download failing with "Not a directory".
+    """
+    # os.path's tests answer False instead of raising on unreadable parents (one line, not a traceback)
+    blocker = next((p for p in (path, *path.parents) if os.path.exists(p)), None)
+    if blocker is not None and not os.path.isdir(blocker):
+        raise DataError(f"{what} is not a folder ({blocker} is a file); {fix}")
+    return path
 
 
 def find_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
@@ -170,7 +206,9 @@ def _dpkg_dir(package: str) -> Path | None:
 
 
 def system_copy(source: IdxSource) -> Path | None:
-    """A folder holding all four files installed by a system package, if any."""
+    """A folder holding all four files installed by a system package, if any (none while hidden)."""
+    if system_data_hidden():
+        return None
     for folder in source.system_dirs:
         if not find_files(folder)[1]:
             return folder
@@ -231,28 +269,23 @@ def file_sha256(path: Path, *, decompressed: bool = False) -> str:
 
 
 def download_file(url: str, dest: Path, sha256: str, *, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``dest`` via a temp file in the same folder, verified before the rename.
+    """Download ``url``, check its SHA-256 and only then write it to ``dest`` (atomically).
 
-    On any failure (network, size, checksum) the temp file is removed and
-    ``dest`` is left untouched, so partial or wrong files never reach the cache.
+    The bytes are held in memory until verified (the largest file, CIFAR-10's
+    tarball, is 170 MB), so a failure of any kind (network, size, checksum)
+    leaves ``dest`` untouched and no partial file in the cache.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None, leave=False) as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-        if digest.hexdigest() != sha256.lower():
-            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    digest, chunks = hashlib.sha256(), []
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None, leave=False) as bar:
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                digest.update(chunk)
+                bar.update(len(chunk))
+    if digest.hexdigest() != sha256.lower():
+        raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}")
+    atomic_write(dest, b"".join(chunks))
     return dest
 
 

@@ -59,13 +59,14 @@ class Config(AutoencoderConfig):
 
 def run(cfg: Config, run) -> None:
     device = run.device
+    checkpoints = _from_run_checkpoints(cfg)  # before the data: a wrong from_run is wrong whatever data is installed
     data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
     shape, n_classes = data.image_shape, data.num_classes
     pixel_mean = x_train.mean(dim=0)
     class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
     typical_edges = edge_strength(x_test, shape)
 
-    models = _models(cfg, run, data, x_train, device)
+    models = _models(cfg, run, data, x_train, device, checkpoints)
     rows, class_rows, decoded, per_class, recon_means, notes = [], [], {}, {}, {}, []
     for latent in cfg.latents:
         model, origin = models[latent]
@@ -129,7 +130,21 @@ def run(cfg: Config, run) -> None:
                 **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows})
 
 
-def _models(cfg: Config, run, data, x_train: torch.Tensor, device) -> dict[int, tuple]:
+def _from_run_checkpoints(cfg: Config) -> dict[int, dict]:
+    """λ -> the description of ``from_run``'s checkpoint (none without from_run), each checked against the config."""
+    if cfg.from_run is None:
+        return {}
+    infos = {}
+    for latent in cfg.latents:
+        info = checkpoint_info(cfg.from_run, checkpoint_name(cfg.arch, latent, cfg.seed))
+        if info.get("dataset") not in (None, cfg.dataset):
+            raise ConfigError(f"from_run={cfg.from_run} was trained on {info['dataset']}; "
+                              f"add dataset={info['dataset']}")
+        infos[latent] = info
+    return infos
+
+
+def _models(cfg: Config, run, data, x_train: torch.Tensor, device, checkpoints: dict[int, dict]) -> dict[int, tuple]:
     """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
     if cfg.from_run is None:
         trained = train_all([Job(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
@@ -143,15 +158,12 @@ def _models(cfg: Config, run, data, x_train: torch.Tensor, device) -> dict[int, 
             out[t.job.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
                                           f"train L1 {t.result.final_loss():.4f}, status {t.result.status})")
         return out
-    return {latent: _load(cfg, data, latent, device) for latent in cfg.latents}
+    return {latent: _load(cfg, data, latent, checkpoints[latent], device) for latent in cfg.latents}
 
 
-def _load(cfg: Config, data, latent: int, device) -> tuple:
-    """The model of this λ from ``from_run``'s checkpoint, after checking it fits this run."""
+def _load(cfg: Config, data, latent: int, info: dict, device) -> tuple:
+    """The model of this λ from ``from_run``'s checkpoint (described by ``info``), after checking its image size."""
     name = checkpoint_name(cfg.arch, latent, cfg.seed)
-    info = checkpoint_info(cfg.from_run, name)
-    if info.get("dataset") not in (None, data.name):
-        raise ConfigError(f"from_run={cfg.from_run} was trained on {info['dataset']}; add dataset={info['dataset']}")
     arch = dict(info["architecture"])
     try:  # the JSON description is checked in full (keys, types, sizes, memory) before anything is built
         model = build_autoencoder(arch.pop("kind", None), **arch).to(device)

@@ -210,3 +210,15 @@ def test_an_unusable_out_is_one_line_before_any_work(tmp_path, capsys, make):
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: --out {out}") and "choose another --out" in line
+
+
+def test_runs_skips_a_damaged_run_json_with_one_warning_and_lists_the_rest(stop_probe, tmp_path, capsys):
+    assert _cli(capsys, "run", "stop-probe", "--out", str(tmp_path))[0] in (0, None)
+    assert _cli(capsys, "run", "stop-probe", "sleep=0.01", "--out", str(tmp_path))[0] in (0, None)
+    good, bad = sorted((tmp_path / "stop-probe").iterdir())
+    info = json.loads((bad / "run.json").read_text())
+    (bad / "run.json").write_text(json.dumps({**info, "started": 20260101}))  # sorting by it raised TypeError
+    code, out, err = _cli(capsys, "runs", "--out", str(tmp_path))
+    assert code in (0, None)
+    assert [line.split()[-1] for line in out.strip().splitlines()] == [str(good)]
+    assert err.strip().splitlines() == [f"warning: skipped {bad}: run.json's 'started' is 20260101, not text"]

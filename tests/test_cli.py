@@ -1,14 +1,22 @@
 """CLI: bad input ends with one line on stderr and exit code 2, never a traceback."""
 
+import errno
+import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+import trainlab.experiments
+from trainlab import files
 from trainlab.cli import main
+from trainlab.files import read_jsonl
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
+ENV = {"PYTHONPATH": SRC, "PATH": "/usr/bin:/bin"}
 
 
 def _cli(capsys, *argv):
@@ -117,3 +125,150 @@ def test_model_too_big_for_the_machine_is_one_line_exit_2(capsys, tmp_path):
     code, _, err = _cli(capsys, "run", "mnist-binary", "--quick", "hidden=1000000000", "--out", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "MLP with 67,000,000,002 parameters" in err and "choose smaller sizes" in err
+
+
+# -- a run that stops: Ctrl-C, SIGTERM, SIGKILL, a full disk -------------------------------------
+
+SLEEPER = '''
+"""A test probe: logs a step, touches a file to say it is running, then sleeps."""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainlab.config import BaseConfig
+
+NAME = "stop-probe"
+SUMMARY = "test probe for stopping runs"
+RUNTIME = "~0 s"
+QUICK = {}
+
+
+@dataclass
+class Config(BaseConfig):
+    ready: str = ""
+    """File touched once the run is under way."""
+    sleep: float = 0.0
+    """Seconds to sleep after that."""
+
+
+def run(cfg, run):
+    run.log(step=0, loss=1.0)
+    run.table("steps", [{"step": 0, "loss": 1.0}])
+    if cfg.ready:
+        Path(cfg.ready).touch()
+    time.sleep(cfg.sleep)
+    run.log(step=1, loss=0.5)
+    run.summary(headline="loss", loss=0.5)
+'''
+
+
+@pytest.fixture
+def stop_probe(tmp_path, monkeypatch):
+    """Register the probe experiment in this process; return the folder that holds it."""
+    folder = tmp_path / "probe_pkg"
+    folder.mkdir()
+    (folder / "stop_probe.py").write_text(SLEEPER)
+    monkeypatch.setattr(trainlab.experiments, "__path__", [*trainlab.experiments.__path__, str(folder)])
+    yield folder
+    sys.modules.pop("trainlab.experiments.stop_probe", None)
+
+
+def _start_probe(probe: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """``trainlab run stop-probe`` in a child process, returned once the recipe is running."""
+    ready, out = tmp_path / "ready", tmp_path / "runs"
+    code = ("import sys, trainlab.experiments as e; e.__path__.append(sys.argv[1]); "
+            "from trainlab.cli import main; main(sys.argv[2:])")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(probe), "run", "stop-probe", f"ready={ready}",
+                             "sleep=60", "--out", str(out)], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the probe did not start in 60 s"
+        time.sleep(0.02)
+    (run_dir,) = (out / "stop-probe").iterdir()
+    return proc, run_dir
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_end_a_run_interrupted_with_one_line(stop_probe, tmp_path, sig, code):
+    proc, run_dir = _start_probe(stop_probe, tmp_path)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert err.strip().splitlines() == [f"interrupted: {run_dir}"]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "interrupted" and info["pid"] == proc.pid
+    assert (run_dir / "report.html").is_file() and "steps" in (run_dir / "report.md").read_text()
+    assert read_jsonl(run_dir / "metrics.jsonl") == [{"step": 0, "loss": 1.0}]
+
+
+def test_a_run_killed_with_sigkill_is_listed_killed(stop_probe, tmp_path, capsys):
+    proc, run_dir = _start_probe(stop_probe, tmp_path)
+    code, out, _ = _cli(capsys, "runs", "--out", str(tmp_path / "runs"))
+    assert "running" in out.split(str(run_dir))[0].splitlines()[-1]
+    proc.kill()
+    proc.communicate(timeout=60)
+    code, out, err = _cli(capsys, "runs", "--out", str(tmp_path / "runs"))
+    (line,) = out.strip().splitlines()
+    assert line.split()[:3] == ["stop-probe", json.loads((run_dir / "run.json").read_text())["started"], "killed"]
+    assert line.endswith(str(run_dir)) and err == ""
+
+
+def test_ctrl_c_while_the_command_line_starts_is_one_line(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "trainlab", "run", "mnist-binary", "--quick", "--device", "cpu",
+                             "--out", str(tmp_path)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.15)  # Python is up; typer, then torch, are still loading
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), err
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_a_readable_folder(stop_probe, tmp_path, capsys, monkeypatch):
+    real_write = files._write_all
+
+    def full_after_first_record(fd, data):  # the first metrics line fits, the second does not
+        if b'"step": 1' in data:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(files, "_write_all", full_after_first_record)
+    code, out, err = _cli(capsys, "run", "stop-probe", "--out", str(tmp_path))
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: no space left on the disk of") and "free some space" in line
+    (run_dir,) = (tmp_path / "stop-probe").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "failed" and "No space left" in info["error"]
+    assert (run_dir / "metrics.jsonl").read_text() == '{"step": 0, "loss": 1.0}\n'
+    monkeypatch.undo()
+    code, out, _ = _cli(capsys, "report", str(run_dir))
+    assert code in (0, None) and "steps" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.symlink_to(p.parent / "missing"),  # looped forever in Run.create
+    lambda p: p.write_text("not a folder"),
+])
+def test_an_unusable_out_is_one_line_before_any_work(tmp_path, capsys, make):
+    out = tmp_path / "out"
+    make(out)
+    done = subprocess.run([sys.executable, "-m", "trainlab", "run", "mnist-binary", "--quick", "--out", str(out)],
+                          env=ENV, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: --out {out}") and "choose another --out" in line
+
+
+def test_runs_skips_a_damaged_run_json_with_one_warning_and_lists_the_rest(stop_probe, tmp_path, capsys):
+    assert _cli(capsys, "run", "stop-probe", "--out", str(tmp_path))[0] in (0, None)
+    assert _cli(capsys, "run", "stop-probe", "sleep=0.01", "--out", str(tmp_path))[0] in (0, None)
+    good, bad = sorted((tmp_path / "stop-probe").iterdir())
+    info = json.loads((bad / "run.json").read_text())
+    (bad / "run.json").write_text(json.dumps({**info, "started": 20260101}))  # sorting by it raised TypeError
+    code, out, err = _cli(capsys, "runs", "--out", str(tmp_path))
+    assert code in (0, None)
+    assert [line.split()[-1] for line in out.strip().splitlines()] == [str(good)]
+    assert err.strip().splitlines() == [f"warning: skipped {bad}: run.json's 'started' is 20260101, not text"]

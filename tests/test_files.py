@@ -1,9 +1,12 @@
+import errno
 import os
 import stat
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trainlab.config import BaseConfig
 from trainlab.files import append_jsonl, atomic_write, jsonable, read_jsonl
@@ -74,3 +77,58 @@ def test_read_jsonl_ignores_torn_last_line(tmp_path):
 def test_jsonable_turns_arrays_and_nan_into_json_types(tmp_path):
     value = {"x": np.float32(0.5), "v": np.arange(3), "t": (1, float("nan")), "p": tmp_path}
     assert jsonable(value) == {"x": 0.5, "v": [0, 1, 2], "t": [1, None], "p": str(tmp_path)}
+
+
+def test_an_append_after_a_torn_line_starts_on_a_line_of_its_own(tmp_path):
+    path = tmp_path / "trials.jsonl"
+    append_jsonl(path, {"key": "a"})
+    with open(path, "a") as fh:
+        fh.write('{"key": "b", "sta')  # a writer killed mid-line
+    append_jsonl(path, {"key": "c"})
+    assert read_jsonl(path) == [{"key": "a"}, {"key": "c"}]
+    assert path.read_text().splitlines()[-1] == '{"key": "c"}'
+
+
+@given(records=st.lists(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8), max_size=3),
+                        min_size=1, max_size=4),
+       cut=st.integers(min_value=1), more=st.lists(st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+                                                   max_size=3))
+@settings(max_examples=60, deadline=None)
+def test_torn_tails_of_any_length_lose_only_the_torn_record(tmp_path_factory, records, cut, more):
+    path = tmp_path_factory.mktemp("jsonl") / "log.jsonl"
+    for record in records:
+        append_jsonl(path, record)
+    whole = path.read_bytes()
+    last_line = len(whole) - whole[:-1].rfind(b"\n") - 1  # the last record with its newline
+    # torn: its newline and closing brace gone, at least its first byte kept (a record without
+    # its newline but otherwise whole is a complete record, and readers rightly keep it)
+    path.write_bytes(whole[: len(whole) - 2 - cut % (last_line - 2)])
+    for record in more:
+        append_jsonl(path, record)
+    assert read_jsonl(path) == [*records[:-1], *more]
+
+
+def test_a_full_disk_during_an_append_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.jsonl"
+    append_jsonl(path, {"epoch": 1})
+    before = path.read_bytes()
+    real_write = os.write
+
+    def half_then_full(fd, data):  # the kernel takes part of the line, then the disk is full
+        if len(data) > 4:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        append_jsonl(path, {"epoch": 2, "loss": 0.5})
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    append_jsonl(path, {"epoch": 2})
+    assert read_jsonl(path) == [{"epoch": 1}, {"epoch": 2}]
+
+
+def test_read_jsonl_keeps_only_json_objects(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n3\n["x"]\nnull\n\xff\xfe{"b"\n{"c": 2}\n')
+    assert read_jsonl(path) == [{"a": 1}, {"c": 2}]

@@ -1,6 +1,23 @@
-"""``python -m trainlab`` runs the command line; so does ``torchrun ... -m trainlab run NAME``."""
+"""``python -m trainlab`` runs the command line; so does ``torchrun ... -m trainlab run NAME``.
 
-from trainlab.cli import main
+The ``trainlab`` script starts here too: Ctrl-C or SIGTERM while the command line's
+libraries load (a second or so) ends with one line, not an import traceback.
+"""
+
+import sys
+
+from trainlab.processes import interrupted, stop_on_sigterm
+
+
+def main() -> None:
+    stop_on_sigterm()
+    try:
+        from trainlab.cli import main as cli_main
+    except KeyboardInterrupt as exc:
+        print("interrupted", file=sys.stderr)
+        sys.exit(interrupted(exc).exit_code)
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

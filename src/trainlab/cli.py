@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional, TypeVar
 
 import typer
 import yaml
@@ -20,6 +21,27 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect or fetch datasets.")
 app.add_typer(data_app, name="data")
 
 OUT_HELP = "Folder that holds run folders."
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def stoppable(command: Command) -> Command:
+    """Ctrl-C or SIGTERM during ``command``: one line, ``interrupted: FOLDER`` once a folder exists,
+    and the shell's exit code for the signal (130, 143). Inside the command because Typer
+    turns a KeyboardInterrupt that reaches it into a silent exit 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from trainlab.processes import interrupted
+
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            stop = interrupted(exc)
+            typer.echo(f"interrupted: {stop.folder}" if stop.folder else "interrupted", err=True)
+            raise typer.Exit(stop.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @app.command("list")
@@ -37,6 +59,7 @@ def list_cmd() -> None:
 
 
 @app.command(context_settings={"allow_extra_args": False})
+@stoppable
 def run(
     name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
@@ -73,6 +96,7 @@ def with_flags(items: List[str], **flags: object) -> List[str]:
 
 
 @app.command()
+@stoppable
 def sweep(
     name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key=a,b,c or key=range(a,b[,step]) or key=value."),
@@ -111,18 +135,23 @@ def runs(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None
     """List runs, newest first: experiment, start time, status, headline metric."""
     from trainlab.runs import list_runs
 
-    found = list_runs(out)
+    def warn(folder: Path, problem: str) -> None:
+        typer.echo(f"warning: skipped {folder}: {problem}", err=True)
+
+    found = list_runs(out, on_damaged=warn)
     if not found:
         typer.echo(f"no runs under {out}")
         return
     for r in found:
+        note = f"  ({r['note']})" if r.get("note") else ""
         typer.echo(
-            f"{r.get('experiment', '?'):<18} {r.get('started', '?'):<26} {r.get('status', '?'):<11} "
-            f"{r.get('headline_value', ''):<28} {r['path']}"
+            f"{r['experiment']:<18} {r['started']:<26} {r['status']:<11} "
+            f"{r.get('headline_value', ''):<28} {r['path']}{note}"
         )
 
 
 @app.command()
+@stoppable
 def tour(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None:
     """Run every experiment in quick mode on embedded data and write one index.html."""
     from trainlab.tour import run_tour
@@ -161,6 +190,7 @@ def data_info(
 
 
 @data_app.command("fetch")
+@stoppable
 def data_fetch(
     name: str = typer.Argument(..., help="mnist, fashion-mnist or cifar10."),
     args: Optional[List[str]] = typer.Argument(None, help="data_dir=DIR to copy from"),
@@ -175,8 +205,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: bad input ends with one line on stderr and exit code 2.
 
     Typer/click handle usage errors themselves (message and exit code 2);
-    trainlab's own input errors arrive here as TrainlabError.
+    trainlab's own input errors arrive here as TrainlabError. SIGTERM stops a run as
+    Ctrl-C does (:func:`stoppable`).
     """
+    from trainlab.processes import stop_on_sigterm
+
+    stop_on_sigterm()
     try:
         app(args=argv, prog_name="trainlab")
     except TrainlabError as exc:

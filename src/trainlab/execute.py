@@ -10,7 +10,8 @@ from trainlab.config import load_config
 from trainlab.device import resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment, get_experiment
-from trainlab.runs import Run, SilentRun
+from trainlab.processes import interrupted
+from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line
 from trainlab.train import distributed
 
 
@@ -37,8 +38,10 @@ def run_experiment(
     """Run experiment ``name`` and return its run folder.
 
     The folder records status ``done``, ``failed`` (with the error) or
-    ``interrupted``; its report is rendered in every case so partial results
-    can be read. Errors are re-raised for the caller (the CLI) to report.
+    ``interrupted`` (Ctrl-C or SIGTERM: raised again as :class:`~trainlab.processes.Interrupted`
+    naming the folder); its report is rendered in every case so partial results
+    can be read. Errors are re-raised for the caller (the CLI) to report; a full
+    disk is one :class:`TrainlabError` line.
 
     Started by ``torchrun`` with more than one process, every process joins the
     data-parallel job (experiments that declare ``DISTRIBUTED = True`` only);
@@ -47,6 +50,7 @@ def run_experiment(
     exp = get_experiment(name)
     if cfg is None:
         cfg = build_config(exp, overrides, yaml_file=yaml_file, quick=quick)
+    check_out(out)
     device = resolve_device(cfg.device)
     job = distributed.from_env()
     if job is not None:
@@ -58,12 +62,13 @@ def run_experiment(
     try:
         seed_everything(cfg.seed)
         main = job is None or job.is_main
-        if main:
-            run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
-        else:
-            run = SilentRun(exp.name, device, cfg.seed)
-        run.dist = job
-        _run_recipe(exp, cfg, run, quick)
+        with full_disk_is_one_line(out):
+            if main:
+                run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
+            else:
+                run = SilentRun(exp.name, device, cfg.seed)
+            run.dist = job
+            _run_recipe(exp, cfg, run, quick)
     finally:
         if job is not None:
             distributed.teardown()
@@ -78,9 +83,9 @@ def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
         # whenever the machine has another busy process.
         with use_threads(1, run.device):
             exp.run(cfg, run)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         run.finish("interrupted", time.perf_counter() - start)
-        raise
+        raise interrupted(exc, run.path) from None
     except TrainlabError as exc:
         run.finish("failed", time.perf_counter() - start, error=str(exc))
         raise

@@ -54,26 +54,55 @@ def atomic_write(path: Path | str, data: bytes | str) -> None:
 
 
 def append_jsonl(path: Path | str, record: Mapping[str, Any]) -> None:
-    """Append one JSON line and flush it to disk (a killed process loses nothing written)."""
-    line = json.dumps(jsonable(record), sort_keys=False) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one JSON line and flush it to disk (a killed process loses nothing written).
+
+    The line starts on a line of its own even after a torn last line (a writer killed
+    mid-line), which readers skip; a write that fails (a full disk) is cut off again, so
+    the file never ends in half a record of ours.
+    """
+    line = (json.dumps(jsonable(record), sort_keys=False) + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)  # the umask applies, as for open()
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            _write_all(fd, line)
+            os.fsync(fd)
+        except OSError:
+            _cut(fd, size)
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _cut(fd: int, size: int) -> None:
+    try:
+        os.ftruncate(fd, size)
+    except OSError:  # the record stays torn; readers skip it
+        pass
 
 
 def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
-    """Read a JSONL file, ignoring a torn last line left by a killed writer."""
+    """The JSON objects of a JSONL file, skipping torn or damaged lines (a killed writer's last line)."""
     if not Path(path).exists():
         return []
     out = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         try:
-            out.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict):
+            out.append(record)
     return out
 
 

@@ -8,25 +8,31 @@ tables, figures and text are added is kept in ``report.json`` so that
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import platform
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from trainlab.config import config_hash, to_yaml
+from trainlab.errors import ConfigError, TrainlabError
 from trainlab.files import append_jsonl, atomic_write, jsonable, read_json
+from trainlab.processes import DEAD, ELSEWHERE, identity, liveness, timestamp
 from trainlab.report.html import render_report
 from trainlab.report.numbers import format_value
 from trainlab.report.tables import rows_to_csv, rows_to_markdown
 
 MANIFEST = "report.json"
 RUN_INFO = "run.json"
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+"""A full disk or quota: the errors that end a run with one line instead of a traceback."""
 
 
 def git_commit() -> str | None:
@@ -94,21 +100,15 @@ class Run:
 
         ``title`` (the experiment's study, question and summary) heads the report.
         """
+        check_out(out)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path(out) / experiment / f"{stamp}-{config_hash(cfg)}"
-        path, n = base, 1
-        while True:
-            try:
-                path.mkdir(parents=True, exist_ok=False)
-                break
-            except FileExistsError:
-                path = base.with_name(f"{base.name}-{n}")
-                n += 1
+        path = _new_folder(Path(out) / experiment / f"{stamp}-{config_hash(cfg)}")
         seed = getattr(cfg, "seed", 0)
         run = cls(path, experiment, device=device, seed=seed)
         atomic_write(path / "config.yaml", to_yaml(cfg))
         atomic_write(path / "env.json", json.dumps(environment(device, seed), indent=2))
-        run._write_info(status="running", started=_now(), **({"title": title} if title else {}))
+        # pid, host and the process's start time: `trainlab runs` tells a dead run from a live one
+        run._write_info(status="running", started=_now(), **identity(), **({"title": title} if title else {}))
         return run
 
     # -- metrics ------------------------------------------------------------
@@ -250,24 +250,115 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return cols
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+def _new_folder(base: Path) -> Path:
+    """Make ``base`` or, when a run of the same config started the same second, ``base-1``, ``base-2``..."""
+    try:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # what check_out cannot foresee (e.g. /proc, a vanished mount); not a full disk
+        if exc.errno in NO_SPACE:
+            raise
+        raise ConfigError(f"cannot make {base.parent} ({exc.strerror}); choose another --out") from None
+    path, n = base, 1
+    while True:  # ends: each FileExistsError is a folder that exists, and there are finitely many
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path = base.with_name(f"{base.name}-{n}")
+            n += 1
 
 
-def list_runs(out: Path) -> list[dict[str, Any]]:
-    """Every run folder under ``out`` with its run.json and headline value, newest first."""
+def check_out(out: Path | str) -> None:
+    """Refuse, before any work starts, an output folder that cannot hold run folders."""
+    out = Path(out)
+    for folder in (out, *out.parents):
+        if folder.is_symlink() and not folder.exists():
+            raise ConfigError(f"--out {out}: {folder} is a link to {os.readlink(folder)}, which does not exist; "
+                              "create that folder or choose another --out")
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"--out {out}: {folder} is a file, not a folder; choose another --out")
+            # access() also answers "no" on a read-only file system, even to root
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(f"--out {out}: {folder} is not writable; choose another --out")
+            return
+
+
+@contextmanager
+def full_disk_is_one_line(folder: Path | str) -> Iterator[None]:
+    """A full disk or quota while writing under ``folder`` ends in one line, not a traceback.
+
+    Every file of a run folder is written atomically or appended whole (trainlab.files), so
+    what is there stays readable; ``trainlab report`` re-renders it once there is space.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        raise TrainlabError(f"no space left on the disk of {folder} ({exc.strerror}); "
+                            "free some space and run again (the files written so far are intact)") from None
+
+
+_now = timestamp
+
+
+def list_runs(out: Path, on_damaged: Callable[[Path, str], None] | None = None) -> list[dict[str, Any]]:
+    """Every run folder under ``out`` with its run.json and headline value, newest first.
+
+    A run whose process died (SIGKILL, out of memory, power) shows as ``killed``; one
+    running on another host is shown ``running`` with a ``note`` (it cannot be checked
+    from here). A folder whose run.json is damaged is skipped and passed to ``on_damaged``
+    with the reason, so one bad folder never hides the others.
+    """
     found = []
     # <out>/<name>/<run>/ and, for tours, <out>/tour-*/<name>/<run>/; a sweep's own trial
     # folders (<sweep>/trials/...) are shown through their sweep, not one by one.
     paths = [*Path(out).glob(f"*/*/{RUN_INFO}"), *Path(out).glob(f"tour-*/*/*/{RUN_INFO}")]
     for info_path in paths:
         info = read_json(info_path)
-        if not isinstance(info, dict):
+        problem = _damage(info)
+        if problem is None:
+            try:
+                info["headline_value"] = _headline_value(info, read_json(info_path.parent / "summary.json", {}))
+            except (TypeError, ValueError) as exc:
+                problem = f"summary.json has a bad headline value ({exc})"
+        if problem is not None:
+            if on_damaged is not None:
+                on_damaged(info_path.parent, problem)
             continue
-        summary = read_json(info_path.parent / "summary.json", {})
-        key = info.get("headline")
-        has = bool(key) and isinstance(summary, dict) and key in summary
-        info["headline_value"] = f"{key}={format_value(summary[key], key)}" if has else ""
         info["path"] = str(info_path.parent)
+        info.update(_shown_status(info))
         found.append(info)
-    return sorted(found, key=lambda r: r.get("started", ""), reverse=True)
+    return sorted(found, key=lambda r: r["started"], reverse=True)
+
+
+def _damage(info: Any) -> str | None:
+    """Why run.json cannot be listed, or None."""
+    if not isinstance(info, dict):
+        return "run.json is missing, unreadable or not a JSON object"
+    for key in ("experiment", "status", "started"):
+        if not isinstance(info.get(key), str):
+            return f"run.json's {key!r} is {info.get(key)!r}, not text"
+    if not isinstance(info.get("headline", ""), (str, type(None))):
+        return f"run.json's 'headline' is {info['headline']!r}, not text"
+    return None
+
+
+def _headline_value(info: Mapping[str, Any], summary: Any) -> str:
+    key = info.get("headline")
+    if not key or not isinstance(summary, dict) or key not in summary:
+        return ""
+    return f"{key}={format_value(summary[key], key)}"
+
+
+def _shown_status(info: Mapping[str, Any]) -> dict[str, Any]:
+    """``killed`` for a ``running`` run whose process is gone; a note when it runs on another host."""
+    if info["status"] != "running":
+        return {}
+    state = liveness(info)
+    if state == DEAD:
+        return {"status": "killed"}
+    if state == ELSEWHERE:
+        return {"note": f"running on {info.get('host')}; cannot check from here"}
+    return {}

@@ -292,12 +292,10 @@ def test_resume_refuses_another_experiment_or_grid(probe, tmp_path):
         run_sweep("mnist-binary", [], resume=sweep_dir)
 
 
-def test_kill_9_mid_trial_then_resume_gives_the_uninterrupted_table(probe, tmp_path):
-    gate, ledger = tmp_path / "gate", tmp_path / "ledger.txt"
-    items = ["x=0,1,2,3", "diverge_at=3", f"gate={gate}", "gate_from=2", f"ledger={ledger}"]
-    out = tmp_path / "killed"
-    # A separate process (registering the probe the same way) that we can SIGKILL while
-    # trial x=2 is inside run(): trials 0 and 1 are recorded, trial 2 has a half-made folder.
+def _sweep_until_trial_2(probe: Path, tmp_path: Path, items: list[str], out: Path) -> subprocess.Popen:
+    """``trainlab sweep`` in a separate process (registering the probe the same way), returned
+    while trial x=2 waits inside run() for its gate file: trials 0 and 1 are recorded."""
+    ledger = tmp_path / "ledger.txt"
     code = (
         "import sys, trainlab.experiments as e; e.__path__.append(sys.argv[1]); "
         "from trainlab.cli import main; main(sys.argv[2:])"
@@ -305,22 +303,29 @@ def test_kill_9_mid_trial_then_resume_gives_the_uninterrupted_table(probe, tmp_p
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(trainlab.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(probe), "sweep", "sweep-probe", *items, "--quick", "--out", str(out)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
-    try:
-        deadline = time.monotonic() + 60
-        while not (ledger.exists() and "2" in ledger.read_text().split()):
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the sweep did not reach trial 2 in 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-        proc.stderr.close()
+    deadline = time.monotonic() + 60
+    while not (ledger.exists() and "2" in ledger.read_text().split()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the sweep did not reach trial 2 in 60 s: {proc.communicate()[1]}")
+        time.sleep(0.02)
+    return proc
+
+
+def test_kill_9_mid_trial_then_resume_gives_the_uninterrupted_table(probe, tmp_path):
+    gate, ledger = tmp_path / "gate", tmp_path / "ledger.txt"
+    items = ["x=0,1,2,3", "diverge_at=3", f"gate={gate}", "gate_from=2", f"ledger={ledger}"]
+    out = tmp_path / "killed"
+    proc = _sweep_until_trial_2(probe, tmp_path, items, out)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     (sweep_dir,) = (out / "sweep-probe-sweep").iterdir()
     assert info(sweep_dir)["status"] == "running"
     assert [r["index"] for r in read_jsonl(sweep_dir / "trials.jsonl")] == [0, 1]
+    assert json.loads((sweep_dir / "lock.json").read_text())["pid"] == proc.pid  # a dead holder's lock: taken over
 
     gate.touch()
     assert cli(["sweep", "sweep-probe", "--resume", str(sweep_dir)]) == 0
@@ -336,3 +341,40 @@ def test_kill_9_mid_trial_then_resume_gives_the_uninterrupted_table(probe, tmp_p
     fresh = run_sweep("sweep-probe", items, quick=True, out=tmp_path / "fresh")
     assert table(sweep_dir) == table(fresh)
     assert [r["status"] for r in table(fresh)] == ["done", "done", "done", "diverged"]
+
+
+def test_a_second_resume_while_the_sweep_runs_is_refused_naming_the_holder(probe, tmp_path):
+    gate, ledger = tmp_path / "gate", tmp_path / "ledger.txt"
+    items = ["x=0,1,2,3", f"gate={gate}", "gate_from=2", f"ledger={ledger}"]
+    proc = _sweep_until_trial_2(probe, tmp_path, items, tmp_path / "out")
+    try:
+        (sweep_dir,) = (tmp_path / "out" / "sweep-probe-sweep").iterdir()
+        with pytest.raises(ConfigError, match=f"in use by pid {proc.pid} on "):
+            run_sweep("sweep-probe", [], resume=sweep_dir)
+        assert Counter(ledger.read_text().split()) == {"0": 1, "1": 1, "2": 1}  # nothing ran twice
+        proc.send_signal(signal.SIGTERM)  # SIGTERM stops a sweep as Ctrl-C does
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1] == f"interrupted: {sweep_dir}"
+    assert info(sweep_dir)["status"] == "interrupted"
+    assert [r["status"] for r in table(sweep_dir)] == ["done", "done", "pending", "pending"]
+    gate.touch()
+    run_sweep("sweep-probe", [], resume=sweep_dir)
+    assert [r["status"] for r in table(sweep_dir)] == ["done"] * 4
+    assert Counter(ledger.read_text().split()) == {"0": 1, "1": 1, "2": 2, "3": 1}
+
+
+def test_resume_after_a_torn_last_record_reruns_that_trial_and_loses_none(probe, tmp_path):
+    ledger = tmp_path / "ledger.txt"
+    sweep_dir = run_sweep("sweep-probe", ["x=0,1,2", f"ledger={ledger}"], out=tmp_path)
+    whole = table(sweep_dir)
+    lines = (sweep_dir / "trials.jsonl").read_text().splitlines(keepends=True)
+    # the writer was killed in the middle of trial 2's record
+    (sweep_dir / "trials.jsonl").write_text("".join(lines[:2]) + lines[2][: len(lines[2]) // 2])
+    run_sweep("sweep-probe", [], resume=sweep_dir)
+    assert Counter(ledger.read_text().split()) == {"0": 1, "1": 1, "2": 2}
+    assert [r["index"] for r in read_jsonl(sweep_dir / "trials.jsonl")] == [0, 1, 2]
+    assert table(sweep_dir) == whole and info(sweep_dir)["status"] == "done"
+    assert json.loads((sweep_dir / "summary.json").read_text())["pending"] == 0

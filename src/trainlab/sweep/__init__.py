@@ -22,7 +22,8 @@ from typing import Any, List, Optional, Sequence
 
 from trainlab.errors import ConfigError
 from trainlab.files import append_jsonl, atomic_write, read_jsonl
-from trainlab.runs import Run
+from trainlab.processes import hold, identity, interrupted
+from trainlab.runs import Run, check_out, full_disk_is_one_line
 from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
 from trainlab.sweep.report import write_report
 from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
@@ -61,21 +62,34 @@ def run_sweep(
     Every trial config is built and validated first (a bad key or value raises
     :class:`ConfigError` before any folder is made). Trials that fail or diverge
     are recorded with their status and the sweep goes on; only a broken backend
-    (Ray cannot start, the cluster is unreachable) or Ctrl-C ends it early, with
-    the report written either way.
+    (Ray cannot start, the cluster is unreachable), Ctrl-C or SIGTERM ends it early,
+    with the report written either way. A second process resuming the same sweep
+    while this one runs is refused (:func:`trainlab.processes.hold`).
     """
     _check_backend(backend, workers, address)
     if resume is not None:
         path, trials = _open_sweep(Path(resume), name, overrides)
         sweep_run = Run(path, f"{name}-sweep")
-        _set_info(path, status="running", error=None)
     else:
+        check_out(out)
         trials, spec_data = plan(name, overrides, yaml_file=yaml_file, quick=quick)
         spec = SweepSpec(name, list(overrides), quick, str(yaml_file) if yaml_file is not None else None)
-        sweep_run = Run.create(Path(out), f"{name}-sweep", spec, device=None, title=f"Sweep of {name}")
+        with full_disk_is_one_line(out):
+            sweep_run = Run.create(Path(out), f"{name}-sweep", spec, device=None, title=f"Sweep of {name}")
+            atomic_write(sweep_run.path / SPEC_FILE, json.dumps(spec_data, indent=2))
         path = sweep_run.path
-        atomic_write(path / SPEC_FILE, json.dumps(spec_data, indent=2))
+    # One process per sweep folder: two resumes at once would run every pending trial twice.
+    with full_disk_is_one_line(path), hold(path, "the sweep"):
+        if resume is not None:
+            _set_info(path, status="running", error=None, **identity())
+        _run_pending(name, trials, sweep_run, backend, workers, address)
+    return path
 
+
+def _run_pending(name: str, trials: list[Trial], sweep_run: Run, backend: str, workers: int,
+                 address: str | None) -> None:
+    """Run the trials not yet finished and write the sweep's report, also when it is stopped."""
+    path = sweep_run.path
     records_path = path / TRIALS_FILE
     done = finished_keys(read_jsonl(records_path))
     pending = [t for t in trials if t.key not in done]
@@ -94,14 +108,13 @@ def run_sweep(
             from trainlab.sweep.ray import run_ray
 
             run_ray(name, pending, path / TRIALS_DIR, record, workers=workers, address=address)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         write_report(sweep_run, trials, "interrupted", time.perf_counter() - start)
-        raise
+        raise interrupted(exc, path) from None
     except Exception as exc:  # the backend itself broke (trial errors never get here)
         write_report(sweep_run, trials, "failed", time.perf_counter() - start, error=error_text(exc))
         raise
     write_report(sweep_run, trials, "done", time.perf_counter() - start)
-    return path
 
 
 def plan(

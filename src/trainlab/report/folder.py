@@ -24,7 +24,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,199}")
 # run.json fields the report shows, with the JSON types each may have.
 RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "experiment": (str,), "title": (str,), "status": (str,), "started": (str,),
-    "error": (str,), "headline": (str, type(None)), "seconds": (int, float),
+    "error": (str, type(None)), "headline": (str, type(None)), "seconds": (int, float),
 }
 
 

@@ -99,9 +99,9 @@ def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
 
 
 @pytest.mark.parametrize("bad", [
-    TrialSpec(hidden=6, activation="relu", optimizer="adam", lr=3e38, batch_size=16),  # Adam's step overflows
+    TrialSpec(hidden=6, activation="relu", optimizer="adam", lr=3e37, batch_size=16),  # the largest Adam takes
     TrialSpec(hidden=6, activation="identity", optimizer="adam", lr=1e30, batch_size=16),
-    TrialSpec(hidden=6, activation="relu", optimizer="sgd", lr=1e35, batch_size=16),
+    TrialSpec(hidden=6, activation="relu", optimizer="sgd", lr=3e38, batch_size=16),
 ])
 @pytest.mark.parametrize("where", [0, 2])
 def test_a_diverging_trial_never_changes_its_neighbours_solo_numbers(bad, where):

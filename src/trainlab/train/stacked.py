@@ -23,6 +23,7 @@ from torch.optim.adam import adam
 
 from trainlab.config import check, one_of, positive
 from trainlab.device import global_seed
+from trainlab.train.loop import check_lr
 from trainlab.nn.mlp import MLP
 
 STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
@@ -52,7 +53,7 @@ class TrialSpec:
         positive("hidden", self.hidden)
         one_of("activation", self.activation, STACK_ACTIVATIONS)
         one_of("optimizer", self.optimizer, STACK_OPTIMIZERS)
-        positive("lr", self.lr)
+        check_lr(self.optimizer, self.lr)
         positive("batch_size", self.batch_size)
         check(self.seed >= 0, "seed must be >= 0")
 

@@ -1,9 +1,13 @@
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from trainlab.config import SEED_LIMIT, BaseConfig, check, config_hash, load_config, positive, to_yaml
+from trainlab.config import SEED_LIMIT, BaseConfig, check, config_hash, finite, load_config, positive, to_yaml
 from trainlab.errors import ConfigError
 
 
@@ -53,6 +57,54 @@ def test_bad_input_is_one_config_error(override, fragment):
     message = str(info.value)
     assert fragment in message
     assert "\n" not in message
+
+
+@dataclass
+class Loose(BaseConfig):
+    """Float settings its own checks would let through: the base config refuses them when non-finite."""
+
+    momentum: float = 0.9
+    """a float only checked to be >= 0"""
+    scales: List[float] = field(default_factory=lambda: [0.0, 1.0])
+    """floats with no check"""
+    cap: Optional[float] = None
+    """an optional float"""
+    steps: int = 3
+    """an int"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self.momentum >= 0, "momentum must be >= 0")
+
+
+@pytest.mark.parametrize("text", ["inf", "-inf", "nan", "1e39", "-3.5e38"])
+@pytest.mark.parametrize("cls, key, template", [(Demo, "lr", "{}"), (Loose, "momentum", "{}"),
+                                                (Loose, "scales", "[1.0,{}]"), (Loose, "cap", "{}")])
+def test_non_finite_floats_are_refused_in_one_line_naming_the_key(cls, key, template, text):
+    with pytest.raises(ConfigError) as info:
+        load_config(cls, [f"{key}={template.format(text)}"])
+    message = str(info.value)
+    assert message.startswith(key) and "\n" not in message
+    assert "finite" in message or "float32" in message
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10**40, 10**40))
+def test_finite_passes_exactly_the_float32_representable_numbers(value):
+    # the oracle: NumPy's float32 limits, not trainlab's constant
+    ok = not isinstance(value, float) or (math.isfinite(value) and abs(value) <= float(np.finfo(np.float32).max))
+    if ok:
+        finite("x", value)
+        finite("x", [1.0, value])
+    else:
+        with pytest.raises(ConfigError, match="^x"):
+            finite("x", [1.0, value])
+
+
+def test_positive_refuses_infinity_and_nan():
+    for bad in (float("inf"), float("nan"), [1.0, float("inf")]):
+        with pytest.raises(ConfigError, match="lr must be a finite number"):
+            positive("lr", bad)
+    assert load_config(Loose, ["cap=3.4e38", "scales=[-1e30]"]).cap == 3.4e38
 
 
 def test_yaml_errors(tmp_path):

@@ -142,3 +142,16 @@ def test_a_read_only_out_is_one_config_error(tmp_path):
     out.mkdir(mode=0o555)
     with pytest.raises(ConfigError, match="not writable"):
         check_out(out / "runs")
+
+
+def test_a_run_that_says_its_result_diverged_finishes_diverged(tmp_path):
+    quiet = Run.create(tmp_path, "demo", Cfg(), "cpu")
+    quiet.finish_returned(0.5)
+    assert json.loads((quiet.path / "run.json").read_text())["status"] == "done"
+    run = Run.create(tmp_path, "demo", Cfg(x=2), "cpu")
+    run.mark_diverged("every batch size: NaN loss")
+    run.finish_returned(0.5)
+    info = json.loads((run.path / "run.json").read_text())
+    assert info["status"] == "diverged" and info["error"] == "every batch size: NaN loss"
+    assert "diverged" in (run.path / "report.md").read_text()
+    assert {r["status"] for r in list_runs(tmp_path)} == {"done", "diverged"}

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, TypeVar
@@ -27,6 +28,9 @@ SEED_LIMIT = 2**32 - 1
 """The largest seed every generator trainlab seeds accepts: NumPy's ``RandomState`` and
 scikit-learn's ``random_state`` stop at 2**32 - 1 (torch at 2**64 - 1, ``default_rng`` never)."""
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: models train in float32, so a larger setting (an lr of 1e39) would be inf there."""
+
 
 @dataclass
 class BaseConfig:
@@ -38,6 +42,8 @@ class BaseConfig:
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # every float setting, whatever the recipe checks next
+            finite(f.name, getattr(self, f.name))
         check(0 <= self.seed <= SEED_LIMIT, f"seed must be in 0..{SEED_LIMIT} (got {self.seed})")
         check(
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
@@ -57,8 +63,23 @@ def one_of(name: str, value: Any, allowed: Iterable[Any]) -> None:
     check(value in allowed, f"{name}={value!r} is not one of {', '.join(map(str, allowed))}")
 
 
+def finite(name: str, value: Any) -> None:
+    """Check that a float, or every float in a list, is finite and within float32's range.
+
+    NaN and +-inf are refused, and so is a value float32 cannot hold (it becomes inf in
+    training); anything that is not a float (ints, strings, None) passes.
+    """
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for v in values:
+        if isinstance(v, float):
+            check(math.isfinite(v), f"{name} must be a finite number (got {v})")
+            check(abs(v) <= FLOAT32_MAX, f"{name}={v:g} is beyond float32's range (|x| <= {FLOAT32_MAX:.4g}), "
+                                         "the precision models train in; use a smaller value")
+
+
 def positive(name: str, value: float | Sequence[float]) -> None:
-    """Check that a number, or every number in a list, is > 0."""
+    """Check that a number, or every number in a list, is finite (:func:`finite`) and > 0."""
+    finite(name, value)
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
         check(v > 0, f"{name} must be > 0 (got {v})")

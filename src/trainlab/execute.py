@@ -37,11 +37,12 @@ def run_experiment(
 ) -> Path | None:
     """Run experiment ``name`` and return its run folder.
 
-    The folder records status ``done``, ``failed`` (with the error) or
-    ``interrupted`` (Ctrl-C or SIGTERM: raised again as :class:`~trainlab.processes.Interrupted`
-    naming the folder); its report is rendered in every case so partial results
-    can be read. Errors are re-raised for the caller (the CLI) to report; a full
-    disk is one :class:`TrainlabError` line.
+    The folder records status ``done``, ``diverged`` (the recipe said its result
+    diverged: ``Run.mark_diverged``), ``failed`` (with the error) or ``interrupted``
+    (Ctrl-C or SIGTERM: raised again as :class:`~trainlab.processes.Interrupted` naming
+    the folder); its report is rendered in every case so partial results can be read.
+    Errors are re-raised for the caller (the CLI) to report; a full disk is one
+    :class:`TrainlabError` line.
 
     Started by ``torchrun`` with more than one process, every process joins the
     data-parallel job (experiments that declare ``DISTRIBUTED = True`` only);
@@ -92,4 +93,4 @@ def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
     except Exception as exc:
         run.finish("failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
         raise
-    run.finish("done", time.perf_counter() - start)
+    run.finish_returned(time.perf_counter() - start)

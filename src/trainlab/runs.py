@@ -92,6 +92,8 @@ class Run:
         self._headline: str | None = None
         self.dist = None
         """The data-parallel job this run belongs to (a ``train.distributed.DistContext``), or None."""
+        self.diverged: str | None = None
+        """What of this run's result diverged, once a recipe said so with :meth:`mark_diverged`."""
 
     # -- creation -----------------------------------------------------------
     @classmethod
@@ -188,6 +190,20 @@ class Run:
         return self.file(relpath, buf.getvalue())
 
     # -- lifecycle ------------------------------------------------------------
+    def mark_diverged(self, what: str) -> None:
+        """Say that this run's result diverged: its headline numbers are NaN/Inf because training was.
+
+        ``what`` says which part (one line); the run then finishes ``diverged``, not ``done``.
+        """
+        self.diverged = what
+
+    def finish_returned(self, seconds: float | None = None) -> None:
+        """Finish a run whose recipe returned: ``done``, or ``diverged`` (with the reason) if it said so."""
+        if self.diverged:
+            self.finish("diverged", seconds, error=self.diverged)
+        else:
+            self.finish("done", seconds)
+
     def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
         info = {"status": status, "finished": _now()}
         if seconds is not None:

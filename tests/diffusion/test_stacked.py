@@ -74,12 +74,26 @@ def test_conditional_models_with_label_dropout_equal_their_solo_runs():
         assert_same_weights(member.model, model, rtol=1e-4, atol=1e-5)
 
 
-def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouched():
+def poison(model: torch.nn.Module, X: torch.Tensor, how: str) -> torch.Tensor:
+    """Make a member diverge: inputs that overflow, one NaN point, or weights that overflow."""
+    if how == "weights":
+        with torch.no_grad():
+            next(model.parameters()).mul_(1e37)
+        return X
+    if how == "nan_point":
+        X = X.clone()
+        X[7] = float("nan")
+        return X
+    return X * 1e30
+
+
+@pytest.mark.parametrize("how", ["overflow", "nan_point", "weights"])
+def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouched(how):
     plan = PLAN[:3]
     members, solos = [], []
     for i, (kind, T, seed, n) in enumerate(plan):
         model, sch = build(kind, T, seed)
-        X = data(seed, n) * (1e30 if i == 1 else 1.0)  # model 1's inputs overflow: NaN loss
+        X = poison(model, data(seed, n), how) if i == 1 else data(seed, n)  # model 1: NaN loss
         members.append(StackMember(copy.deepcopy(model), sch, X, torch.Generator().manual_seed(seed)))
         solos.append((model, sch, X, torch.Generator().manual_seed(seed)))
     results = train_ddpm_stack(members, steps=30, batch_size=64, lr=1e-2, check_every=10, progress=False)

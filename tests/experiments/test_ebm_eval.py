@@ -1,5 +1,7 @@
 """ebm-eval: the default (a known energy, regressor trained here) and the user's files, good and bad."""
 
+import json
+
 import pytest
 import torch
 from helpers import read_summary, read_table, run_quick
@@ -69,3 +71,25 @@ def test_bad_files_end_in_one_line_and_exit_2(capsys, tmp_path):
     ]
     for items, fragment in cases:
         assert fragment in _cli_error(capsys, tmp_path, *items)
+
+
+def test_non_finite_weights_are_refused_naming_the_file(capsys, tmp_path):
+    torch.save({"x": torch.randn(5, 12), "energy": torch.randn(5, 1)}, tmp_path / "d.pt")
+    for i, bad in enumerate((float("nan"), float("inf"), -float("inf"))):
+        state = EnergyRegressor(12, (8, 4, 2)).state_dict()
+        state["net.2.weight"][1, 3] = bad
+        torch.save(state, tmp_path / f"w{i}.pt")
+        err = _cli_error(capsys, tmp_path, f"weights={tmp_path / f'w{i}.pt'}", f"data={tmp_path / 'd.pt'}")
+        assert f"weights file {tmp_path / f'w{i}.pt'} holds NaN or Inf values (in net.2.weight)" in err
+    assert not list((tmp_path / "runs").glob("*/*/summary.json"))  # refused before any result
+
+
+def test_a_diverged_regressor_says_diverged_and_its_checkpoint_is_refused(tmp_path):
+    from trainlab.errors import DataError
+
+    run_dir = run_quick("ebm-eval", tmp_path, lr=3e37, epochs=2)  # Adam's steps overflow the weights
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "diverged" and "diverged" in info["error"]
+    assert read_summary(run_dir)["status"] == "diverged"
+    with pytest.raises(DataError, match="regressor.pt holds NaN or Inf values"):
+        run_quick("ebm-sample", tmp_path / "sample", from_run=run_dir)

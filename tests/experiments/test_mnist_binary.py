@@ -1,3 +1,7 @@
+import json
+
+import pytest
+
 from helpers import read_summary, read_table, run_quick
 
 from trainlab.data import write_idx
@@ -6,7 +10,9 @@ from trainlab.data import write_idx
 def test_quick_table_has_the_seeds_columns(tmp_path):
     run_dir = run_quick("mnist-binary", tmp_path)
     columns, rows = read_table(run_dir, "batch_sizes")
-    assert columns == ["batch_size", "train_time_s", "train_acc", "val_acc", "test_acc"]
+    assert columns == ["batch_size", "train_time_s", "train_acc", "val_acc", "test_acc", "status"]
+    assert {r["status"] for r in rows} == {"done"}
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "done"
     assert [int(r["batch_size"]) for r in rows] == [2, 16, 128, 1024]
     for row in rows:
         for split in ("train", "val", "test"):
@@ -75,3 +81,33 @@ def test_a_sweep_trains_stacks_and_gives_the_table_of_trial_by_trial(tmp_path, m
     _, rows_alone = read_table(alone, "trials")
     times = tuple(k for k in rows_alone[0] if "time" in k or k in ("seconds", "folder", "batch"))
     assert_same_table(rows_batched, rows_alone, skip=times, rtol=1e-6)
+
+
+def test_a_run_whose_training_diverged_says_so_in_table_summary_and_status(tmp_path):
+    run_dir = run_quick("mnist-binary", tmp_path, lr=3e37, batch_sizes=[16, 64])  # the largest Adam takes
+    _, rows = read_table(run_dir, "batch_sizes")
+    assert [r["status"] for r in rows] == ["diverged", "diverged"]
+    assert all(r[f"{split}_acc"] == "" for r in rows for split in ("train", "val", "test"))  # NaN, not 50 %
+    summary = read_summary(run_dir)
+    assert summary["diverged"] == 2 and summary["best_batch_size"] is None
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "diverged" and "diverged" in info["error"]
+    assert "diverged" in (run_dir / "report.md").read_text()
+
+
+def test_a_diverging_sweep_trial_leaves_its_batch_mate_as_it_is_alone(tmp_path):
+    from trainlab.files import read_jsonl
+    from trainlab.sweep import run_sweep
+
+    sweep = run_sweep("mnist-binary", ["lr=3e37,0.01", "batch_sizes=[64]"], quick=True, out=tmp_path / "sweep")
+    records = {r["params"]["lr"]: r for r in read_jsonl(sweep / "trials.jsonl")}
+    assert records[3e37]["batch"] == 2  # the two trials trained as one stack
+    assert records[3e37]["status"] == "diverged"
+    bad_dir = sweep / records[3e37]["path"]
+    assert json.loads((bad_dir / "run.json").read_text())["status"] == "diverged"
+    alone = run_quick("mnist-binary", tmp_path / "alone", lr=0.01, batch_sizes=[64])
+    _, mate = read_table(sweep / records[0.01]["path"], "batch_sizes")
+    _, solo = read_table(alone, "batch_sizes")
+    assert records[0.01]["status"] == "done" and mate[0]["status"] == solo[0]["status"] == "done"
+    for split in ("train", "val", "test"):
+        assert float(mate[0][f"{split}_acc"]) == pytest.approx(float(solo[0][f"{split}_acc"]), abs=0.3)

@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -48,3 +49,20 @@ def test_mismatched_learning_rates_are_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="lrs"):
         run_quick("mnist-grid", tmp_path, lrs=[1e-3])
+
+
+def test_diverging_trials_are_marked_and_a_grid_with_no_result_says_diverged(tmp_path):
+    from trainlab.errors import ConfigError
+
+    small = dict(activations=["relu"], batch_sizes=[64], hiddens=[8])
+    partly = run_quick("mnist-grid", tmp_path / "a", lrs=[0.01, 3e38], **small)  # SGD at 3e38 diverges
+    _, rows = read_table(partly, "grid")
+    assert [r["status"] for r in rows] == ["done", "diverged"] and rows[1]["test_acc"] == ""
+    assert read_summary(partly)["diverged"] == 1
+    assert json.loads((partly / "run.json").read_text())["status"] == "done"  # its headline is a number
+    lost = run_quick("mnist-grid", tmp_path / "b", lrs=[3e37, 3e38], **small)
+    assert json.loads((lost / "run.json").read_text())["status"] == "diverged"
+    with pytest.raises(ConfigError, match="^lrs="):  # beyond what float32 (or Adam's first step) holds
+        run_quick("mnist-grid", tmp_path / "c", lrs=[0.01, 1e39], **small)
+    with pytest.raises(ConfigError, match="^lrs=1e\\+38 is too large for Adam"):
+        run_quick("mnist-grid", tmp_path / "c", lrs=[1e38, 0.01], **small)

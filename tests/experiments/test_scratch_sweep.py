@@ -31,3 +31,13 @@ def test_scratch_sweep_quick(tmp_path):
     assert len(records) == 4 * 4  # four models, four epochs each
     summary = read_summary(run_dir)
     assert summary["best_val_loss"] == min(float(r["final_val_loss"]) for r in rows)
+
+
+def test_a_sweep_where_every_network_diverged_finishes_diverged_with_its_figures(tmp_path):
+    run_dir = run_quick("scratch-sweep", tmp_path, learning_rates=[1e30])  # every loss overflows
+    _, rows = read_table(run_dir, "sweep")
+    assert rows and all(r["status"] == "diverged" for r in rows)
+    assert read_summary(run_dir)["diverged"] == read_summary(run_dir)["models"] > 0
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "diverged" and "diverged" in info["error"]
+    assert (run_dir / "figures" / "final_val_loss.png").is_file()  # a linear axis, not a crash

@@ -60,7 +60,10 @@ def test_every_trial_matches_its_solo_run_step_by_step():
             for p, q in zip(params_of(model), params_of(mine), strict=True):
                 torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=f"step {step}")
     # Off-block weights of the output layer never move away from exactly zero.
-    assert torch.all(stack.params[2][stack.mask2 == 0] == 0)
+    off_block = torch.ones_like(stack.params[2], dtype=torch.bool)
+    for k, rows in enumerate(stack.slices):
+        off_block[k * 4 : (k + 1) * 4, rows] = False
+    assert torch.all(stack.params[2][off_block] == 0)
 
 
 def test_train_stack_equals_fit_alone_and_reports_in_spec_order():
@@ -93,6 +96,56 @@ def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
         for p, q in zip(params_of(a.model), params_of(b.model), strict=True):
             torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
             assert torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize("bad", [
+    TrialSpec(hidden=6, activation="relu", optimizer="adam", lr=3e37, batch_size=16),  # the largest Adam takes
+    TrialSpec(hidden=6, activation="identity", optimizer="adam", lr=1e30, batch_size=16),
+    TrialSpec(hidden=6, activation="relu", optimizer="sgd", lr=3e38, batch_size=16),
+])
+@pytest.mark.parametrize("where", [0, 2])
+def test_a_diverging_trial_never_changes_its_neighbours_solo_numbers(bad, where):
+    x, y = toy()
+    healthy = [MIXED[1], MIXED[0], MIXED[2], MIXED[4]]  # Adam and SGD trials with lrs below and above bad's
+    specs = healthy[:where] + [bad] + healthy[where:]
+    results = train_trials(specs, x, y, epochs=3, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                           progress=False)
+    assert results[where].status == "diverged" and np.isnan(results[where].metrics["train_acc"])
+    assert results[where].stack_size == len(specs)
+    for spec, result in zip(specs, results, strict=True):
+        if spec is bad:
+            continue
+        alone = train_trials([spec], x, y, epochs=3, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                             batched=False, progress=False)[0]
+        assert result.status == alone.status == "done"
+        for p, q in zip(params_of(result.model), params_of(alone.model), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+        for a, b in zip(result.history, alone.history, strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+            assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.01)  # one sample of 100 may flip
+
+
+def test_non_finite_hidden_units_stay_in_their_trial_and_mark_it():
+    x, y = toy()
+    stack = StackedMLP(MIXED, 12, 4, torch.device("cpu"))
+    clean = stack.logits(x)
+    k = 1  # its loss can stay finite (the stack zeroes its NaN units), so its weights are checked too
+    with torch.no_grad():
+        stack.params[0][stack.slices[k].start] = float("inf")
+        stack.params[1][stack.slices[k].start + 1] = float("nan")
+    poisoned = stack.logits(x)
+    others = [i for i in range(len(MIXED)) if i != k]
+    assert torch.equal(poisoned[:, others], clean[:, others])
+    assert stack.finite() == [i != k for i in range(len(MIXED))]
+    before = [p.clone() for p in stack.params]
+    stack.train_step(x[:16], y[:16])
+    healthy = StackedMLP(MIXED, 12, 4, torch.device("cpu"))
+    healthy.train_step(x[:16], y[:16])
+    for i in others:
+        rows, out = stack.slices[i], slice(i * 4, (i + 1) * 4)
+        torch.testing.assert_close(stack.params[0][rows], healthy.params[0][rows], rtol=0, atol=0)
+        torch.testing.assert_close(stack.params[2][out], healthy.params[2][out], rtol=0, atol=0)
+    assert not torch.equal(before[0][stack.slices[0]], stack.params[0][stack.slices[0]])  # it did train
 
 
 def test_batched_and_solo_accuracy_agree_across_seeds():

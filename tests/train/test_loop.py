@@ -1,9 +1,11 @@
 import math
 
+import pytest
 import torch
 from torch import nn
 
 from trainlab.device import torch_generator
+from trainlab.errors import ConfigError
 from trainlab.nn.mlp import MLP
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
 
@@ -63,3 +65,16 @@ def test_mlp_printout_matches_the_seed():
         "  (activation): Sigmoid()",
         "  (fc2): Linear(in_features=5, out_features=2, bias=True)",
     ]
+
+
+def test_an_lr_adams_first_step_cannot_hold_is_refused_and_one_it_can_diverges_cleanly():
+    x, y = _blobs()
+    model = MLP(2, 8, 2, "relu")
+    with pytest.raises(ConfigError, match="^lr=1e\\+38 is too large for Adam") as info:
+        make_optimizer("adam", model.parameters(), 1e38)  # torch.optim.Adam raises mid-step
+    assert "\n" not in str(info.value)
+    make_optimizer("sgd", model.parameters(), 3e38)  # SGD's step is lr itself: it fits
+    result = fit(model, x, y, optimizer=make_optimizer("adam", model.parameters(), 3e37),
+                 loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=100, generator=torch_generator(0),
+                 progress=False)
+    assert result.status == "diverged"

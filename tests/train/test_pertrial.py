@@ -131,6 +131,38 @@ def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
             torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("optimizer,lr", [("adam", 1e-2), ("sgd", 0.1)])
+def test_a_trial_on_non_finite_rows_never_reaches_the_trials_beside_it(optimizer, lr):
+    x, y = pool()
+    x[0] = float("nan")  # a row only the first two trials train on
+    spec = TrialSpec(hidden=3, activation="relu", optimizer=optimizer, lr=lr, batch_size=16)
+    # 30 and 21 rows: two steps each, so one stack of two groups, the second padded in its last step.
+    data = [TrialData(rows, class_weights=weights) for rows in (torch.arange(0, 30), torch.arange(40, 61))
+            for weights in (None, (1.0, 3.0))]
+    results = train_per_trial([spec] * 4, data, x, y, epochs=3, n_classes=2, progress=False)
+    assert [r.status for r in results] == ["diverged", "diverged", "done", "done"]
+    assert results[2].stack_size == 4
+    for d, result in zip(data[2:], results[2:]):
+        alone = train_alone_on(spec, d, x, y, epochs=3, n_classes=2)
+        assert alone.status == "done"
+        for p, q in zip(params_of(result.model), params_of(alone.model)):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose([h["train_loss"] for h in result.history],
+                                   [h["train_loss"] for h in alone.history], rtol=1e-4)
+
+
+def test_logits_many_keeps_a_non_finite_model_to_itself():
+    x, y = pool()
+    spec = TrialSpec(hidden=3, activation="tanh")
+    models = [init_trial(spec, TrialData(ROWS_A), 10, 2) for _ in range(3)]
+    clean = logits_many(models, x)
+    with torch.no_grad():
+        models[1].fc1.weight[0, 0] = float("nan")
+        models[1].fc2.bias[1] = float("inf")
+    poisoned = logits_many(models, x)
+    assert torch.equal(poisoned[[0, 2]], clean[[0, 2]]) and not torch.isfinite(poisoned[1]).all()
+
+
 def test_epoch_order_draws_what_weighted_random_sampler_draws():
     labels = torch.tensor([0] * 90 + [1] * 10)
     weights = torch.where(labels == 1, 9.0, 1.0)
@@ -163,5 +195,7 @@ def test_trial_data_checks():
         TrialData(torch.arange(5), focal_gamma=2.0, logit_offset=(0.0, -1.0))
     with pytest.raises(ConfigError):
         TrialData(torch.arange(5), class_weights=(1.0, 0.0))
+    with pytest.raises(ConfigError, match="finite"):  # torch.multinomial would fail mid-training
+        TrialData(torch.arange(3), sample_weights=torch.tensor([1.0, float("inf"), 1.0]))
     with pytest.raises(ConfigError):
         train_per_trial([TrialSpec(hidden=2)], [], *pool(), epochs=1)

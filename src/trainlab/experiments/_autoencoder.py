@@ -16,7 +16,7 @@ from trainlab.data.subsets import random_subset
 from trainlab.device import cpu_plan, global_seed, torch_generator
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, OUTPUT_ACTIVATIONS, build_autoencoder
-from trainlab.train.loop import fit
+from trainlab.train.loop import check_lr, fit
 from trainlab.train.result import TrainResult
 from trainlab.workers import run_planned
 
@@ -62,7 +62,7 @@ class AutoencoderConfig(ImageDataConfig):
         one_of("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
-        positive("lr", self.lr)
+        check_lr("adam", self.lr)
 
 
 def load_images_and_labels(cfg: AutoencoderConfig, device: torch.device):

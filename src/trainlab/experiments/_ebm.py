@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from trainlab.errors import ConfigError, DataError
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.mcmc.targets import GaussianEnergy
 from trainlab.nn.energy import EnergyRegressor, halving_widths
-from trainlab.train.loop import fit
+from trainlab.train.loop import check_lr, fit
 
 
 @dataclass
@@ -62,7 +62,7 @@ class EnergyConfig(ImageDataConfig):
         one_of("pixel_range", self.pixel_range, ("pm1", "unit"))
         positive("components", self.components)
         positive("epochs", self.epochs)
-        positive("lr", self.lr)
+        check_lr("adam", self.lr)
         positive("batch_size", self.batch_size)
         check(self.draws_per_image >= 0, f"draws_per_image must be >= 0 (got {self.draws_per_image})")
         check(self.first_width >= 2 and self.first_width & (self.first_width - 1) == 0,
@@ -105,7 +105,7 @@ def prepare(cfg: EnergyConfig, device: torch.device, need_data: bool = True) -> 
         x, e = load_energy_data(cfg.data)
     elif need_data:
         raise ConfigError("weights= needs data= (a .pt with x and energy) to evaluate on")
-    state = load_tensor_file(cfg.weights, "weights")
+    state = finite_state(load_tensor_file(cfg.weights, "weights"), f"weights file {cfg.weights}")
     model = EnergyRegressor.from_state_dict(state, source=f"weights file {cfg.weights}",
                                             in_dim=None if x is None else x.shape[1])
     text = (f"Weights from {cfg.weights} ({model.in_dim} -> {' -> '.join(map(str, model.widths))} -> 1)"
@@ -162,6 +162,18 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
                        history=result.history, train_seconds=result.seconds, status=result.status)
 
 
+def finite_state(state: Any, source: str) -> Any:
+    """``state`` unchanged, unless one of its float tensors holds NaN or Inf: a model that diverged
+    would give NaN energies (and an MSE of NaN) with status done, so such a file is refused."""
+    if isinstance(state, dict):
+        bad = [str(k) for k, v in state.items()
+               if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise DataError(f"{source} holds NaN or Inf values (in {', '.join(bad[:3])}); its model diverged: "
+                            "give weights that are all finite")
+    return state
+
+
 def energy_pixels(images: np.ndarray, cfg: EnergyConfig, device: torch.device | str) -> torch.Tensor:
     """uint8 images as flat float32 rows in the default energy's pixel scale (``cfg.pixel_range``)."""
     x = to_tensor(images, device)
@@ -186,11 +198,11 @@ def load_run(folder: str, device: torch.device) -> tuple[EnergyRegressor, Option
     path = Path(folder).expanduser() / "checkpoints"
     if not (path / "regressor.pt").is_file():
         raise DataError(f"from_run={folder} has no checkpoints/regressor.pt; give an ebm-eval run folder")
-    model = EnergyRegressor.from_state_dict(load_tensor_file(path / "regressor.pt", "regressor"),
-                                            source=str(path / "regressor.pt"))
+    state = finite_state(load_tensor_file(path / "regressor.pt", "regressor"), str(path / "regressor.pt"))
+    model = EnergyRegressor.from_state_dict(state, source=str(path / "regressor.pt"))
     target = None
     if (path / "target.pt").is_file():
-        state = load_tensor_file(path / "target.pt", "target")
+        state = finite_state(load_tensor_file(path / "target.pt", "target"), str(path / "target.pt"))
         try:
             target = GaussianEnergy.from_state_dict(state)
         except (KeyError, TypeError, ValueError) as exc:

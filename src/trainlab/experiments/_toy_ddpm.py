@@ -27,6 +27,7 @@ from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
 from trainlab.diffusion.metrics import EMDFloor, emd_floor, sample_quality
 from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler, make_scheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
+from trainlab.train.loop import check_lr
 from trainlab.workers import run_planned
 
 STUDY_NOTE = """**About the two NLLs.** `nll` is the main number: a Gaussian kernel density
@@ -95,8 +96,9 @@ class ToyProtocolConfig(ToySetsConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         one_of("arch", self.arch, ARCHS)
-        for name in ("hidden", "train_steps", "batch_size", "lr", "emd_k", "emd_n", "ratio_n"):
+        for name in ("hidden", "train_steps", "batch_size", "emd_k", "emd_n", "ratio_n"):
             positive(name, getattr(self, name))
+        check_lr("adam", self.lr)
         check(0 < self.heldout < self.n_points, "heldout must be between 0 and n_points")
         check(self.emd_k * self.emd_n <= min(self.heldout, self.n_samples),
               "emd_k * emd_n must be <= heldout and n_samples; lower emd_n")
@@ -279,8 +281,9 @@ class ConditionalDDPMConfig(ToySetsConfig):
         super().__post_init__()
         one_of("arch", self.arch, ARCHS)
         one_of("schedule", self.schedule, SCHEDULES)
-        for name in ("hidden", "depth", "T", "train_steps", "batch_size", "lr", "mlp_max_iter"):
+        for name in ("hidden", "depth", "T", "train_steps", "batch_size", "mlp_max_iter"):
             positive(name, getattr(self, name))
+        check_lr("adam", self.lr)
         check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
         check(0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)")
 

@@ -27,7 +27,7 @@ from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, ch
                                                design, edge_strength, load_images_and_labels, mosaic, per_class_l1,
                                                train_all)
 from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
-from trainlab.report.figures import new_figure
+from trainlab.report.figures import log_scale_if_any, new_figure
 from trainlab.report.tables import mean_std
 
 NAME = "autoencoder"
@@ -145,19 +145,22 @@ def run(cfg: Config, run) -> None:
              title=f"λ = {min(cfg.latents)} against λ = {max(cfg.latents)}")
     run.text("model", "\n\n".join(str(models[arch, cfg.latents[0]]) for arch in cfg.archs),
              title=f"Models (print(model), λ = {cfg.latents[0]})", code=True)
-    best = min(summary, key=lambda r: r["test_l1"])
+    finished = [r for r in summary if np.isfinite(r["test_l1"])]
+    best = min(finished or summary, key=lambda r: r["test_l1"])  # a diverged model's NaN never wins
     run.summary(headline="best_test_l1", best_test_l1=best["test_l1"], best_model=f"{best['arch']} λ={best['latent']}",
                 constant_test_l1=constant_l1,
                 **{f"{r['arch']}_latent{r['latent']}_test_l1": r["test_l1"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_time_s": r["train_time_s"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_cpu_s": r["train_cpu_s"] for r in summary})
+    if not finished:
+        run.mark_diverged("every autoencoder diverged (NaN/Inf loss)")
 
 
 def _measure(model, shape, x_train, y_train, x_test, y_test) -> dict:
     """Errors, dead units and what the code knows of the class, for one trained model."""
     codes = encode_all(model, x_train)
     if not torch.isfinite(codes).all():
-        return {k: float("nan") for k in TEST_VALUES if not k.startswith("train_")} | {
+        return {k: float("nan") for k in TEST_VALUES if k not in ("train_time_s", "train_cpu_s")} | {
             "collapsed": False, "per_class": [float("nan")] * (int(y_test.max()) + 1)}
     test_codes = encode_all(model, x_test)
     recon = decode_all(model, test_codes)
@@ -212,7 +215,8 @@ def _plot_loss(loss_rows: list[dict]):
     ax = axes[0, 0]
     for arch, latent in dict.fromkeys((r["arch"], r["latent"]) for r in loss_rows):
         _band(ax, *_curves(loss_rows, arch, latent), f"{arch} λ={latent}")
-    ax.set(xlabel="epoch", ylabel="train L1", yscale="log", title="Training loss (mean, min-max over seeds)")
+    ax.set(xlabel="epoch", ylabel="train L1", yscale=log_scale_if_any([[r["train_l1"] for r in loss_rows]]),
+           title="Training loss (mean, min-max over seeds)")
     ax.legend(fontsize=8)
     return fig
 

@@ -98,9 +98,13 @@ def run(cfg: Config, run) -> None:
                  f"std {by_r2['energy_std']:.4g}).")
     run.text("verdict", note, title="Verdict")
     run.text("study_numbers", STUDY_NOTE, title="The study's numbers")
+    status = "done" if setup.status == "done" and np.isfinite(overall["mse"]) else "diverged"
     run.summary(headline="test_mse", test_mse=overall["mse"], test_mae=overall["mae"], r2=overall["r2"],
-                baseline_mse=overall["baseline_mse"], train_time_s=setup.train_seconds, status=setup.status,
+                baseline_mse=overall["baseline_mse"], train_time_s=setup.train_seconds, status=status,
                 **{f"mse_{r['points'].replace(' ', '_')}": r["mse"] for r in rows[:-1]})
+    if status == "diverged":
+        run.mark_diverged("the regressor's training diverged (NaN/Inf loss)" if setup.status == "diverged"
+                          else "the regressor's predictions are NaN/Inf (they overflow float32)")
 
 
 def _plot_scatter(pred: torch.Tensor, true: torch.Tensor, part: np.ndarray, n: int, seed: int):

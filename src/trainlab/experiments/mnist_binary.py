@@ -23,8 +23,8 @@ from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
 from trainlab.train.batched import TrialSpec, train_trials
-from trainlab.train.loop import OPTIMIZERS, evaluate, fit, make_optimizer
-from trainlab.train.result import TrainResult
+from trainlab.train.loop import OPTIMIZERS, check_lr, evaluate, fit, make_optimizer
+from trainlab.train.result import TrainResult, combined_status
 
 NAME = "mnist-binary"
 STUDY = "mlp"
@@ -72,7 +72,7 @@ class Config(SplitDataConfig):
         check(len(self.classes) >= 2, "classes needs at least two classes, e.g. classes=[0,1]")
         check(len(set(self.classes)) == len(self.classes), "classes must not repeat")
         positive("hidden", self.hidden)
-        positive("lr", self.lr)
+        check_lr(self.optimizer, self.lr)
         positive("epochs", self.epochs)
         positive("seeds", self.seeds)
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
@@ -134,7 +134,9 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
     for batch_size, seed, model, result in trained:
         for record in result.history:
             run.log(batch_size=batch_size, seed=seed, **record)
-        accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] for name in split}
+        # a diverged model's accuracy is no result (a frozen or NaN model still predicts some class)
+        accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] if result.status == "done" else float("nan")
+                for name in split}
         rows.append({"batch_size": batch_size, "seed": seed, "train_time_s": result.seconds,
                      **accs, "status": result.status})
 
@@ -148,7 +150,9 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
     )
     values = ["train_time_s", "train_acc", "val_acc", "test_acc"]
     table = mean_std(rows, by=["batch_size"], values=values)
-    columns = ["batch_size"] + [c for v in values for c in (v, f"{v}_std") if c in table[0]]
+    for rec in table:  # diverged when any seed did (its means are then NaN)
+        rec["status"] = combined_status(r["status"] for r in rows if r["batch_size"] == rec["batch_size"])
+    columns = ["batch_size"] + [c for v in values for c in (v, f"{v}_std") if c in table[0]] + ["status"]
     columns += ["n"] if "n" in table[0] else []
     run.table("batch_sizes", table, columns=columns, title="Batch size against time and accuracy",
               caption="Accuracy in percent; time in seconds of training on " + str(run.device) + ".")
@@ -157,14 +161,18 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
     run.text("study_table", SEED_TABLE, title="The study's numbers")
     run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
-    best = max(table, key=lambda r: r["val_acc"])
+    finished = [r for r in table if np.isfinite(r["val_acc"])]
+    best = max(finished, key=lambda r: r["val_acc"], default=None)
     run.summary(
         headline="test_acc",
-        test_acc=best["test_acc"],
-        best_batch_size=best["batch_size"],
+        test_acc=best["test_acc"] if best else float("nan"),
+        best_batch_size=best["batch_size"] if best else None,
+        diverged=sum(r["status"] == "diverged" for r in table),  # batch sizes whose training diverged (the table names them)
         **{f"test_acc_bs{r['batch_size']}": r["test_acc"] for r in table},
         **{f"train_time_s_bs{r['batch_size']}": r["train_time_s"] for r in table},
     )
+    if best is None:
+        run.mark_diverged(f"training diverged (NaN/Inf loss or weights) at every batch size; lr {cfg.lr}")
 
 
 def _plot(table: list[dict]) -> "object":

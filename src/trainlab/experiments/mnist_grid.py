@@ -24,6 +24,8 @@ from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown
 from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
+from trainlab.train.loop import check_lr
+from trainlab.train.result import combined_status
 
 NAME = "mnist-grid"
 STUDY = "mlp"
@@ -77,7 +79,8 @@ class Config(SplitDataConfig):
             one_of("optimizers", name, STACK_OPTIMIZERS)
         check(len(self.optimizers) > 0, "optimizers must list at least one optimizer")
         check(len(self.lrs) == len(self.optimizers), "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2]")
-        positive("lrs", self.lrs)
+        for optimizer, lr in zip(self.optimizers, self.lrs):
+            check_lr(optimizer, lr, "lrs")
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
         positive("batch_sizes", self.batch_sizes)
         check(len(self.hiddens) > 0, "hiddens must list at least one width")
@@ -133,9 +136,12 @@ def run(cfg: Config, run) -> None:
         if mark.startswith("best"):
             r = table[i]
             best[f"test_acc_{r['activation']}_{r['optimizer']}"] = r["test_acc"]
-    run.summary(headline="test_acc", test_acc=max(best.values(), default=float("nan")), **best,
+    headline = max(best.values(), default=float("nan"))
+    run.summary(headline="test_acc", test_acc=headline, **best,
                 trials=len(specs), diverged=sum(r["status"] != "done" for r in rows),
                 train_time_s=sum(r.stack_seconds / r.stack_size for r in results))
+    if not np.isfinite(headline):
+        run.mark_diverged("every trial of the grid diverged (NaN/Inf loss or weights)")
 
 
 def _summarise(rows: list[dict]) -> list[dict]:
@@ -144,7 +150,7 @@ def _summarise(rows: list[dict]) -> list[dict]:
     table = mean_std(rows, by=KEY, values=VALUES)
     for rec in table:
         members = [r for r in rows if all(r[k] == rec[k] for k in KEY)]
-        rec["status"] = "done" if all(r["status"] == "done" for r in members) else "diverged"
+        rec["status"] = combined_status(r["status"] for r in members)
     return table
 
 

@@ -196,12 +196,14 @@ def run(cfg: Config, run) -> None:
 
     medians = {(r["strategy"], r["weight"]): float(np.median(_runs(per_run, n_ref, r["strategy"], r["weight"],
                                                                    "f1_test"))) for r in table if r["N"] == n_ref}
-    top = max(medians, key=lambda k: medians[k])
+    top = max(medians, key=lambda k: -math.inf if math.isnan(medians[k]) else medians[k])  # NaN: diverged
     run.summary(headline=f"median_f1_test_N{n_ref}", **{f"median_f1_test_N{n_ref}": medians[top]},
                 best_at_N=f"{top[0]} {top[1]}".strip(" -"), models=n_models, train_seconds=train_seconds,
                 eval_seconds=eval_seconds, diverged=sum(r.status != "done" for r in results),
                 undefined_f1_val=sum(math.isnan(r["f1_val"]) for r in per_run),
                 undefined_f1_sparse_test=sum(math.isnan(r["f1_test"]) for r in runs["sparsed"]))
+    if all(r.status != "done" for r in results):
+        run.mark_diverged("every model diverged (NaN/Inf loss or weights)")
 
 
 def _evaluate(cfg: Config, groups: list[dict], results: list, x: torch.Tensor, y: torch.Tensor,

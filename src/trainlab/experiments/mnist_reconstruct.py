@@ -21,7 +21,7 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
 from trainlab.report.figures import new_figure
-from trainlab.train.loop import OPTIMIZERS, fit, make_optimizer
+from trainlab.train.loop import OPTIMIZERS, check_lr, fit, make_optimizer
 from trainlab.train.metrics import mean_loss
 
 NAME = "mnist-reconstruct"
@@ -68,7 +68,7 @@ class Config(SplitDataConfig):
         one_of("pixel_range", self.pixel_range, ("pm1", "unit"))
         one_of("optimizer", self.optimizer, OPTIMIZERS)
         positive("hidden", self.hidden)
-        positive("lr", self.lr)
+        check_lr(self.optimizer, self.lr)
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         positive("per_digit", self.per_digit)

@@ -187,6 +187,8 @@ def run(cfg: Config, run) -> None:
         **{f"scratch_test_acc_{r['activation']}": r["scratch_test_acc"] for r in rows},
         **{f"sklearn_test_acc_{r['activation']}": r["sklearn_test_acc"] for r in rows},
     )
+    if best is None:
+        run.mark_diverged("the NumPy network diverged (NaN/Inf loss) with every activation")
 
 
 def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float, str]:

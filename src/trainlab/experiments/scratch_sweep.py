@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from trainlab.config import check, one_of, positive
 from trainlab.experiments._data import SplitDataConfig, load_splits
-from trainlab.report.figures import new_figure
+from trainlab.report.figures import log_scale_if_any, new_figure
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
@@ -134,6 +134,8 @@ def run(cfg: Config, run) -> None:
         models=len(rows),
         diverged=sum(r["status"] == "diverged" for r in rows),
     )
+    if best is None:
+        run.mark_diverged("every width and learning rate diverged (NaN/Inf loss)")
 
 
 def pivot(rows: list[dict], key: str, learning_rates: list[float]) -> list[dict]:
@@ -155,7 +157,7 @@ def curves_figure(histories: dict, widths: list[int], learning_rates: list[float
             epochs = np.arange(1, len(hist["train_loss"]) + 1)
             ax.plot(epochs, hist["train_loss"], color=colour, label=f"h={h}")
             ax.plot(epochs, hist["val_loss"], color=colour, linestyle="--")
-        ax.set(xlabel="epoch", title=f"lr = {lr:g}", yscale="log")
+        ax.set(xlabel="epoch", title=f"lr = {lr:g}", yscale=log_scale_if_any([histories[h, lr]["val_loss"] for h in widths]))
     axes[0, 0].set_ylabel("cross-entropy")
     axes[0, 0].legend(fontsize=7)
     return fig
@@ -168,6 +170,7 @@ def width_figure(rows: list[dict], learning_rates: list[float]):
         pts = sorted((r["hidden_units"], r["final_val_loss"], r["final_train_loss"]) for r in rows if r["learning_rate"] == lr)
         line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"val, lr={lr:g}")
         ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=".", linestyle=":", color=line.get_color())
-    ax.set(xscale="log", yscale="log", xlabel="hidden units", ylabel="final loss (dotted: train)")
+    ax.set(xscale="log", yscale=log_scale_if_any([[r["final_val_loss"] for r in rows]]), xlabel="hidden units",
+           ylabel="final loss (dotted: train)")
     ax.legend(fontsize=7)
     return fig

@@ -14,6 +14,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
+def log_scale_if_any(values: Any) -> str:
+    """``"log"`` for an axis of ``values`` (any nesting of numbers), or ``"linear"`` when none is
+    positive and finite (every run diverged): matplotlib refuses a log axis with no such value."""
+    flat = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values]) if len(values) else np.array([])
+    return "log" if bool((np.isfinite(flat) & (flat > 0)).any()) else "linear"
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.5, 3.4), **kw: Any):
     """A figure with ``nrows x ncols`` axes of ``size`` inches each; returns (fig, axes).
 

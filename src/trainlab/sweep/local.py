@@ -99,7 +99,7 @@ def run_group(experiment: str, group: Sequence[Trial], trials_dir: Path) -> list
     else:
         seconds = time.perf_counter() - start
         for record, run in zip(records, runs):
-            run.finish("done", seconds)
+            run.finish_returned(seconds)
             record.update(outcome(run.path), batch=len(group))
     # Wall time of the batch shared evenly: the table's seconds column still sums to the sweep's time.
     share = (time.perf_counter() - start) / len(group)

@@ -24,8 +24,9 @@ Entry point for recipes and sweeps::
 (batch_size, seed) and the results (:class:`TrialResult`: status, seconds,
 history, metrics, the trained ``MLP``) come back in the order of ``specs``.
 ``batched=False`` trains each trial alone (``train_alone``), the reference.
-A trial whose loss turns NaN/Inf is marked ``diverged`` and frozen; the others
-go on untouched (NaN never crosses from one trial's block to another's).
+A trial whose loss or weights turn NaN/Inf is marked ``diverged`` and frozen; the
+others go on untouched (NaN never crosses from one trial's block to another's:
+see ``trainlab.train.stacked``).
 """
 
 from __future__ import annotations
@@ -106,11 +107,12 @@ def train_stack(
         epoch_loss = (total / n).tolist()  # one sync per epoch
         seconds += time.perf_counter() - start
         accs = {name: stack.accuracy(*xy).tolist() for name, xy in evals.items()} if eval_every_epoch else {}
+        finite = stack.finite()
         for k in range(t):
             if not stack.alive[k]:
                 continue
             record = {"epoch": epoch, "train_loss": epoch_loss[k]}
-            if not math.isfinite(epoch_loss[k]):
+            if not (math.isfinite(epoch_loss[k]) and finite[k]):
                 stack.freeze(k)
             else:
                 record.update({f"{name}_acc": acc[k] for name, acc in accs.items()})

@@ -13,15 +13,31 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from trainlab.config import FLOAT32_MAX, check, positive
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
 from trainlab.train.result import TrainResult, loss_status
 
 OPTIMIZERS = ("adam", "sgd")
+ADAM_LR_MAX = FLOAT32_MAX * (1 - 0.9)
+"""Adam's first step size is lr / (1 - beta1): above this it overflows float32 (torch raises)."""
+
+
+def check_lr(optimizer: str, lr: float, name: str = "lr") -> None:
+    """Refuse a learning rate the optimizer's steps cannot hold in float32 (and any lr that is not > 0).
+
+    A huge lr that fits trains and diverges cleanly (status ``diverged``); one past this bound would
+    end in an error from inside torch, so it is refused up front in one line.
+    """
+    positive(name, lr)
+    check(optimizer != "adam" or lr <= ADAM_LR_MAX,
+          f"{name}={lr:g} is too large for Adam: its first step size lr / (1 - beta1) overflows float32 "
+          f"(use lr <= {ADAM_LR_MAX:.3g})")
 
 
 def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
     """``adam`` or ``sgd`` (plain SGD unless ``momentum`` is given), as the seeds use them."""
+    check_lr(name, lr)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     if name == "sgd":

@@ -71,8 +71,8 @@ class TrialData:
         check(self.rows.ndim == 1 and self.rows.numel() > 0, "a trial needs a non-empty 1-D tensor of rows")
         if self.sample_weights is not None:
             check(self.sample_weights.shape == self.rows.shape, "sample_weights needs one weight per row")
-            check(bool((self.sample_weights >= 0).all()) and float(self.sample_weights.sum()) > 0,
-                  "sample_weights must be >= 0 with a positive sum")
+            check(bool((self.sample_weights >= 0).all()) and 0 < float(self.sample_weights.sum()) < math.inf,
+                  "sample_weights must be finite and >= 0 with a positive sum")
         if self.class_weights is not None:
             positive("class_weights", list(self.class_weights))
         check(self.focal_gamma >= 0, f"focal_gamma must be >= 0 (got {self.focal_gamma})")
@@ -348,7 +348,9 @@ def _train_stack(stack: PerTrialStack, x: torch.Tensor, y: torch.Tensor, *, epoc
     seconds = 0.0
     for epoch in tqdm(range(1, epochs + 1), desc=desc, disable=None if progress else True, leave=False):
         start = time.perf_counter()
-        index = torch.zeros(groups, steps * b, dtype=torch.long, device=x.device)
+        # Padding repeats the group's own first row (weight 0): any other pool row could be NaN/Inf
+        # (another trial's data), and 0 * NaN in the loss or the weight gradient is NaN.
+        index = torch.stack([r[:1].expand(steps * b) for r in rows]).clone()
         mask = torch.zeros(groups, steps * b, dtype=x.dtype, device=x.device)
         for g, (d, gen, r) in enumerate(zip(leaders, generators, rows)):
             order = epoch_order(r.numel(), gen, d.sample_weights).to(x.device)

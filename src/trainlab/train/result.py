@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterable
 
 STATUSES = ("done", "diverged", "failed")
 """done: trained to the end; diverged: the training loss became NaN/Inf and training
 stopped there; failed: an error ended the run (a sweep records it and goes on)."""
+
+
+def combined_status(statuses: Iterable[str]) -> str:
+    """One status for several trainings (a table row over seeds): ``done`` only if all are,
+    else ``failed`` if one failed, else ``diverged``."""
+    seen = set(statuses)
+    return "done" if seen <= {"done"} else "failed" if "failed" in seen else "diverged"
 
 
 def loss_status(loss: float) -> str:

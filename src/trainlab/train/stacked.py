@@ -4,6 +4,13 @@ The hidden units of all trials sit side by side in one wide first layer and the
 output layer is block-diagonal, so one GEMM per step serves every trial and each
 trial still gets exactly the gradient and update it would get alone (see
 ``trainlab.train.batched`` for how trials are grouped and trained).
+
+A trial that turns NaN/Inf must not reach the others. The channels between trials
+are the wide GEMMs, through the zero off-block entries of the output layer
+(``0 * inf = nan``), so: hidden activations enter every GEMM with NaN/Inf zeroed,
+output gradients likewise, and the optimizers update only the diagonal blocks of
+the output layer (kept as one contiguous tensor), so off-block entries stay
+exactly zero whatever a trial's learning rate or gradients.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from torch.optim.adam import adam
 
 from trainlab.config import check, one_of, positive
 from trainlab.device import global_seed
+from trainlab.train.loop import check_lr
 from trainlab.nn.mlp import MLP
 
 STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
@@ -45,7 +53,7 @@ class TrialSpec:
         positive("hidden", self.hidden)
         one_of("activation", self.activation, STACK_ACTIVATIONS)
         one_of("optimizer", self.optimizer, STACK_OPTIMIZERS)
-        positive("lr", self.lr)
+        check_lr(self.optimizer, self.lr)
         positive("batch_size", self.batch_size)
         check(self.seed >= 0, "seed must be >= 0")
 
@@ -93,19 +101,24 @@ class StackedMLP:
             b1[rows] = solo.fc1.bias.detach()
             w2[k * c : (k + 1) * c, rows] = solo.fc2.weight.detach()
             b2[k * c : (k + 1) * c] = solo.fc2.bias.detach()
-        mask = torch.zeros(t * c, width)
-        for k, rows in enumerate(self.slices):
-            mask[k * c : (k + 1) * c, rows] = 1.0
         self.params = [p.to(device) for p in (w1, b1, w2, b2)]
-        self.mask2 = mask.to(device)
+        # Trial k's (c, h_k) output block, row by row, at [c * start_k, c * stop_k) of one flat tensor:
+        # what the optimizers update (then copied into w2), so no update ever writes off the blocks.
+        flat = [(torch.arange(k * c, (k + 1) * c)[:, None] * width + torch.arange(rows.start, rows.stop)).flatten()
+                for k, rows in enumerate(self.slices)]
+        self._block_index = torch.cat(flat).to(device)
+        self.w2_blocks = self.params[2].view(-1)[self._block_index]
+        trials = torch.arange(t)
+        self._trial_of_unit = trials.repeat_interleave(torch.tensor(widths)).to(device)
+        self._trial_of_block = trials.repeat_interleave(torch.tensor(widths) * c).to(device)
         self.ordered = ordered
         self.alive = [True] * t
         self._frozen: list[int] = []
         self.runs = self._optimizer_runs()
         n_adam = sum(spec.optimizer == "adam" for spec in ordered)
-        self.adam_rows = [starts[n_adam], starts[n_adam], n_adam * c, n_adam * c]
-        self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
-        self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self.params, self.adam_rows)]
+        self.adam_rows = [starts[n_adam], starts[n_adam], c * starts[n_adam], n_adam * c]
+        self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self._updated(), self.adam_rows)]
+        self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self._updated(), self.adam_rows)]
         # torch's Adam counts steps in tensors, one per parameter; one set per Adam run.
         self._adam_steps = {rows.start: [torch.zeros((), device=device) for _ in range(4)]
                             for rows, _, optimizer, _ in self.runs if optimizer == "adam"}
@@ -129,21 +142,24 @@ class StackedMLP:
             a[:, start:stop] = ACTIVATION_FNS[name](h[:, start:stop])
         return a
 
+    def _hidden(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-activations h and activations a, with a trial's NaN/Inf activations zeroed: they
+        would reach every trial through the zero off-block weights of the output GEMM (0 * inf = nan)."""
+        w1, b1, _, _ = self.params
+        h = torch.addmm(b1, x, w1.t())
+        return h, self._activate(h).nan_to_num_(0.0, 0.0, 0.0)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, trials, classes) in stack order (diverged trials are frozen at zero, so all finite)."""
-        w1, b1, w2, b2 = self.params
-        a = self._activate(torch.addmm(b1, x, w1.t()))
-        return torch.addmm(b2, a, w2.t()).view(x.shape[0], -1, self.n_classes)
+        """(B, trials, classes) in stack order; a trial's NaN/Inf stays in its own logits."""
+        _, _, w2, b2 = self.params
+        return torch.addmm(b2, self._hidden(x)[1], w2.t()).view(x.shape[0], -1, self.n_classes)
 
     # -- one training step ---------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One Adam/SGD step of every trial on batch (x, y); returns the per-trial mean losses (stack order)."""
-        w1, b1, w2, b2 = self.params
+        w1, _, w2, b2 = self.params
         n, t, c = x.shape[0], len(self.slices), self.n_classes
-        h = torch.addmm(b1, x, w1.t())
-        # A diverged trial's NaN/Inf activations would leak into every trial through
-        # the zero off-block weights (0 * inf = nan); zeroing them keeps trials apart.
-        a = self._activate(h).nan_to_num_(0.0, 0.0, 0.0)
+        h, a = self._hidden(x)
         z = torch.addmm(b2, a, w2.t()).view(n, t, c)
         # Softmax cross-entropy per trial, written out (faster than log_softmax for 10 classes).
         zmax = z.amax(dim=2, keepdim=True)
@@ -157,7 +173,7 @@ class StackedMLP:
         for k in self._frozen:  # a stopped trial gets zero gradients, so its zero weights stay zero
             dz[:, k * c : (k + 1) * c] = 0.0
         grad_b2 = dz.sum(0)
-        grad_w2 = (dz.t() @ a).mul_(self.mask2)  # block-diagonal: off-block entries stay exactly 0
+        grad_w2 = dz.t() @ a  # only its diagonal blocks are used (_update)
         dh = dz @ w2
         if len(self.segments) == 1:
             dh = ACTIVATION_GRADS[self.segments[0][2]](dh, h, a)
@@ -193,10 +209,15 @@ class StackedMLP:
         pass over memory) on row views of the stacked tensors, one call per run of
         trials sharing a learning rate; SGD is ``p -= lr * g`` on the other rows
         (``grads[0]`` holds only the Adam rows: SGD's first layer is done in ``train_step``).
+        The output layer is updated through its diagonal blocks only (``w2_blocks``), then
+        copied into ``w2``: its off-block zeros are never written, even by an update that
+        overflows (an Adam step of 0 times an infinite step size is NaN).
         """
+        c = self.n_classes
+        grads = [grads[0], grads[1], grads[2].view(-1)[self._block_index], grads[3]]
         for hidden_rows, out_rows, optimizer, lr in self.runs:
-            spans = [hidden_rows, hidden_rows, out_rows, out_rows]
-            params = [p[span] for p, span in zip(self.params, spans)]
+            spans = [hidden_rows, hidden_rows, slice(c * hidden_rows.start, c * hidden_rows.stop), out_rows]
+            params = [p[span] for p, span in zip(self._updated(), spans)]
             grad_views = [g[span] for g, span in zip(grads, spans)]
             if optimizer == "sgd":
                 torch._foreach_add_(params[1:], grad_views[1:], alpha=-lr)
@@ -206,17 +227,37 @@ class StackedMLP:
             adam(params, grad_views, exp_avgs, exp_avg_sqs, [], self._adam_steps[hidden_rows.start],
                  fused=self._fused, foreach=None if self._fused else True, amsgrad=False, beta1=ADAM_BETAS[0],
                  beta2=ADAM_BETAS[1], lr=lr, weight_decay=0.0, eps=ADAM_EPS, maximize=False)
+        self.params[2].view(-1).index_copy_(0, self._block_index, self.w2_blocks)
+
+    def _updated(self) -> list[torch.Tensor]:
+        """The tensors the optimizers update: w1, b1, the output blocks, b2."""
+        return [self.params[0], self.params[1], self.w2_blocks, self.params[3]]
 
     def freeze(self, k: int) -> None:
         """Stop trial k (stack order): zero its weights and Adam state; its gradients are zero from now on."""
         self.alive[k] = False
         self._frozen.append(k)
-        rows, out = self.slices[k], slice(k * self.n_classes, (k + 1) * self.n_classes)
-        for tensors in (self.params, self.exp_avg, self.exp_avg_sq):
-            for i, tensor in enumerate(tensors):
-                span = rows if i < 2 else out
+        c, rows = self.n_classes, self.slices[k]
+        spans = [rows, rows, slice(c * rows.start, c * rows.stop), slice(k * c, (k + 1) * c)]
+        for tensors in (self._updated(), self.exp_avg, self.exp_avg_sq):
+            for tensor, span in zip(tensors, spans):
                 if tensor.shape[0] >= span.stop:  # Adam state only covers the Adam rows
                     tensor[span] = 0.0
+        self.params[2][spans[3]] = 0.0
+
+    @torch.no_grad()
+    def finite(self) -> list[bool]:
+        """Whether every weight of each trial is finite, stack order (one sync).
+
+        A trial's loss can stay finite while some of its hidden units are NaN/Inf (their
+        activations are zeroed in the stack, where alone they would make its loss NaN).
+        """
+        w1, b1, _, b2 = self.params
+        bad = torch.zeros(len(self.slices), device=w1.device)
+        bad.index_add_(0, self._trial_of_unit, (~(torch.isfinite(w1).all(1) & torch.isfinite(b1))).float())
+        bad.index_add_(0, self._trial_of_block, (~torch.isfinite(self.w2_blocks)).float())
+        bad += (~torch.isfinite(b2.view(len(self.slices), self.n_classes))).sum(1)
+        return (bad == 0).tolist()
 
     # -- evaluation and export -----------------------------------------------
     @torch.inference_mode()

@@ -190,8 +190,8 @@ def _start_probe(probe: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return proc, run_dir
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_and_sigterm_end_a_run_interrupted_with_one_line(stop_probe, tmp_path, sig, code):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_ctrl_c_sigterm_and_sighup_end_a_run_interrupted_with_one_line(stop_probe, tmp_path, sig, code):
     proc, run_dir = _start_probe(stop_probe, tmp_path)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)

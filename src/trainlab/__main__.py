@@ -1,16 +1,16 @@
 """``python -m trainlab`` runs the command line; so does ``torchrun ... -m trainlab run NAME``.
 
-The ``trainlab`` script starts here too: Ctrl-C or SIGTERM while the command line's
+The ``trainlab`` script starts here too: Ctrl-C, SIGTERM or SIGHUP while the command line's
 libraries load (a second or so) ends with one line, not an import traceback.
 """
 
 import sys
 
-from trainlab.processes import interrupted, stop_on_sigterm
+from trainlab.processes import interrupted, stop_like_ctrl_c
 
 
 def main() -> None:
-    stop_on_sigterm()
+    stop_like_ctrl_c()
     try:
         from trainlab.cli import main as cli_main
     except KeyboardInterrupt as exc:

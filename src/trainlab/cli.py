@@ -26,8 +26,8 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def stoppable(command: Command) -> Command:
-    """Ctrl-C or SIGTERM during ``command``: one line, ``interrupted: FOLDER`` once a folder exists,
-    and the shell's exit code for the signal (130, 143). Inside the command because Typer
+    """Ctrl-C, SIGTERM or SIGHUP during ``command``: one line, ``interrupted: FOLDER`` once a folder
+    exists, and the shell's exit code for the signal (130, 143, 129). Inside the command because Typer
     turns a KeyboardInterrupt that reaches it into a silent exit 130."""
 
     @functools.wraps(command)
@@ -205,12 +205,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Entry point: bad input ends with one line on stderr and exit code 2.
 
     Typer/click handle usage errors themselves (message and exit code 2);
-    trainlab's own input errors arrive here as TrainlabError. SIGTERM stops a run as
-    Ctrl-C does (:func:`stoppable`).
+    trainlab's own input errors arrive here as TrainlabError. SIGTERM and SIGHUP stop a
+    run as Ctrl-C does (:func:`stoppable`); Ctrl-C never reaches this function, since Typer
+    turns a KeyboardInterrupt into a silent exit 130.
     """
-    from trainlab.processes import stop_on_sigterm
+    from trainlab.processes import stop_like_ctrl_c
 
-    stop_on_sigterm()
+    stop_like_ctrl_c()
     try:
         app(args=argv, prog_name="trainlab")
     except TrainlabError as exc:
@@ -222,9 +223,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     except yaml.YAMLError as exc:
         typer.echo(f"error: not valid YAML: {' '.join(str(exc).split())}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
 
 
 if __name__ == "__main__":

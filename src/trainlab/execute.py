@@ -86,7 +86,8 @@ def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
             exp.run(cfg, run)
     except KeyboardInterrupt as exc:
         run.finish("interrupted", time.perf_counter() - start)
-        raise interrupted(exc, run.path) from None
+        # A data-parallel rank other than 0 writes no folder: only rank 0 names one.
+        raise interrupted(exc, None if isinstance(run, SilentRun) else run.path) from None
     except TrainlabError as exc:
         run.finish("failed", time.perf_counter() - start, error=str(exc))
         raise

@@ -4,7 +4,8 @@ A run folder records its process (pid, host, and the process's start time, so th
 pid the kernel later gives to another program is not mistaken for the run); ``trainlab
 runs`` asks :func:`liveness` to show a run whose process died as ``killed``. A sweep
 folder is held by one process at a time (:func:`hold`). SIGTERM (``kill``, ``timeout``,
-Slurm) stops a run as Ctrl-C does (:func:`stop_on_sigterm`, :class:`Interrupted`).
+Slurm) and SIGHUP (a closed terminal or a dropped ssh session) stop a run as Ctrl-C
+does (:func:`stop_like_ctrl_c`, :class:`Interrupted`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        """What a shell reports for a process ended by this signal: 130 for Ctrl-C, 143 for SIGTERM."""
+        """What a shell reports for a process ended by this signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
         return 128 + self.signum
 
 
@@ -48,10 +49,18 @@ def interrupted(exc: KeyboardInterrupt, folder: Path | None = None) -> Interrupt
     return Interrupted(getattr(exc, "signum", signal.SIGINT), folder or getattr(exc, "folder", None))
 
 
-def stop_on_sigterm() -> None:
-    """Make SIGTERM raise :class:`Interrupted` in the main thread, as SIGINT raises KeyboardInterrupt."""
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+"""Signals that end a run as Ctrl-C does: SIGTERM (kill, timeout, Slurm's preemption) and, where the
+system has it, SIGHUP (the terminal or ssh session closed; without a handler the run would die
+unmarked and only later be listed ``killed``)."""
+
+
+def stop_like_ctrl_c() -> None:
+    """Make every :data:`STOP_SIGNALS` raise :class:`Interrupted` in the main thread, as SIGINT raises
+    KeyboardInterrupt (signal handlers can only be set there)."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _raise_interrupted)
 
 
 def _raise_interrupted(signum: int, frame: Any) -> None:

@@ -104,3 +104,17 @@ def test_models_trained_side_by_side_are_the_same_bits_as_one_after_another(monk
     for a, b in zip(trained[2], trained[1], strict=True):
         for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
             assert torch.equal(p, q), (a.job, name)
+
+
+def test_a_run_whose_every_model_diverged_says_so_and_still_draws_its_report(tmp_path):
+    """lr=3e37 blows every model up: the run must end ``diverged`` with its tables and figures
+    (the code-space figure once crashed on the NaN codes inside PCA)."""
+    import json
+
+    run_dir = run_quick("autoencoder", tmp_path, lr=3e37, seeds=1, epochs=1)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "diverged" and "diverged" in info["error"]
+    _, rows = read_table(run_dir, "runs")
+    assert rows and {r["status"] for r in rows} == {"diverged"}
+    assert (run_dir / "figures" / "codes.png").is_file() and not list((run_dir / "figures").glob("plane_*"))
+    assert "diverged" in (run_dir / "report.md").read_text()

@@ -84,7 +84,7 @@ def run(cfg: Config, run) -> None:
     # Train: every (arch, λ, seed) is an independent model; they share the cores side by side.
     jobs = [Job(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
             for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
-    loss_rows, test_rows, class_rows, models = [], [], [], {}
+    loss_rows, test_rows, class_rows, models, drawn_status = [], [], [], {}, {}
     for t in train_all(jobs, cfg, x_train, shape):
         arch, latent, seed = t.job.arch, t.job.latent, t.job.seed
         for record in t.result.history:
@@ -101,6 +101,7 @@ def run(cfg: Config, run) -> None:
                         dataset=data.name, test_l1=row["test_l1"], dead_units=row["dead_units"])
         if seed == cfg.seed:
             models[arch, latent] = t.model
+            drawn_status[arch, latent] = t.result.status
 
     # Tables: the study's loss against epoch, then test errors and per-class errors over seeds.
     run.table("loss", loss_rows, columns=["arch", "latent", "seed", "epoch", "train_l1"], title="Training loss",
@@ -130,7 +131,7 @@ def run(cfg: Config, run) -> None:
                title="Test images in code space, coloured by class",
                caption="λ = 2: the code itself; larger λ: the first two principal components of the codes.")
     for arch in cfg.archs:
-        if 2 in cfg.latents:
+        if 2 in cfg.latents and drawn_status[arch, 2] == "done":  # a diverged model's codes are NaN
             run.figure(f"plane_{arch}", _plot_plane(models[arch, 2], x_test, y_test, shape),
                        title=f"{arch}, λ = 2: the code plane and what the decoder draws across it",
                        caption="Left: test codes by class; right: images decoded at a 12 x 12 grid of codes "
@@ -204,10 +205,14 @@ def _curves(loss_rows: list[dict], arch: str, latent: int) -> tuple[np.ndarray, 
 
 
 def _band(ax, epochs: np.ndarray, curves: np.ndarray, label: str) -> None:
-    line, = ax.plot(epochs, np.nanmean(curves, axis=0), label=label)
+    # Over the seeds that have a number (a diverged seed's epochs are NaN); an epoch no seed has stays
+    # NaN, without the "mean of empty slice" warnings np.nanmean/nanmin would print for it.
+    known = ~np.isnan(curves)
+    mean = np.where(known, curves, 0).sum(axis=0) / np.where(known.any(axis=0), known.sum(axis=0), np.nan)
+    line, = ax.plot(epochs, mean, label=label)
     if len(curves) > 1:
-        ax.fill_between(epochs, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=line.get_color(),
-                        alpha=0.25, linewidth=0)
+        ax.fill_between(epochs, np.fmin.reduce(curves, axis=0), np.fmax.reduce(curves, axis=0),
+                        color=line.get_color(), alpha=0.25, linewidth=0)
 
 
 def _plot_loss(loss_rows: list[dict]):
@@ -242,8 +247,12 @@ def _plot_codes(models, x_test, y_test, class_names, seed: int):
     keys = list(models)
     fig, axes = new_figure(ncols=len(keys), size=(3.6, 3.4))
     labels = y_test.cpu().numpy()
+    scatter = None
     for ax, (arch, latent) in zip(axes[0], keys):
         codes = encode_all(models[arch, latent], x_test).cpu().numpy()
+        if not np.isfinite(codes).all():  # a diverged model has no code space to draw (PCA refuses NaN)
+            ax.set(title=f"{arch}, λ = {latent}: diverged", xticks=[], yticks=[])
+            continue
         how = "code"
         if latent > 2:
             codes, how = PCA(n_components=2, random_state=seed).fit_transform(codes), "PCA of codes"
@@ -252,8 +261,9 @@ def _plot_codes(models, x_test, y_test, class_names, seed: int):
         scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=2, alpha=0.6, vmin=-0.5,
                              vmax=len(class_names) - 0.5, rasterized=True)
         ax.set(title=f"{arch}, λ = {latent} ({how})", xticks=[], yticks=[])
-    cbar = fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(len(class_names)), shrink=0.8)
-    cbar.ax.set_yticklabels(class_names, fontsize=7)
+    if scatter is not None:
+        cbar = fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(len(class_names)), shrink=0.8)
+        cbar.ax.set_yticklabels(class_names, fontsize=7)
     return fig
 
 

@@ -132,3 +132,22 @@ def test_read_jsonl_keeps_only_json_objects(tmp_path):
     path = tmp_path / "log.jsonl"
     path.write_bytes(b'{"a": 1}\n3\n["x"]\nnull\n\xff\xfe{"b"\n{"c": 2}\n')
     assert read_jsonl(path) == [{"a": 1}, {"c": 2}]
+
+
+def test_not_a_file_names_a_folder_as_a_folder(tmp_path):
+    from trainlab.files import not_a_file
+
+    (tmp_path / "f.yaml").write_text("a: 1\n")
+    assert not_a_file(tmp_path / "f.yaml") is None
+    assert not_a_file(tmp_path) == "is a folder, not a file"
+    assert not_a_file(tmp_path / "missing") == "does not exist"
+
+
+def test_a_folder_given_as_config_file_is_named_a_folder(tmp_path):
+    import pytest
+
+    from trainlab.config import BaseConfig, load_config
+    from trainlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_config(BaseConfig, yaml_file=tmp_path)

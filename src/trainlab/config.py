@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from trainlab.errors import ConfigError
+from trainlab.files import not_a_file
 
 C = TypeVar("C")
 
@@ -125,8 +126,9 @@ def load_config(
         sources.append(("profile", dict(base)))
     if yaml_file is not None:
         path = Path(yaml_file)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
+        problem = not_a_file(path)
+        if problem:
+            raise ConfigError(f"config file {path} {problem}; give a YAML file of key: value")
         loaded = _read_yaml(path)
         if loaded is None:
             loaded = {}

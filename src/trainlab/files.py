@@ -29,6 +29,20 @@ def _umask() -> int:
     return mask
 
 
+def not_a_file(path: Path | str) -> str | None:
+    """Why ``path`` cannot be read as a file (``does not exist``, ``is a folder, not a file``), or None.
+
+    Callers put it in their one-line error, so a folder given where a file belongs is named as
+    a folder instead of being reported missing.
+    """
+    path = Path(path)
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "does not exist"
+
+
 def atomic_write(path: Path | str, data: bytes | str) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
 

@@ -16,13 +16,15 @@ from typing import Any
 import torch
 
 from trainlab.errors import DataError
+from trainlab.files import not_a_file
 
 
 def load_tensor_file(path: str | Path, what: str) -> Any:
     """``torch.load(path, weights_only=True)``, with every failure as one :class:`DataError` line."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{what} file {path} does not exist; give an existing .pt file")
+    problem = not_a_file(path)
+    if problem:
+        raise DataError(f"{what} file {path} {problem}; give an existing .pt file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # user input: any failure of the unpickler is a bad file

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.datasets import make_circles, make_moons
 
 from trainlab.errors import ConfigError, DataError
+from trainlab.files import not_a_file
 
 TOY_DATASETS = ("moons", "circles", "manycircles", "blobs", "helix")
 
@@ -123,8 +124,9 @@ def make_toy(
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"{path} does not exist; pass the path of a .npy file")
+    problem = not_a_file(path)
+    if problem:
+        raise DataError(f"{path} {problem}; pass the path of a .npy file")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:

@@ -42,3 +42,30 @@ def test_inside_a_task_the_plan_sees_one_core():
 
     plans = map_tasks(lambda _: cpu_plan("cpu", 1e12, tasks=4, total_flops=1e15), range(2), workers=2)
     assert all(plan.workers == 1 and plan.threads == 1 for plan in plans)
+
+
+def test_run_independent_starts_the_costliest_first_and_returns_in_task_order():
+    from trainlab.workers import run_independent
+
+    started = []
+
+    def task(name):
+        started.append(name)
+        return name.upper()
+
+    # too little work for workers: one after another here, in falling cost
+    out = run_independent(task, ["a", "b", "c"], costs=[1.0, 3.0, 2.0], step_flops=1.0, device="cpu")
+    assert out == ["A", "B", "C"] and started == ["b", "c", "a"]
+
+
+def test_run_independent_tells_each_task_whether_it_runs_alone(monkeypatch):
+    from trainlab import device
+    from trainlab.workers import run_independent
+
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    big = [device.MIN_PARALLEL_FLOPS] * 2
+    side_by_side = run_independent(lambda t, alone: (t, alone), [1, 2], costs=big, step_flops=1.0, device="cpu",
+                                   tell_alone=True)
+    one_by_one = run_independent(lambda t, alone: (t, alone), [1, 2], costs=[1.0, 1.0], step_flops=1.0,
+                                 device="cpu", tell_alone=True)
+    assert side_by_side == [(1, False), (2, False)] and one_by_one == [(1, True), (2, True)]

@@ -1,7 +1,12 @@
 """Independent tasks on every core: one single-threaded worker per core.
 
-    plan = cpu_plan(device, step_flops, tasks=len(stacks), total_flops=flops)
-    results = map_tasks(train_stack, stacks, workers=plan.workers)
+    results = run_independent(train_stack, stacks, costs=flops_per_stack,
+                              step_flops=largest_step_flops, device=device)
+
+:func:`run_independent` is the one way trainlab runs independent work (stacks of
+models, data sets, seeds, fits): it asks :func:`trainlab.device.cpu_plan` for the
+workers and threads, starts the costliest tasks first, and returns the results in
+the order of ``tasks``.
 
 Every task runs on one torch/BLAS thread, wherever it runs, so its result does not
 depend on where it ran: the same single-threaded operations on the same inputs give
@@ -30,7 +35,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from trainlab.device import CpuPlan, claim_cores, core_limit, use_threads
+from trainlab.device import CpuPlan, claim_cores, core_limit, cpu_plan, use_threads
 
 T = TypeVar("T")
 
@@ -62,3 +67,38 @@ def run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> 
         return map_tasks(fn, tasks, workers=plan.workers)
     with use_threads(plan.threads):
         return [fn(task) for task in tasks]
+
+
+def run_independent(
+    fn: Callable[..., T],
+    tasks: Sequence[Any],
+    *,
+    costs: Sequence[float],
+    step_flops: float,
+    device: torch.device | str,
+    tell_alone: bool = False,
+) -> list[T]:
+    """``[fn(task) for task in tasks]``, on the cores :func:`trainlab.device.cpu_plan` gives them.
+
+    ``costs`` are the tasks' FLOPs (their sum decides whether workers pay, their order
+    which task starts first: the costliest, so that no long task starts last);
+    ``step_flops`` is the largest single step any task takes (one thread or more when
+    the tasks run here one after another). Results come back in the order of ``tasks``.
+    With ``tell_alone`` the call is ``fn(task, alone)``, ``alone`` True when the tasks run
+    one after another here (a progress bar per task then reads well; side by side they
+    would interleave).
+    """
+    tasks, costs = list(tasks), [float(c) for c in costs]
+    if len(costs) != len(tasks):
+        raise ValueError(f"{len(tasks)} tasks but {len(costs)} costs")
+    plan = cpu_plan(device, step_flops, tasks=len(tasks), total_flops=sum(costs))
+    order = sorted(range(len(tasks)), key=lambda i: -costs[i])  # stable: equal costs keep their order
+    alone = plan.workers == 1
+
+    def call(i: int) -> T:
+        return fn(tasks[i], alone) if tell_alone else fn(tasks[i])
+
+    results: list[Any] = [None] * len(tasks)
+    for i, result in zip(order, run_planned(call, order, plan)):
+        results[i] = result
+    return results

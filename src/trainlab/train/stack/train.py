@@ -36,7 +36,9 @@ Evals = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 
 class Stack(Protocol):
     """What the epoch loop needs of a stack (``StackedMLP``, ``PerTrialStack``); "stack order"
-    is the order of its tensors, ``order[k]`` the position in ``specs`` of trial k."""
+    is the order of its tensors, ``order[k]`` the position in ``specs`` of trial k. Evaluation
+    sets also need ``accuracy(x, y)`` (``StackedMLP`` only: per-trial stacks are scored afterwards
+    with ``logits_many``)."""
 
     specs: list[TrialSpec]
     order: list[int]

@@ -57,9 +57,7 @@ from trainlab.data import imbalanced_split, keep_classes, load_images, sparsify,
 from trainlab.device import torch_generator  # noqa: E402
 from trainlab.train.imbalance import scores, strategy_grid  # noqa: E402
 from trainlab.train.metrics import binary_metrics_stacked  # noqa: E402
-from trainlab.train.evaluate_many import logits_many  # noqa: E402
-from trainlab.train.pertrial import train_per_trial  # noqa: E402
-from trainlab.train.stacked import TrialSpec, init_solo  # noqa: E402
+from trainlab.train.stack import TrialSpec, init_solo, logits_many, train_per_trial  # noqa: E402
 
 WEIGHTS = ["1", "N/10", "N/2", "n0/n1"]
 

@@ -8,7 +8,7 @@ initial weights per configuration:
   torchvision's datasets with ``ToTensor()`` do, a shuffling ``DataLoader``, one
   model and one ``torch.optim`` optimizer at a time, evaluation through
   ``DataLoader``s;
-- trainlab: ``trainlab.train.batched.train_trials``: data on the device as one
+- trainlab: ``trainlab.train.stack.train_trials``: data on the device as one
   tensor, the trials of each batch size trained together as one stacked model.
 
 Timed: training plus the final train/validation/test accuracy, for all 24
@@ -52,7 +52,7 @@ from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as 
 from trainlab.data import load_images, to_tensor, train_val_split
 from trainlab.device import claim_cores, torch_generator, use_threads
 from trainlab.nn.mlp import MLP
-from trainlab.train.batched import TrialSpec, train_trials, training_flops
+from trainlab.train.stack import TrialSpec, train_trials, trial_flops
 
 BATCH_SIZES = (64, 128, 1024)
 OPTIMIZERS = (("adam", 1e-3), ("sgd", 1e-2))
@@ -187,7 +187,7 @@ def main() -> None:
     rate = max(rate_before, matmul_rate())
 
     n_eval = len(train_idx) + len(val_idx) + len(data.test_labels)
-    flops = training_flops(specs, 784, 10, len(train_idx) * args.epochs)
+    flops = trial_flops(specs, 784, 10, len(train_idx) * args.epochs)
     flops += sum(2.0 * (784 * s.hidden + 10 * s.hidden) for s in specs) * n_eval
     limit = flops / (rate * args.threads)  # every core at its best single-thread matmul rate
 

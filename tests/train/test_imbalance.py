@@ -18,7 +18,8 @@ from trainlab.train.imbalance import (
     weight_factor,
 )
 from trainlab.train.losses import log_prior, posthoc_adjust
-from trainlab.train.pertrial import epoch_order, trial_loss
+from trainlab.train.loop import epoch_order
+from trainlab.train.stack import trial_loss
 
 
 @pytest.mark.parametrize("expr,value", [("1", 1.0), ("2.5", 2.5), ("N/10", 100.0), ("N / 2", 500.0), ("N", 1000.0),

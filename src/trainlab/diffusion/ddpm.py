@@ -22,7 +22,7 @@ from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
-from trainlab.train.result import TrainResult
+from trainlab.train.result import TrainResult, training_flops
 
 ARCHS = ("default", "study")
 
@@ -178,16 +178,6 @@ def train_ddpm(
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
     device = _device_of(model)
-    step_flops = 6.0 * min(batch_size, X.shape[0]) * sum(p.numel() for p in model.parameters())
-    with use_threads(threads_for_step(step_flops, device), device):
-        return _train(model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
-                      progress=progress, labels=labels, label_dropout=label_dropout, weight_decay=weight_decay,
-                      lr_decay=lr_decay, check_every=check_every, on_step=on_step)
-
-
-def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, labels, label_dropout,
-           weight_decay, lr_decay, check_every, on_step) -> TrainResult:
-    device = _device_of(model)
     X = X.to(device)
     n = X.shape[0]
     n_classes = getattr(model, "n_classes", 0)
@@ -202,36 +192,38 @@ def _train(model, scheduler, X, *, steps, batch_size, lr, generator, progress, l
     losses = torch.empty(steps, device=device)
     status, done = "done", steps
     perm, pos = None, n
-    model.train()
-    start = time.perf_counter()
-    for step in tqdm(range(steps), desc="ddpm", disable=None if progress else True, leave=False):
-        if pos + batch_size > n:  # new pass over the data
-            perm, pos = torch.randperm(n, generator=generator, device=gen_dev).to(device), 0
-        idx = perm[pos : pos + batch_size]
-        pos += batch_size
-        x0 = X[idx]
-        t = torch.randint(0, scheduler.T, (batch_size,), generator=generator, device=gen_dev).to(device)
-        noise = _randn(x0.shape, generator, device)
-        y = None
-        if labels is not None:
-            y = labels[idx]
-            drop = torch.rand(batch_size, generator=generator, device=gen_dev).to(device) < label_dropout
-            y = torch.where(drop, torch.full_like(y, n_classes), y)
-        loss = F.mse_loss(model(scheduler.add_noise(x0, noise, t), t, y), noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        losses[step] = loss.detach()
-        if on_step is not None:
-            on_step(step + 1)
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            window = losses[: step + 1]
-            if not bool(torch.isfinite(window).all()):  # one sync per check_every steps
-                done = int((~torch.isfinite(window)).nonzero()[0, 0])
-                status = "diverged"
-                break
+    params = sum(p.numel() for p in model.parameters())
+    with use_threads(threads_for_step(training_flops(params, batch_size), device), device):
+        model.train()
+        start = time.perf_counter()
+        for step in tqdm(range(steps), desc="ddpm", disable=None if progress else True, leave=False):
+            if pos + batch_size > n:  # new pass over the data
+                perm, pos = torch.randperm(n, generator=generator, device=gen_dev).to(device), 0
+            idx = perm[pos : pos + batch_size]
+            pos += batch_size
+            x0 = X[idx]
+            t = torch.randint(0, scheduler.T, (batch_size,), generator=generator, device=gen_dev).to(device)
+            noise = _randn(x0.shape, generator, device)
+            y = None
+            if labels is not None:
+                y = labels[idx]
+                drop = torch.rand(batch_size, generator=generator, device=gen_dev).to(device) < label_dropout
+                y = torch.where(drop, torch.full_like(y, n_classes), y)
+            loss = F.mse_loss(model(scheduler.add_noise(x0, noise, t), t, y), noise)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            losses[step] = loss.detach()
+            if on_step is not None:
+                on_step(step + 1)
+            if (step + 1) % check_every == 0 or step + 1 == steps:
+                window = losses[: step + 1]
+                if not bool(torch.isfinite(window).all()):  # one sync per check_every steps
+                    done = int((~torch.isfinite(window)).nonzero()[0, 0])
+                    status = "diverged"
+                    break
     model.eval()
     kept = losses[:done].tolist()  # waits for the device, so the time below is complete
     seconds = time.perf_counter() - start

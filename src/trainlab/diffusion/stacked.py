@@ -39,17 +39,7 @@ from tqdm.auto import tqdm
 from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
-from trainlab.train.result import TrainResult
-
-
-@dataclass
-class StackResult(TrainResult):
-    """A :class:`TrainResult` of one stacked model: ``seconds`` is its share of the stack's time."""
-
-    stack_seconds: float = 0.0
-    """Training time of the whole stack."""
-    stack_size: int = 1
-    """Models in the stack."""
+from trainlab.train.result import StackResult, training_flops
 
 
 @dataclass
@@ -146,15 +136,6 @@ def train_ddpm_stack(
         raise ConfigError(f"members with fewer points than batch_size={batch_size} cannot share a stack "
                           f"(training set sizes {sizes})")
     b = min(batch_size, sizes[0])
-    step_flops = 6.0 * b * sum(p.numel() for model in models for p in model.parameters())
-    with use_threads(threads_for_step(step_flops, device), device):
-        return _train_stack(members, models, device, conditional, n_classes, sizes, b, steps=steps, lr=lr,
-                            label_dropout=label_dropout, weight_decay=weight_decay, lr_decay=lr_decay,
-                            check_every=check_every, progress=progress)
-
-
-def _train_stack(members, models, device, conditional, n_classes, sizes, b, *, steps, lr, label_dropout,
-                 weight_decay, lr_decay, check_every, progress) -> list[StackResult]:
     M, d = len(members), members[0].X.shape[1]
     rows = torch.arange(M, device=device)[:, None]
 
@@ -177,45 +158,47 @@ def _train_stack(members, models, device, conditional, n_classes, sizes, b, *, s
     alive_mask = torch.ones(M, dtype=torch.bool, device=device)
     done = [steps] * M
     losses = torch.empty(steps, M, device=device)
-    for model in models:
-        model.train()
-    start = time.perf_counter()
-    for step in tqdm(range(steps), desc=f"ddpm x{M}", disable=None if progress else True, leave=False):
-        # every member's draws, in train_ddpm's order, from its own generator
-        for k, member in enumerate(members):
-            if not alive[k]:
-                continue
-            gen = member.generator
-            gen_dev = gen.device if gen is not None else device
-            if pos[k] + b > sizes[k]:
-                perms[k], pos[k] = torch.randperm(sizes[k], generator=gen, device=gen_dev).to(device), 0
-            idx[k] = perms[k][pos[k] : pos[k] + b]
-            pos[k] += b
-            t[k] = torch.randint(0, member.scheduler.T, (b,), generator=gen, device=gen_dev)
-            noise[k] = torch.randn((b, d), generator=gen, device=gen_dev)
-            if conditional:
-                drop[k] = torch.rand(b, generator=gen, device=gen_dev) < label_dropout
-        x0 = X[rows, idx]
-        xt = sqrt_ab[rows, t].unsqueeze(-1) * x0 + sqrt_1mab[rows, t].unsqueeze(-1) * noise
-        y = torch.where(drop, n_classes, Y[rows, idx]) if conditional else None
-        pred = forward(params, buffers, xt, t, y)
-        loss = vmap(F.mse_loss)(pred, noise)
-        opt.zero_grad(set_to_none=True)
-        # a stopped member's loss (and so its gradient) is 0: its NaNs stay in its own slices
-        torch.where(alive_mask, loss, torch.zeros_like(loss)).sum().backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        losses[step] = loss.detach()
-        if (step + 1) % check_every == 0 or step + 1 == steps:
-            bad = ~torch.isfinite(losses[: step + 1])
-            for k in (bad.any(0) & alive_mask).nonzero().flatten().tolist():  # one sync per check
-                done[k] = int(bad[:, k].nonzero()[0, 0])
-                alive[k] = False
-                alive_mask[k] = False
-                _write_back(models[k], params, k)  # its weights at the check that stopped it
-            if not any(alive):
-                break
+    params_count = sum(p.numel() for model in models for p in model.parameters())
+    with use_threads(threads_for_step(training_flops(params_count, b), device), device):
+        for model in models:
+            model.train()
+        start = time.perf_counter()
+        for step in tqdm(range(steps), desc=f"ddpm x{M}", disable=None if progress else True, leave=False):
+            # every member's draws, in train_ddpm's order, from its own generator
+            for k, member in enumerate(members):
+                if not alive[k]:
+                    continue
+                gen = member.generator
+                gen_dev = gen.device if gen is not None else device
+                if pos[k] + b > sizes[k]:
+                    perms[k], pos[k] = torch.randperm(sizes[k], generator=gen, device=gen_dev).to(device), 0
+                idx[k] = perms[k][pos[k] : pos[k] + b]
+                pos[k] += b
+                t[k] = torch.randint(0, member.scheduler.T, (b,), generator=gen, device=gen_dev)
+                noise[k] = torch.randn((b, d), generator=gen, device=gen_dev)
+                if conditional:
+                    drop[k] = torch.rand(b, generator=gen, device=gen_dev) < label_dropout
+            x0 = X[rows, idx]
+            xt = sqrt_ab[rows, t].unsqueeze(-1) * x0 + sqrt_1mab[rows, t].unsqueeze(-1) * noise
+            y = torch.where(drop, n_classes, Y[rows, idx]) if conditional else None
+            pred = forward(params, buffers, xt, t, y)
+            loss = vmap(F.mse_loss)(pred, noise)
+            opt.zero_grad(set_to_none=True)
+            # a stopped member's loss (and so its gradient) is 0: its NaNs stay in its own slices
+            torch.where(alive_mask, loss, torch.zeros_like(loss)).sum().backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            losses[step] = loss.detach()
+            if (step + 1) % check_every == 0 or step + 1 == steps:
+                bad = ~torch.isfinite(losses[: step + 1])
+                for k in (bad.any(0) & alive_mask).nonzero().flatten().tolist():  # one sync per check
+                    done[k] = int(bad[:, k].nonzero()[0, 0])
+                    alive[k] = False
+                    alive_mask[k] = False
+                    _write_back(models[k], params, k)  # its weights at the check that stopped it
+                if not any(alive):
+                    break
     history = losses.cpu()
     seconds = time.perf_counter() - start  # after the copy to the CPU waited for the device
     for k, model in enumerate(models):

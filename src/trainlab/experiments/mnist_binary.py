@@ -22,7 +22,7 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
-from trainlab.train.batched import TrialSpec, train_trials
+from trainlab.train.stack import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, check_lr, evaluate, fit, make_optimizer
 from trainlab.train.result import TrainResult, combined_status
 
@@ -112,7 +112,7 @@ def run(cfg: Config, run) -> None:
 
 def run_batch(cfgs: list[Config], runs: list) -> None:
     """Sweep trials that differ only in ``BATCHABLE`` fields, trained together: every (batch size, seed)
-    of every trial in one stacked model (:mod:`trainlab.train.batched`), each trial reported as ``run``
+    of every trial in one stacked model (:mod:`trainlab.train.stack`), each trial reported as ``run``
     would report it (the same tables up to float rounding; its time is its share of the stack's)."""
     cfg = cfgs[0]
     data, split = load_splits(cfg, runs[0].device, classes=cfg.classes)

@@ -4,7 +4,7 @@ The study trained ``784 -> hidden -> 10`` with a sigmoid (Table 2) and a ReLU
 (Table 3) hidden layer for every batch size {64, 128, 1024}, optimizer
 {Adam lr 1e-3, SGD lr 1e-2} and hidden width {4, 32, 64, 128}, one model after
 another (~15 min per activation). Here the trials that share a batch size are
-trained together as one stacked model (``trainlab.train.batched``), each with its
+trained together as one stacked model (``trainlab.train.stack``), each with its
 own width, activation, optimizer and learning rate; ``batched=false`` trains
 them one at a time and gives the same numbers up to float rounding.
 """
@@ -23,7 +23,7 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown
-from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
+from trainlab.train.stack import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
 from trainlab.train.loop import check_lr
 from trainlab.train.result import combined_status
 

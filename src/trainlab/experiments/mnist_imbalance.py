@@ -26,12 +26,10 @@ from trainlab.experiments._data import SplitDataConfig, load_data
 from trainlab.report.figures import mean_std_lines, new_figure
 from trainlab.report.stats import paired_difference
 from trainlab.report.tables import mean_std, mean_std_markdown
-from trainlab.train.evaluate_many import logits_many
 from trainlab.train.imbalance import (POSTHOC, STRATEGIES, WEIGHTED, posthoc_decision, scores, strategy_grid,
                                       weight_factor)
 from trainlab.train.metrics import binary_metrics_stacked
-from trainlab.train.pertrial import train_alone_on, train_per_trial
-from trainlab.train.stacked import TrialSpec
+from trainlab.train.stack import TrialSpec, logits_many, train_alone, train_per_trial
 
 NAME = "mnist-imbalance"
 STUDY = "mlp"
@@ -86,8 +84,6 @@ class Config(SplitDataConfig):
     """Logit adjustment strength, for the logit-adjusted loss and the post-hoc adjustment (Menon et al.'s 1)."""
     batched: bool = True
     """Train all models as one stacked model; false trains them one at a time (the reference, slow)."""
-    workers: int = 2
-    """Stacks trained at once on the CPU, one thread each (2 uses both cores of a 2-core machine)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -102,7 +98,7 @@ class Config(SplitDataConfig):
               "weights must list at least one factor for loss_weight and resample")
         for expr in self.weights:
             weight_factor(expr, 100, (100, 1))  # syntax check; the values depend on N and the split
-        for name in ("seeds", "epochs", "lr", "batch_size", "hidden", "workers"):
+        for name in ("seeds", "epochs", "lr", "batch_size", "hidden"):
             positive(name, getattr(self, name))
         check(self.focal_gamma >= 0, f"focal_gamma must be >= 0 (got {self.focal_gamma})")
         positive("tau", self.tau)
@@ -141,9 +137,9 @@ def run(cfg: Config, run) -> None:
     with thread_limit(1, device):  # tiny models: a second thread only spin-waits (see trainlab.device)
         start = time.perf_counter()
         if cfg.batched:
-            results = train_per_trial(specs, trials, x, y, epochs=cfg.epochs, n_classes=2, workers=cfg.workers)
+            results = train_per_trial(specs, trials, x, y, epochs=cfg.epochs, n_classes=2)
         else:
-            results = [train_alone_on(s, t, x, y, epochs=cfg.epochs, n_classes=2) for s, t in zip(specs, trials)]
+            results = [train_alone(s, x, y, data=t, epochs=cfg.epochs, n_classes=2) for s, t in zip(specs, trials)]
         train_seconds = time.perf_counter() - start
         runs, eval_seconds = _evaluate(cfg, groups, results, x, y, x_test, y_test)
     for test_set, per_run in runs.items():

@@ -4,7 +4,7 @@ An experiment may opt in to batched trials by defining, next to ``run(cfg, run)`
 
 - ``BATCHABLE = ("hidden", "lr", ...)``: config fields that may differ inside one batch,
 - ``run_batch(cfgs, runs) -> None``: run several trials at once (for example as one
-  stacked model, :mod:`trainlab.train.batched`), writing trial i through ``runs[i]``
+  stacked model, :mod:`trainlab.train.stack`), writing trial i through ``runs[i]``
   exactly as ``run(cfgs[i], runs[i])`` would.
 
 Pending trials that agree on every other field form a group and go to

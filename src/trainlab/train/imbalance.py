@@ -1,6 +1,6 @@
 """Strategies against class imbalance for a binary classifier whose rare class is 1.
 
-Trained strategies turn into a :class:`~trainlab.train.pertrial.TrialData`
+Trained strategies turn into a :class:`~trainlab.train.stack.TrialData`
 (what a trial trains on and how its loss weighs it), so any number of them
 train together with ``train_per_trial``:
 
@@ -28,7 +28,7 @@ import torch
 from trainlab.errors import ConfigError
 from trainlab.train.losses import prior_bias
 from trainlab.train.metrics import best_f1_threshold
-from trainlab.train.pertrial import TrialData
+from trainlab.train.stack.spec import TrialData
 
 STRATEGIES = ("none", "loss_weight", "resample", "focal", "logit_adjust", "posthoc_adjust", "threshold")
 WEIGHTED = ("loss_weight", "resample")

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from trainlab.config import FLOAT32_MAX, check, positive
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
-from trainlab.train.result import TrainResult, loss_status
+from trainlab.train.result import TrainResult, loss_status, training_flops
 
 OPTIMIZERS = ("adam", "sgd")
 ADAM_LR_MAX = FLOAT32_MAX * (1 - 0.9)
@@ -45,11 +45,37 @@ def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.0) -> 
     raise ConfigError(f"optimizer={name!r} is not one of {', '.join(OPTIMIZERS)}")
 
 
-def batch_indices(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
-    """Index slices of one seeded permutation of ``range(n)``; the last batch may be short."""
-    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+def epoch_order(n: int, generator: torch.Generator, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """One epoch's order of positions ``0..n-1``: a permutation, or ``n`` weighted draws with replacement.
+
+    The draws are exactly ``WeightedRandomSampler``'s (``torch.multinomial`` of the
+    weights as float64), so a ``DataLoader`` with that sampler and the same
+    generator yields the same batches. They are made on the generator's device.
+    """
+    if weights is None:
+        return torch.randperm(n, generator=generator, device=generator.device)
+    return torch.multinomial(weights.detach().to("cpu", torch.float64), n, True, generator=generator)
+
+
+def batch_indices(
+    n: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    *,
+    rows: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> Iterator[torch.Tensor]:
+    """Index slices of one epoch's :func:`epoch_order` of ``range(n)``; the last batch may be short.
+
+    With ``rows`` (``n`` indices on ``device``) the slices index the data through them:
+    the epoch runs over those rows only.
+    """
+    order = epoch_order(n, generator, weights).to(device)
+    if rows is not None:
+        order = rows[order]
     for start in range(0, n, batch_size):
-        yield perm[start : start + batch_size]
+        yield order[start : start + batch_size]
 
 
 def fit(
@@ -62,54 +88,55 @@ def fit(
     epochs: int,
     batch_size: int,
     generator: torch.Generator,
+    rows: torch.Tensor | None = None,
+    sample_weights: torch.Tensor | None = None,
     on_epoch: Callable[[int], dict[str, float]] | None = None,
     progress: bool = True,
     desc: str = "train",
 ) -> TrainResult:
     """Train ``model`` for ``epochs`` passes over (x, y).
 
+    ``rows`` restricts training to those indices of (x, y); ``sample_weights`` (one per
+    row) makes every epoch ``n`` weighted draws with replacement instead of a
+    permutation (``WeightedRandomSampler``, see :func:`epoch_order`).
     The mean training loss is accumulated on the device and read once per epoch,
     so the loop never synchronises inside an epoch. ``on_epoch(epoch)`` may
     evaluate and return extra numbers for the history; its time is not counted.
     Returns a :class:`TrainResult` whose history holds one record per epoch
     (``epoch``, ``train_loss`` and what ``on_epoch`` returned); a NaN/Inf loss
-    stops training with status ``diverged``.
+    stops training with status ``diverged``. Threads follow
+    :func:`trainlab.device.cpu_plan` for the step's size.
     """
-    n = x.shape[0]
-    # forward + backward ~ 6 FLOPs per parameter per sample (2 forward, 4 backward)
-    step_flops = 6.0 * min(batch_size, n) * sum(p.numel() for p in model.parameters())
-    with use_threads(threads_for_step(step_flops, x.device), x.device):
-        return _fit(model, x, y, optimizer=optimizer, loss_fn=loss_fn, epochs=epochs, batch_size=batch_size,
-                    generator=generator, on_epoch=on_epoch, progress=progress, desc=desc)
-
-
-def _fit(model, x, y, *, optimizer, loss_fn, epochs, batch_size, generator, on_epoch, progress, desc) -> TrainResult:
-    n = x.shape[0]
+    if rows is not None:
+        rows = rows.to(x.device)
+    n = x.shape[0] if rows is None else rows.numel()
+    params = sum(p.numel() for p in model.parameters())
     history: list[dict[str, float]] = []
     train_seconds = 0.0
     status = "done"
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=None if progress else True, leave=False)
-    for epoch in bar:
-        model.train()
-        start = time.perf_counter()
-        total = torch.zeros((), device=x.device)
-        for idx in batch_indices(n, batch_size, generator, x.device):
-            loss = loss_fn(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * idx.numel()
-        train_loss = (total / n).item()  # one sync per epoch
-        train_seconds += time.perf_counter() - start
-        record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
-        status = loss_status(train_loss)
-        if status == "diverged":
+    with use_threads(threads_for_step(training_flops(params, min(batch_size, n)), x.device), x.device):
+        for epoch in bar:
+            model.train()
+            start = time.perf_counter()
+            total = torch.zeros((), device=x.device)
+            for idx in batch_indices(n, batch_size, generator, x.device, rows=rows, weights=sample_weights):
+                loss = loss_fn(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach() * idx.numel()
+            train_loss = (total / n).item()  # one sync per epoch
+            train_seconds += time.perf_counter() - start
+            record: dict[str, float] = {"epoch": epoch, "train_loss": train_loss}
+            status = loss_status(train_loss)
+            if status == "diverged":
+                history.append(record)
+                break
+            if on_epoch is not None:
+                record.update(on_epoch(epoch))
             history.append(record)
-            break
-        if on_epoch is not None:
-            record.update(on_epoch(epoch))
-        history.append(record)
-        bar.set_postfix(loss=f"{train_loss:.4g}")
+            bar.set_postfix(loss=f"{train_loss:.4g}")
     return TrainResult(status=status, seconds=train_seconds, history=history)
 
 

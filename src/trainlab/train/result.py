@@ -1,9 +1,11 @@
 """The one result type of every trainer and the one status vocabulary.
 
-``train.loop.fit``, the stacked trainer (``train.batched``, whose ``TrialResult``
-adds the trial's extras), ``diffusion.ddpm.train_ddpm`` and the NumPy network
-(``NeuralNetwork.fit`` leaves it in ``net.result``) all report a :class:`TrainResult`.
+``train.loop.fit``, ``diffusion.ddpm.train_ddpm`` and the NumPy network
+(``NeuralNetwork.fit`` leaves it in ``net.result``) report a :class:`TrainResult`;
+every member of a stacked model (``train.stack``'s MLP trials, ``diffusion.stacked``'s
+noise models) reports a :class:`StackResult`, which adds the stack's share.
 Tables and sweeps use the same words: ``done``, ``diverged``, ``failed``.
+:func:`training_flops` is the one training-cost estimate the thread and worker plans use.
 
 Pure Python (no torch) so that the NumPy network can use it too.
 """
@@ -50,3 +52,22 @@ class TrainResult:
         """Mean ``train_loss`` of the last ``last`` records (NaN when there are none)."""
         tail = [r["train_loss"] for r in self.history[-last:]]
         return math.fsum(tail) / len(tail) if tail else float("nan")
+
+
+@dataclass
+class StackResult(TrainResult):
+    """The :class:`TrainResult` of one member of a stacked model (MLP trials, noise models).
+
+    ``seconds`` is the member's share of its stack's training time (in proportion to its size).
+    """
+
+    stack_seconds: float = 0.0
+    """Training time of the whole stack this member was part of."""
+    stack_size: int = 1
+    """Number of members in that stack (1: trained alone)."""
+
+
+def training_flops(params: int, samples: int) -> float:
+    """FLOPs of training ``params`` parameters on ``samples`` sample-passes: forward and backward
+    cost about 6 FLOPs per parameter per sample (2 forward, 4 backward)."""
+    return 6.0 * samples * params

@@ -9,19 +9,17 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from trainlab.device import torch_generator
 from trainlab.errors import ConfigError
-from trainlab.train.evaluate_many import logits_many
-from trainlab.train.loop import make_optimizer
-from trainlab.train.pertrial import (
+from trainlab.train.loop import epoch_order, make_optimizer
+from trainlab.train.stack import (
     PerTrialStack,
     TrialData,
-    epoch_order,
+    TrialSpec,
     init_trial,
-    train_alone_on,
+    logits_many,
+    train_alone,
     train_per_trial,
     trial_loss,
 )
-from trainlab.train.stacked import TrialSpec
-
 
 def pool(n=120, d=10, seed=0):
     gen = torch.Generator().manual_seed(seed)
@@ -80,7 +78,10 @@ def test_every_trial_matches_its_solo_run_step_by_step(activation, optimizer, lr
                 torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=f"trial {i} step {step}")
 
 
-def test_train_per_trial_equals_each_trial_trained_alone():
+def test_train_per_trial_equals_each_trial_trained_alone(monkeypatch):
+    import trainlab.workers as workers_module
+    from trainlab.device import CpuPlan
+
     x, y = pool()
     weights_a = torch.where(y[ROWS_A] == 1, 5.0, 1.0)
     spec = TrialSpec(hidden=4, activation="relu", optimizer="adam", lr=1e-2, batch_size=16, seed=3)
@@ -96,14 +97,15 @@ def test_train_per_trial_equals_each_trial_trained_alone():
     results = train_per_trial(specs, data, x, y, epochs=3, n_classes=2, progress=False)
     assert [r.spec for r in results] == specs
     for i, (s, d, result) in enumerate(zip(specs, data, results)):
-        alone = train_alone_on(s, d, x, y, epochs=3, n_classes=2)
+        alone = train_alone(s, x, y, data=d, epochs=3, n_classes=2)
         assert result.status == alone.status == "done"
         for p, q in zip(params_of(result.model), params_of(alone.model)):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4, msg=f"trial {i}")
         np.testing.assert_allclose([h["train_loss"] for h in result.history],
                                    [h["train_loss"] for h in alone.history], rtol=1e-4)
     # Two of its three stacks at a time (threads) give the very same numbers.
-    parallel = train_per_trial(specs, data, x, y, epochs=3, n_classes=2, progress=False, workers=2)
+    monkeypatch.setattr(workers_module, "cpu_plan", lambda *a, **k: CpuPlan(workers=2, threads=1))
+    parallel = train_per_trial(specs, data, x, y, epochs=3, n_classes=2, progress=False)
     for a, b in zip(results, parallel, strict=True):
         for p, q in zip(params_of(a.model), params_of(b.model)):
             assert torch.equal(p, q)
@@ -143,7 +145,7 @@ def test_a_trial_on_non_finite_rows_never_reaches_the_trials_beside_it(optimizer
     assert [r.status for r in results] == ["diverged", "diverged", "done", "done"]
     assert results[2].stack_size == 4
     for d, result in zip(data[2:], results[2:]):
-        alone = train_alone_on(spec, d, x, y, epochs=3, n_classes=2)
+        alone = train_alone(spec, x, y, data=d, epochs=3, n_classes=2)
         assert alone.status == "done"
         for p, q in zip(params_of(result.model), params_of(alone.model)):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)

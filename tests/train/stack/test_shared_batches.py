@@ -1,4 +1,4 @@
-"""Batched training against the oracle: each trial trained alone with nn.Module + torch.optim."""
+"""Trials on shared batches (StackedMLP, train_trials) against the oracle: each trial trained alone with nn.Module + torch.optim."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from trainlab.data import load_images, to_tensor
 from trainlab.device import torch_generator
 from trainlab.errors import ConfigError
 from trainlab.nn.mlp import MLP
-from trainlab.train.batched import StackedMLP, TrialSpec, train_stack, train_trials, training_flops
+from trainlab.train.stack import StackedMLP, TrialSpec, train_stack, train_trials
+from trainlab.train.stack import trial_flops as training_flops
 from trainlab.train.loop import batch_indices, evaluate, fit, make_optimizer
 
 MIXED = [
@@ -200,7 +201,7 @@ def test_eval_every_epoch_and_the_one_at_a_time_path_record_the_same_history():
 
 
 def test_stacks_on_parallel_workers_give_the_sequential_results_bit_for_bit(monkeypatch):
-    import trainlab.train.batched as batched
+    import trainlab.workers as workers_module
     from trainlab.device import CpuPlan
 
     x, y = toy()
@@ -208,7 +209,7 @@ def test_stacks_on_parallel_workers_give_the_sequential_results_bit_for_bit(monk
              TrialSpec(hidden=3, optimizer="sgd", lr=0.1, batch_size=16, seed=1)]
     runs = {}
     for workers in (1, 2):
-        monkeypatch.setattr(batched, "cpu_plan", lambda *a, workers=workers, **k: CpuPlan(workers=workers, threads=1))
+        monkeypatch.setattr(workers_module, "cpu_plan", lambda *a, workers=workers, **k: CpuPlan(workers=workers, threads=1))
         runs[workers] = train_trials(specs, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, progress=False)
     for a, b in zip(runs[1], runs[2]):
         assert a.spec == b.spec and a.metrics == b.metrics

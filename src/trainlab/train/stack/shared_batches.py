@@ -1,9 +1,19 @@
-"""One stack of one-hidden-layer MLP trials as four tensors with a hand-written step.
+"""Trials that see the same batches as one stack: four tensors with a hand-written step.
 
-The hidden units of all trials sit side by side in one wide first layer and the
-output layer is block-diagonal, so one GEMM per step serves every trial and each
-trial still gets exactly the gradient and update it would get alone (see
-``trainlab.train.batched`` for how trials are grouped and trained).
+Trials that share the training data, the batch size and the seed see the same
+batches, so their first layers can be one wide matrix: the hidden units of all
+trials side by side, ``W1`` of shape ``(sum of hidden widths, in_dim)``, and one
+GEMM per step instead of one per trial. Nothing is padded (a width-4 trial costs
+4 rows, not 128). The output layer is block-diagonal: trial t's logits see only
+trial t's hidden units, so the summed loss gives every trial exactly the
+gradient it would get alone, and its own Adam or SGD step with its own learning
+rate turns that into exactly the update it would make alone (up to float
+rounding: the wide GEMM adds the same products in a different order).
+
+Forward and backward are written out by hand (a GEMM, a bias and an activation
+each way) because autograd's per-operation bookkeeping is a large share of a
+step at batch size 64 on a CPU; the tests check every trial against the plain
+``nn.Module`` trained with ``torch.optim`` on the same batches.
 
 A trial that turns NaN/Inf must not reach the others. The channels between trials
 are the wide GEMMs, through the zero off-block entries of the output layer
@@ -15,57 +25,19 @@ exactly zero whatever a trial's learning rate or gradients.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch.optim.adam import adam
 
-from trainlab.config import check, one_of, positive
-from trainlab.device import global_seed
-from trainlab.train.loop import check_lr
+from trainlab.config import check
+from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
+from trainlab.train.loop import batch_indices
+from trainlab.train.stack.spec import TrialSpec, init_solo
 
-STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
-STACK_OPTIMIZERS = ("adam", "sgd")
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the solo path uses
 ADAM_EPS = 1e-8
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """One trial: an ``MLP(in_dim, hidden, n_classes, activation)`` and how to train it."""
-
-    hidden: int
-    """Width of the single hidden layer."""
-    activation: str = "relu"
-    """sigmoid, relu, tanh or identity."""
-    optimizer: str = "adam"
-    """adam (betas 0.9, 0.999, eps 1e-8, as torch.optim.Adam) or sgd (plain)."""
-    lr: float = 1e-3
-    """Learning rate."""
-    batch_size: int = 64
-    """Minibatch size; trials only share a stack with trials of the same batch size and seed."""
-    seed: int = 0
-    """Seeds the initial weights (torch.manual_seed before building the MLP) and the batch order."""
-
-    def __post_init__(self) -> None:
-        positive("hidden", self.hidden)
-        one_of("activation", self.activation, STACK_ACTIVATIONS)
-        one_of("optimizer", self.optimizer, STACK_OPTIMIZERS)
-        check_lr(self.optimizer, self.lr)
-        positive("batch_size", self.batch_size)
-        check(self.seed >= 0, "seed must be >= 0")
-
-
-def init_solo(spec: TrialSpec, in_dim: int, n_classes: int) -> MLP:
-    """The MLP the one-at-a-time path starts from: ``torch.manual_seed(seed)`` then ``MLP(...)``.
-
-    The global generator is restored afterwards, so building a stack draws nothing from it,
-    and stacks built at once on worker threads do not interleave their draws.
-    """
-    with global_seed(spec.seed):
-        return MLP(in_dim, spec.hidden, n_classes, spec.activation)
 
 
 class StackedMLP:
@@ -124,6 +96,7 @@ class StackedMLP:
                             for rows, _, optimizer, _ in self.runs if optimizer == "adam"}
         self._fused = device.type in ("cpu", "cuda")
         self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
+        self._generator = torch_generator(self.specs[0].seed)  # the batch order, as loop.fit draws it
 
         # Contiguous column ranges that share an activation.
         self.segments: list[tuple[int, int, str]] = []
@@ -132,6 +105,16 @@ class StackedMLP:
                 self.segments[-1] = (self.segments[-1][0], rows.stop, spec.activation)
             else:
                 self.segments.append((rows.start, rows.stop, spec.activation))
+
+    # -- one epoch -----------------------------------------------------------
+    def train_epoch(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One pass over (x, y) in the batches ``loop.fit`` draws for the first trial's batch size
+        and seed; returns every trial's mean loss, shape (trials,), stack order (not synchronised)."""
+        n = x.shape[0]
+        total = torch.zeros(len(self.slices), device=x.device)
+        for idx in batch_indices(n, self.specs[0].batch_size, self._generator, x.device):
+            total += self.train_step(x.index_select(0, idx), y.index_select(0, idx)) * idx.numel()
+        return total / n
 
     # -- forward -------------------------------------------------------------
     def _activate(self, h: torch.Tensor) -> torch.Tensor:
@@ -301,7 +284,7 @@ def _identity_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.
     return da
 
 
-# The hidden activations both hand-written trainers (this one and train/pertrial.py) share:
+# The hidden activations both hand-written stacks (this one and own_batches.py) share:
 # the function, and its backward from (upstream grad, pre-activation h, activation a).
 ACTIVATION_FNS = {"sigmoid": torch.sigmoid, "relu": torch.relu, "tanh": torch.tanh, "identity": lambda h: h.clone()}
 ACTIVATION_GRADS = {"sigmoid": _sigmoid_grad, "relu": _relu_grad, "tanh": _tanh_grad, "identity": _identity_grad}

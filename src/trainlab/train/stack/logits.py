@@ -14,7 +14,7 @@ import torch
 
 from trainlab.config import check
 from trainlab.nn.mlp import ACTIVATIONS, MLP
-from trainlab.train.stacked import ACTIVATION_FNS
+from trainlab.train.stack.shared_batches import ACTIVATION_FNS
 
 __all__ = ["logits_many"]
 

@@ -22,7 +22,7 @@ from trainlab.data import describe_splits
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
-from trainlab.report.tables import mean_std, rows_to_markdown
+from trainlab.report.tables import mean_std, rows_to_markdown, with_std
 from trainlab.train.batched import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
 from trainlab.train.loop import check_lr
 from trainlab.train.result import combined_status
@@ -115,7 +115,7 @@ def run(cfg: Config, run) -> None:
 
     # Tables: the study's columns; the Markdown marks the best and worst rows as its colours did.
     table = _summarise(rows)
-    columns = KEY + [c for v in VALUES for c in (v, f"{v}_std") if c in table[0]] + ["status"]
+    columns = KEY + with_std(table, VALUES) + ["status"]
     columns += ["n"] if "n" in table[0] else []
     marks = _marks(table)
     run.table("grid", table, columns=columns, title="Grid: activation x batch size x optimizer x width",

@@ -33,7 +33,7 @@ SUMMARY = "MLP on digits 0 vs 1, time and accuracy against batch size"
 RUNTIME = "~20 s"
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 
-SEED_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):
+STUDY_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):
 
 | batch_size | train_time_s | train_acc | val_acc | test_acc |
 |---|---|---|---|---|
@@ -158,7 +158,7 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
               caption="Accuracy in percent; time in seconds of training on " + str(run.device) + ".")
     if cfg.seeds > 1:
         run.table("batch_sizes_per_seed", rows, title="Every run")
-    run.text("study_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", STUDY_TABLE, title="The study's numbers")
     run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
     finished = [r for r in table if np.isfinite(r["val_acc"])]

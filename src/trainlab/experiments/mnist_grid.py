@@ -37,7 +37,7 @@ QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc"]
 
-SEED_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
+STUDY_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
 
 | activation | batch_size | optimizer | lr | hidden | train_acc | val_acc | test_acc | |
 |---|---|---|---|---|---|---|---|---|
@@ -129,7 +129,7 @@ def run(cfg: Config, run) -> None:
     run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
              title="Model (print(model), widest trial)", code=True)
     run.text("training", _training_note(cfg, results, device), title="Training details")
-    run.text("study_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", STUDY_TABLE, title="The study's numbers")
 
     best = {}
     for i, mark in marks.items():

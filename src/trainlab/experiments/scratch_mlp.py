@@ -38,7 +38,7 @@ QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 
 SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "linear": "identity"}
 
-SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each, hardware not stated):
+STUDY_NOTE = """The study's numbers (MNIST, 100 epochs, one run each, hardware not stated):
 scratch test accuracy relu 0.9388, sigmoid 0.9036, tanh 0.9100, linear 0.8163;
 scikit-learn relu 0.9767, logistic 0.9644, tanh 0.9667, and "identity 0.9767" —
 that last figure is a copy-paste slip in the study (`s4 = clf.score(...)` scores the
@@ -97,7 +97,7 @@ def run(cfg: Config, run) -> None:
         "the test error curve (it is never used for training).",
         title="Data and settings",
     )
-    run.text("study", SEED_NOTE, title="The study's numbers")
+    run.text("study", STUDY_NOTE, title="The study's numbers")
 
     # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
     # they run side by side on the cores device.cpu_plan gives, each on one BLAS thread.

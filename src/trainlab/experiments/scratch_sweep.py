@@ -31,7 +31,7 @@ SUMMARY = "NumPy MLP, hidden units x learning rate, average train/validation los
 RUNTIME = "~2 min"
 QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
 
-SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
+STUDY_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
 
 | hidden units | avg train loss | avg val loss |   | learning rate | avg train loss | avg val loss |
 |---|---|---|---|---|---|---|
@@ -86,7 +86,7 @@ def run(cfg: Config, run) -> None:
         f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
         title="Data and settings",
     )
-    run.text("study", SEED_NOTE, title="The study's numbers")
+    run.text("study", STUDY_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
     grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]

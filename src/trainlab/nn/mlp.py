@@ -1,4 +1,4 @@
-"""Multilayer perceptrons as the seeds define them."""
+"""Multilayer perceptrons as the studies define them."""
 
 from __future__ import annotations
 

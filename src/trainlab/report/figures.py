@@ -45,7 +45,8 @@ def mean_std_lines(ax: Any, lines: dict[str, Sequence[Sequence[float]]], x: Sequ
     for i, (label, values) in enumerate(lines.items()):
         spread = [mean_and_std(v) for v in values]
         mean = np.array([m for m, _ in spread], dtype=float)
-        std = np.array([s if len(v) > 1 else 0.0 for (_, s), v in zip(spread, values)], dtype=float)  # one repeat: no bar
+        # a single repeat draws no bar
+        std = np.array([s if len(v) > 1 else 0.0 for (_, s), v in zip(spread, values)], dtype=float)
         low, high = (std, std) if clip is None else (np.minimum(std, mean - clip[0]), np.minimum(std, clip[1] - mean))
         shift = 0.015 * (i - (len(lines) - 1) / 2)
         xs = np.asarray(x, dtype=float) * (1 + shift) if log else np.arange(len(x)) + 5 * shift

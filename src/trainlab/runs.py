@@ -91,7 +91,7 @@ class Run:
         self._summary: dict[str, Any] = {}
         self._headline: str | None = None
         self.dist = None
-        """The data-parallel job this run belongs to (a ``train.distributed.DistContext``), or None."""
+        """The data-parallel group this run belongs to (a ``train.distributed.DistContext``), or None."""
         self.diverged: str | None = None
         """What of this run's result diverged, once a recipe said so with :meth:`mark_diverged`."""
 

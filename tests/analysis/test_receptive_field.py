@@ -18,7 +18,7 @@ from trainlab.analysis.receptive_field import (
 )
 from trainlab.errors import ConfigError
 
-SEED_ROWS = [
+STUDY_ROWS = [
     ["conv2d(3,1)", "conv2d(3,1)", "conv2d(1,1)", "maxpool2d(2,2)", "conv2d(2,2)"],
     ["conv2d(3,1)", "maxpool2d(2,2)", "conv2d(2,2)", "maxpool2d(2,2)", "conv2d(3,1)"],
     ["conv2d(5,1)", "maxpool2d(3,1)", "conv2d(4,1)", "maxpool2d(2,2)", "conv2d(3,1)"],
@@ -28,7 +28,7 @@ SEED_ROWS = [
     ["conv2d(3,3)", "maxpool2d(2,2)", "conv2d(5,3)", "maxpool2d(3,3)", "conv2d(5,1)"],
     ["conv2d(4,2)", "maxpool2d(2,2)", "conv2d(3,1)", "conv2d(1,1)", "conv2d(2,1)"],
     ["conv2d(11,2)", "conv2d(7,2)", "maxpool2d(2,2)", "conv2d(5,2)", "conv2d(3,1)"],
-    # padding and dilation, which the seed's table does not use
+    # padding and dilation, which the study's table does not use
     ["conv2d(3,1,1)", "conv2d(k=3,s=2,p=2,d=2)", "maxpool2d(3,2,1)", "avgpool2d(2)"],
     ["conv2d(1,3)", "conv2d(3,1,0,3)", "maxpool2d(2,1,1,2)"],
 ]
@@ -43,7 +43,7 @@ def _check_against_gradients(specs, seed: int = 0) -> None:
     assert measured.first_col == last.start + measured.col * last.jump - (last.size - 1) / 2
 
 
-@pytest.mark.parametrize("specs", SEED_ROWS, ids=[f"row{i + 1}" for i in range(len(SEED_ROWS))])
+@pytest.mark.parametrize("specs", STUDY_ROWS, ids=[f"row{i + 1}" for i in range(len(STUDY_ROWS))])
 def test_computed_equals_empirical(specs):
     _check_against_gradients(specs)
 
@@ -67,10 +67,10 @@ def test_random_stacks_match_gradients(specs, seed):
 
 
 def test_seed_row_one_is_eight():
-    """The only cell the seed fills in: row 1 is 8 x 8."""
-    assert receptive_field_size(SEED_ROWS[0]) == 8
-    assert [f.size for f in receptive_fields(SEED_ROWS[0])] == [3, 5, 5, 6, 8]
-    assert [f.jump for f in receptive_fields(SEED_ROWS[0])] == [1, 1, 1, 2, 4]
+    """The only cell the study fills in: row 1 is 8 x 8."""
+    assert receptive_field_size(STUDY_ROWS[0]) == 8
+    assert [f.size for f in receptive_fields(STUDY_ROWS[0])] == [3, 5, 5, 6, 8]
+    assert [f.jump for f in receptive_fields(STUDY_ROWS[0])] == [1, 1, 1, 2, 4]
 
 
 def test_module_gives_the_same_layers_as_specs():

@@ -76,7 +76,7 @@ def test_every_nth_thins_one_class(labels, cls, n, seed):
     assert np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(np.intersect1d(idx, others), others)  # other classes untouched
     kept = np.intersect1d(idx, members)
-    assert len(kept) == len(members) // n  # the seed study's len(ones) // N
+    assert len(kept) == len(members) // n  # the study's len(ones) // N
     if seed is None:
         np.testing.assert_array_equal(kept, members[n - 1 :: n])
 

@@ -1,4 +1,4 @@
-"""Smoke test: ddpm-classifier in quick mode writes the seed's columns with sane values."""
+"""Smoke test: ddpm-classifier in quick mode writes the study's columns with sane values."""
 
 import math
 

@@ -7,7 +7,7 @@ from trainlab.errors import ConfigError
 from trainlab.experiments.receptive_field import Config
 
 
-def test_quick_run_fills_the_seed_table(tmp_path):
+def test_quick_run_fills_the_study_table(tmp_path):
     run_dir = run_quick("receptive-field", tmp_path)
     columns, rows = read_table(run_dir, "receptive_field")
     assert columns == ["row", "layer1", "layer2", "layer3", "layer4", "layer5", "receptive_field"]

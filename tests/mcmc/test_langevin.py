@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
-from trainlab.mcmc.langevin import DualAveraging, energy_and_grad, sample
+from trainlab.errors import ConfigError
+from trainlab.mcmc.adaptation import DualAveraging
+from trainlab.mcmc.langevin import KERNELS, LangevinState, energy_and_grad, init, mala_step, sample, ula_step
 
 
 def gaussian_energy(mean: torch.Tensor, cov: torch.Tensor):
@@ -151,3 +153,51 @@ def test_bad_arguments_raise():
         sample(lambda x: x, torch.zeros(2, 2), n_samples=1, burn_in=0)
     with pytest.raises(ValueError, match="adaptation"):
         sample(energy, torch.zeros(2, 2), method="ula", adapt=True)
+
+
+@pytest.mark.parametrize("method", ["mala", "ula"])
+def test_sample_is_init_then_the_kernel_in_a_loop_bit_for_bit(method):
+    """The driver adds bookkeeping only: the chains are a hand-written loop of the one-step kernel."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+    def energy(x):
+        return net(x).squeeze(-1) + 0.5 * (x**2).sum(1)
+
+    x0 = torch.randn(16, 4, generator=gen(11))
+    res = sample(energy, x0, method=method, tau=0.2, burn_in=3, n_samples=5, thin=2, bounds=(-2.0, 2.0),
+                 generator=gen(12))
+    state, generator, positions, energies, accepted = init(x0, energy), gen(12), [], [], []
+    for _ in range(3 + 5 * 2):
+        state, info = KERNELS[method](state, energy, 0.2, generator, (-2.0, 2.0))
+        positions.append(state.position)
+        energies.append(state.energy)
+        accepted.append(info.accepted)
+    assert torch.equal(res.samples, torch.stack(positions[3 + 1 :: 2]))
+    assert torch.equal(res.energy, torch.stack(energies))
+    assert torch.equal(res.accept_rate, torch.stack(accepted[3:]).double().mean(0).float())
+
+
+def test_a_step_keeps_energy_and_gradient_of_its_position_and_reports_what_it_did():
+    energy = gaussian_energy(torch.zeros(3, dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    state = init(torch.randn(50, 3, generator=gen(13), dtype=torch.float64), energy)
+    assert isinstance(state, LangevinState)
+    for step in (mala_step, ula_step):
+        new, info = step(state, energy, torch.tensor(0.5, dtype=torch.float64), gen(14))
+        e, g = energy_and_grad(energy, new.position)
+        assert torch.equal(new.energy, e) and torch.equal(new.gradient, g)
+        moved = (new.position != state.position).any(1)
+        assert torch.equal(moved, info.accepted)
+        assert torch.equal(new.position[moved], info.proposal.position[moved])
+        assert info.accept_prob.shape == (50,) and ((info.accept_prob >= 0) & (info.accept_prob <= 1)).all()
+    assert 0 < float(mala_step(state, energy, 0.5, gen(14))[1].accepted.double().mean()) < 1
+
+
+def test_bad_input_is_a_config_error():
+    energy = gaussian_energy(torch.zeros(2), torch.eye(2))
+    with pytest.raises(ConfigError, match="method"):
+        sample(energy, torch.zeros(2, 2), method="hmc")
+    with pytest.raises(ConfigError, match="tau > 0"):
+        sample(energy, torch.zeros(2, 2), tau=0.0)
+    with pytest.raises(ConfigError, match="bounds"):
+        sample(energy, torch.zeros(2, 2), bounds=(1.0, 0.0))

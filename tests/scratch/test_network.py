@@ -7,8 +7,8 @@ import torch
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
 
-ACTS = ["relu", "sigmoid", "tanh", "linear"]
-TORCH_ACT = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda z: z}
+ACTS = ["relu", "sigmoid", "tanh", "identity"]
+TORCH_ACT = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda z: z}
 SIZES = [7, 6, 5, 4]
 
 

@@ -94,7 +94,7 @@ def test_load_rejects_wrong_weight_shapes(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"activation": "gelu"}, "activation='gelu' is not one of relu, sigmoid, tanh, linear"),
+        ({"activation": "gelu"}, "activation='gelu' is not one of relu, sigmoid, tanh, identity"),
         ({"weight_init": "orthogonal"}, "weight_init='orthogonal' is not one of"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"learning_rate": float("nan")}, "learning_rate"),

@@ -28,7 +28,7 @@ from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, ch
                                                train_all)
 from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
 from trainlab.report.figures import log_scale_if_any, new_figure
-from trainlab.report.tables import mean_std
+from trainlab.report.tables import mean_std, with_std
 
 NAME = "autoencoder"
 STUDY = "optim-cnn"
@@ -108,14 +108,14 @@ def run(cfg: Config, run) -> None:
               caption="Mean L1 over each epoch's minibatches, per model.")
     summary = mean_std(test_rows, ["arch", "latent"], TEST_VALUES)
     extra = ["n"] if "n" in summary[0] else []
-    run.table("test", summary, columns=["arch", "latent", *_with_std(summary, TEST_VALUES), *extra],
+    run.table("test", summary, columns=["arch", "latent", *with_std(summary, TEST_VALUES), *extra],
               title="Errors after training",
               caption=f"Mean (and std) over {cfg.seeds} seed(s). {COLUMNS_EXPLAINED} The best constant image "
                       f"(the pixel-wise median) has test L1 {constant_l1:.4f}.")
     run.table("runs", test_rows, columns=["arch", "latent", "seed", "status", "collapsed", *TEST_VALUES],
               title="Every model", caption="collapsed: the model reconstructs every test image as the same image.")
     per_class = mean_std(class_rows, ["arch", "latent", "class"], ["test_l1"])
-    run.table("per_class", per_class, columns=["arch", "latent", "class", *_with_std(per_class, ["test_l1"])],
+    run.table("per_class", per_class, columns=["arch", "latent", "class", *with_std(per_class, ["test_l1"])],
               title="Test L1 per class")
 
     # Figures: curves with bands, the study's six sub-images per arch, code spaces, interpolation.
@@ -176,10 +176,6 @@ def _measure(model, shape, x_train, y_train, x_test, y_test) -> dict:
             # collapsed: the output no longer depends on the input (every image decodes alike)
             "collapsed": bool(recon.std(dim=0).max() < 1e-6),
             "per_class": per_class_l1(recon, x_test, y_test)}
-
-
-def _with_std(rows: list[dict], values: list[str]) -> list[str]:
-    return [c for v in values for c in (v, f"{v}_std") if c in rows[0]]
 
 
 def _first_per_class(labels: np.ndarray, n: int) -> list[int]:

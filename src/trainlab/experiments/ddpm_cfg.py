@@ -30,6 +30,7 @@ from trainlab.experiments._toy_ddpm import (
     reference_classifier,
 )
 from trainlab.report.figures import new_figure
+from trainlab.report.tables import mean_std
 
 NAME = "ddpm-cfg"
 STUDY = "diffusion"
@@ -137,14 +138,9 @@ def run(cfg: Config, run) -> None:
 
 
 def _by_scale(rows):
-    out = []
-    for key in dict.fromkeys((r["dataset"], r["guidance_scale"]) for r in rows if r["status"] == "done"):
-        group = [r for r in rows if (r["dataset"], r["guidance_scale"]) == key]
-        out.append({"dataset": key[0], "guidance_scale": key[1],
-                    "on_target": float(np.mean([r["on_target"] for r in group])),
-                    "emd_to_class": float(np.mean([r["emd_to_class"] for r in group])),
-                    "emd_floor": float(np.mean([r["emd_floor"] for r in group]))})
-    return out
+    """Finished rows averaged over classes, per dataset and guidance scale."""
+    return mean_std([r for r in rows if r["status"] == "done"], by=["dataset", "guidance_scale"],
+                    values=["on_target", "emd_to_class", "emd_floor"])
 
 
 def _scatter(run, name, X, per_scale, labels) -> None:

@@ -21,7 +21,7 @@ from trainlab.device import torch_generator
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
-from trainlab.report.tables import mean_std
+from trainlab.report.tables import mean_std, with_std
 from trainlab.train.stack import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, check_lr, evaluate, fit, make_optimizer
 from trainlab.train.result import TrainResult, combined_status
@@ -33,7 +33,7 @@ SUMMARY = "MLP on digits 0 vs 1, time and accuracy against batch size"
 RUNTIME = "~20 s"
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 
-SEED_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):
+STUDY_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):
 
 | batch_size | train_time_s | train_acc | val_acc | test_acc |
 |---|---|---|---|---|
@@ -152,13 +152,13 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
     table = mean_std(rows, by=["batch_size"], values=values)
     for rec in table:  # diverged when any seed did (its means are then NaN)
         rec["status"] = combined_status(r["status"] for r in rows if r["batch_size"] == rec["batch_size"])
-    columns = ["batch_size"] + [c for v in values for c in (v, f"{v}_std") if c in table[0]] + ["status"]
+    columns = ["batch_size"] + with_std(table, values) + ["status"]
     columns += ["n"] if "n" in table[0] else []
     run.table("batch_sizes", table, columns=columns, title="Batch size against time and accuracy",
               caption="Accuracy in percent; time in seconds of training on " + str(run.device) + ".")
     if cfg.seeds > 1:
         run.table("batch_sizes_per_seed", rows, title="Every run")
-    run.text("study_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", STUDY_TABLE, title="The study's numbers")
     run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
     finished = [r for r in table if np.isfinite(r["val_acc"])]

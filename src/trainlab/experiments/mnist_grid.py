@@ -22,7 +22,7 @@ from trainlab.data import describe_splits
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
-from trainlab.report.tables import mean_std, rows_to_markdown
+from trainlab.report.tables import mean_std, rows_to_markdown, with_std
 from trainlab.train.stack import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
 from trainlab.train.loop import check_lr
 from trainlab.train.result import combined_status
@@ -37,7 +37,7 @@ QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc"]
 
-SEED_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
+STUDY_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
 
 | activation | batch_size | optimizer | lr | hidden | train_acc | val_acc | test_acc | |
 |---|---|---|---|---|---|---|---|---|
@@ -115,7 +115,7 @@ def run(cfg: Config, run) -> None:
 
     # Tables: the study's columns; the Markdown marks the best and worst rows as its colours did.
     table = _summarise(rows)
-    columns = KEY + [c for v in VALUES for c in (v, f"{v}_std") if c in table[0]] + ["status"]
+    columns = KEY + with_std(table, VALUES) + ["status"]
     columns += ["n"] if "n" in table[0] else []
     marks = _marks(table)
     run.table("grid", table, columns=columns, title="Grid: activation x batch size x optimizer x width",
@@ -129,7 +129,7 @@ def run(cfg: Config, run) -> None:
     run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
              title="Model (print(model), widest trial)", code=True)
     run.text("training", _training_note(cfg, results, device), title="Training details")
-    run.text("study_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", STUDY_TABLE, title="The study's numbers")
 
     best = {}
     for i, mark in marks.items():

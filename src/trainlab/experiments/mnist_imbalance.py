@@ -44,7 +44,7 @@ VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "f1_val", "f1_test
           "mcc_test", "ap_val"]
 METRICS = ("acc", "f1", "ap", "balanced_acc", "mcc", "precision", "recall")
 
-SEED_TABLE = """The study's F1 on the original test set (MNIST, one run per cell; Figures 2, 4 and 6):
+STUDY_TABLE = """The study's F1 on the original test set (MNIST, one run per cell; Figures 2, 4 and 6):
 
 | N | none | loss weight 1 | N/10 | N/2 | n0/n1 | resample 1 | N/10 | N/2 | n0/n1 |
 |---|---|---|---|---|---|---|---|---|---|
@@ -188,7 +188,7 @@ def run(cfg: Config, run) -> None:
              "each class split on its own; "
              "train_time_s is a model's share of its stack's time." + _same_data_note(train_labels, cfg.Ns),
              title="Training details")
-    run.text("seed_table", SEED_TABLE, title="The study's numbers")
+    run.text("study_table", STUDY_TABLE, title="The study's numbers")
 
     medians = {(r["strategy"], r["weight"]): float(np.median(_runs(per_run, n_ref, r["strategy"], r["weight"],
                                                                    "f1_test"))) for r in table if r["N"] == n_ref}

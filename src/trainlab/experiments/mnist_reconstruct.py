@@ -31,7 +31,7 @@ SUMMARY = "MLP autoencoder 784 -> 50 -> 784 on all digits, MSE and reconstructio
 RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 10}
 
-SEED_NUMBERS = """The study (MNIST, Adam lr 1e-3, 20 epochs) printed one loss per epoch, falling from
+STUDY_NUMBERS = """The study (MNIST, Adam lr 1e-3, 20 epochs) printed one loss per epoch, falling from
 0.099 (epoch 1) to about 0.07 and then wandering between 0.064 and 0.075, and reported
 validation and test MSE of 0.07 (two decimals). Its per-epoch numbers jump up and down
 because they look like the loss of the last minibatch of each epoch; ours are the mean
@@ -124,7 +124,7 @@ def run(cfg: Config, run) -> None:
     run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")
-    run.text("study_numbers", SEED_NUMBERS, title="The study's numbers")
+    run.text("study_numbers", STUDY_NUMBERS, title="The study's numbers")
     run.summary(headline="test_mse", **{f"{r['split']}_mse": r["mse"] for r in rows},
                 test_mse_unit_pixels=rows[-1]["mse_unit_pixels"], train_time_s=result.seconds)
 

@@ -29,7 +29,7 @@ SUMMARY = "receptive fields of the ten conv/maxpool stacks, computed and measure
 RUNTIME = "~3 s"
 QUICK = {"empirical": False}
 
-SEED_ROWS = [
+STUDY_ROWS = [
     ["conv2d(3,1)", "conv2d(3,1)", "conv2d(1,1)", "maxpool2d(2,2)", "conv2d(2,2)"],
     ["conv2d(3,1)", "maxpool2d(2,2)", "conv2d(2,2)", "maxpool2d(2,2)", "conv2d(3,1)"],
     ["conv2d(5,1)", "maxpool2d(3,1)", "conv2d(4,1)", "maxpool2d(2,2)", "conv2d(3,1)"],
@@ -41,7 +41,7 @@ SEED_ROWS = [
     ["conv2d(4,2)", "maxpool2d(2,2)", "conv2d(3,1)", "conv2d(1,1)", "conv2d(2,1)"],
     ["conv2d(11,2)", "conv2d(7,2)", "maxpool2d(2,2)", "conv2d(5,2)", "conv2d(3,1)"],
 ]
-SEED_ANSWERS = {1: 8}  # the only cell the study fills in ("8 x 8")
+STUDY_ANSWERS = {1: 8}  # the only cell the study fills in ("8 x 8")
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Config(BaseConfig):
 
 def run(cfg: Config, run) -> None:
     # Data: the study's table, plus an optional network of the user's.
-    networks = [list(r) for r in SEED_ROWS] + ([list(cfg.extra)] if cfg.extra else [])
+    networks = [list(r) for r in STUDY_ROWS] + ([list(cfg.extra)] if cfg.extra else [])
     n_cols = max(5, max(len(n) for n in networks))
 
     # Compute: size, jump and start after every layer.
@@ -79,7 +79,7 @@ def run(cfg: Config, run) -> None:
     run.table("layers", layers, title="Layer by layer", floatfmt=".4g",
               caption="size: receptive field side after the layer; jump: input pixels between neighbouring "
               "outputs (cumulative stride); start: centre of output 0's field in input pixel coordinates.")
-    run.text("study", _seed_note(table), title="Against the study")
+    run.text("study", _study_note(table), title="Against the study")
 
     # Measure: the same networks with random positive weights, gradient of one output pixel.
     all_match = None
@@ -103,9 +103,9 @@ def run(cfg: Config, run) -> None:
                 **({} if all_match is None else {"all_match_measured": all_match}))
 
 
-def _seed_note(table: list[dict]) -> str:
+def _study_note(table: list[dict]) -> str:
     lines = ["| row | study | ours |", "|---|---|---|"]
-    for row, value in SEED_ANSWERS.items():
+    for row, value in STUDY_ANSWERS.items():
         ours = table[row - 1]["receptive_field"]
         lines.append(f"| {row} | {value} x {value} | {ours} x {ours} |")
     return (

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from trainlab.config import check, one_of, positive
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.report.figures import log_scale_if_any, new_figure
+from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
@@ -31,7 +32,7 @@ SUMMARY = "NumPy MLP, hidden units x learning rate, average train/validation los
 RUNTIME = "~2 min"
 QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
 
-SEED_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
+STUDY_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
 
 | hidden units | avg train loss | avg val loss |   | learning rate | avg train loss | avg val loss |
 |---|---|---|---|---|---|---|
@@ -55,7 +56,7 @@ class Config(SplitDataConfig):
     learning_rates: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
     """SGD learning rates (the study's 0.1, 0.01, 0.001); every width is trained at every rate."""
     activation: str = "relu"
-    """Hidden activation: relu, sigmoid, tanh or linear (the study does not say which it used)."""
+    """Hidden activation: relu, sigmoid, tanh or identity (the study does not say which it used)."""
     weight_init: str = "he"
     """Initialisation: zero, random, normal, he or xavier."""
     batch_size: int = 64
@@ -65,6 +66,7 @@ class Config(SplitDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.activation = activation_name(self.activation)  # "linear" still reads
         one_of("activation", self.activation, ACTIVATIONS)
         one_of("weight_init", self.weight_init, INITS)
         check(len(self.hidden_units) > 0, "hidden_units must list at least one width, e.g. hidden_units=[5,50]")
@@ -86,7 +88,7 @@ def run(cfg: Config, run) -> None:
         f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
         title="Data and settings",
     )
-    run.text("study", SEED_NOTE, title="The study's numbers")
+    run.text("study", STUDY_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
     grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from trainlab.errors import ConfigError
+
 TAIL_PROB = (0.05, 0.95)
 
 
@@ -26,7 +28,7 @@ def _chain_draw(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """``(draws, chains, ...)`` -> arviz-stats' ``(..., chains, draws)`` as float64."""
     a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     if a.ndim < 2:
-        raise ValueError(f"diagnostics need (draws, chains[, k]) arrays (got shape {a.shape})")
+        raise ConfigError(f"diagnostics need (draws, chains[, k]) arrays (got shape {a.shape})")
     return np.moveaxis(np.moveaxis(a, 0, -1), 0, -2)
 
 

@@ -16,6 +16,11 @@ energy and its gradient once, at the proposal: the same one forward and one back
 pass per step as ULA. All chains are one batch: ``energy`` maps ``(chains, d)`` to
 ``(chains,)`` and the gradient of ``energy(x).sum()`` is every chain's gradient.
 Nothing in the loop synchronises with the host (no ``.item()``).
+
+The shape is BlackJAX's: a :class:`LangevinState` (position, energy, gradient of every
+chain), :func:`init`, and one-step kernels :func:`mala_step` and :func:`ula_step` that
+return ``(state, info)``; the loop is the caller's. :func:`sample` is that loop with
+burn-in, thinning, optional step-size adaptation and timings.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from typing import Callable, Optional
 import torch
 from tqdm.auto import tqdm
 
-Energy = Callable[[torch.Tensor], torch.Tensor]
+from trainlab.errors import ConfigError
+from trainlab.mcmc.adaptation import TARGET_ACCEPT, DualAveraging
 
-TARGET_ACCEPT = 0.574  # the asymptotically optimal MALA acceptance rate (Roberts & Rosenthal 1998)
+Energy = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -77,7 +83,7 @@ def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torc
         x = x.detach().requires_grad_(True)
         e = energy(x)
         if e.shape != x.shape[:1]:
-            raise ValueError(f"energy must map (chains, d) to (chains,); got {tuple(e.shape)} "
+            raise ConfigError(f"energy must map (chains, d) to (chains,); got {tuple(e.shape)} "
                              f"for input {tuple(x.shape)}")
         if not e.requires_grad:  # an energy that ignores x (a flat target) has a zero gradient
             return e.detach(), torch.zeros_like(x)
@@ -85,39 +91,82 @@ def energy_and_grad(energy: Energy, x: torch.Tensor) -> tuple[torch.Tensor, torc
     return e.detach(), g
 
 
-class DualAveraging:
-    """Nesterov dual averaging of log(tau) towards a target acceptance (Hoffman & Gelman 2014, §3.2).
+@dataclass(frozen=True)
+class LangevinState:
+    """Every chain's current point with its energy and gradient: what one step needs and returns.
 
-    One :meth:`update` per step with the step's acceptance probability (a 0-d tensor, the mean
-    over chains); :attr:`tau` is the step for the next proposal, :attr:`final_tau` the averaged
-    iterate that is frozen after burn-in. State stays on the device: no host sync per step.
+    Keeping E(x) and grad E(x) beside x is what lets a step evaluate the energy once, at the proposal.
     """
 
-    def __init__(self, tau0: float, target: float = TARGET_ACCEPT, gamma: float = 0.05, t0: float = 10.0,
-                 kappa: float = 0.75, device: torch.device | str = "cpu"):
-        self.mu = math.log(10.0 * tau0)
-        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
-        self.t = 0
-        self.h_bar = torch.zeros((), dtype=torch.float64, device=device)
-        self.log_tau = torch.full((), math.log(tau0), dtype=torch.float64, device=device)
-        self.log_tau_bar = torch.zeros((), dtype=torch.float64, device=device)
+    position: torch.Tensor
+    """Current states, ``(chains, d)``."""
+    energy: torch.Tensor
+    """E(position), ``(chains,)``."""
+    gradient: torch.Tensor
+    """grad E(position), ``(chains, d)``."""
+
+
+@dataclass(frozen=True)
+class LangevinInfo:
+    """What one step did, per chain (nothing here synchronises with the host)."""
+
+    proposal: LangevinState
+    """The proposed states with their energies and gradients (possibly NaN or infinite)."""
+    log_accept_ratio: torch.Tensor
+    """float64 ``(chains,)``: MALA's log Metropolis-Hastings ratio; for ULA 0 (kept) or -inf (refused);
+    -inf wherever the proposal was refused as non-finite or out of bounds."""
+    accepted: torch.Tensor
+    """bool ``(chains,)``: the chain moved to its proposal."""
 
     @property
-    def tau(self) -> torch.Tensor:
-        return self.log_tau.exp()
+    def accept_prob(self) -> torch.Tensor:
+        """min(1, acceptance ratio), float64 ``(chains,)``."""
+        return self.log_accept_ratio.clamp(max=0.0).exp()
 
-    @property
-    def final_tau(self) -> float:
-        return float(self.log_tau_bar.exp()) if self.t else float(self.tau)
 
-    def update(self, accept_prob: torch.Tensor) -> None:
-        self.t += 1
-        t = self.t
-        w = 1.0 / (t + self.t0)
-        self.h_bar = (1 - w) * self.h_bar + w * (self.target - accept_prob.double())
-        self.log_tau = self.mu - math.sqrt(t) / self.gamma * self.h_bar
-        eta = t ** (-self.kappa)
-        self.log_tau_bar = eta * self.log_tau + (1 - eta) * self.log_tau_bar
+Kernel = Callable[..., tuple[LangevinState, LangevinInfo]]
+
+
+def init(position: torch.Tensor, energy: Energy) -> LangevinState:
+    """The starting state of ``position.shape[0]`` chains: one energy and gradient evaluation."""
+    x = position.detach().clone()
+    e, g = energy_and_grad(energy, x)
+    return LangevinState(x, e, g)
+
+
+def mala_step(state: LangevinState, energy: Energy, tau: float | torch.Tensor,
+              generator: Optional[torch.Generator] = None,
+              bounds: Optional[tuple[float, float]] = None) -> tuple[LangevinState, LangevinInfo]:
+    """One Metropolis-adjusted Langevin step of every chain; returns ``(new state, info)``.
+
+    Draws ``xi`` (``randn`` of the position's shape) and then ``u`` (``rand`` of ``(chains,)``,
+    float64) from ``generator``. ``tau`` may be a 0-d float64 tensor (an adapted step stays on the
+    device). Proposals outside ``bounds`` or with a non-finite state, energy or gradient are refused.
+    """
+    tau = _as_step(tau, state.position.device)
+    proposal, xi, ok = _propose(state, energy, tau, generator, bounds)
+    u = torch.rand(state.energy.shape[0], generator=generator, dtype=torch.float64, device=state.position.device)
+    log_alpha = _log_accept(state, proposal, xi, tau)
+    log_alpha = torch.where(ok, log_alpha, torch.full_like(log_alpha, -math.inf))
+    take = torch.log(u) < log_alpha
+    return _move(state, proposal, take), LangevinInfo(proposal, log_alpha, take)
+
+
+def ula_step(state: LangevinState, energy: Energy, tau: float | torch.Tensor,
+             generator: Optional[torch.Generator] = None,
+             bounds: Optional[tuple[float, float]] = None) -> tuple[LangevinState, LangevinInfo]:
+    """One unadjusted Langevin step of every chain: every finite, in-bounds proposal is taken.
+
+    Draws ``xi`` (``randn`` of the position's shape) from ``generator``, nothing else.
+    """
+    tau = _as_step(tau, state.position.device)
+    proposal, _, ok = _propose(state, energy, tau, generator, bounds)
+    log_ratio = torch.zeros(ok.shape, dtype=torch.float64, device=ok.device).masked_fill_(~ok, -math.inf)
+    return _move(state, proposal, ok), LangevinInfo(proposal, log_ratio, ok)
+
+
+KERNELS: dict[str, Kernel] = {"mala": mala_step, "ula": ula_step}
+"""The one-step kernels by the name :func:`sample` accepts as ``method``."""
 
 
 def sample(
@@ -135,12 +184,12 @@ def sample(
     progress: bool = False,
     clock: Callable[[], float] = time.perf_counter,
 ) -> SampleResult:
-    """Run ``x0.shape[0]`` Langevin chains side by side; see the module docstring for the scheme.
+    """Run ``x0.shape[0]`` Langevin chains side by side: :func:`init`, then the method's kernel in a loop.
 
     Args:
         energy: maps a batch ``(chains, d)`` to energies ``(chains,)``; differentiated with autograd.
         x0: starting states ``(chains, d)``; their dtype and device are the chains'.
-        method: ``"mala"`` (accept/reject) or ``"ula"`` (always accept).
+        method: ``"mala"`` (accept/reject) or ``"ula"`` (always accept): a key of :data:`KERNELS`.
         tau: step size; the proposal is ``x - tau * grad E(x) + sqrt(2 tau) xi``.
         burn_in: steps run and discarded before the first kept sample.
         n_samples: kept samples per chain.
@@ -160,26 +209,25 @@ def sample(
     values never enter a chain. Each step draws ``xi`` (``randn`` of ``x0``'s shape) and then,
     for MALA, ``u`` (``rand`` of shape ``(chains,)``) from ``generator``, in that order.
     """
-    if method not in ("mala", "ula"):
-        raise ValueError(f"method must be 'mala' or 'ula' (got {method!r})")
+    if method not in KERNELS:
+        raise ConfigError(f"method must be 'mala' or 'ula' (got {method!r})")
     if x0.dim() != 2:
-        raise ValueError(f"x0 must be (chains, d) (got shape {tuple(x0.shape)})")
+        raise ConfigError(f"x0 must be (chains, d) (got shape {tuple(x0.shape)})")
     if tau <= 0 or burn_in < 0 or n_samples < 1 or thin < 1:
-        raise ValueError(f"need tau > 0, burn_in >= 0, n_samples >= 1, thin >= 1 "
-                         f"(got {tau}, {burn_in}, {n_samples}, {thin})")
+        raise ConfigError(f"need tau > 0, burn_in >= 0, n_samples >= 1, thin >= 1 "
+                          f"(got {tau}, {burn_in}, {n_samples}, {thin})")
     if adapt and method != "mala":
-        raise ValueError("step-size adaptation targets an acceptance rate: use it with method='mala'")
+        raise ConfigError("step-size adaptation targets an acceptance rate: use it with method='mala'")
     if bounds is not None and not bounds[0] < bounds[1]:
-        raise ValueError(f"bounds must be (lo, hi) with lo < hi (got {bounds})")
-    mala = method == "mala"
+        raise ConfigError(f"bounds must be (lo, hi) with lo < hi (got {bounds})")
+    kernel = KERNELS[method]
     chains = x0.shape[0]
     device = x0.device
     steps = burn_in + n_samples * thin
 
-    x = x0.detach().clone()
-    e, g = energy_and_grad(energy, x)
-    samples = torch.empty((n_samples, *x.shape), dtype=x.dtype, device=device)
-    trace = torch.empty((steps, chains), dtype=e.dtype, device=device)
+    state = init(x0, energy)
+    samples = torch.empty((n_samples, *x0.shape), dtype=x0.dtype, device=device)
+    trace = torch.empty((steps, chains), dtype=state.energy.dtype, device=device)
     accepted = torch.zeros(chains, dtype=torch.float64, device=device)
     adapter = DualAveraging(tau, target_accept, device=device) if adapt else None
     step = torch.full((), tau, dtype=torch.float64, device=device)
@@ -189,7 +237,7 @@ def sample(
     start = clock()
     burn_in_s = 0.0
     for i in tqdm(range(steps), desc=method, disable=not progress, leave=False):
-        if i == burn_in:
+        if i == burn_in:  # burn-in ends: time it, count acceptances afresh, freeze the adapted step
             _sync(device)
             burn_in_s = clock() - start
             start = clock()
@@ -197,30 +245,13 @@ def sample(
             if adapter is not None:
                 step = torch.full((), adapter.final_tau, dtype=torch.float64, device=device)
                 adapter = None
-        t = step if adapter is None else adapter.tau
-        t_x = t.to(x.dtype)
-        xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device)
-        proposal = x - t_x * g + torch.sqrt(2 * t_x) * xi
-        e_new, g_new = energy_and_grad(energy, proposal)
-        ok = torch.isfinite(e_new) & torch.isfinite(g_new).all(1) & torch.isfinite(proposal).all(1)
-        if bounds is not None:
-            ok &= ((proposal >= bounds[0]) & (proposal <= bounds[1])).all(1)
-        if mala:
-            u = torch.rand(chains, generator=generator, dtype=torch.float64, device=device)
-            log_alpha = _log_accept(x, e, proposal, e_new, g_new, xi, t)
-            log_alpha = torch.where(ok, log_alpha, torch.full_like(log_alpha, -math.inf))
-            take = torch.log(u) < log_alpha
-            if adapter is not None:
-                adapter.update(log_alpha.clamp(max=0.0).exp().mean())
-        else:
-            take = ok
-        x = torch.where(take[:, None], proposal, x)
-        e = torch.where(take, e_new, e)
-        g = torch.where(take[:, None], g_new, g)
-        accepted += take
-        trace[i] = e
+        state, info = kernel(state, energy, step if adapter is None else adapter.tau, generator, bounds)
+        if adapter is not None:
+            adapter.update(info.accept_prob.mean())
+        accepted += info.accepted
+        trace[i] = state.energy
         if i >= burn_in and (i - burn_in + 1) % thin == 0:
-            samples[(i - burn_in) // thin] = x
+            samples[(i - burn_in) // thin] = state.position
     _sync(device)
     sampling_s = clock() - start
     if burn_in == 0:
@@ -238,16 +269,43 @@ def sample(
     )
 
 
-def _log_accept(x, e, proposal, e_new, g_new, xi, tau) -> torch.Tensor:
+def _as_step(tau: float | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The step as a 0-d float64 tensor: the acceptance ratio is computed in float64."""
+    return torch.as_tensor(tau, dtype=torch.float64, device=device)
+
+
+def _propose(state: LangevinState, energy: Energy, tau: torch.Tensor, generator: Optional[torch.Generator],
+             bounds: Optional[tuple[float, float]]) -> tuple[LangevinState, torch.Tensor, torch.Tensor]:
+    """The Langevin proposal of every chain, its noise ``xi`` and which proposals may be taken at all."""
+    x = state.position
+    tau_x = tau.to(x.dtype)
+    xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    position = x - tau_x * state.gradient + torch.sqrt(2 * tau_x) * xi
+    e, g = energy_and_grad(energy, position)
+    ok = torch.isfinite(e) & torch.isfinite(g).all(1) & torch.isfinite(position).all(1)
+    if bounds is not None:
+        ok &= ((position >= bounds[0]) & (position <= bounds[1])).all(1)
+    return LangevinState(position, e, g), xi, ok
+
+
+def _move(state: LangevinState, proposal: LangevinState, take: torch.Tensor) -> LangevinState:
+    """Each chain's proposal where ``take``, else its current state (energy and gradient along)."""
+    return LangevinState(torch.where(take[:, None], proposal.position, state.position),
+                         torch.where(take, proposal.energy, state.energy),
+                         torch.where(take[:, None], proposal.gradient, state.gradient))
+
+
+def _log_accept(state: LangevinState, proposal: LangevinState, xi: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     """log of exp(-E(x') + E(x)) q(x | x') / q(x' | x), in float64.
 
     log q(b | a) = -|b - a + tau grad E(a)|^2 / (4 tau) + const; forwards, b - a + tau grad E(a)
     is sqrt(2 tau) xi, so log q(x' | x) = -|xi|^2 / 2 needs no gradient at x.
     """
-    back = (x - proposal + tau.to(x.dtype) * g_new).double()
+    x = state.position
+    back = (x - proposal.position + tau.to(x.dtype) * proposal.gradient).double()
     log_q_back = -(back * back).sum(1) / (4 * tau)
     log_q_fwd = -0.5 * (xi.double() ** 2).sum(1)
-    return (e.double() - e_new.double()) + log_q_back - log_q_fwd
+    return (state.energy.double() - proposal.energy.double()) + log_q_back - log_q_fwd
 
 
 def _sync(device: torch.device) -> None:

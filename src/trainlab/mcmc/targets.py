@@ -16,6 +16,8 @@ from typing import Mapping, Optional
 
 import torch
 
+from trainlab.errors import ConfigError
+
 
 class GaussianEnergy:
     """E(x) = -log N(x; mean, C) with C = V^T diag(variances - s2) V + s2 I (exact, normalised)."""
@@ -24,9 +26,9 @@ class GaussianEnergy:
                  noise_variance: float):
         k, d = components.shape
         if mean.shape != (d,) or variances.shape != (k,):
-            raise ValueError(f"mean must be ({d},) and variances ({k},) for components of shape ({k}, {d})")
+            raise ConfigError(f"mean must be ({d},) and variances ({k},) for components of shape ({k}, {d})")
         if not 0 < noise_variance <= float(variances.min()):
-            raise ValueError(f"need 0 < noise variance ({noise_variance}) <= every principal variance")
+            raise ConfigError(f"need 0 < noise variance ({noise_variance}) <= every principal variance")
         self.mean = mean
         self.components = components
         self.variances = variances

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from trainlab.errors import ConfigError
+from trainlab.nn.activations import activation_name
 from trainlab.nn.mlp import make_activation
 from trainlab.nn.size import size_checked
 
@@ -54,9 +55,10 @@ class MLPAutoencoder(nn.Module):
 
 
 def _activation(name: str, what: str, allowed: Sequence[str]) -> nn.Module:
-    if name not in allowed:
+    # "none" is the autoencoders' older spelling of "identity"; both build nn.Identity.
+    if activation_name(name) not in {activation_name(a) for a in allowed}:
         raise ConfigError(f"{what}={name!r} is not one of {', '.join(allowed)}")
-    return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "none": nn.Identity}[name]()
+    return make_activation(name)
 
 
 class _Autoencoder(nn.Module):

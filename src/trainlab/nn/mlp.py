@@ -1,4 +1,4 @@
-"""Multilayer perceptrons as the seeds define them."""
+"""Multilayer perceptrons as the studies define them."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Sequence
 from torch import nn
 
 from trainlab.errors import ConfigError
+from trainlab.nn.activations import activation_name
 from trainlab.nn.size import size_checked
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU, "tanh": nn.Tanh, "identity": nn.Identity}
 
 
 def make_activation(name: str) -> nn.Module:
+    name = activation_name(name)
     if name not in ACTIVATIONS:
         raise ConfigError(f"activation={name!r} is not one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()

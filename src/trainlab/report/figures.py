@@ -13,6 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from trainlab.report.stats import mean_and_std
+
 
 def log_scale_if_any(values: Any) -> str:
     """``"log"`` for an axis of ``values`` (any nesting of numbers), or ``"linear"`` when none is
@@ -41,8 +43,10 @@ def mean_std_lines(ax: Any, lines: dict[str, Sequence[Sequence[float]]], x: Sequ
     bars stay apart; ``clip`` cuts the bars at the range the values live in (e.g. (0, 1)).
     """
     for i, (label, values) in enumerate(lines.items()):
-        mean = np.array([np.mean(v) for v in values], dtype=float)
-        std = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values], dtype=float)
+        spread = [mean_and_std(v) for v in values]
+        mean = np.array([m for m, _ in spread], dtype=float)
+        # a single repeat draws no bar
+        std = np.array([s if len(v) > 1 else 0.0 for (_, s), v in zip(spread, values)], dtype=float)
         low, high = (std, std) if clip is None else (np.minimum(std, mean - clip[0]), np.minimum(std, clip[1] - mean))
         shift = 0.015 * (i - (len(lines) - 1) / 2)
         xs = np.asarray(x, dtype=float) * (1 + shift) if log else np.arange(len(x)) + 5 * shift

@@ -1,4 +1,4 @@
-"""Comparisons over repeats, for verdicts computed from a run's numbers."""
+"""Repeats (seeds) summarised: mean with spread, and paired comparisons for verdicts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
+
+
+def mean_and_std(values: Sequence[float], skip_nan: bool = False) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of repeated measurements: the one mean-with-spread rule.
+
+    The std is NaN with fewer than two values, both are NaN with none. ``skip_nan`` leaves
+    NaN values (undefined metrics) out first.
+    """
+    arr = np.array([float(v) for v in values], dtype=float)
+    if skip_nan:
+        arr = arr[~np.isnan(arr)]
+    mean = float(np.mean(arr)) if len(arr) else math.nan
+    return mean, (float(np.std(arr, ddof=1)) if len(arr) > 1 else math.nan)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> tuple[float, int]:

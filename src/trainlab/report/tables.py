@@ -7,10 +7,10 @@ import io
 import math
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 from tabulate import tabulate
 
 from trainlab.report import numbers
+from trainlab.report.stats import mean_and_std
 
 
 def rows_to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
@@ -102,7 +102,8 @@ def mean_std(
 ) -> list[dict[str, Any]]:
     """Group ``rows`` by the ``by`` columns and replace each value column by its mean.
 
-    With more than one repeat in a group, ``<value>_std`` (sample std, ddof=1)
+    Mean and std are :func:`trainlab.report.stats.mean_and_std`'s. Group order is first
+    appearance. With more than one repeat in a group, ``<value>_std`` (sample std, ddof=1)
     columns are added and ``n`` counts the repeats. ``skip_nan`` leaves NaN values
     (undefined metrics) out of their group's mean and std; a group without one
     defined value stays NaN.
@@ -115,16 +116,18 @@ def mean_std(
     for key, members in groups.items():
         rec: dict[str, Any] = dict(zip(by, key))
         for v in values:
-            arr = np.array([float(m[v]) for m in members], dtype=float)
-            if skip_nan:
-                arr = arr[~np.isnan(arr)]
-            rec[v] = float(np.mean(arr)) if len(arr) else float("nan")
+            rec[v], std = mean_and_std([m[v] for m in members], skip_nan)
             if several:
-                rec[f"{v}_std"] = float(np.std(arr, ddof=1)) if len(arr) > 1 else float("nan")
+                rec[f"{v}_std"] = std
         if several:
             rec["n"] = len(members)
         out.append(rec)
     return out
+
+
+def with_std(table: Sequence[Mapping[str, Any]], values: Sequence[str]) -> list[str]:
+    """The columns of :func:`mean_std` output for ``values``: each value, then its std where there is one."""
+    return [c for v in values for c in (v, f"{v}_std") if table and c in table[0]]
 
 
 def mean_std_markdown(table: Sequence[Mapping[str, Any]], columns: Sequence[str], values: Sequence[str]) -> str:

@@ -11,6 +11,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from trainlab.errors import ConfigError
+from trainlab.nn.activations import activation_name
+
 
 class Activation(NamedTuple):
     forward: Callable[[np.ndarray], np.ndarray]
@@ -28,14 +31,15 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(a.dtype)),
     "sigmoid": Activation(_sigmoid, lambda a: a * (1 - a)),
     "tanh": Activation(np.tanh, lambda a: 1 - a * a),
-    "linear": Activation(lambda z: z, lambda a: np.ones_like(a)),
+    "identity": Activation(lambda z: z, lambda a: np.ones_like(a)),
 }
 
 
 def get_activation(name: str) -> Activation:
-    """The activation called ``name``; ValueError naming the choices otherwise."""
+    """The activation called ``name`` (or an alias, see :mod:`trainlab.nn.activations`); ConfigError otherwise."""
+    name = activation_name(name)
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r} is not one of {', '.join(ACTIVATIONS)}")
+        raise ConfigError(f"activation={name!r} is not one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 

@@ -4,7 +4,7 @@
     net.fit(X_train, y_train, X_val, y_val).score(X_test, y_test)
     net.result.status    # "done" or "diverged", as every trainlab trainer reports it
 
-Hidden layers use one activation (relu, sigmoid, tanh, linear); the output layer is
+Hidden layers use one activation (relu, sigmoid, tanh, identity); the output layer is
 softmax with the mean cross-entropy loss; training is plain minibatch SGD over a
 seeded permutation each epoch. Everything is float32 and vectorised over the batch:
 one matrix product per layer and direction. ``forward`` and ``backward`` are public
@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
 from trainlab.train.result import TrainResult, loss_status
@@ -64,7 +65,7 @@ class NeuralNetwork:
             )
         if sizes[-1] < 2:
             raise ValueError(f"layer_sizes ends in {sizes[-1]}; a softmax output needs >= 2 classes")
-        get_activation(activation)  # raises ValueError for an unknown name
+        get_activation(activation)  # raises ConfigError for an unknown name
         if weight_init not in INITS:
             raise ValueError(f"weight_init={weight_init!r} is not one of {', '.join(INITS)}")
         if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
@@ -74,7 +75,7 @@ class NeuralNetwork:
         if not (isinstance(num_epochs, (int, np.integer)) and num_epochs >= 0):
             raise ValueError(f"num_epochs={num_epochs!r} must be an integer >= 0")
         self.layer_sizes = [int(s) for s in sizes]
-        self.activation = activation
+        self.activation = activation_name(activation)  # networks saved as "linear" load as "identity"
         self.learning_rate = float(learning_rate)
         self.weight_init = weight_init
         self.batch_size = int(batch_size)

@@ -24,7 +24,7 @@ from trainlab.errors import ConfigError
 
 @dataclass(frozen=True)
 class DistContext:
-    """Where this process sits in a data-parallel job."""
+    """Where this process sits in a data-parallel group of processes."""
 
     rank: int
     local_rank: int
@@ -37,8 +37,8 @@ class DistContext:
 
 
 def from_env() -> DistContext | None:
-    """The job this process belongs to, from torchrun's variables; None when not launched by torchrun
-    (or launched with a single process)."""
+    """The data-parallel group this process belongs to, from torchrun's variables; None when not
+    launched by torchrun (or launched with a single process)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return None
@@ -94,7 +94,7 @@ def shard(global_batch: torch.Tensor, ctx: DistContext | None) -> torch.Tensor:
 
 
 def all_sum(tensor: torch.Tensor, ctx: DistContext | None) -> torch.Tensor:
-    """Sum ``tensor`` over the ranks (in place); a no-op without a job."""
+    """Sum ``tensor`` over the ranks (in place); a no-op outside a data-parallel group."""
     if ctx is not None:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor

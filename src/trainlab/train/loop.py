@@ -36,7 +36,7 @@ def check_lr(optimizer: str, lr: float, name: str = "lr") -> None:
 
 
 def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
-    """``adam`` or ``sgd`` (plain SGD unless ``momentum`` is given), as the seeds use them."""
+    """``adam`` or ``sgd`` (plain SGD unless ``momentum`` is given), as the studies use them."""
     check_lr(name, lr)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)

@@ -2,7 +2,7 @@ import csv
 import io
 import math
 
-from trainlab.report.tables import mean_std, mean_std_markdown, rows_to_csv, rows_to_markdown
+from trainlab.report.tables import mean_std, mean_std_markdown, rows_to_csv, rows_to_markdown, with_std
 
 
 def test_mean_std_matches_numpy_sample_std():
@@ -42,3 +42,9 @@ def test_mean_std_markdown_cells():
     lines = mean_std_markdown(table, ["k"], ["test_acc", "f1"]).strip().splitlines()
     assert "91.23 ± 1.50" in lines[2] and "0.9123 ± 0.0123" in lines[2]
     assert "50.00 ± 0.00" in lines[3] and "n/a" in lines[3]
+
+
+def test_with_std_lists_each_value_then_its_std_where_there_is_one():
+    rows = [{"k": 1, "a": 1.0, "b": 2.0}, {"k": 1, "a": 3.0, "b": 2.0}]
+    assert with_std(mean_std(rows, by=["k"], values=["a", "b"]), ["a", "b"]) == ["a", "a_std", "b", "b_std"]
+    assert with_std(mean_std(rows[:1], by=["k"], values=["a"]), ["a"]) == ["a"]

@@ -1,0 +1,47 @@
+"""Step-size adaptation for MALA: dual averaging of log(tau) towards a target acceptance."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+TARGET_ACCEPT = 0.574  # the asymptotically optimal MALA acceptance rate (Roberts & Rosenthal 1998)
+
+
+class DualAveraging:
+    """Nesterov dual averaging of log(tau) towards a target acceptance (Hoffman & Gelman 2014, §3.2).
+
+    One :meth:`update` per step with the step's acceptance probability (a 0-d tensor, the mean
+    over chains); :attr:`tau` is the step for the next proposal, :attr:`final_tau` the averaged
+    iterate that is frozen after burn-in. State stays on the device: no host sync per step.
+    """
+
+    def __init__(self, tau0: float, target: float = TARGET_ACCEPT, gamma: float = 0.05, t0: float = 10.0,
+                 kappa: float = 0.75, device: torch.device | str = "cpu"):
+        self.mu = math.log(10.0 * tau0)
+        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
+        self.t = 0
+        self.h_bar = torch.zeros((), dtype=torch.float64, device=device)
+        self.log_tau = torch.full((), math.log(tau0), dtype=torch.float64, device=device)
+        self.log_tau_bar = torch.zeros((), dtype=torch.float64, device=device)
+
+    @property
+    def tau(self) -> torch.Tensor:
+        """Step for the next proposal, a 0-d float64 tensor on the adapter's device."""
+        return self.log_tau.exp()
+
+    @property
+    def final_tau(self) -> float:
+        """The averaged step, frozen after burn-in (the current one before any update)."""
+        return float(self.log_tau_bar.exp()) if self.t else float(self.tau)
+
+    def update(self, accept_prob: torch.Tensor) -> None:
+        """One dual-averaging step with this step's mean acceptance probability."""
+        self.t += 1
+        t = self.t
+        w = 1.0 / (t + self.t0)
+        self.h_bar = (1 - w) * self.h_bar + w * (self.target - accept_prob.double())
+        self.log_tau = self.mu - math.sqrt(t) / self.gamma * self.h_bar
+        eta = t ** (-self.kappa)
+        self.log_tau_bar = eta * self.log_tau + (1 - eta) * self.log_tau_bar

@@ -10,7 +10,6 @@ import torch.distributed as dist
 from helpers import read_summary, read_table, run_quick, write_cifar
 
 from trainlab.errors import ConfigError
-from trainlab.execute import run_experiment
 from trainlab.nn.cnn import FastCNN
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -56,7 +55,7 @@ def test_experiments_that_are_not_data_parallel_refuse_torchrun(tmp_path, monkey
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConfigError, match="does not train data-parallel"):
-        run_experiment("mnist-binary", ["device=cpu"], quick=True, out=tmp_path)
+        run_quick("mnist-binary", tmp_path)
     assert not any(tmp_path.iterdir())
 
 

@@ -75,3 +75,19 @@ def test_torchrun_two_cpu_processes_write_one_report(tmp_path):
     assert json.loads((folders[0] / "run.json").read_text())["status"] == "done"
     _, runs = read_table(folders[0], "runs")
     assert float(runs[0]["test_acc_tta"]) > 20  # 2 epochs of data-parallel training learned something
+
+
+def test_a_configs_hash_does_not_depend_on_the_hardware(monkeypatch):
+    # The run folder's name ends in the config's hash: the same config must name the same
+    # folder on a laptop and on a GPU machine. The hardware fills width and batch size at run time.
+    import trainlab.device
+    import trainlab.experiments._cifar
+    from trainlab.config import config_hash
+    from trainlab.experiments.cifar_cnn import Config
+
+    on_cpu = Config()
+    for module in (trainlab.device, trainlab.experiments._cifar):  # wherever a config might ask
+        monkeypatch.setattr(module, "resolve_device", lambda *a, **k: torch.device("cuda"), raising=False)
+    assert config_hash(Config()) == config_hash(on_cpu)
+    assert (on_cpu.for_device(torch.device("cpu")).width, on_cpu.for_device(torch.device("cuda")).width) == (16, 64)
+    assert on_cpu.for_device(torch.device("cuda")).batch_size == 1024

@@ -55,6 +55,7 @@ class Config(CNNConfig):
 
 def run(cfg: Config, run) -> None:
     device, dist = run.device, getattr(run, "dist", None)
+    cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device, cfg.classes)
     width = cfg.width
     run.text("data", data.describe() + ".", title="Data")

@@ -75,6 +75,7 @@ class Config(CNNConfig):
 
 def run(cfg: Config, run) -> None:
     device = run.device
+    cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device)
     n_classes, n_full = len(data.class_names), len(data.train[1])
     width = cfg.width

@@ -22,7 +22,7 @@ from torch import nn
 from trainlab.config import check, one_of, positive
 from trainlab.data import random_subset, to_tensor
 from trainlab.data.tensors import load_energy_data, load_tensor_file
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.errors import ConfigError, DataError
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.mcmc.targets import GaussianEnergy
@@ -134,8 +134,8 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
     y_train = target(x_train)
     mu, sd = float(y_train.mean()), float(y_train.std())
 
-    torch.manual_seed(cfg.seed)
-    model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
+    with global_seed(cfg.seed):
+        model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
     with torch.no_grad():  # start at the targets' scale: output mean 0 and std 1 on the regression set
         out = model(x_train[:4096]).squeeze(-1)
         out_sd = max(float(out.std()), 1e-6)

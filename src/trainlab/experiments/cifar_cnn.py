@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy, state_bytes
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
@@ -63,8 +63,8 @@ def run(cfg: Config, run) -> None:
     rows, histories, per_class = [], [], []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
-        torch.manual_seed(seed)  # same initial weights on every rank
-        model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
+        with global_seed(seed):  # same initial weights on every rank
+            model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
         result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
                            dist_ctx=dist, on_record=lambda record: run.log(seed=seed, **record))

@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.errors import ConfigError, DataError
 from trainlab.experiments._cifar import CifarDataConfig, load_tensors
 from trainlab.nn.alexnet import MIN_SIZE, AlexNet, extract_features, load_weights
@@ -90,8 +90,8 @@ def run(cfg: Config, run) -> None:
     cnn = _load_cnn(Path(cfg.cnn_run), data, device) if cfg.cnn_run is not None else None
 
     # AlexNet: ImageNet weights if given, else a seeded random initialisation (said plainly in the report).
-    torch.manual_seed(cfg.seed)
-    alexnet = AlexNet().to(device)
+    with global_seed(cfg.seed):
+        alexnet = AlexNet().to(device)
     if cfg.weights is not None:
         load_weights(alexnet, cfg.weights)
         digest = hashlib.sha256(Path(cfg.weights).expanduser().read_bytes()).hexdigest()[:16]
@@ -164,8 +164,8 @@ def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int):
     """Train features -> hidden ReLU -> classes with Adam; (train acc, test acc, test predictions)."""
     x_tr, x_te = torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)
     t_tr, t_te = torch.as_tensor(y_tr, device=device), torch.as_tensor(y_te, device=device)
-    torch.manual_seed(cfg.seed)
-    head = MLP(x_tr.shape[1], cfg.head_hidden, n_classes, "relu").to(device)
+    with global_seed(cfg.seed):
+        head = MLP(x_tr.shape[1], cfg.head_hidden, n_classes, "relu").to(device)
     fit(head, x_tr, t_tr, optimizer=make_optimizer("adam", head.parameters(), cfg.head_lr),
         loss_fn=nn.CrossEntropyLoss(), epochs=cfg.head_epochs, batch_size=cfg.batch_size,
         generator=torch_generator(cfg.seed), progress=False)

@@ -16,7 +16,7 @@ from torch import nn
 
 from trainlab.config import one_of, positive
 from trainlab.data import describe_splits
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
@@ -85,8 +85,8 @@ def run(cfg: Config, run) -> None:
              f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}.", title="Data")
 
     # Model and training: reconstruct the input, MSE loss.
-    torch.manual_seed(cfg.seed)
-    model = MLPAutoencoder(split["train"].shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
+    with global_seed(cfg.seed):
+        model = MLPAutoencoder(split["train"].shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = nn.MSELoss()
 

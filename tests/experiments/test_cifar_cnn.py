@@ -28,7 +28,7 @@ def test_quick_run_has_the_studys_four_curves_and_per_class_accuracy(tmp_path):
     assert summary["test_acc_tta"] > 80  # digits, 8 epochs at width 8
     assert (run_dir / "figures" / "curves.png").is_file()
     # the checkpoint rebuilds and loads weights-only (cifar-features reads it this way)
-    arch = json.loads((run_dir / "checkpoints" / "cnn.json").read_text())
+    arch = json.loads((run_dir / "checkpoints" / "cnn.json").read_text())["architecture"]
     model = FastCNN(arch["in_channels"], arch["num_classes"], arch["widths"], image_size=arch["image_size"])
     model.load_state_dict(torch.load(run_dir / "checkpoints" / "cnn.pt", weights_only=True))
     assert "flip: false" in (run_dir / "config.yaml").read_text()  # digits are not mirror-safe

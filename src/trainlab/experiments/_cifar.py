@@ -8,7 +8,6 @@ the image size.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 from typing import ClassVar, Optional, Self, Sequence
 
@@ -127,9 +126,3 @@ def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, class_na
                      "accuracy": float(100.0 * (pred[mask] == c).mean()) if mask.any() else float("nan")})
     return rows
 
-
-def state_bytes(model: torch.nn.Module) -> bytes:
-    """A module's state_dict as ``torch.save`` bytes (tensors only: loadable with weights_only=True)."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()

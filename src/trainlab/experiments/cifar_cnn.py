@@ -14,16 +14,16 @@ under ``torchrun`` (see the README).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
 import torch
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
 from trainlab.device import global_seed, torch_generator
-from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy, state_bytes
+from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -110,10 +110,9 @@ def run(cfg: Config, run) -> None:
         f"{np.mean([r['train_time_s'] for r in rows]):.1f} s per run on {run.device}.\n\n"
         f"How this network is built and trained (the study asked what it took): {_recipe(cfg)}."), title="The study's question")
     run.text("model", str(model), title="Model (print(model))", code=True)
-    run.file("checkpoints/cnn.pt", state_bytes(model))
-    run.file("checkpoints/cnn.json", json.dumps({
+    save_checkpoint(run, "cnn", model, config=cfg, architecture={
         "in_channels": data.channels, "num_classes": len(data.class_names), "widths": list(block_widths(width)),
-        "image_size": data.image_size, "dataset": cfg.dataset, "classes": cfg.classes, "seed": rows[-1]["seed"]}))
+        "image_size": data.image_size}, dataset=cfg.dataset, classes=cfg.classes, seed=rows[-1]["seed"])
     run.summary(headline="test_acc_tta", test_acc_tta=tta, test_acc=float(np.mean([r["test_acc"] for r in rows])),
                 train_time_s=float(np.mean([r["train_time_s"] for r in rows])), width=width,
                 epochs=cfg.epochs, seeds=len(rows))

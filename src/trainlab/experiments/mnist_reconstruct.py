@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import one_of, positive
 from trainlab.data import describe_splits
 from trainlab.device import global_seed, torch_generator
@@ -121,6 +122,9 @@ def run(cfg: Config, run) -> None:
                title="Test images (left) and their reconstructions (right)",
                caption=f"The first {cfg.per_digit} test images of every class.")
     run.text("model", str(model), title="Model (print(model))", code=True)
+    save_checkpoint(run, "autoencoder", model, config=cfg, architecture={
+        "in_dim": split["train"].shape[1], "hidden": cfg.hidden, "activation": cfg.activation,
+        "output_activation": cfg.output_activation})
     run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")

@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainlab.execute import run_experiment
+from trainlab.execute import build_config, run_experiment
+from trainlab.experiments.registry import get_experiment
 
 
 def run_quick(name: str, tmp_path: Path, **overrides: Any) -> Path:
     """Run experiment ``name`` with its quick profile on the CPU; return the run folder."""
     items = [f"{k}={_value(v)}" for k, v in overrides.items()]
-    return run_experiment(name, [*items, "device=cpu"], quick=True, out=tmp_path)
+    exp = get_experiment(name)
+    return run_experiment(exp, build_config(exp, [*items, "device=cpu"], quick=True), out=tmp_path)
 
 
 def _value(v: Any) -> str:

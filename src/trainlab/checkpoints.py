@@ -34,9 +34,11 @@ FOLDER = "checkpoints"
 FORMAT = 1
 
 
-def save_checkpoint(run: Any, name: str, model: nn.Module, *, architecture: Mapping[str, Any],
+def save_checkpoint(run: Any, name: str, model: nn.Module | Any, *, architecture: Mapping[str, Any],
                     config: Any = None, **extra: Any) -> Path:
     """Write ``checkpoints/<name>.pt`` (the state_dict) and ``<name>.json`` through ``run``.
+
+    ``model`` is a module or anything else with a ``state_dict()`` of tensors (a Gaussian energy).
 
     ``architecture`` holds plain values (numbers, strings, lists) that rebuild the model;
     ``config`` (a dataclass or mapping) is the training run's config, kept for reference;
@@ -132,6 +134,16 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise DataError(f"{source} does not fit {model_name}: {key} has shape {tuple(state[key].shape)}, "
                             f"{model_name} expects {tuple(tensor.shape)}")
+
+
+def read_checkpoint(run_dir: str | Path, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state_dict and the info of checkpoint ``name`` of ``run_dir``, both checked, no model built.
+
+    For models rebuilt from their weights (``EnergyRegressor.from_state_dict``) or that are not
+    modules (a Gaussian energy); :func:`load_checkpoint` loads into a model built from the info.
+    """
+    info = checkpoint_info(run_dir, name)
+    return read_state_dict(Path(run_dir) / FOLDER / f"{name}.pt"), info
 
 
 def load_checkpoint(run_dir: str | Path, name: str, model: nn.Module, *,

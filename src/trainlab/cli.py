@@ -70,10 +70,12 @@ def run(
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
 ) -> None:
     """Run one experiment; the last line printed is the run folder."""
-    from trainlab.execute import run_experiment
+    from trainlab.execute import build_config, run_experiment
+    from trainlab.experiments.registry import get_experiment
 
     items = with_flags(list(overrides or []), device=device, seed=seed)
-    path = run_experiment(name, items, yaml_file=config, quick=quick, out=out)
+    exp = get_experiment(name)
+    path = run_experiment(exp, build_config(exp, items, yaml_file=config, quick=quick), out=out)
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")
@@ -123,8 +125,9 @@ def sweep(
 def report(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Re-render report.md and report.html of a run folder."""
     from trainlab.report.html import render_report
+    from trainlab.runs import RUN_INFO
 
-    if not (run_dir / "run.json").is_file():
+    if not (run_dir / RUN_INFO).is_file():
         raise TrainlabError(f"{run_dir} is not a run folder (no run.json); trainlab runs lists them")
     md, page = render_report(run_dir)
     typer.echo(str(page))

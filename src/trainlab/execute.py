@@ -1,15 +1,21 @@
-"""Run one experiment into a new run folder: config, device, seed, recipe, report."""
+"""The one path from an experiment and its config to finished run folders (CLI, sweeps, tour).
+
+Callers resolve the experiment's name once (:func:`~trainlab.experiments.registry.get_experiment`)
+and build its config once (:func:`build_config`, or :func:`stored_config` for a config saved
+as plain data); :func:`run_experiment` and :func:`run_experiments` then set the device and the
+seed, create the run folders, run the recipe and record how it ended.
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from trainlab.config import load_config
 from trainlab.device import resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
-from trainlab.experiments.registry import Experiment, get_experiment
+from trainlab.experiments.registry import Experiment
 from trainlab.processes import interrupted
 from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line
 from trainlab.train import distributed
@@ -26,16 +32,13 @@ def build_config(
     return load_config(exp.config_cls, overrides, yaml_file=yaml_file, base=exp.quick if quick else None)
 
 
-def run_experiment(
-    name: str,
-    overrides: Sequence[str] = (),
-    *,
-    yaml_file: str | Path | None = None,
-    quick: bool = False,
-    out: str | Path = "runs",
-    cfg: Any = None,
-) -> Path | None:
-    """Run experiment ``name`` and return its run folder.
+def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
+    """The experiment's Config from a resolved config saved as plain data (a sweep's trial), validated again."""
+    return load_config(exp.config_cls, base=values)
+
+
+def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs") -> Path | None:
+    """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
     diverged: ``Run.mark_diverged``), ``failed`` (with the error) or ``interrupted``
@@ -48,9 +51,6 @@ def run_experiment(
     data-parallel job (experiments that declare ``DISTRIBUTED = True`` only);
     rank 0 writes the one run folder, the other ranks write nothing and get None.
     """
-    exp = get_experiment(name)
-    if cfg is None:
-        cfg = build_config(exp, overrides, yaml_file=yaml_file, quick=quick)
     check_out(out)
     device = resolve_device(cfg.device)
     job = distributed.from_env()
@@ -65,33 +65,61 @@ def run_experiment(
         main = job is None or job.is_main
         with full_disk_is_one_line(out):
             if main:
-                run = Run.create(Path(out), exp.name, cfg, device, title=exp.title)
+                run = Run.create(Path(out), exp.name, cfg, device, title=exp.title, dist=job)
             else:
-                run = SilentRun(exp.name, device, cfg.seed)
-            run.dist = job
-            _run_recipe(exp, cfg, run, quick)
+                run = SilentRun(exp.name, device, cfg.seed, dist=job)
+            _run_recipe(lambda: exp.run(cfg, run), [run])
     finally:
         if job is not None:
             distributed.teardown()
     return run.path if main else None
 
 
-def _run_recipe(exp: Experiment, cfg: Any, run: Run, quick: bool) -> None:
+def run_experiments(exp: Experiment, cfgs: Sequence[Any], *, out: str | Path) -> list[Path]:
+    """Run several configs of ``exp`` at once through its ``run_batch``, one run folder each.
+
+    The configs differ only in the experiment's ``batchable`` fields, so device and seed
+    are the first config's (``run_batch`` seeds per config where seeds differ). Every
+    folder ends as :func:`run_experiment`'s would; the folders are returned in config order.
+    """
+    if exp.run_batch is None:
+        raise ConfigError(f"{exp.name} cannot run several configs at once (it defines no run_batch)")
+    check_out(out)
+    device = resolve_device(cfgs[0].device)
+    seed_everything(cfgs[0].seed)
+    with full_disk_is_one_line(out):
+        runs = [Run.create(Path(out), exp.name, cfg, device, title=exp.title) for cfg in cfgs]
+        _run_recipe(lambda: exp.run_batch(list(cfgs), runs), runs)
+    return [run.path for run in runs]
+
+
+def _run_recipe(recipe: Callable[[], None], runs: Sequence[Run]) -> None:
+    """Call ``recipe`` (which writes through ``runs``) and finish every run with how it ended."""
     start = time.perf_counter()
+
+    def finish(status: str, error: str | None = None) -> None:
+        seconds = time.perf_counter() - start
+        for run in runs:
+            run.finish(status, seconds, error=error)
+
     try:
         # One CPU thread unless a workload asks for more through device.cpu_plan (quick and
         # full runs alike): toy-size steps are fastest on one, and two threads spin-wait
         # whenever the machine has another busy process.
-        with use_threads(1, run.device):
-            exp.run(cfg, run)
+        with use_threads(1, runs[0].device):
+            recipe()
     except KeyboardInterrupt as exc:
-        run.finish("interrupted", time.perf_counter() - start)
-        # A data-parallel rank other than 0 writes no folder: only rank 0 names one.
-        raise interrupted(exc, None if isinstance(run, SilentRun) else run.path) from None
+        finish("interrupted")
+        # A data-parallel rank other than 0 writes no folder, and a batch has several: only a
+        # lone run of this process names its folder.
+        alone = len(runs) == 1 and not isinstance(runs[0], SilentRun)
+        raise interrupted(exc, runs[0].path if alone else None) from None
     except TrainlabError as exc:
-        run.finish("failed", time.perf_counter() - start, error=str(exc))
+        finish("failed", str(exc))
         raise
     except Exception as exc:
-        run.finish("failed", time.perf_counter() - start, error=f"{type(exc).__name__}: {exc}")
+        finish("failed", f"{type(exc).__name__}: {exc}")
         raise
-    run.finish_returned(time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    for run in runs:
+        run.finish_returned(seconds)

@@ -82,7 +82,7 @@ class ReportItem:
 class Run:
     """Everything a recipe writes goes through here."""
 
-    def __init__(self, path: Path, experiment: str, device: Any = None, seed: int = 0):
+    def __init__(self, path: Path, experiment: str, device: Any = None, seed: int = 0, dist: Any = None):
         self.path = Path(path)
         self.experiment = experiment
         self.device = device
@@ -90,23 +90,24 @@ class Run:
         self._items: list[ReportItem] = []
         self._summary: dict[str, Any] = {}
         self._headline: str | None = None
-        self.dist = None
+        self.dist = dist
         """The data-parallel group this run belongs to (a ``train.distributed.DistContext``), or None."""
         self.diverged: str | None = None
         """What of this run's result diverged, once a recipe said so with :meth:`mark_diverged`."""
 
     # -- creation -----------------------------------------------------------
     @classmethod
-    def create(cls, out: Path, experiment: str, cfg: Any, device: Any, title: str = "") -> "Run":
+    def create(cls, out: Path, experiment: str, cfg: Any, device: Any, title: str = "", dist: Any = None) -> "Run":
         """Make a new, never-before-used run folder and write config.yaml, env.json, run.json.
 
-        ``title`` (the experiment's study, question and summary) heads the report.
+        ``title`` (the experiment's study, question and summary) heads the report; ``dist``
+        is the data-parallel job the run belongs to, if any.
         """
         check_out(out)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = _new_folder(Path(out) / experiment / f"{stamp}-{config_hash(cfg)}")
         seed = getattr(cfg, "seed", 0)
-        run = cls(path, experiment, device=device, seed=seed)
+        run = cls(path, experiment, device=device, seed=seed, dist=dist)
         atomic_write(path / "config.yaml", to_yaml(cfg))
         atomic_write(path / "env.json", json.dumps(environment(device, seed), indent=2))
         # pid, host and the process's start time: `trainlab runs` tells a dead run from a live one
@@ -223,17 +224,14 @@ class Run:
         atomic_write(self.path / RUN_INFO, json.dumps(data, indent=2))
 
     def _update_info(self, **info: Any) -> None:
-        path = self.path / RUN_INFO
-        data = json.loads(path.read_text()) if path.exists() else {"experiment": self.experiment}
-        data.update(info)
-        atomic_write(path, json.dumps(data, indent=2))
+        update_info(self.path, {"experiment": self.experiment}, **info)
 
 
 class SilentRun(Run):
     """The run of a data-parallel rank other than 0: the recipe runs, nothing is written."""
 
-    def __init__(self, experiment: str, device: Any = None, seed: int = 0):
-        super().__init__(Path(os.devnull), experiment, device=device, seed=seed)
+    def __init__(self, experiment: str, device: Any = None, seed: int = 0, dist: Any = None):
+        super().__init__(Path(os.devnull), experiment, device=device, seed=seed, dist=dist)
 
     def log(self, **record: Any) -> None:
         pass
@@ -317,6 +315,14 @@ def full_disk_is_one_line(folder: Path | str) -> Iterator[None]:
 
 
 _now = timestamp
+
+
+def update_info(folder: Path | str, missing: Mapping[str, Any] | None = None, **info: Any) -> None:
+    """Set ``info`` in ``folder``'s run.json (written atomically), starting from ``missing`` when there is none."""
+    path = Path(folder) / RUN_INFO
+    data = json.loads(path.read_text()) if missing is None or path.exists() else dict(missing)
+    data.update(info)
+    atomic_write(path, json.dumps(data, indent=2))
 
 
 def list_runs(out: Path, on_damaged: Callable[[Path, str], None] | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
-from trainlab.execute import run_experiment
+from trainlab.execute import build_config, run_experiment
 from trainlab.experiments.registry import all_experiments, by_study
 from trainlab.files import atomic_write
 from trainlab.report.index import render_index
@@ -35,7 +35,7 @@ def run_tour(out: Path, only: list[str] | None = None, on_result: Callable[[dict
         row = {"name": exp.name, "study": exp.study_title, "question": exp.question,
                "summary": exp.summary, "title": exp.title}
         try:
-            path = run_experiment(exp.name, quick=True, out=root)
+            path = run_experiment(exp, build_config(exp, quick=True), out=root)
             row.update(status="done", path=path.relative_to(root).as_posix())
         except Exception as exc:  # noqa: BLE001 - the tour reports every failure and goes on
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())

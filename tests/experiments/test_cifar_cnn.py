@@ -10,7 +10,6 @@ import torch.distributed as dist
 from helpers import read_summary, read_table, run_quick, write_cifar
 
 from trainlab.errors import ConfigError
-from trainlab.execute import run_experiment
 from trainlab.nn.cnn import FastCNN
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -29,7 +28,7 @@ def test_quick_run_has_the_studys_four_curves_and_per_class_accuracy(tmp_path):
     assert summary["test_acc_tta"] > 80  # digits, 8 epochs at width 8
     assert (run_dir / "figures" / "curves.png").is_file()
     # the checkpoint rebuilds and loads weights-only (cifar-features reads it this way)
-    arch = json.loads((run_dir / "checkpoints" / "cnn.json").read_text())
+    arch = json.loads((run_dir / "checkpoints" / "cnn.json").read_text())["architecture"]
     model = FastCNN(arch["in_channels"], arch["num_classes"], arch["widths"], image_size=arch["image_size"])
     model.load_state_dict(torch.load(run_dir / "checkpoints" / "cnn.pt", weights_only=True))
     assert "flip: false" in (run_dir / "config.yaml").read_text()  # digits are not mirror-safe
@@ -56,7 +55,7 @@ def test_experiments_that_are_not_data_parallel_refuse_torchrun(tmp_path, monkey
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(ConfigError, match="does not train data-parallel"):
-        run_experiment("mnist-binary", ["device=cpu"], quick=True, out=tmp_path)
+        run_quick("mnist-binary", tmp_path)
     assert not any(tmp_path.iterdir())
 
 
@@ -76,3 +75,19 @@ def test_torchrun_two_cpu_processes_write_one_report(tmp_path):
     assert json.loads((folders[0] / "run.json").read_text())["status"] == "done"
     _, runs = read_table(folders[0], "runs")
     assert float(runs[0]["test_acc_tta"]) > 20  # 2 epochs of data-parallel training learned something
+
+
+def test_a_configs_hash_does_not_depend_on_the_hardware(monkeypatch):
+    # The run folder's name ends in the config's hash: the same config must name the same
+    # folder on a laptop and on a GPU machine. The hardware fills width and batch size at run time.
+    import trainlab.device
+    import trainlab.experiments._cifar
+    from trainlab.config import config_hash
+    from trainlab.experiments.cifar_cnn import Config
+
+    on_cpu = Config()
+    for module in (trainlab.device, trainlab.experiments._cifar):  # wherever a config might ask
+        monkeypatch.setattr(module, "resolve_device", lambda *a, **k: torch.device("cuda"), raising=False)
+    assert config_hash(Config()) == config_hash(on_cpu)
+    assert (on_cpu.for_device(torch.device("cpu")).width, on_cpu.for_device(torch.device("cuda")).width) == (16, 64)
+    assert on_cpu.for_device(torch.device("cuda")).batch_size == 1024

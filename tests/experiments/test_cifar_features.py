@@ -33,10 +33,10 @@ def test_quick_without_weights_says_so_and_compares_feature_sets(tmp_path):
     assert read_summary(run_dir)["pretrained"] is False
 
 
-def test_weights_file_and_cnn_run(tmp_path):
+def test_weights_file_and_from_run(tmp_path):
     cnn_dir = run_quick("cifar-cnn", tmp_path / "cnn", epochs=2)
     run_dir = run_quick("cifar-features", tmp_path / "f", weights=str(_weights(tmp_path / "alexnet.pth")),
-                        cnn_run=str(cnn_dir), head_epochs=2)
+                        from_run=str(cnn_dir), head_epochs=2)
     _, rows = read_table(run_dir, "features")
     assert rows[-1]["features"] == "cifar_cnn" and int(rows[-1]["dims"]) == 32  # 4 x width 8
     assert float(rows[-1]["logreg_test_acc"]) > 50
@@ -52,11 +52,11 @@ def test_the_studys_printed_widths_end_in_one_line_exit_2(tmp_path, capsys):
     assert info.value.code == 2 and len(err.splitlines()) == 1 and "features.3.weight" in err
 
 
-def test_cnn_run_on_another_dataset_is_refused(tmp_path):
+def test_from_run_on_another_dataset_is_refused(tmp_path):
     from helpers import write_cifar
 
     cnn_dir = run_quick("cifar-cnn", tmp_path / "cnn", epochs=1)
     write_cifar(tmp_path / "data")
     with pytest.raises(DataError, match="train cifar-cnn on the same dataset"):
         run_quick("cifar-features", tmp_path / "f", dataset="cifar10", data_dir=str(tmp_path / "data"),
-                  cnn_run=str(cnn_dir))
+                  from_run=str(cnn_dir))

@@ -51,3 +51,14 @@ def test_autoencoder_is_the_seeds_regression_mlp():
     out = model(torch.randn(3, 784) * 10)
     assert out.shape == (3, 784) and out.abs().max() <= 1
     assert model.encode(torch.randn(2, 784)).min() >= 0  # ReLU code
+
+
+def test_the_trained_autoencoder_is_saved_as_a_checkpoint(tmp_path):
+    from trainlab.checkpoints import checkpoint_info, load_checkpoint
+
+    run_dir = run_quick("mnist-reconstruct", tmp_path)
+    arch = checkpoint_info(run_dir, "autoencoder")["architecture"]
+    model, untrained = MLPAutoencoder(**arch), MLPAutoencoder(**arch)
+    load_checkpoint(run_dir, "autoencoder", model, architecture=arch)
+    x = torch.rand(4, arch["in_dim"])
+    assert model(x).shape == x.shape and not torch.equal(model(x), untrained(x))

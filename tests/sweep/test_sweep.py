@@ -25,7 +25,8 @@ import trainlab
 import trainlab.experiments
 from trainlab.cli import main
 from trainlab.errors import ConfigError
-from trainlab.execute import run_experiment
+from trainlab.execute import build_config, run_experiment
+from trainlab.experiments.registry import get_experiment
 from trainlab.files import read_jsonl
 from trainlab.sweep import run_sweep
 from trainlab.sweep.report import headline_figure
@@ -154,8 +155,9 @@ def test_trials_match_standalone_runs_and_failures_do_not_stop_the_sweep(probe, 
     assert rows[3]["loss"] == ""  # NaN is stored as null, shown empty
     # Oracle: a trial's numbers are those of the same config run on its own (quick profile included).
     for row in (rows[0], rows[2]):
-        alone = run_experiment("sweep-probe", [f"x={row['x']}", "fail_at=1", "diverge_at=3"], quick=True,
-                               out=tmp_path / "alone")
+        exp = get_experiment("sweep-probe")
+        cfg = build_config(exp, [f"x={row['x']}", "fail_at=1", "diverge_at=3"], quick=True)
+        alone = run_experiment(exp, cfg, out=tmp_path / "alone")
         summary = json.loads((alone / "summary.json").read_text())
         assert float(row["loss"]) == pytest.approx(summary["loss"], rel=1e-12)
         assert row["key"] == alone.name.split("-")[-1]  # the trial key is the config hash

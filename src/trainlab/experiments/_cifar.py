@@ -8,16 +8,14 @@ the image size.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-from typing import ClassVar, Optional, Sequence
+from dataclasses import dataclass, replace
+from typing import ClassVar, Optional, Self, Sequence
 
 import torch
 
 from trainlab.data import ImageDataset, image_tensor, keep_classes, load_images
 from trainlab.data.subsets import random_subset
 from trainlab.config import check
-from trainlab.device import resolve_device
 from trainlab.experiments._data import ImageDataConfig
 from trainlab.train.cnn import CNNTraining
 
@@ -42,8 +40,11 @@ class CifarDataConfig(ImageDataConfig):
 class CNNConfig(CifarDataConfig, CNNTraining):
     """The data and training settings of the recipes that train ``nn.cnn.FastCNN``.
 
-    ``width``, ``batch_size`` and ``flip`` left at None are filled in here, so config.yaml
-    records the values used: airbench94's on a GPU, narrower and smaller on the CPU.
+    ``flip`` left at None is filled in here from the dataset, so config.yaml records it.
+    ``width`` and ``batch_size`` left at None depend on the hardware (airbench94's on a GPU,
+    narrower and smaller on the CPU): the recipe fills them in with :meth:`for_device` once
+    it knows its device, never the config itself, so that a config's hash (and its run
+    folder's name) is the same on every machine.
     """
 
     GPU_WIDTH: ClassVar[int] = 64  # airbench94's base width
@@ -58,15 +59,18 @@ class CNNConfig(CifarDataConfig, CNNTraining):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        on_gpu = resolve_device(self.device).type == "cuda"
-        if self.width is None:
-            self.width = self.GPU_WIDTH if on_gpu else self.CPU_WIDTH
-        if self.batch_size is None:
-            self.batch_size = 1024 if on_gpu else 512
         if self.flip is None:
             self.flip = self.dataset in MIRROR_SAFE
-        self.check_training()
+        if self.batch_size is not None:  # None is checked once for_device fills it in
+            self.check_training()
         check(self.width is None or self.width >= 1, f"width must be >= 1 or null (got {self.width})")
+
+    def for_device(self, device: torch.device) -> Self:
+        """This config with ``width`` and ``batch_size`` left at None filled in for ``device``."""
+        on_gpu = torch.device(device).type == "cuda"
+        return replace(self, width=self.width if self.width is not None else
+                       self.GPU_WIDTH if on_gpu else self.CPU_WIDTH,
+                       batch_size=self.batch_size if self.batch_size is not None else 1024 if on_gpu else 512)
 
 
 @dataclass
@@ -122,9 +126,3 @@ def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, class_na
                      "accuracy": float(100.0 * (pred[mask] == c).mean()) if mask.any() else float("nan")})
     return rows
 
-
-def state_bytes(model: torch.nn.Module) -> bytes:
-    """A module's state_dict as ``torch.save`` bytes (tensors only: loadable with weights_only=True)."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    return buf.getvalue()

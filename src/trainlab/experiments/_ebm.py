@@ -10,7 +10,6 @@ that energy.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,10 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainlab.checkpoints import FOLDER, list_checkpoints, read_checkpoint, save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.data import random_subset, to_tensor
 from trainlab.data.tensors import load_energy_data, load_tensor_file
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.errors import ConfigError, DataError
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.mcmc.targets import GaussianEnergy
@@ -134,8 +134,8 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
     y_train = target(x_train)
     mu, sd = float(y_train.mean()), float(y_train.std())
 
-    torch.manual_seed(cfg.seed)
-    model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
+    with global_seed(cfg.seed):
+        model = EnergyRegressor(train.shape[1], halving_widths(cfg.first_width)).init_for_training(generator=gen)
     with torch.no_grad():  # start at the targets' scale: output mean 0 and std 1 on the regression set
         out = model(x_train[:4096]).squeeze(-1)
         out_sd = max(float(out.std()), 1e-6)
@@ -186,23 +186,31 @@ def predict(model: EnergyRegressor, x: torch.Tensor, batch_size: int = 4096) -> 
     return torch.cat([model(x[i:i + batch_size]).squeeze(-1) for i in range(0, len(x), batch_size)])
 
 
-def save_checkpoint(run, name: str, state: dict) -> Path:
-    """``checkpoints/<name>.pt``: tensors only, so ``torch.load(weights_only=True)`` reads it back."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
-    return run.file(f"checkpoints/{name}.pt", buf.getvalue())
+def save_models(run: Any, setup: EnergySetup, cfg: EnergyConfig) -> None:
+    """The trained regressor and its true energy as checkpoints ``regressor`` and ``target``
+    (:mod:`trainlab.checkpoints`), which ``ebm-sample from_run=`` reads back."""
+    model, target = setup.regressor, setup.target
+    save_checkpoint(run, "regressor", model, config=cfg,
+                    architecture={"in_dim": model.in_dim, "widths": list(model.widths)})
+    save_checkpoint(run, "target", target, config=cfg, architecture={
+        "kind": "ppca-gaussian", "dim": int(target.mean.shape[-1]), "components": int(target.components.shape[0])})
 
 
 def load_run(folder: str, device: torch.device) -> tuple[EnergyRegressor, Optional[GaussianEnergy]]:
     """The regressor (and the true energy, when there is one) an ebm-eval run saved."""
-    path = Path(folder).expanduser() / "checkpoints"
-    if not (path / "regressor.pt").is_file():
-        raise DataError(f"from_run={folder} has no checkpoints/regressor.pt; give an ebm-eval run folder")
-    state = finite_state(load_tensor_file(path / "regressor.pt", "regressor"), str(path / "regressor.pt"))
+    folder = str(Path(folder).expanduser())
+    path = Path(folder) / FOLDER
+    state, info = read_checkpoint(folder, "regressor")
+    state = finite_state(state, str(path / "regressor.pt"))
     model = EnergyRegressor.from_state_dict(state, source=str(path / "regressor.pt"))
+    described = info["architecture"]
+    if [described.get("in_dim"), described.get("widths")] != [model.in_dim, list(model.widths)]:
+        raise DataError(f"{path / 'regressor.pt'} does not fit its regressor.json "
+                        f"(in_dim {described.get('in_dim')}, widths {described.get('widths')})")
     target = None
-    if (path / "target.pt").is_file():
-        state = finite_state(load_tensor_file(path / "target.pt", "target"), str(path / "target.pt"))
+    if "target" in list_checkpoints(folder):
+        state, _ = read_checkpoint(folder, "target")
+        state = finite_state(state, str(path / "target.pt"))
         try:
             target = GaussianEnergy.from_state_dict(state)
         except (KeyError, TypeError, ValueError) as exc:

@@ -14,16 +14,16 @@ under ``torchrun`` (see the README).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
 import torch
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
-from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy, state_bytes
+from trainlab.device import global_seed, torch_generator
+from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -55,6 +55,7 @@ class Config(CNNConfig):
 
 def run(cfg: Config, run) -> None:
     device, dist = run.device, getattr(run, "dist", None)
+    cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device, cfg.classes)
     width = cfg.width
     run.text("data", data.describe() + ".", title="Data")
@@ -62,8 +63,8 @@ def run(cfg: Config, run) -> None:
     rows, histories, per_class = [], [], []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
-        torch.manual_seed(seed)  # same initial weights on every rank
-        model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
+        with global_seed(seed):  # same initial weights on every rank
+            model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
         result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
                            dist_ctx=dist, on_record=lambda record: run.log(seed=seed, **record))
@@ -109,10 +110,9 @@ def run(cfg: Config, run) -> None:
         f"{np.mean([r['train_time_s'] for r in rows]):.1f} s per run on {run.device}.\n\n"
         f"How this network is built and trained (the study asked what it took): {_recipe(cfg)}."), title="The study's question")
     run.text("model", str(model), title="Model (print(model))", code=True)
-    run.file("checkpoints/cnn.pt", state_bytes(model))
-    run.file("checkpoints/cnn.json", json.dumps({
+    save_checkpoint(run, "cnn", model, config=cfg, architecture={
         "in_channels": data.channels, "num_classes": len(data.class_names), "widths": list(block_widths(width)),
-        "image_size": data.image_size, "dataset": cfg.dataset, "classes": cfg.classes, "seed": rows[-1]["seed"]}))
+        "image_size": data.image_size}, dataset=cfg.dataset, classes=cfg.classes, seed=rows[-1]["seed"])
     run.summary(headline="test_acc_tta", test_acc_tta=tta, test_acc=float(np.mean([r["test_acc"] for r in rows])),
                 train_time_s=float(np.mean([r["train_time_s"] for r in rows])), width=width,
                 epochs=cfg.epochs, seeds=len(rows))

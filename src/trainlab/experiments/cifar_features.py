@@ -5,7 +5,7 @@ ImageNet-pretrained AlexNet, kept the 1000 outputs as features, trained a small
 network on them for 100 epochs and reported 63.48 % test accuracy with a
 confusion matrix. Here the same features (and AlexNet's 4096-wide penultimate
 layer) go into a logistic regression and a small MLP head, side by side with
-the raw pixels, their PCA and, given ``cnn_run=``, the penultimate features of
+the raw pixels, their PCA and, given ``from_run=``, the penultimate features of
 a trained ``cifar-cnn``. The AlexNet is written here with torchvision's
 parameter names, so ``weights=`` takes torchvision's ImageNet file, loaded with
 ``weights_only=True``; without it a randomly initialised AlexNet stands in, and
@@ -15,7 +15,6 @@ the report says so.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,10 @@ from sklearn.metrics import confusion_matrix
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from trainlab.checkpoints import checkpoint_info, load_checkpoint
 from trainlab.config import check, positive
-from trainlab.device import torch_generator
-from trainlab.errors import ConfigError, DataError
+from trainlab.device import global_seed, torch_generator
+from trainlab.errors import DataError
 from trainlab.experiments._cifar import CifarDataConfig, load_tensors
 from trainlab.nn.alexnet import MIN_SIZE, AlexNet, extract_features, load_weights
 from trainlab.nn.cnn import FastCNN
@@ -61,7 +61,7 @@ class Config(CifarDataConfig):
     """torchvision's ImageNet AlexNet weights (alexnet-owt-7be5be79.pth) or any state_dict file of that shape."""
     image_size: int = 224
     """Images are resized to this size for AlexNet (ImageNet's 224; at least 63)."""
-    cnn_run: Optional[str] = None
+    from_run: Optional[str] = None
     """A cifar-cnn run folder on the same dataset: its network's penultimate features join the comparison."""
     pca_components: int = 100
     """Components of the pixel-PCA baseline."""
@@ -87,11 +87,11 @@ def run(cfg: Config, run) -> None:
     data = load_tensors(cfg, device, cfg.classes)
     (train_x, train_y), (test_x, test_y) = data.train, data.test
     run.text("data", data.describe() + ".", title="Data")
-    cnn = _load_cnn(Path(cfg.cnn_run), data, device) if cfg.cnn_run is not None else None
+    cnn = _load_cnn(cfg.from_run, data, device) if cfg.from_run is not None else None
 
     # AlexNet: ImageNet weights if given, else a seeded random initialisation (said plainly in the report).
-    torch.manual_seed(cfg.seed)
-    alexnet = AlexNet().to(device)
+    with global_seed(cfg.seed):
+        alexnet = AlexNet().to(device)
     if cfg.weights is not None:
         load_weights(alexnet, cfg.weights)
         digest = hashlib.sha256(Path(cfg.weights).expanduser().read_bytes()).hexdigest()[:16]
@@ -164,8 +164,8 @@ def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int):
     """Train features -> hidden ReLU -> classes with Adam; (train acc, test acc, test predictions)."""
     x_tr, x_te = torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)
     t_tr, t_te = torch.as_tensor(y_tr, device=device), torch.as_tensor(y_te, device=device)
-    torch.manual_seed(cfg.seed)
-    head = MLP(x_tr.shape[1], cfg.head_hidden, n_classes, "relu").to(device)
+    with global_seed(cfg.seed):
+        head = MLP(x_tr.shape[1], cfg.head_hidden, n_classes, "relu").to(device)
     fit(head, x_tr, t_tr, optimizer=make_optimizer("adam", head.parameters(), cfg.head_lr),
         loss_fn=nn.CrossEntropyLoss(), epochs=cfg.head_epochs, batch_size=cfg.batch_size,
         generator=torch_generator(cfg.seed), progress=False)
@@ -174,18 +174,18 @@ def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int):
     return evaluate(head, x_tr, t_tr)["acc"], evaluate(head, x_te, t_te)["acc"], pred
 
 
-def _load_cnn(folder: Path, data, device) -> FastCNN:
-    """The network a cifar-cnn run saved (checkpoints/cnn.pt + cnn.json), checked against this run's data."""
-    arch_path, weights = folder / "checkpoints" / "cnn.json", folder / "checkpoints" / "cnn.pt"
-    if not arch_path.is_file() or not weights.is_file():
-        raise ConfigError(f"cnn_run={folder} holds no checkpoints/cnn.pt and cnn.json; give a cifar-cnn run folder")
-    arch = json.loads(arch_path.read_text())
-    if arch["in_channels"] != data.channels or arch["image_size"] != data.image_size:
-        raise DataError(f"cnn_run={folder} was trained on {arch['dataset']} ({arch['in_channels']} channel(s), "
-                        f"{arch['image_size']} px); this run uses {data.data.name}: train cifar-cnn on the same dataset")
-    model = FastCNN(arch["in_channels"], arch["num_classes"], arch["widths"], image_size=arch["image_size"])
+def _load_cnn(folder: str, data, device) -> FastCNN:
+    """The network a cifar-cnn run saved (its ``cnn`` checkpoint), checked against this run's data."""
+    info = checkpoint_info(folder, "cnn")
+    arch = info["architecture"]
+    if arch.get("in_channels") != data.channels or arch.get("image_size") != data.image_size:
+        raise DataError(f"from_run={folder} was trained on {info.get('dataset')} ({arch.get('in_channels')} "
+                        f"channel(s), {arch.get('image_size')} px); this run uses {data.data.name}: "
+                        "train cifar-cnn on the same dataset")
     try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (RuntimeError, ValueError) as exc:
-        raise DataError(f"{weights}: does not match its cnn.json ({str(exc).splitlines()[0]})") from None
+        model = FastCNN(data.channels, int(arch["num_classes"]),
+                        [int(w) for w in arch["widths"]], image_size=data.image_size)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"from_run={folder}: checkpoint 'cnn' has a damaged architecture ({exc!r})") from None
+    load_checkpoint(folder, "cnn", model)
     return model.to(device).eval()

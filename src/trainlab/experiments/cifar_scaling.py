@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from trainlab.config import check, positive
 from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
-from trainlab.device import thread_limit, torch_generator
+from trainlab.device import global_seed, thread_limit, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
@@ -75,6 +75,7 @@ class Config(CNNConfig):
 
 def run(cfg: Config, run) -> None:
     device = run.device
+    cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device)
     n_classes, n_full = len(data.class_names), len(data.train[1])
     width = cfg.width
@@ -91,8 +92,8 @@ def run(cfg: Config, run) -> None:
         for repeat in range(cfg.seeds):
             seed = cfg.seed + repeat
             idx = np.arange(n_full) if k is None else per_class(labels, k, seed=seed)
-            torch.manual_seed(seed)
-            model = FastCNN(data.channels, n_classes, block_widths(width), image_size=data.image_size).to(device)
+            with global_seed(seed):
+                model = FastCNN(data.channels, n_classes, block_widths(width), image_size=data.image_size).to(device)
             jobs.append((k, seed, idx, model))
 
     def train_one(job) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from trainlab.config import positive
-from trainlab.experiments._ebm import EnergyConfig, predict, prepare, save_checkpoint
+from trainlab.experiments._ebm import EnergyConfig, predict, prepare, save_models
 from trainlab.nn.energy import parameter_count
 from trainlab.report.figures import new_figure
 
@@ -80,12 +80,11 @@ def run(cfg: Config, run) -> None:
     if setup.history:
         run.figure("loss", _plot_loss(setup.history), title="Training loss",
                    caption="Mean MSE over each epoch on standardised energies (1 = predicting the mean).")
-        save_checkpoint(run, "regressor", setup.regressor.state_dict())
-        save_checkpoint(run, "target", setup.target.state_dict())
+        save_models(run, setup, cfg)
         run.text("training", f"{len(setup.history)} epochs in {setup.train_seconds:.1f} s on {device}; status "
                  f"{setup.status}; final training loss {setup.history[-1]['train_loss']:.4g} (standardised). "
                  "Saved checkpoints/regressor.pt (torch.save(model.state_dict()): the study's class loads it "
-                 "as is) and checkpoints/target.pt (the Gaussian: mean, principal axes and variances, noise "
+                 "as is; regressor.json describes it) and checkpoints/target.pt (the Gaussian: mean, principal axes and variances, noise "
                  "variance).", title="Training")
     overall = rows[-1]
     note = (f"Test MSE {overall['mse']:.4g} (the study: 288.1554 on its own test set) against a baseline of "

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import List
 
 import numpy as np
-import torch
 from torch import nn
 
 from trainlab.config import check, one_of, positive
 from trainlab.data import describe_splits
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
@@ -94,8 +93,8 @@ def run(cfg: Config, run) -> None:
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
         for batch_size in cfg.batch_sizes:
-            torch.manual_seed(seed)  # same initial weights for every batch size of a repeat
-            model = MLP(in_dim, cfg.hidden, n_classes, cfg.activation).to(device)
+            with global_seed(seed):  # same initial weights for every batch size of a repeat
+                model = MLP(in_dim, cfg.hidden, n_classes, cfg.activation).to(device)
             optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
 
             def validate(epoch: int) -> dict[str, float]:

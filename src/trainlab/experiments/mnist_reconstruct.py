@@ -14,9 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import one_of, positive
 from trainlab.data import describe_splits
-from trainlab.device import torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
@@ -85,8 +86,8 @@ def run(cfg: Config, run) -> None:
              f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}.", title="Data")
 
     # Model and training: reconstruct the input, MSE loss.
-    torch.manual_seed(cfg.seed)
-    model = MLPAutoencoder(split["train"].shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
+    with global_seed(cfg.seed):
+        model = MLPAutoencoder(split["train"].shape[1], cfg.hidden, cfg.activation, cfg.output_activation).to(device)
     optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
     loss_fn = nn.MSELoss()
 
@@ -121,6 +122,9 @@ def run(cfg: Config, run) -> None:
                title="Test images (left) and their reconstructions (right)",
                caption=f"The first {cfg.per_digit} test images of every class.")
     run.text("model", str(model), title="Model (print(model))", code=True)
+    save_checkpoint(run, "autoencoder", model, config=cfg, architecture={
+        "in_dim": split["train"].shape[1], "hidden": cfg.hidden, "activation": cfg.activation,
+        "output_activation": cfg.output_activation})
     run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")

@@ -13,7 +13,17 @@ defines the recipe contract is an experiment:
 - ``Config``: a dataclass inheriting :class:`trainlab.config.BaseConfig`,
 - ``run(cfg, run)``: the recipe;
 - optionally ``DISTRIBUTED = True``: the recipe trains data-parallel when started by
-  ``torchrun`` (it passes ``run.dist`` to its trainer and writes only on rank 0).
+  ``torchrun`` (it passes ``run.dist`` to its trainer and writes only on rank 0);
+- optionally, to run several sweep trials at once (for example as one stacked model,
+  :mod:`trainlab.train.stack`), both of:
+
+  - ``BATCHABLE = ("hidden", "lr", ...)``: the config fields that may differ inside one batch
+    (device and seed are the first config's unless listed here),
+  - ``run_batch(cfgs, runs)``: run the configs together, writing config i through ``runs[i]``
+    exactly as ``run(cfgs[i], runs[i])`` would.
+
+:mod:`trainlab.execute` runs an :class:`Experiment`: ``run_experiment`` one config,
+``run_experiments`` a batch through ``run_batch``.
 
 Modules are found by name, so adding an experiment never edits a shared list.
 """
@@ -55,6 +65,15 @@ class Experiment:
     module: str
     distributed: bool = False
     """True when the recipe can train data-parallel under torchrun."""
+    batchable: tuple[str, ...] = ()
+    """Config fields that may differ between the configs of one ``run_batch`` call."""
+    run_batch: Callable[[list, list], None] | None = None
+    """Runs several configs at once (``run_batch(cfgs, runs)``), or None when the recipe cannot."""
+
+    @property
+    def batches(self) -> bool:
+        """True when sweep trials of this experiment can run together through ``run_batch``."""
+        return bool(self.batchable) and self.run_batch is not None
 
     @property
     def study_title(self) -> str:
@@ -86,6 +105,8 @@ def _from_module(mod: ModuleType) -> Experiment | None:
         run=mod.run,
         module=mod.__name__,
         distributed=bool(getattr(mod, "DISTRIBUTED", False)),
+        batchable=tuple(getattr(mod, "BATCHABLE", ())),
+        run_batch=getattr(mod, "run_batch", None) if callable(getattr(mod, "run_batch", None)) else None,
     )
 
 

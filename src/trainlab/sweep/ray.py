@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from trainlab.errors import ConfigError
+from trainlab.experiments.registry import Experiment
 from trainlab.sweep.grid import Trial, trial_from_record, trial_record
 
 RESULT_KEY = "trainlab_record"
@@ -38,7 +39,7 @@ def require_ray() -> Any:
 
 
 def run_ray(
-    experiment: str,
+    exp: Experiment,
     trials: Sequence[Trial],
     trials_dir: Path,
     on_result: Callable[[dict[str, Any]], None],
@@ -78,10 +79,13 @@ def run_ray(
                     seen.add(key)
                     on_result(_lost(by_key[key], f"Ray trial error: {_error_line(trial)}"))
 
+        name = exp.name  # a worker process resolves the experiment itself: only its name travels
+
         def trainable(config: dict) -> None:
+            from trainlab.experiments.registry import get_experiment
             from trainlab.sweep.trials import run_trial
 
-            record = run_trial(experiment, trial_from_record(by_key[config["key"]]), trials_dir)
+            record = run_trial(get_experiment(name), trial_from_record(by_key[config["key"]]), trials_dir)
             tune.report({RESULT_KEY: json.dumps(record)})
 
         tuner = tune.Tuner(

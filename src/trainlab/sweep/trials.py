@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from trainlab.errors import TrainlabError
+from trainlab.execute import run_experiment, stored_config
+from trainlab.experiments.registry import Experiment
+from trainlab.runs import RUN_INFO
 from trainlab.sweep.grid import Trial
 
 TRIALS_FILE = "trials.jsonl"
@@ -24,29 +27,28 @@ FINISHED = ("done", "diverged")
 """Statuses that resume skips; ``failed`` trials run again (their cause is often outside the config)."""
 
 
-def run_trial(experiment: str, trial: Trial, trials_dir: str | Path) -> dict[str, Any]:
+def run_trial(exp: Experiment, trial: Trial, trials_dir: str | Path) -> dict[str, Any]:
     """Run ``trial`` under ``trials_dir`` and return its record; exceptions become status ``failed``.
 
     KeyboardInterrupt still propagates: stopping a sweep is not a trial failure.
     """
-    from trainlab.config import load_config
-    from trainlab.execute import run_experiment
-    from trainlab.experiments.registry import get_experiment
-
     trials_dir = Path(trials_dir)
     start = time.perf_counter()
     record = new_record(trial)
     try:
-        exp = get_experiment(experiment)
         # The stored resolved config, not the override text: a resumed sweep runs exactly
         # what was validated, even if the YAML file or the quick profile changed since.
-        cfg = load_config(exp.config_cls, base=trial.config)
-        path = run_experiment(experiment, cfg=cfg, out=trials_dir)
+        path = run_experiment(exp, stored_config(exp, trial.config), out=trials_dir)
     except Exception as exc:  # a trial's bug or crash must not stop the sweep
-        record.update(status="failed", error=error_text(exc), path=_find_folder(trials_dir, experiment, trial.key))
+        failed(record, exc, trials_dir, exp.name, trial.key)
     else:
         record.update(outcome(path))
     return stamp(record, time.perf_counter() - start, trials_dir)
+
+
+def failed(record: dict[str, Any], exc: BaseException, trials_dir: Path, experiment: str, key: str) -> None:
+    """Mark ``record`` failed with ``exc``, pointing at the trial's folder if one was made."""
+    record.update(status="failed", error=error_text(exc), path=_find_folder(trials_dir, experiment, key))
 
 
 def new_record(trial: Trial) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def new_record(trial: Trial) -> dict[str, Any]:
 
 def outcome(path: Path) -> dict[str, Any]:
     """Status, folder, summary numbers and headline of a finished trial's run folder."""
-    info = _read_json(path / "run.json")
+    info = _read_json(path / RUN_INFO)
     summary = _read_json(path / "summary.json")
     status = info.get("status", "done")
     if status == "done" and summary.get("status") == "diverged":
@@ -101,7 +103,7 @@ def _flat(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def _find_folder(trials_dir: Path, experiment: str, key: str) -> str | None:
     """The newest run folder of trial ``key`` (run folder names end in the config hash)."""
-    found = [p for p in (trials_dir / experiment).glob(f"*-{key}*") if (p / "run.json").exists()]
+    found = [p for p in (trials_dir / experiment).glob(f"*-{key}*") if (p / RUN_INFO).exists()]
     return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
 
 

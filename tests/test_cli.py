@@ -215,10 +215,27 @@ def test_a_run_killed_with_sigkill_is_listed_killed(stop_probe, tmp_path, capsys
     assert line.endswith(str(run_dir)) and err == ""
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (Linux: the SigCgt mask in /proc)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next(int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(mask >> (signum - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc to see the handler")
 def test_ctrl_c_while_the_command_line_starts_is_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "trainlab", "run", "mnist-binary", "--quick", "--device", "cpu",
                              "--out", str(tmp_path)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.15)  # Python is up; typer, then torch, are still loading
+    # Interrupt once trainlab's own start-up code runs (it catches SIGTERM from its first lines;
+    # /proc shows the caught signals), while typer and torch still load. A fixed delay raced:
+    # on a loaded machine it could land before the interpreter ran any line of trainlab.
+    deadline = time.monotonic() + 30
+    while not _catches(proc.pid, signal.SIGTERM):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.002)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

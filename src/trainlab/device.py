@@ -115,12 +115,13 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 # with load 16. Independent work uses the other core through single-threaded workers
 # instead (cpu_plan), which never wait on each other.
 SMALL_STEP_FLOPS = 1e9
-# Below this much work in all, worker threads cost more than they save (planning,
-# one thread per task, memory bandwidth shared with the other core).
+# Below this much work in all, workers are not started. The threshold was set when
+# workers were processes (1-2 s each to import torch); threads start in microseconds,
+# but it is kept so that the same workloads go side by side as before.
 MIN_PARALLEL_FLOPS = 2e11
 
 
-_cores_limit: int | None = None  # set while worker threads run: one core's worth each
+_cores_limit: int | None = None  # set by claim_cores, and while worker threads run (one core each)
 
 
 def available_cores() -> int:
@@ -131,6 +132,17 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def claim_cores(n: int) -> None:
+    """Use ``n`` cores from now on in this process (a bench's ``--threads``): torch and BLAS
+    threads are set to ``n`` and :func:`cpu_plan` never plans more."""
+    from threadpoolctl import threadpool_limits
+
+    global _cores_limit
+    _cores_limit = n
+    torch.set_num_threads(n)
+    threadpool_limits(limits=n)  # for the rest of the process's life
 
 
 @contextmanager

@@ -4,7 +4,7 @@ The reference is how the Optimisation & CNN study's code (and most tutorials) tr
 MNIST autoencoder: a per-sample ``Dataset`` that turns one uint8 image into a float
 tensor (what torchvision's ``ToTensor`` does), a shuffling ``DataLoader``, plain Adam,
 and a ``loss.item()`` every step for the running loss. trainlab's default path
-(``trainlab.experiments._autoencoder.train_autoencoder``) keeps the images on the device
+(``trainlab.train.autoencoder.train_autoencoder``) keeps the images on the device
 as one float tensor, slices batches from a seeded permutation, reads the loss once per
 epoch and uses fused Adam.
 
@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from trainlab.data import load_images, to_tensor
-from trainlab.experiments._autoencoder import new_model, train_autoencoder
-from trainlab.nn.autoencoder import decode_all, encode_all
+from trainlab.nn.autoencoder import decode_all, encode_all, new_study_autoencoder
+from trainlab.train.autoencoder import train_autoencoder
 
 
 class PerSampleImages(Dataset):
@@ -90,7 +90,8 @@ def main() -> None:
           f"{args.epochs} epochs, batch {args.batch}, Adam lr {args.lr}, {args.threads} torch thread(s); "
           f"torch {torch.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at start")
 
-    init, _ = new_model(args.arch, args.latent, data.image_shape, "relu", args.seed, torch.device("cpu"))
+    init, _ = new_study_autoencoder(args.arch, args.latent, data.image_shape, "relu", args.seed,
+                                    torch.device("cpu"))
     times: dict[str, list[float]] = {"reference": [], "trainlab": []}
     cpu: dict[str, list[float]] = {"reference": [], "trainlab": []}
     l1: dict[str, float] = {}

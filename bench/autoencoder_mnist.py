@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from trainlab.data import load_images, read_idx, to_tensor
-from trainlab.experiments._autoencoder import new_model, train_autoencoder
-from trainlab.nn.autoencoder import decode_all, encode_all
+from trainlab.nn.autoencoder import decode_all, encode_all, new_study_autoencoder
+from trainlab.train.autoencoder import train_autoencoder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t10k"
 
@@ -61,8 +61,8 @@ def main() -> None:
         for latent in map(int, args.latents.split(",")):
             l1 = {}
             for name, (x, x_test) in sets.items():
-                model, _ = new_model(arch, latent, (28, 28), args.latent_activation, 0, torch.device("cpu"),
-                                     args.output_activation)
+                model, _ = new_study_autoencoder(arch, latent, (28, 28), args.latent_activation, 0,
+                                                 torch.device("cpu"), args.output_activation)
                 train_autoencoder(model, x, lr=args.lr, epochs=args.epochs, batch_size=args.batch, seed=0,
                                   desc=f"{name} {arch} {latent}")
                 l1[name] = F.l1_loss(decode_all(model, encode_all(model, x_test)), x_test).item()

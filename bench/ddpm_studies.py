@@ -1,7 +1,7 @@
 """Benchmark: ddpm-steps' grid trained as stacks against one model at a time, same results.
 
 ``ddpm-steps`` trains one noise model per (toy set, T): 5 sets x 5 T = 25 models. Both
-ways here run the recipe's own protocol (``experiments/_toy_ddpm.fit_and_score_all``:
+ways here run the recipe's own protocol (``diffusion/protocol.fit_and_score_all``:
 train, sample ``n_samples`` points, score them) on the recipe's default grid and
 settings, in this process, one after the other:
 
@@ -32,7 +32,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +45,9 @@ except ImportError:  # run from a checkout without `pip install -e .`
 import torch
 
 from trainlab.device import claim_cores
+from trainlab.data.toy import make_toy
+from trainlab.diffusion.protocol import Protocol, fit_and_score_all
 from trainlab.experiments import ddpm_steps
-from trainlab.experiments._toy_ddpm import fit_and_score_all, point_sets
 
 
 def main() -> None:
@@ -60,15 +61,17 @@ def main() -> None:
     cfg = ddpm_steps.Config(train_steps=args.train_steps)
     if args.datasets:
         cfg = replace(cfg, datasets=args.datasets.split(","))
-    keys, jobs, _ = ddpm_steps.grid(cfg, point_sets(cfg), torch.device("cpu"))
-    print(f"ddpm-steps grid: {len(jobs)} models ({', '.join(cfg.datasets)} x T in {sorted(set(cfg.Ts))}), "
+    sets = [(name, make_toy(name, n=cfg.n_points)[0]) for name in cfg.datasets]
+    keys, specs, _ = ddpm_steps.grid(cfg, sets, torch.device("cpu"))
+    protocol = Protocol(**{f.name: getattr(cfg, f.name) for f in fields(Protocol)})
+    print(f"ddpm-steps grid: {len(specs)} models ({', '.join(cfg.datasets)} x T in {sorted(set(cfg.Ts))}), "
           f"{cfg.train_steps} steps of {cfg.batch_size}, width {cfg.hidden}, {cfg.n_samples} samples scored each; "
           f"{os.cpu_count()} cpus; load average {os.getloadavg()[0]:.1f}", flush=True)
 
     timings, tables = {}, {}
     for way in ("stacked", "one at a time"):
         start, cpu = time.perf_counter(), time.process_time()
-        tables[way] = [row for row, _ in fit_and_score_all(replace(cfg, stacked=way == "stacked"), jobs)]
+        tables[way] = [row for row, _ in fit_and_score_all(specs, protocol, stacked=way == "stacked")]
         timings[way] = (time.perf_counter() - start, time.process_time() - cpu)
         print(f"{way}: {timings[way][0]:.1f} s wall, {timings[way][1]:.1f} s CPU "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)
@@ -86,7 +89,7 @@ def main() -> None:
     cpu_speedup = timings["one at a time"][1] / timings["stacked"][1]
     print(f"RESULT speedup={speedup:.2f} max_emd_ratio_diff={max(diffs):.4f} cpu_speedup={cpu_speedup:.2f} "
           f"stacked_s={timings['stacked'][0]:.1f} "
-          f"one_at_a_time_s={timings['one at a time'][0]:.1f} models={len(jobs)} train_steps={cfg.train_steps} "
+          f"one_at_a_time_s={timings['one at a time'][0]:.1f} models={len(specs)} train_steps={cfg.train_steps} "
           f"load={os.getloadavg()[0]:.1f}")
 
 

@@ -1,14 +1,14 @@
-"""Worker processes give exactly what running the tasks here one after another gives."""
+"""Worker threads give exactly what running the tasks here one after another gives."""
 
-import pytest
 import torch
 
-from trainlab.device import global_seed, torch_generator
-from trainlab.workers import map_tasks
+from trainlab import workers
+from trainlab.device import CpuPlan, global_seed, torch_generator
+from trainlab.workers import run_independent
 
 
 def train_a_little(seed: int) -> tuple[int, torch.Tensor]:
-    """A task: a few Adam steps of a small net on seeded data (module-level, so workers can import it).
+    """A task: a few Adam steps of a small net on seeded data.
 
     It keeps the workers' rule: module initialisers draw from torch's global generator only
     inside ``global_seed`` (one thread at a time), everything else from its own generator.
@@ -27,26 +27,29 @@ def train_a_little(seed: int) -> tuple[int, torch.Tensor]:
     return seed, torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
-@pytest.mark.parametrize("processes", [False, True])
-def test_parallel_results_equal_sequential_bit_for_bit_and_in_order(processes):
+def run_on(n_workers, monkeypatch, fn, tasks):
+    """``run_independent`` with ``n_workers`` worker threads, whatever the machine and the costs."""
+    monkeypatch.setattr(workers, "cpu_plan", lambda *a, **k: CpuPlan(workers=n_workers, threads=1))
+    return run_independent(fn, tasks, costs=[1.0] * len(tasks), step_flops=1.0, device="cpu")
+
+
+def test_parallel_results_equal_sequential_bit_for_bit_and_in_order(monkeypatch):
     seeds = [3, 1, 2]
-    sequential = map_tasks(train_a_little, seeds, workers=1)
-    parallel = map_tasks(train_a_little, seeds, workers=2, processes=processes)
+    sequential = run_on(1, monkeypatch, train_a_little, seeds)
+    parallel = run_on(2, monkeypatch, train_a_little, seeds)
     assert [s for s, _ in parallel] == seeds
     for (_, a), (_, b) in zip(sequential, parallel):
         assert torch.equal(a, b)
 
 
-def test_inside_a_task_the_plan_sees_one_core():
+def test_inside_a_task_the_plan_sees_one_core(monkeypatch):
     from trainlab.device import cpu_plan
 
-    plans = map_tasks(lambda _: cpu_plan("cpu", 1e12, tasks=4, total_flops=1e15), range(2), workers=2)
+    plans = run_on(2, monkeypatch, lambda _: cpu_plan("cpu", 1e12, tasks=4, total_flops=1e15), range(2))
     assert all(plan.workers == 1 and plan.threads == 1 for plan in plans)
 
 
 def test_run_independent_starts_the_costliest_first_and_returns_in_task_order():
-    from trainlab.workers import run_independent
-
     started = []
 
     def task(name):
@@ -60,7 +63,6 @@ def test_run_independent_starts_the_costliest_first_and_returns_in_task_order():
 
 def test_run_independent_tells_each_task_whether_it_runs_alone(monkeypatch):
     from trainlab import device
-    from trainlab.workers import run_independent
 
     monkeypatch.setattr(device, "available_cores", lambda: 2)
     big = [device.MIN_PARALLEL_FLOPS] * 2

@@ -1,4 +1,4 @@
-"""Device choice, seeding, and the one rule for CPU threads and worker processes (:func:`cpu_plan`)."""
+"""Device choice, seeding, and the one rule for CPU threads and worker threads (:func:`cpu_plan`)."""
 
 from __future__ import annotations
 
@@ -115,18 +115,19 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
 # with load 16. Independent work uses the other core through single-threaded workers
 # instead (cpu_plan), which never wait on each other.
 SMALL_STEP_FLOPS = 1e9
-# Below this much work in all, worker processes cost more than they save: each
-# one starts a Python and imports torch (1-2 s of one core).
+# Below this much work in all, workers are not started. The threshold was set when
+# workers were processes (1-2 s each to import torch); threads start in microseconds,
+# but it is kept so that the same workloads go side by side as before.
 MIN_PARALLEL_FLOPS = 2e11
 
 
-_process_cores: int | None = None  # set in worker processes: one core's worth each
+_cores_limit: int | None = None  # set by claim_cores, and while worker threads run (one core each)
 
 
 def available_cores() -> int:
-    """CPU cores this process may use: its affinity mask (not the machine's count), or 1 in a worker."""
-    if _process_cores is not None:
-        return _process_cores
+    """CPU cores this process may use: its affinity mask (not the machine's count), or 1 while workers run."""
+    if _cores_limit is not None:
+        return _cores_limit
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -134,37 +135,38 @@ def available_cores() -> int:
 
 
 def claim_cores(n: int) -> None:
-    """Use ``n`` cores from now on in this process (a worker of :mod:`trainlab.workers` claims one):
-    torch and BLAS threads are set to ``n`` and :func:`cpu_plan` never plans more."""
+    """Use ``n`` cores from now on in this process (a bench's ``--threads``): torch and BLAS
+    threads are set to ``n`` and :func:`cpu_plan` never plans more."""
     from threadpoolctl import threadpool_limits
 
-    global _process_cores
-    _process_cores = n
+    global _cores_limit
+    _cores_limit = n
     torch.set_num_threads(n)
     threadpool_limits(limits=n)  # for the rest of the process's life
 
 
 @contextmanager
 def core_limit(n: int) -> Iterator[None]:
-    """:func:`claim_cores` for the block only (what a worker sees, for tasks run in this process)."""
-    global _process_cores
-    previous = _process_cores
-    _process_cores = n if previous is None else min(n, previous)
+    """Use at most ``n`` cores in the block: torch and BLAS threads are set to ``n`` and
+    :func:`cpu_plan` never plans more (what every worker thread of :mod:`trainlab.workers` sees)."""
+    global _cores_limit
+    previous = _cores_limit
+    _cores_limit = n if previous is None else min(n, previous)
     try:
-        with use_threads(_process_cores):
+        with use_threads(_cores_limit):
             yield
     finally:
-        _process_cores = previous
+        _cores_limit = previous
 
 
 @dataclass(frozen=True)
 class CpuPlan:
-    """How to run a workload on the CPU: ``workers`` processes of ``threads`` threads each."""
+    """How to run a workload on the CPU: ``workers`` worker threads, or here on ``threads`` threads."""
 
     workers: int
-    """Worker processes (1: run in this process)."""
+    """Worker threads of one torch/BLAS thread each (1: run here, one task after another)."""
     threads: int | None
-    """torch/BLAS threads per process; None leaves them alone (not a CPU workload)."""
+    """torch/BLAS threads when the tasks run here; None leaves them alone (not a CPU workload)."""
 
 
 def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, total_flops: float = 0.0) -> CpuPlan:
@@ -173,9 +175,9 @@ def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, tota
     - Not on the CPU: nothing to decide.
     - Independent tasks (stacks of models, datasets, seeds) worth starting workers for
       (``total_flops`` >= ``MIN_PARALLEL_FLOPS``): one single-threaded worker per core,
-      up to one per task. Two processes never wait on each other, where two threads
+      up to one per task. Two workers never wait on each other, where two threads
       of one step synchronise every operation (and spin when another process holds a core).
-    - Otherwise one process: one thread for steps under ``SMALL_STEP_FLOPS``,
+    - Otherwise here, one task after another: one thread for steps under ``SMALL_STEP_FLOPS``,
       every core for larger ones.
     """
     if torch.device(device).type != "cpu":
@@ -219,5 +221,5 @@ def thread_limit(n: int | None, device: torch.device | str = "cpu") -> Iterator[
 
 
 def threads_for_step(flops_per_step: float, device: torch.device) -> int | None:
-    """Threads for one process stepping ``flops_per_step`` at a time (see :func:`cpu_plan`)."""
+    """Threads for one workload stepping ``flops_per_step`` at a time (see :func:`cpu_plan`)."""
     return cpu_plan(device, flops_per_step).threads

@@ -1,4 +1,4 @@
-"""Independent tasks on every core: one single-threaded worker per core.
+"""Independent tasks on every core: one single-threaded worker thread per core.
 
     results = run_independent(train_stack, stacks, costs=flops_per_stack,
                               step_flops=largest_step_flops, device=device)
@@ -10,17 +10,11 @@ the order of ``tasks``.
 
 Every task runs on one torch/BLAS thread, wherever it runs, so its result does not
 depend on where it ran: the same single-threaded operations on the same inputs give
-the same bits, and a parallel run reproduces a sequential one exactly. Results come
-back in the order of ``tasks``; give the longest tasks first (workers take the next
-task when they finish one).
+the same bits, and a parallel run reproduces a sequential one exactly.
 
-Workers are threads by default: torch and NumPy release the GIL inside every
-operation, so two threads each stepping a stack of models keep two cores busy, and
-a thread starts in microseconds, shares the data without copies and needs nothing
-picklable. ``processes=True`` starts ``spawn``-ed processes instead (1-2 s each to
-import torch), for tasks that spend long in Python code that holds the GIL; ``fn``
-must then be a module-level function and tasks and results picklable (tensors
-travel through shared memory).
+Workers are threads: torch and NumPy release the GIL inside every operation, so two
+threads each stepping a stack of models keep two cores busy, and a thread starts in
+microseconds, shares the data without copies and needs nothing picklable.
 
 Inside a task :func:`trainlab.device.cpu_plan` sees one core, so nothing a task
 calls plans more threads or workers of its own. Tasks draw randomness from their
@@ -30,28 +24,20 @@ own generators; torch's global one (module initialisers) only inside
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
-from trainlab.device import CpuPlan, claim_cores, core_limit, cpu_plan, use_threads
+from trainlab.device import CpuPlan, core_limit, cpu_plan, use_threads
 
 T = TypeVar("T")
 
 
-def _one_core() -> None:
-    claim_cores(1)
-
-
-def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1, *, processes: bool = False) -> list[T]:
-    """``[fn(task) for task in tasks]`` on up to ``workers`` single-threaded workers (threads or processes)."""
+def _map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int) -> list[T]:
+    """``[fn(task) for task in tasks]`` on up to ``workers`` single-threaded worker threads."""
     tasks = list(tasks)
     workers = max(1, min(workers, len(tasks)))
-    if processes and workers > 1:
-        context = torch.multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_core) as pool:
-            return list(pool.map(fn, tasks))
     # torch's and BLAS's thread counts are per process: set once here, for every worker thread
     with core_limit(1):
         if workers == 1:
@@ -62,13 +48,15 @@ def map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int = 1, *,
 
 def run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> list[T]:
     """The tasks as ``plan`` says (:func:`trainlab.device.cpu_plan`): on ``plan.workers``
-    workers, or here one after another on ``plan.threads`` threads."""
+    worker threads, or here one after another on ``plan.threads`` threads.
+
+    Public only while ``train/batched.py`` calls it; once that calls
+    :func:`run_independent` this becomes its private helper.
+    """
     if plan.workers > 1:
-        return map_tasks(fn, tasks, workers=plan.workers)
+        return _map_tasks(fn, tasks, workers=plan.workers)
     with use_threads(plan.threads):
         return [fn(task) for task in tasks]
-
-
 def run_independent(
     fn: Callable[..., T],
     tasks: Sequence[Any],

@@ -88,24 +88,6 @@ def test_mean_latent_refuses_a_run_of_another_dataset_or_model(quick_run, tmp_pa
         run_quick("autoencoder-mean-latent", tmp_path, from_run=str(quick_run), latents=[3])
 
 
-def test_models_trained_side_by_side_are_the_same_bits_as_one_after_another(monkeypatch):
-    import trainlab.experiments._autoencoder as plumbing
-    from trainlab.device import CpuPlan
-
-    data = load_images("digits")
-    x = to_tensor(data.train_images[:300], "cpu")
-    cfg = plumbing.AutoencoderConfig(dataset="digits", epochs=2)
-    jobs = [plumbing.Job("mlp", 2, 0), plumbing.Job("conv", 32, 1), plumbing.Job("mlp", 32, 0)]
-    trained = {}
-    for workers in (2, 1):
-        monkeypatch.setattr(plumbing, "cpu_plan", lambda *a, workers=workers, **k: CpuPlan(workers=workers, threads=1))
-        trained[workers] = plumbing.train_all(jobs, cfg, x, (8, 8))
-    assert [t.job for t in trained[2]] == [t.job for t in trained[1]] == jobs
-    for a, b in zip(trained[2], trained[1], strict=True):
-        for (name, p), q in zip(a.model.state_dict().items(), b.model.state_dict().values(), strict=True):
-            assert torch.equal(p, q), (a.job, name)
-
-
 def test_a_run_whose_every_model_diverged_says_so_and_still_draws_its_report(tmp_path):
     """lr=3e37 blows every model up: the run must end ``diverged`` with its tables and figures
     (the code-space figure once crashed on the NaN codes inside PCA)."""

@@ -32,9 +32,13 @@ def test_small_sets_get_at_least_min_steps():
     assert np.isclose(_epochs(1000, cfg), 100.0)  # 1 step per epoch
 
 
-def test_parallel_trainings_give_the_same_numbers(tmp_path):
+def test_parallel_trainings_give_the_same_numbers(tmp_path, monkeypatch):
+    from trainlab import workers as pool
+    from trainlab.device import CpuPlan
+
     def numbers(workers):
-        run_dir = run_quick("cifar-scaling", tmp_path / str(workers), workers=workers, full=False, min_steps=20)
+        monkeypatch.setattr(pool, "cpu_plan", lambda *a, **k: CpuPlan(workers=workers, threads=1))
+        run_dir = run_quick("cifar-scaling", tmp_path / str(workers), full=False, min_steps=20)
         _, runs = read_table(run_dir, "runs")
         return [{k: v for k, v in r.items() if k != "train_time_s"} for r in runs]
 

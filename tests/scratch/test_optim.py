@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainlab.experiments._adam_study import activation, bump_landscape
+from trainlab.scratch.landscapes import activation, bump_landscape
 from trainlab.scratch.optim import adam, bisect_largest, gradient_descent
 
 

@@ -1,34 +1,30 @@
-"""Plumbing the four toy-set DDPM recipes share: their configs, data, protocol and report prose.
+"""Plumbing the four toy-set DDPM recipes share: their configs, data and report prose.
 
 ``ddpm-steps`` and ``ddpm-schedules`` train unconditional models on a seeded training split
-and score them against a disjoint held-out split (:func:`fit_and_score`); ``ddpm-cfg`` and
-``ddpm-classifier`` train one class-conditional model per data set
-(:func:`fit_conditional_model`) and compare it with an ordinary classifier
-(:func:`reference_classifier`). Every recipe accepts the user's own points (``data_file=``)
-in place of the toy sets.
+and score them against a disjoint held-out split (:mod:`trainlab.diffusion.protocol`, with
+the settings :func:`protocol` takes from the config); ``ddpm-cfg`` and ``ddpm-classifier``
+train one class-conditional model per data set (:mod:`trainlab.diffusion.conditional`, with
+:func:`conditional_settings`) and compare it with an ordinary classifier. Every recipe
+accepts the user's own points (``data_file=``) in place of the toy sets.
 """
 
 from __future__ import annotations
 
-import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import List, Optional, TypeVar
 
 import numpy as np
-import torch
 
 from trainlab.config import BaseConfig, check, one_of, positive
 from trainlab.data.toy import TOY_DATASETS, labelled_sets, load_array, make_toy
-from trainlab.device import cpu_plan, global_seed, torch_generator
-from trainlab.diffusion.ddpm import ARCHS, clipped_x0_eps, make_noise_model, sample, train_ddpm
-from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
-from trainlab.diffusion.metrics import EMDFloor, emd_floor, sample_quality
-from trainlab.diffusion.schedules import SCHEDULES, NoiseScheduler, make_scheduler
-from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
+from trainlab.diffusion.conditional import ConditionalSettings
+from trainlab.diffusion.ddpm import ARCHS
+from trainlab.diffusion.protocol import Protocol
+from trainlab.diffusion.schedules import SCHEDULES
 from trainlab.train.loop import check_lr
-from trainlab.workers import run_planned
+
+S = TypeVar("S")
 
 STUDY_NOTE = """**About the two NLLs.** `nll` is the main number: a Gaussian kernel density
 (normalised, so it integrates to 1) is fitted to the generated samples, its bandwidth is
@@ -117,130 +113,9 @@ def point_sets(cfg: ToyProtocolConfig) -> list[tuple[str, np.ndarray]]:
             for name in cfg.datasets]
 
 
-def split_points(X: np.ndarray, heldout: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(train, heldout) float32 device tensors from a seeded permutation of ``X``."""
-    perm = np.random.default_rng(seed).permutation(len(X))
-    points = torch.from_numpy(np.asarray(X, dtype=np.float32)[perm]).to(device)
-    return points[heldout:], points[:heldout]
-
-
-@dataclass
-class ToyJob:
-    """One model of a toy-study grid: its schedule, its data split and its seed."""
-
-    scheduler: NoiseScheduler
-    train: torch.Tensor
-    """Training points (on the device)."""
-    held: torch.Tensor
-    """Held-out points for the metrics."""
-    seed: int
-    """Seeds the initial weights, the training draws, the sampler and the metrics' subsamples."""
-
-
-def fit_and_score_all(cfg: ToyProtocolConfig, jobs: Sequence[ToyJob]) -> list[tuple[dict[str, Any], np.ndarray]]:
-    """Train, sample and score every job: ``(row of metrics and timings, samples)`` in the order of ``jobs``.
-
-    With ``cfg.stacked`` the jobs of one data dimension train and sample as stacks
-    (:mod:`trainlab.diffusion.stacked`: each model equals its solo run up to float
-    rounding) and the stacks, scoring included, run on the cores ``device.cpu_plan``
-    gives them; ``train_time_s`` and ``sample_time_s`` are then each model's share of
-    its stack's time. Without it, one model at a time (:func:`fit_and_score`).
-    """
-    if not cfg.stacked:
-        floors = Floors(cfg)
-        return [fit_and_score(cfg, job.scheduler, job.train, job.held, job.seed, floor=floors.of(job.train, job.held))
-                for job in jobs]
-    models = [new_model(cfg, job.train.shape[1], job.scheduler.T, job.seed, job.train.device) for job in jobs]
-    stacks = plan_stacks([job.train.shape[1] for job in jobs])
-    params = [sum(p.numel() for p in model.parameters()) for model in models]
-    # FLOPs: 6 per parameter and training point, 2 per parameter and sampled point and step
-    cost = [params[i] * (6.0 * cfg.batch_size * cfg.train_steps + 2.0 * cfg.n_samples * job.scheduler.T)
-            for i, job in enumerate(jobs)]
-    order = sorted(stacks, key=lambda stack: -sum(cost[i] for i in stack))
-    step = max(6.0 * cfg.batch_size * sum(params[i] for i in stack) for stack in stacks)
-    plan = cpu_plan(jobs[0].train.device, step, tasks=len(stacks), total_flops=sum(cost))
-
-    def one_stack(stack: list[int]) -> list[tuple[dict[str, Any], np.ndarray]]:
-        return _fit_and_score_stack(cfg, [jobs[i] for i in stack], [models[i] for i in stack],
-                                    progress=plan.workers == 1)
-
-    out: list[Any] = [None] * len(jobs)
-    for stack, results in zip(order, run_planned(one_stack, order, plan)):
-        for i, result in zip(stack, results):
-            out[i] = result
-    return out
-
-
-def new_model(cfg: ToyProtocolConfig, n_dim: int, T: int, seed: int, device: torch.device) -> torch.nn.Module:
-    """The noise model a job starts from (module initialisers draw from the global generator, seeded here)."""
-    kwargs = {"hidden": cfg.hidden} if cfg.arch == "default" else {}
-    with global_seed(seed):
-        return make_noise_model(cfg.arch, n_dim, T, **kwargs).to(device)
-
-
-def fit_and_score(cfg: ToyProtocolConfig, scheduler: NoiseScheduler, train: torch.Tensor, held: torch.Tensor,
-                  seed: int, floor: EMDFloor | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Train one noise model on ``train``, sample ``cfg.n_samples`` points, score them.
-
-    ``floor`` is the split's EMD floor when other models share it (see :class:`Floors`).
-    Returns (row of metrics and timings, samples as a NumPy array in the data's scale).
-    """
-    model = new_model(cfg, train.shape[1], scheduler.T, seed, train.device)
-    gen = torch_generator(seed)
-    result = train_ddpm(model, scheduler, train, steps=cfg.train_steps, batch_size=cfg.batch_size,
-                        lr=cfg.lr, generator=gen)
-    start = time.perf_counter()
-    eps_fn = clipped_x0_eps(model, scheduler) if cfg.clip_x0 else None
-    samples = sample(model, scheduler, cfg.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
-    floor = floor if floor is not None else Floors(cfg).of(train, held)
-    return _score(cfg, result, samples, train, held, seed, time.perf_counter() - start, floor), samples
-
-
-class Floors:
-    """The EMD ratio's real-vs-real floor of each data split, drawn when its first model is scored.
-
-    The floor depends on the split only (seeded by the run's seed), so every model of a
-    data set is divided by the same number, and the exact EMD behind it is solved once
-    per split rather than once per model (on moons it was 1.6 s of each model's 5.9 s of scoring).
-    """
-
-    def __init__(self, cfg: ToyProtocolConfig):
-        self.cfg = cfg
-        self.known: dict[int, EMDFloor] = {}
-
-    def of(self, train: torch.Tensor, held: torch.Tensor) -> EMDFloor:
-        key = id(held)  # the jobs of one data set share its held-out tensor
-        if key not in self.known:
-            self.known[key] = emd_floor(held.cpu(), train.cpu(), n=self.cfg.ratio_n, seed=self.cfg.seed)
-        return self.known[key]
-
-
-def _fit_and_score_stack(cfg: ToyProtocolConfig, jobs: Sequence[ToyJob], models: Sequence[torch.nn.Module],
-                         progress: bool) -> list[tuple[dict[str, Any], np.ndarray]]:
-    """:func:`fit_and_score` for the jobs of one stack (one data dimension)."""
-    members = [StackMember(model, job.scheduler, job.train, torch_generator(job.seed))
-               for model, job in zip(models, jobs)]
-    results = train_ddpm_stack(members, steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                               progress=progress)
-    start = time.perf_counter()
-    samples = sample_stack(models, [job.scheduler for job in jobs], cfg.n_samples,
-                           generators=[m.generator for m in members], clip_x0=cfg.clip_x0)
-    sample_s = (time.perf_counter() - start) / len(jobs)
-    out, floors = [], Floors(cfg)
-    for job, result, points in zip(jobs, results, samples):
-        points = points.cpu().numpy()
-        floor = floors.of(job.train, job.held)
-        out.append((_score(cfg, result, points, job.train, job.held, job.seed, sample_s, floor), points))
-    return out
-
-
-def _score(cfg: ToyProtocolConfig, result: Any, samples: np.ndarray, train: torch.Tensor, held: torch.Tensor,
-           seed: int, sample_s: float, floor: EMDFloor) -> dict[str, Any]:
-    scores = sample_quality(samples, held.cpu(), train.cpu(), emd_k=cfg.emd_k, emd_n=cfg.emd_n,
-                            ratio_n=cfg.ratio_n, seed=seed, floor=floor)
-    status = result.status if np.isfinite(samples).all() else "diverged"
-    return {**scores, "train_time_s": result.seconds, "sample_time_s": sample_s,
-            "final_loss": result.final_loss(100), "status": status}
+def protocol(cfg: ToyProtocolConfig) -> Protocol:
+    """The library's :class:`~trainlab.diffusion.protocol.Protocol` with the config's settings."""
+    return _settings(Protocol, cfg)
 
 
 @dataclass
@@ -293,62 +168,11 @@ def labelled_point_sets(cfg: ConditionalDDPMConfig) -> list[tuple[str, np.ndarra
     return labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file)
 
 
-def fit_conditional_model(cfg: ConditionalDDPMConfig, X: Any, y: Any, n_classes: int, device: torch.device):
-    """Train the conditional model on (X, y) as configured; returns (model, scheduler, info) as fit_conditional does."""
-    model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
-    return fit_conditional(
-        torch.as_tensor(X).to(device), torch.as_tensor(y).to(device), n_classes=n_classes,
-        arch=cfg.arch, T=cfg.T, schedule=cfg.schedule, beta_low=cfg.beta_low, beta_high=cfg.beta_high,
-        steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr, label_dropout=cfg.label_dropout,
-        generator=torch_generator(cfg.seed), model_kwargs=model_kwargs,
-    )
+def conditional_settings(cfg: ConditionalDDPMConfig) -> ConditionalSettings:
+    """The library's :class:`~trainlab.diffusion.conditional.ConditionalSettings` with the config's settings."""
+    return _settings(ConditionalSettings, cfg)
 
 
-def fit_conditional_models(cfg: ConditionalDDPMConfig, data: Sequence[tuple[Any, Any, int]],
-                           device: torch.device) -> list[tuple[torch.nn.Module, NoiseScheduler, Any]]:
-    """:func:`fit_conditional_model` for every ``(X, y, n_classes)`` in ``data``, in order.
-
-    With ``cfg.stacked`` the models are built one after another from the global
-    generator, as the one-at-a-time path builds them, and data sets of the same
-    dimension and number of classes train as one stack (each model equals its solo
-    run up to float rounding), stacks side by side on the cores ``device.cpu_plan`` gives.
-    """
-    if not cfg.stacked:
-        return [fit_conditional_model(cfg, X, y, n_classes, device) for X, y, n_classes in data]
-    model_kwargs = {"hidden": cfg.hidden, "depth": cfg.depth} if cfg.arch == "default" else {}
-    scheduler = make_scheduler(cfg.schedule, cfg.T, cfg.beta_low, cfg.beta_high)
-    members = [StackMember(make_conditional_model(cfg.arch, np.shape(X)[1], cfg.T, c, **model_kwargs).to(device),
-                           scheduler, torch.as_tensor(X).to(device), torch_generator(cfg.seed),
-                           labels=torch.as_tensor(y).to(device))
-               for X, y, c in data]
-    stacks = plan_stacks([(np.shape(X)[1], c) for X, _, c in data])
-    params = [sum(p.numel() for p in m.model.parameters()) for m in members]
-    step = [6.0 * min(cfg.batch_size, len(m.X)) * sum(params[i] for i in stack)
-            for stack, m in zip(stacks, (members[s[0]] for s in stacks))]
-    plan = cpu_plan(device, max(step), tasks=len(stacks), total_flops=sum(step) * cfg.train_steps)
-    order = sorted(range(len(stacks)), key=lambda k: -step[k])
-
-    def one_stack(k: int) -> list[Any]:
-        return train_ddpm_stack([members[i] for i in stacks[k]], steps=cfg.train_steps, batch_size=cfg.batch_size,
-                                lr=cfg.lr, label_dropout=cfg.label_dropout, progress=plan.workers == 1)
-
-    out: list[Any] = [None] * len(data)
-    for k, results in zip(order, run_planned(one_stack, order, plan)):
-        for i, result in zip(stacks[k], results):
-            out[i] = (members[i].model, scheduler, result)
-    return out
-
-
-REFERENCE_CLASSIFIER = "scikit-learn MLPClassifier (64, 64)"
-
-
-def reference_classifier(X: np.ndarray, y: np.ndarray, max_iter: int, seed: int):
-    """The ordinary classifier the conditional models are compared with, fitted on (X, y)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-
-    clf = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=max_iter, random_state=seed)
-    with warnings.catch_warnings():  # quick profiles stop the MLP early on purpose
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
-    return clf
+def _settings(cls: type[S], cfg: BaseConfig) -> S:
+    # the library's settings carry the config fields of the same name (docstrings included)
+    return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})

@@ -16,7 +16,7 @@ from typing import List
 import numpy as np
 
 from trainlab.config import BaseConfig, check, one_of, positive
-from trainlab.experiments._adam_study import activation
+from trainlab.scratch.landscapes import activation
 from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, adam
 

@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from trainlab.config import BaseConfig, check, positive
-from trainlab.experiments._adam_study import bump_landscape
+from trainlab.scratch.landscapes import bump_landscape
 from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, adam, bisect_largest, gradient_descent
 

@@ -21,14 +21,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainlab.analysis.reconstruction import class_knn_accuracy, edge_strength, per_class_l1
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
-from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, checkpoint_name, class_knn_accuracy,
-                                               design, edge_strength, load_images_and_labels, mosaic, per_class_l1,
+from trainlab.experiments._autoencoder import (AutoencoderConfig, checkpoint_name, design, load_images_and_labels,
                                                train_all)
-from trainlab.nn.autoencoder import dead_units, decode_all, encode_all
-from trainlab.report.figures import log_scale_if_any, new_figure
+from trainlab.nn.autoencoder import STUDY_ARCHS, dead_units, decode_all, encode_all
+from trainlab.report.figures import log_scale_if_any, mosaic, new_figure
 from trainlab.report.tables import mean_std, with_std
+from trainlab.train.autoencoder import AutoencoderSpec
 
 NAME = "autoencoder"
 STUDY = "optim-cnn"
@@ -64,7 +65,7 @@ class Config(AutoencoderConfig):
         super().__post_init__()
         check(len(self.archs) > 0, "archs must list at least one of mlp, conv")
         for arch in self.archs:
-            one_of("archs", arch, ARCHS)
+            one_of("archs", arch, STUDY_ARCHS)
         check(len(self.latents) > 0, "latents must list at least one code size, e.g. latents=[2,32]")
         positive("latents", self.latents)
         positive("seeds", self.seeds)
@@ -82,11 +83,11 @@ def run(cfg: Config, run) -> None:
              f"{shape[0]}x{shape[1]} pixels in [0, 1]. {design(shape)}", title="Data and models")
 
     # Train: every (arch, λ, seed) is an independent model; they share the cores side by side.
-    jobs = [Job(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
+    specs = [AutoencoderSpec(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
             for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
     loss_rows, test_rows, class_rows, models, drawn_status = [], [], [], {}, {}
-    for t in train_all(jobs, cfg, x_train, shape):
-        arch, latent, seed = t.job.arch, t.job.latent, t.job.seed
+    for t in train_all(specs, cfg, x_train, shape):
+        arch, latent, seed = t.spec.arch, t.spec.latent, t.spec.seed
         for record in t.result.history:
             run.log(arch=arch, latent=latent, seed=seed, **record)
             loss_rows.append({"arch": arch, "latent": latent, "seed": seed, "epoch": record["epoch"],

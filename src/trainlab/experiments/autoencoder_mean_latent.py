@@ -21,13 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from trainlab.analysis.reconstruction import edge_strength
 from trainlab.checkpoints import checkpoint_info, load_checkpoint, save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.errors import ConfigError
-from trainlab.experiments._autoencoder import (ARCHS, AutoencoderConfig, Job, checkpoint_name, edge_strength,
-                                               load_images_and_labels, mosaic, train_all)
-from trainlab.nn.autoencoder import build_autoencoder, dead_units, decode_all, encode_all
-from trainlab.report.figures import new_figure
+from trainlab.experiments._autoencoder import AutoencoderConfig, checkpoint_name, load_images_and_labels, train_all
+from trainlab.nn.autoencoder import STUDY_ARCHS, build_autoencoder, dead_units, decode_all, encode_all
+from trainlab.report.figures import mosaic, new_figure
+from trainlab.train.autoencoder import AutoencoderSpec
 
 NAME = "autoencoder-mean-latent"
 STUDY = "optim-cnn"
@@ -52,7 +53,7 @@ class Config(AutoencoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        one_of("arch", self.arch, ARCHS)
+        one_of("arch", self.arch, STUDY_ARCHS)
         check(len(self.latents) > 0, "latents must list at least one code size, e.g. latents=[2,32]")
         positive("latents", self.latents)
 
@@ -147,15 +148,15 @@ def _from_run_checkpoints(cfg: Config) -> dict[int, dict]:
 def _models(cfg: Config, run, data, x_train: torch.Tensor, device, checkpoints: dict[int, dict]) -> dict[int, tuple]:
     """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
     if cfg.from_run is None:
-        trained = train_all([Job(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
+        trained = train_all([AutoencoderSpec(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
                             data.image_shape)
         out = {}
         for t in trained:
             for record in t.result.history:
-                run.log(latent=t.job.latent, **record)
-            save_checkpoint(run, checkpoint_name(cfg.arch, t.job.latent, cfg.seed), t.model,
+                run.log(latent=t.spec.latent, **record)
+            save_checkpoint(run, checkpoint_name(cfg.arch, t.spec.latent, cfg.seed), t.model,
                             architecture=t.description, config=cfg, dataset=data.name)
-            out[t.job.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
+            out[t.spec.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
                                           f"train L1 {t.result.final_loss():.4f}, status {t.result.status})")
         return out
     return {latent: _load(cfg, data, latent, checkpoints[latent], device) for latent in cfg.latents}

@@ -13,7 +13,6 @@ the other hyperparameters stay those of ``cifar-cnn``.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, List, Optional
 
@@ -24,12 +23,14 @@ from tqdm.auto import tqdm
 from trainlab.config import check, positive
 from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
-from trainlab.device import global_seed, thread_limit, torch_generator
+from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors
 from trainlab.nn.cnn import FastCNN, block_widths
+from trainlab.nn.flops import training_flops_per_example
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
 from trainlab.train.cnn import evaluate_cnn, train_cnn
+from trainlab.workers import run_independent
 
 NAME = "cifar-scaling"
 STUDY = "optim-cnn"
@@ -56,8 +57,6 @@ class Config(CNNConfig):
     """Epochs of the full set; smaller sets get more (see min_steps)."""
     min_steps: int = 120
     """Every size trains for at least this many optimizer steps (its epochs are raised to reach it)."""
-    workers: int = 2
-    """Trainings run at once on the CPU, one thread each (2 keeps both cores busy); GPUs run one at a time."""
     tta_level: int = 0
     """Test-time augmentation of the test accuracy (0: none; 2 costs six forward passes per test image)."""
     train_eval_limit: int = 10000
@@ -69,7 +68,6 @@ class Config(CNNConfig):
         positive("per_class", self.per_class)
         positive("seeds", self.seeds)
         positive("min_steps", self.min_steps)
-        positive("workers", self.workers)
         positive("train_eval_limit", self.train_eval_limit)
 
 
@@ -94,14 +92,12 @@ def run(cfg: Config, run) -> None:
             idx = np.arange(n_full) if k is None else per_class(labels, k, seed=seed)
             with global_seed(seed):
                 model = FastCNN(data.channels, n_classes, block_widths(width), image_size=data.image_size).to(device)
-            jobs.append((k, seed, idx, model))
+            filled = _filled(idx, cfg)
+            jobs.append((k, seed, idx, filled, replace(cfg, epochs=_epochs(len(filled), cfg)), model))
 
     def train_one(job) -> dict:
-        k, seed, idx, model = job
-        # A set smaller than a batch is repeated to fill one: every step is a full batch of
-        # differently augmented copies (a batch of 10 images would move the weights 50x less).
-        filled = torch.as_tensor(np.tile(idx, -(-cfg.batch_size // len(idx))), device=device)
-        settings = replace(cfg, epochs=_epochs(len(filled), cfg))
+        k, seed, idx, filled, settings, model = job
+        filled = torch.as_tensor(filled, device=device)
         result = train_cnn(model, (data.train[0][filled], data.train[1][filled]), settings,
                            generator=torch_generator(seed, device), progress=False)
         seen = torch.as_tensor(idx[random_subset(len(idx), cfg.train_eval_limit, seed=seed)], device=device)
@@ -112,13 +108,19 @@ def run(cfg: Config, run) -> None:
                 "test_acc": evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip).acc,
                 "train_time_s": result.seconds, "status": result.status}
 
-    # On the CPU the trainings run `workers` at a time, one thread each: small convolutions
-    # cannot keep two threads busy, two trainings can (and the results do not depend on it).
-    if device.type == "cpu" and cfg.workers > 1:
-        with thread_limit(1), ThreadPoolExecutor(cfg.workers) as pool:
-            rows = list(tqdm(pool.map(train_one, jobs), total=len(jobs), desc="trainings", disable=None))
-    else:
-        rows = [train_one(job) for job in tqdm(jobs, desc="trainings", disable=None)]
+    # On the CPU the trainings run side by side, one thread each, where the plan finds it pays:
+    # small convolutions cannot keep two threads busy, two trainings can (the results do not
+    # depend on it). Cost: every training step is a full batch.
+    per_image = training_flops_per_example(jobs[0][-1], data.train[0][:1])
+    steps = [_steps(len(filled), settings) for _, _, _, filled, settings, _ in jobs]
+    with tqdm(total=len(jobs), desc="trainings", disable=None) as bar:
+        def train_and_count(job) -> dict:
+            row = train_one(job)
+            bar.update()
+            return row
+
+        rows = run_independent(train_and_count, jobs, costs=[n * cfg.batch_size * per_image for n in steps],
+                               step_flops=cfg.batch_size * per_image, device=device)
     for row in rows:
         run.log(**row)
 
@@ -149,6 +151,12 @@ def run(cfg: Config, run) -> None:
                    for r in table},
                 **{f"train_acc_{r['per_class']}" if r["per_class"] != "all" else "train_acc_full": r["train_acc"]
                    for r in table})
+
+
+def _filled(idx: np.ndarray, cfg: Config) -> np.ndarray:
+    """A set smaller than a batch repeated to fill one: every step is then a full batch of
+    differently augmented copies (a batch of 10 images would move the weights 50x less)."""
+    return np.tile(idx, -(-cfg.batch_size // len(idx)))
 
 
 def _steps(n: int, settings) -> int:

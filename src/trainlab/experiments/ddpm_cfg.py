@@ -20,15 +20,11 @@ import torch
 from trainlab.config import check, positive
 from trainlab.data.toy import load_array
 from trainlab.device import torch_generator
+from trainlab.diffusion.conditional import fit_conditional_models, reference_classifier
 from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
-from trainlab.experiments._toy_ddpm import (
-    ConditionalDDPMConfig,
-    fit_conditional_models,
-    labelled_point_sets,
-    reference_classifier,
-)
+from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, conditional_settings, labelled_point_sets
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
 
@@ -83,7 +79,8 @@ def run(cfg: Config, run) -> None:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
 
     # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
-    fits = fit_conditional_models(cfg, [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device)
+    fits = fit_conditional_models(conditional_settings(cfg), [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device,
+                                  stacked=cfg.stacked)
     rows, plots, floors = [], [], {}
     for (name, X, y), (model, scheduler, info) in zip(sets, fits):
         n_classes = int(y.max()) + 1

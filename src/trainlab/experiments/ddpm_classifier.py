@@ -20,13 +20,8 @@ from sklearn.model_selection import train_test_split
 
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.classifier import DiffusionClassifier
-from trainlab.experiments._toy_ddpm import (
-    REFERENCE_CLASSIFIER,
-    ConditionalDDPMConfig,
-    fit_conditional_models,
-    labelled_point_sets,
-    reference_classifier,
-)
+from trainlab.diffusion.conditional import REFERENCE_CLASSIFIER, fit_conditional_models, reference_classifier
+from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, conditional_settings, labelled_point_sets
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
@@ -70,7 +65,8 @@ def run(cfg: Config, run) -> None:
         splits.append((X_tr, X_te[keep], y_tr, y_te[keep], int(y.max()) + 1))
 
     # models: a conditional DDPM per data set (stacked where they share a shape)
-    fits = fit_conditional_models(cfg, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits], run.device)
+    fits = fit_conditional_models(conditional_settings(cfg), [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
+                                  run.device, stacked=cfg.stacked)
     for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):
         # reference: an ordinary MLP classifier on the same split
         mlp = reference_classifier(X_tr, y_tr, cfg.mlp_max_iter, cfg.seed)

@@ -17,8 +17,9 @@ from typing import List
 
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
+from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, split_points
 from trainlab.diffusion.schedules import make_scheduler
-from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyJob, ToyProtocolConfig, fit_and_score_all, point_sets, split_points
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-schedules"
@@ -119,19 +120,20 @@ def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
 def run(cfg: Config, run) -> None:
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
-    keys, jobs = [], []
+    keys, specs = [], []
     for d_i, (name, points) in enumerate(sets):
         train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
         for label, kind, lo, hi, T in plan(cfg):
             keys.append((name, label, kind, lo, hi, T))
-            jobs.append(ToyJob(make_scheduler(kind, T, lo, hi), train, held, seed=cfg.seed + 1000 * d_i + T))
+            specs.append(FitSpec(make_scheduler(kind, T, lo, hi), train, held, seed=cfg.seed + 1000 * d_i + T))
 
     # every model trained, sampled and scored (as stacks on every core unless stacked=false)
     rows = []
-    for (name, label, kind, lo, hi, T), job, (row, _) in zip(keys, jobs, fit_and_score_all(cfg, jobs)):
+    fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
+    for (name, label, kind, lo, hi, T), spec, (row, _) in zip(keys, specs, fits):
         row = {"dataset": name, "schedule": label, "kind": kind,
                "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
-               "T": T, "abar_T": float(job.scheduler.alphas_cumprod[-1]), **row}
+               "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)
         run.log(**row)
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
+from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, split_points
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
-from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyJob, ToyProtocolConfig, fit_and_score_all, point_sets, split_points
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-steps"
@@ -84,9 +85,9 @@ def sample_grid(real: dict[str, np.ndarray], samples: dict[tuple[str, int], np.n
     return fig
 
 
-def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list, list[ToyJob], dict]:
-    """The study's models: their (dataset, T) keys, their jobs, and each dataset's held-out points."""
-    real, keys, jobs = {}, [], []
+def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list, list[FitSpec], dict]:
+    """The study's models: their (dataset, T) keys, their specs, and each dataset's held-out points."""
+    real, keys, specs = {}, [], []
     for d_i, (name, points) in enumerate(sets):
         # data: the toy set (or the user's points), a seeded split; the held-out part is never trained on
         train, held = split_points(points, cfg.heldout, cfg.seed, device)
@@ -94,21 +95,22 @@ def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list,
         for T in sorted(set(cfg.Ts)):
             scheduler = make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high)
             keys.append((name, T))
-            jobs.append(ToyJob(scheduler, train, held, seed=cfg.seed + 1000 * d_i + T))
-    return keys, jobs, real
+            specs.append(FitSpec(scheduler, train, held, seed=cfg.seed + 1000 * d_i + T))
+    return keys, specs, real
 
 
 def run(cfg: Config, run) -> None:
     Ts = sorted(set(cfg.Ts))
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
-    keys, jobs, real = grid(cfg, sets, run.device)
+    keys, specs, real = grid(cfg, sets, run.device)
 
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}
-    for (name, T), job, (row, points) in zip(keys, jobs, fit_and_score_all(cfg, jobs)):
+    fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
+    for (name, T), spec, (row, points) in zip(keys, specs, fits):
         samples[(name, T)] = points
-        row = {"dataset": name, "T": T, "abar_T": float(job.scheduler.alphas_cumprod[-1]), **row}
+        row = {"dataset": name, "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)
         run.log(**row)
         run.save_array(f"samples/{name}_T{T}.npy", points)

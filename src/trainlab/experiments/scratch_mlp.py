@@ -21,14 +21,13 @@ import numpy as np
 
 from trainlab.config import check, one_of, positive
 from trainlab.data import random_subset, to_tensor
-from trainlab.device import cpu_plan
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.report.figures import new_figure
 from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
-from trainlab.workers import run_planned
+from trainlab.workers import run_independent
 
 NAME = "scratch-mlp"
 STUDY = "numpy"
@@ -102,20 +101,20 @@ def run(cfg: Config, run) -> None:
     run.text("study", STUDY_NOTE, title="The study's numbers")
 
     # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
-    # they run side by side on the cores device.cpu_plan gives, each on one BLAS thread.
+    # they run side by side on the cores workers.run_independent gives, each on one BLAS thread.
     kinds = ("scratch", "sklearn") if cfg.sklearn else ("scratch",)
     fits = [(kind, activation) for activation in cfg.activations for kind in kinds]
     flops = 6.0 * sum(a * b for a, b in zip(sizes, sizes[1:])) * len(y_train) * cfg.epochs
-    plan = cpu_plan("cpu", step_flops=flops / max(1, len(y_train) // cfg.batch_size) / cfg.epochs,
-                    tasks=len(fits), total_flops=flops * len(fits))
+    ran_alone: list[bool] = []
 
-    def fit_one(job: tuple[str, str]):
+    def fit_one(job: tuple[str, str], alone: bool):
         kind, activation = job
+        ran_alone.append(alone)
         if kind == "sklearn":
             return fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
         net = NeuralNetwork(sizes, activation, cfg.lr, cfg.weight_init, cfg.batch_size, cfg.epochs, cfg.seed)
         start = time.perf_counter()
-        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if plan.workers == 1 else None)
+        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if alone else None)
         return net, time.perf_counter() - start
 
     from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn takes seconds to import
@@ -124,7 +123,10 @@ def run(cfg: Config, run) -> None:
     # process-wide and catch_warnings is not thread-safe.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        results = dict(zip(fits, run_planned(fit_one, fits, plan)))
+        results = dict(zip(fits, run_independent(
+            fit_one, fits, costs=[flops] * len(fits), device="cpu", tell_alone=True,
+            step_flops=flops / max(1, len(y_train) // cfg.batch_size) / cfg.epochs)))
+    side_by_side = not all(ran_alone)
 
     rows, nets = [], {}
     for activation in cfg.activations:
@@ -153,8 +155,8 @@ def run(cfg: Config, run) -> None:
         caption=f"Both networks: {sizes}, SGD lr {cfg.lr} without momentum or weight decay, batch "
         f"{cfg.batch_size}, {cfg.epochs} epochs, one BLAS thread each. Times are whole fits (for the "
         "NumPy network including the per-epoch test evaluation)"
-        + (f", {plan.workers} at a time side by side, one per core (each a little slower than alone: they share "
-           "memory bandwidth); bench/scratch_mlp.py times the two networks alone." if plan.workers > 1 else "."),
+        + (", side by side, one per core (each a little slower than alone: they share memory bandwidth); "
+           "bench/scratch_mlp.py times the two networks alone." if side_by_side else "."),
         columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s",
                  "scratch_status", "sklearn_status"],
     )

@@ -6,6 +6,8 @@
 - :class:`ConvAutoencoder`: its Q2.2 counterpart, strided convolutions down to 7x7,
   a linear bottleneck, transposed convolutions back.
 
+:func:`new_study_autoencoder` builds the study's two at any image size, seeded.
+
 All take and return flat images ``(N, H*W)``, so the same device-resident training
 loop and metrics serve every one of them, and all have ``encode`` / ``decode``.
 """
@@ -18,6 +20,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from trainlab.device import global_seed
 from trainlab.errors import ConfigError
 from trainlab.nn.activations import activation_name
 from trainlab.nn.mlp import make_activation
@@ -187,6 +190,29 @@ def build_autoencoder(kind: str, **arch: Any) -> _Autoencoder:
             raise ConfigError(f"{kind} autoencoder description has unknown key {key!r}; keys: {', '.join(defaults)}")
         _check_description_value(kind, key, value, defaults[key])
     return cls(**arch)
+
+
+STUDY_ARCHS = ("mlp", "conv")
+"""The Optimisation & CNN study's two autoencoders: Q2.1's dense one and Q2.2's convolutional one."""
+
+
+def study_architecture(arch: str, latent: int, image_shape: Sequence[int], latent_activation: str,
+                       output_activation: str = "relu") -> dict[str, Any]:
+    """:func:`build_autoencoder`'s keyword arguments for the study's model of kind ``arch`` at this image size."""
+    h, w = image_shape
+    if arch == "mlp":
+        return {"kind": "mlp", "in_dim": h * w, "latent": latent, "hidden": [196, 49],
+                "latent_activation": latent_activation, "output_activation": output_activation}
+    return {"kind": "conv", "image_shape": [h, w], "latent": latent, "channels": [16, 32],
+            "latent_activation": latent_activation, "output_activation": output_activation}
+
+
+def new_study_autoencoder(arch: str, latent: int, image_shape: Sequence[int], latent_activation: str, seed: int,
+                          device: torch.device, output_activation: str = "relu") -> tuple[_Autoencoder, dict[str, Any]]:
+    """The study's model of kind ``arch`` with the initial weights of ``seed``, and its description."""
+    description = study_architecture(arch, latent, image_shape, latent_activation, output_activation)
+    with global_seed(seed):  # module initialisers draw from torch's global generator
+        return build_autoencoder(**description).to(device), description
 
 
 def _check_description_value(kind: str, key: str, value: Any, default: Any) -> None:

@@ -3,7 +3,8 @@
 ``new_figure`` builds a :class:`matplotlib.figure.Figure` directly: such a figure needs no
 GUI backend and no global pyplot state, so library code never has to pick a backend
 (``matplotlib.use``) and nothing opens a window; ``savefig`` renders it with Agg.
-``mean_std_lines`` draws repeated measurements (seeds) as mean lines with std bars.
+``mean_std_lines`` draws repeated measurements (seeds) as mean lines with std bars; ``mosaic``
+lays flat images out as one grid to show with ``imshow``.
 """
 
 from __future__ import annotations
@@ -55,3 +56,14 @@ def mean_std_lines(ax: Any, lines: dict[str, Sequence[Sequence[float]]], x: Sequ
         ax.set_xscale("log")
         ax.minorticks_off()
     ax.set_xticks(list(x) if log else list(range(len(x))), [str(v) for v in x])
+
+
+def mosaic(images: np.ndarray, shape: Sequence[int], columns: int, gap: int = 1) -> np.ndarray:
+    """Flat images (N, H*W) as one 2-D array, ``columns`` per row, separated by ``gap`` white pixels."""
+    h, w = shape
+    rows = -(-len(images) // columns)
+    out = np.ones((rows * (h + gap) - gap, columns * (w + gap) - gap))
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = image.reshape(h, w)
+    return out

@@ -1,4 +1,4 @@
-"""The 1-D objectives of the Optimisation & CNN study's Question 1, shared by adam-bump and adam-activations.
+"""1-D losses to watch an optimiser on (the Optimisation & CNN study, Question 1).
 
 A piecewise-linear loss with a triangular bump (:func:`bump_landscape`) and the
 activations ReLU, Sigmoid and |x| as losses (:func:`activation`), whose derivatives at
@@ -59,6 +59,8 @@ def bump_landscape(L: float = 1.0, h: float = 0.5, slope: float = 1.0) -> Piecew
 
 @dataclass(frozen=True)
 class Objective:
+    """A named 1-D loss ``f`` (vectorised over NumPy arrays) and its derivative ``grad`` at one point."""
+
     name: str
     f: Callable[[np.ndarray], np.ndarray]
     grad: Grad

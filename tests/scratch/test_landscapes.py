@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainlab.experiments._adam_study import activation, bump_landscape
+from trainlab.scratch.landscapes import activation, bump_landscape
 
 
 def test_bump_landscape_values_and_slopes():

@@ -9,7 +9,7 @@ training images (scored on 2000 Fashion-MNIST test images). The ratio MNIST / Fa
 of the test L1 times the full Fashion-MNIST run's test L1 estimates the full MNIST run's.
 The assumption, stated: the ratio at 8000 images carries over to 60000.
 
-    python bench/autoencoder_mnist.py [--epochs 10] [--latent-activation relu|none]
+    python bench/autoencoder_mnist.py [--epochs 10] [--latent-activation relu|identity]
         [--output-activation relu|sigmoid|none] [--mnist-dir ../shared/data/mnist-t10k]
 """
 
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=8000, help="training images per dataset")
     parser.add_argument("--archs", default="mlp,conv")
     parser.add_argument("--latents", default="2,32")
-    parser.add_argument("--latent-activation", default="relu", choices=["relu", "none"])
+    parser.add_argument("--latent-activation", default="relu", choices=["relu", "identity"])
     parser.add_argument("--output-activation", default="relu", choices=["relu", "sigmoid", "none"])
     parser.add_argument("--mnist-dir", default=str(SHARED), help="folder with the MNIST t10k IDX files")
     args = parser.parse_args()

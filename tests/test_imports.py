@@ -102,3 +102,44 @@ def test_importing_files_loads_no_other_trainlab_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(SRC.parent), "PATH": ""})
     assert out.stdout.strip() == "[]"
+
+
+# The layer rule (DESIGN.md): library packages take plain arguments and know nothing of run
+# folders, reports, sweeps or recipes, so a user can call them without any of that.
+LIBRARY = ("data", "nn", "train", "diffusion", "mcmc", "scratch", "analysis")
+ABOVE_THE_LIBRARY = ("experiments", "runs", "report", "sweep", "execute", "tour", "cli", "processes")
+# checkpoints.py is not among them: the one weights format imports only errors, so models
+# (nn.alexnet) read weights through its checks.
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_library_packages_import_nothing_above_them():
+    graph = import_graph()
+    wrong = {module: sorted(i for i in imports if _layer(i) in ABOVE_THE_LIBRARY)
+             for module, imports in graph.items() if _layer(module) in LIBRARY}
+    assert {m: i for m, i in wrong.items() if i} == {}
+
+
+def _imports_of(file: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_benches_and_library_tests_use_no_recipe_plumbing():
+    """experiments/_*.py is glue only recipes share; benches and tests of the library go
+    through public library modules (tests of the recipes' own plumbing live in tests/experiments/)."""
+    root = SRC.parent.parent
+    files = [*root.joinpath("bench").glob("*.py"),
+             *(f for f in root.joinpath("tests").rglob("*.py") if "experiments" not in f.relative_to(root).parts)]
+    wrong = {str(f.relative_to(root)): sorted(n for n in _imports_of(f) if n.startswith("trainlab.experiments._"))
+             for f in files}
+    assert {f: n for f, n in wrong.items() if n} == {}

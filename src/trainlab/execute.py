@@ -48,29 +48,29 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs") -> Pa
     :class:`TrainlabError` line.
 
     Started by ``torchrun`` with more than one process, every process joins the
-    data-parallel job (experiments that declare ``DISTRIBUTED = True`` only);
+    data-parallel group (experiments that declare ``DISTRIBUTED = True`` only);
     rank 0 writes the one run folder, the other ranks write nothing and get None.
     """
     check_out(out)
     device = resolve_device(cfg.device)
-    job = distributed.from_env()
-    if job is not None:
+    group = distributed.from_env()
+    if group is not None:
         if not exp.distributed:
             raise ConfigError(f"{exp.name} does not train data-parallel; run it without torchrun "
                               "(experiments that do: cifar-cnn)")
-        device = distributed.device_for(job, device)
-        job = distributed.setup(job, device)
+        device = distributed.device_for(group, device)
+        group = distributed.setup(group, device)
     try:
         seed_everything(cfg.seed)
-        main = job is None or job.is_main
+        main = group is None or group.is_main
         with full_disk_is_one_line(out):
             if main:
-                run = Run.create(Path(out), exp.name, cfg, device, title=exp.title, dist=job)
+                run = Run.create(Path(out), exp.name, cfg, device, title=exp.title, dist=group)
             else:
-                run = SilentRun(exp.name, device, cfg.seed, dist=job)
+                run = SilentRun(exp.name, device, cfg.seed, dist=group)
             _run_recipe(lambda: exp.run(cfg, run), [run])
     finally:
-        if job is not None:
+        if group is not None:
             distributed.teardown()
     return run.path if main else None
 

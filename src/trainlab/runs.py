@@ -101,7 +101,7 @@ class Run:
         """Make a new, never-before-used run folder and write config.yaml, env.json, run.json.
 
         ``title`` (the experiment's study, question and summary) heads the report; ``dist``
-        is the data-parallel job the run belongs to, if any.
+        is the data-parallel group the run belongs to, if any.
         """
         check_out(out)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -46,17 +46,15 @@ def _map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int) -> li
             return list(pool.map(fn, tasks))
 
 
-def run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> list[T]:
+def _run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> list[T]:
     """The tasks as ``plan`` says (:func:`trainlab.device.cpu_plan`): on ``plan.workers``
-    worker threads, or here one after another on ``plan.threads`` threads.
-
-    Public only while ``train/batched.py`` calls it; once that calls
-    :func:`run_independent` this becomes its private helper.
-    """
+    worker threads, or here one after another on ``plan.threads`` threads."""
     if plan.workers > 1:
         return _map_tasks(fn, tasks, workers=plan.workers)
     with use_threads(plan.threads):
         return [fn(task) for task in tasks]
+
+
 def run_independent(
     fn: Callable[..., T],
     tasks: Sequence[Any],
@@ -87,6 +85,6 @@ def run_independent(
         return fn(tasks[i], alone) if tell_alone else fn(tasks[i])
 
     results: list[Any] = [None] * len(tasks)
-    for i, result in zip(order, run_planned(call, order, plan)):
+    for i, result in zip(order, _run_planned(call, order, plan)):
         results[i] = result
     return results

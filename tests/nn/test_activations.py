@@ -37,3 +37,13 @@ def test_unknown_names_are_config_errors():
         make_activation("gelu")
     with pytest.raises(ConfigError):
         get_activation("gelu")
+
+
+def test_an_autoencoder_config_reads_none_as_identity_and_builds_a_linear_code():
+    from trainlab.experiments.autoencoder import Config
+    from trainlab.nn.autoencoder import DenseAutoencoder
+
+    cfg = Config(latent_activation="none", output_activation="none")
+    assert (cfg.latent_activation, cfg.output_activation) == ("identity", "identity")
+    model = DenseAutoencoder(latent=2, latent_activation=cfg.latent_activation)
+    assert isinstance(model.encoder[-1], __import__("torch").nn.Identity)

@@ -45,7 +45,7 @@ def test_architecture_rebuilds_the_same_model():
         twin = build_autoencoder(**model.architecture())
         assert type(twin) is type(model)
         assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
-    with pytest.raises(ConfigError, match="latent_activation='tanh' is not one of relu, none"):
+    with pytest.raises(ConfigError, match="latent_activation='tanh' is not one of relu, identity"):
         DenseAutoencoder(latent_activation="tanh")
     with pytest.raises(ConfigError, match="arch='rnn'"):
         build_autoencoder("rnn")

@@ -16,6 +16,7 @@ from trainlab.config import one_of, positive
 from trainlab.data import to_tensor
 from trainlab.data.subsets import random_subset
 from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.nn.activations import activation_name
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from trainlab.train.autoencoder import AutoencoderSpec, TrainedAutoencoder, train_autoencoders
 from trainlab.train.loop import check_lr
@@ -36,7 +37,7 @@ def design(image_shape: Sequence[int]) -> str:
             f"32x{_size(quarter)} features to λ, a linear layer back, and two 3x3 transposed convolutions of "
             f"stride 2 (32 -> 16 -> 1 channel, back to {_size((h, w))}; their biases start at zero). Both have a "
             "ReLU after every layer, the code's and the output's included, as the study asks "
-            "(latent_activation=none leaves the code linear, output_activation=sigmoid or none the output). "
+            "(latent_activation=identity leaves the code linear, output_activation=sigmoid or identity the output). "
             "L1 loss, Adam.")
 
 
@@ -45,9 +46,9 @@ class AutoencoderConfig(ImageDataConfig):
     """Data and training settings both autoencoder recipes have (the study trains on all 60k images)."""
 
     latent_activation: str = "relu"
-    """relu (the study: a ReLU after every layer, the code's included) or none (a linear code)."""
+    """relu (the study: a ReLU after every layer, the code's included) or identity (a linear code; none is read as identity)."""
     output_activation: str = "relu"
-    """relu (the study), sigmoid or none: a ReLU output can switch pixels off for every image."""
+    """relu (the study), sigmoid or identity: a ReLU output can switch pixels off for every image."""
     epochs: int = 10
     """Passes over the training set, the same for every model (the study does not state its number)."""
     batch_size: int = 64
@@ -57,6 +58,9 @@ class AutoencoderConfig(ImageDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # older spellings (none) are read as the one vocabulary's name, so configs and run folders say identity
+        self.latent_activation = activation_name(self.latent_activation)
+        self.output_activation = activation_name(self.output_activation)
         one_of("latent_activation", self.latent_activation, LATENT_ACTIVATIONS)
         one_of("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         positive("epochs", self.epochs)

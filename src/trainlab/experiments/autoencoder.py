@@ -353,7 +353,7 @@ def _comparison(summary: list[dict], test_rows: list[dict], constant_l1: float) 
                          f"(test L1 {min(t['test_l1'] for t in runs if t['collapsed']):.4f} or more, the best constant "
                          f"image {constant_l1:.4f})")
                 if any(t["dead_units"] == r["latent"] for t in runs):
-                    text += ", some with every code unit dead: latent_activation=none avoids that"
+                    text += ", some with every code unit dead: latent_activation=identity avoids that"
         lines.append(text + ".")
     lines.append(f"For scale: the best constant image (the pixel-wise median of the training set) has test L1 "
                  f"{constant_l1:.4f}.")

@@ -205,7 +205,7 @@ def _explain(row: dict, pixel_edges: float) -> str:
         return text + (f"this model has collapsed: it decodes every training image to the same image, so its mean "
                        f"code decodes to that image too (L1 {row['l1_to_pixel_mean']:.3f} from the pixel-wise mean, "
                        f"{row['edges_pct']:.0f}% of a typical image's edge strength) and shows nothing about the "
-                       "data. Train it again with another seed or latent_activation=none.")
+                       "data. Train it again with another seed or latent_activation=identity.")
     if row["dead_units"]:
         text += f"{row['dead_units']} of {latent} code units are dead, so the mean is 0 there as for every image. "
     if row["zero_share"] == row["zero_share"] and row["zero_share"] > 0:

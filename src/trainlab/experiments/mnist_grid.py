@@ -23,8 +23,9 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown, with_std
-from trainlab.train.stack import STACK_ACTIVATIONS, STACK_OPTIMIZERS, TrialSpec, train_trials
-from trainlab.train.loop import check_lr
+from trainlab.nn.activations import ACTIVATION_NAMES
+from trainlab.train.stack import TrialSpec, train_trials
+from trainlab.train.loop import OPTIMIZERS, check_lr
 from trainlab.train.result import combined_status
 
 NAME = "mnist-grid"
@@ -74,9 +75,9 @@ class Config(SplitDataConfig):
         super().__post_init__()
         check(len(self.activations) > 0, "activations must list at least one activation")
         for name in self.activations:
-            one_of("activations", name, STACK_ACTIVATIONS)
+            one_of("activations", name, ACTIVATION_NAMES)
         for name in self.optimizers:
-            one_of("optimizers", name, STACK_OPTIMIZERS)
+            one_of("optimizers", name, OPTIMIZERS)
         check(len(self.optimizers) > 0, "optimizers must list at least one optimizer")
         check(len(self.lrs) == len(self.optimizers), "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2]")
         for optimizer, lr in zip(self.optimizers, self.lrs):

@@ -26,8 +26,8 @@ from trainlab.nn.activations import activation_name
 from trainlab.nn.mlp import make_activation
 from trainlab.nn.size import size_checked
 
-LATENT_ACTIVATIONS = ("relu", "none")
-OUTPUT_ACTIVATIONS = ("relu", "sigmoid", "none")
+LATENT_ACTIVATIONS = ("relu", "identity")
+OUTPUT_ACTIVATIONS = ("relu", "sigmoid", "identity")
 
 
 @size_checked
@@ -58,7 +58,7 @@ class MLPAutoencoder(nn.Module):
 
 
 def _activation(name: str, what: str, allowed: Sequence[str]) -> nn.Module:
-    # "none" is the autoencoders' older spelling of "identity"; both build nn.Identity.
+    # "none" (the autoencoders' older spelling of "identity", still in saved checkpoints) builds nn.Identity too.
     if activation_name(name) not in {activation_name(a) for a in allowed}:
         raise ConfigError(f"{what}={name!r} is not one of {', '.join(allowed)}")
     return make_activation(name)
@@ -93,7 +93,7 @@ class DenseAutoencoder(_Autoencoder):
     The defaults are the study's list: 784 -> 196 -> 49 -> latent and back, a ReLU
     after every layer, the code's and the output's included. A ReLU on a 2-unit code
     can switch a unit off for every image (a dead unit: its input weights get no
-    gradient any more), so ``latent_activation="none"`` leaves the code linear.
+    gradient any more), so ``latent_activation="identity"`` leaves the code linear.
     """
 
     def __init__(self, in_dim: int = 784, latent: int = 2, hidden: Sequence[int] = (196, 49),

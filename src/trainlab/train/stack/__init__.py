@@ -20,8 +20,6 @@ from trainlab.train.stack.logits import logits_many
 from trainlab.train.stack.own_batches import PerTrialStack
 from trainlab.train.stack.shared_batches import StackedMLP
 from trainlab.train.stack.spec import (
-    STACK_ACTIVATIONS,
-    STACK_OPTIMIZERS,
     TrialData,
     TrialResult,
     TrialSpec,
@@ -32,6 +30,6 @@ from trainlab.train.stack.spec import (
 )
 from trainlab.train.stack.train import train_alone, train_per_trial, train_stack, train_trials
 
-__all__ = ["PerTrialStack", "STACK_ACTIVATIONS", "STACK_OPTIMIZERS", "StackedMLP", "TrialData", "TrialResult",
+__all__ = ["PerTrialStack", "StackedMLP", "TrialData", "TrialResult",
            "TrialSpec", "init_solo", "init_trial", "logits_many", "train_alone", "train_per_trial", "train_stack",
            "train_trials", "trial_flops", "trial_loss"]

@@ -19,13 +19,12 @@ from torch import nn
 
 from trainlab.config import check, one_of, positive
 from trainlab.device import global_seed
+from trainlab.nn.activations import ACTIVATION_NAMES
 from trainlab.nn.mlp import MLP
-from trainlab.train.loop import check_lr
+from trainlab.train.loop import OPTIMIZERS, check_lr
 from trainlab.train.losses import FocalLoss, LogitAdjustedLoss
 from trainlab.train.result import StackResult
 
-STACK_ACTIVATIONS = ("sigmoid", "relu", "tanh", "identity")
-STACK_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ class TrialSpec:
 
     def __post_init__(self) -> None:
         positive("hidden", self.hidden)
-        one_of("activation", self.activation, STACK_ACTIVATIONS)
-        one_of("optimizer", self.optimizer, STACK_OPTIMIZERS)
+        one_of("activation", self.activation, ACTIVATION_NAMES)
+        one_of("optimizer", self.optimizer, OPTIMIZERS)
         check_lr(self.optimizer, self.lr)
         positive("batch_size", self.batch_size)
         check(self.seed >= 0, "seed must be >= 0")

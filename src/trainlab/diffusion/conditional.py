@@ -25,6 +25,7 @@ from trainlab.device import torch_generator
 from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
 from trainlab.diffusion.schedules import NoiseScheduler, make_scheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, train_ddpm_stack
+from trainlab.train.result import training_flops
 from trainlab.workers import run_independent
 
 
@@ -92,7 +93,7 @@ def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[A
                for X, y, c in data]
     stacks = plan_stacks([(np.shape(X)[1], c) for X, _, c in data])
     params = [sum(p.numel() for p in m.model.parameters()) for m in members]
-    step = [6.0 * min(settings.batch_size, len(members[stack[0]].X)) * sum(params[i] for i in stack)
+    step = [training_flops(sum(params[i] for i in stack), min(settings.batch_size, len(members[stack[0]].X)))
             for stack in stacks]
 
     def one_stack(stack: list[int], alone: bool) -> list[Any]:

@@ -26,6 +26,7 @@ from trainlab.diffusion.ddpm import clipped_x0_eps, make_noise_model, sample, tr
 from trainlab.diffusion.metrics import EMDFloor, emd_floor, sample_quality
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
+from trainlab.train.result import training_flops
 from trainlab.workers import run_independent
 
 
@@ -95,15 +96,15 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol,
               for spec in specs]
     stacks = plan_stacks([spec.train.shape[1] for spec in specs])
     params = [sum(p.numel() for p in model.parameters()) for model in models]
-    # FLOPs: 6 per parameter and training point, 2 per parameter and sampled point and step
-    cost = [params[i] * (6.0 * protocol.batch_size * protocol.train_steps + 2.0 * protocol.n_samples * spec.scheduler.T)
-            for i, spec in enumerate(specs)]
+    # FLOPs: training, then 2 per parameter per sampled point and denoising step (forward only)
+    cost = [training_flops(params[i], protocol.batch_size * protocol.train_steps)
+            + 2.0 * params[i] * protocol.n_samples * spec.scheduler.T for i, spec in enumerate(specs)]
 
     def one_stack(stack: list[int], alone: bool) -> list[tuple[dict[str, Any], np.ndarray]]:
         return _fit_and_score_stack(protocol, [specs[i] for i in stack], [models[i] for i in stack], progress=alone)
 
     per_stack = run_independent(one_stack, stacks, costs=[sum(cost[i] for i in stack) for stack in stacks],
-                                step_flops=max(6.0 * protocol.batch_size * sum(params[i] for i in stack)
+                                step_flops=max(training_flops(sum(params[i] for i in stack), protocol.batch_size)
                                                for stack in stacks),
                                 device=specs[0].train.device, tell_alone=True)
     out: list[Any] = [None] * len(specs)

@@ -26,11 +26,10 @@ from trainlab.errors import ConfigError, TrainlabError
 from trainlab.files import append_jsonl, atomic_write, jsonable, read_json
 from trainlab.processes import DEAD, ELSEWHERE, identity, liveness, timestamp
 from trainlab.report.html import render_report
+from trainlab.report.folder import MANIFEST, RUN_INFO
 from trainlab.report.numbers import format_value
 from trainlab.report.tables import rows_to_csv, rows_to_markdown
 
-MANIFEST = "report.json"
-RUN_INFO = "run.json"
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 """A full disk or quota: the errors that end a run with one line instead of a traceback."""
 

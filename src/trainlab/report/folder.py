@@ -17,6 +17,11 @@ from typing import Any, Callable
 
 from trainlab.errors import DataError
 
+RUN_INFO = "run.json"
+"""A run folder's status, times, process and headline key (written by :class:`trainlab.runs.Run`)."""
+MANIFEST = "report.json"
+"""The report's items in order, so ``trainlab report`` re-renders from the files alone."""
+
 KINDS = ("table", "figure", "text", "code")
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,199}")
 """Names the writer gives items: no separators, no leading dot, so never ``..``."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from trainlab.files import atomic_write
 from trainlab.report import markdown
-from trainlab.report.folder import (inside, items_problem, read_checked, row_classes_problem, run_info_problem,
+from trainlab.report.folder import (MANIFEST, RUN_INFO, inside, items_problem, read_checked, row_classes_problem, run_info_problem,
                                     summary_problem)
 from trainlab.report.numbers import format_duration, with_unit
 from trainlab.report.style import page
@@ -36,8 +36,8 @@ class _RunFiles:
 
     def __init__(self, path: Path):
         self.path = path
-        self.info: dict[str, Any] = read_checked(inside(path, "run.json"), {}, run_info_problem)
-        self.items: list[dict[str, Any]] = read_checked(inside(path, "report.json"), [], items_problem)
+        self.info: dict[str, Any] = read_checked(inside(path, RUN_INFO), {}, run_info_problem)
+        self.items: list[dict[str, Any]] = read_checked(inside(path, MANIFEST), [], items_problem)
         self.summary: dict[str, Any] = read_checked(inside(path, "summary.json"), {}, summary_problem)
         self.env: Any = read_checked(inside(path, "env.json"), {}, lambda data: None)
         self.config = self.read(".", "config", ".yaml") or ""

@@ -15,6 +15,7 @@ from typing import Any
 
 from trainlab.files import read_json
 from trainlab.report import markdown
+from trainlab.report.folder import MANIFEST, RUN_INFO
 from trainlab.report.html import summary_box, summary_entries
 from trainlab.report.numbers import format_duration
 from trainlab.report.style import page
@@ -95,7 +96,7 @@ def _card(root: Path, row: dict[str, Any]) -> str:
 
 
 def _thumbnail(root: Path, row: dict[str, Any], report: str | None) -> str:
-    items = read_json(root / row["path"] / "report.json", []) if row.get("path") else []
+    items = read_json(root / row["path"] / MANIFEST, []) if row.get("path") else []
     figure = next((i for i in items if i.get("kind") == "figure"), None)
     png = f"{row['path']}/figures/{figure['name']}.png" if figure else None
     if png is None or not (root / png).is_file():
@@ -108,7 +109,7 @@ def _numbers(run: Path, report: str | None) -> str:
     summary = read_json(run / "summary.json", {})
     if not isinstance(summary, dict) or not summary:
         return ""
-    entries = summary_entries(summary, read_json(run / "run.json", {}).get("headline"))
+    entries = summary_entries(summary, read_json(run / RUN_INFO, {}).get("headline"))
     more = ""
     if len(entries) > MAX_NUMBERS:
         text = f"+{len(entries) - MAX_NUMBERS} more in the report"

@@ -29,9 +29,12 @@ from trainlab.train.result import training_flops
 from trainlab.workers import run_independent
 
 
-@dataclass(frozen=True)
+@dataclass
 class ConditionalSettings:
-    """The noise model, schedule and training of every class-conditional model of a study."""
+    """The noise model, schedule and training of every class-conditional model of a study.
+
+    A plain dataclass so that a recipe's config can inherit it (no second copy of the fields).
+    """
 
     arch: str = "default"
     """Noise model: default (residual MLP) or study (the study's small MLP)."""
@@ -44,9 +47,9 @@ class ConditionalSettings:
     schedule: str = "linear"
     """Noise schedule: linear, cosine or sigmoid."""
     beta_low: float = 1e-3
-    """First beta of the linear/sigmoid schedule."""
+    """First beta of the linear/sigmoid schedule (the study's 0.001)."""
     beta_high: float = 0.02
-    """Last beta of the linear/sigmoid schedule."""
+    """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
     train_steps: int = 2000
     """Optimizer steps (batches) per model."""
     batch_size: int = 512

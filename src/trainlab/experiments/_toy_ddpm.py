@@ -10,9 +10,9 @@ accepts the user's own points (``data_file=``) in place of the toy sets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, TypeVar
+from typing import List, Optional
 
 import numpy as np
 
@@ -24,7 +24,6 @@ from trainlab.diffusion.protocol import Protocol
 from trainlab.diffusion.schedules import SCHEDULES
 from trainlab.train.loop import check_lr
 
-S = TypeVar("S")
 
 STUDY_NOTE = """**About the two NLLs.** `nll` is the main number: a Gaussian kernel density
 (normalised, so it integrates to 1) is fitted to the generated samples, its bandwidth is
@@ -58,33 +57,14 @@ class ToySetsConfig(BaseConfig):
 
 
 @dataclass
-class ToyProtocolConfig(ToySetsConfig):
-    """Data split, noise model, training and scoring settings of the unconditional toy-set studies."""
+class ToyProtocolConfig(ToySetsConfig, Protocol):
+    """Data split, noise model, training and scoring settings of the unconditional toy-set studies
+    (the noise model, training and scoring fields are :class:`~trainlab.diffusion.protocol.Protocol`'s)."""
 
-    arch: str = "default"
-    """Noise model: default (residual MLP) or study (the study's 2-hidden-layer MLP)."""
-    hidden: int = 128
-    """Width of the default residual MLP (ignored by arch=study)."""
-    train_steps: int = 3000
-    """Optimizer steps per model."""
-    batch_size: int = 512
-    """Training batch size."""
-    lr: float = 3e-3
-    """Adam learning rate (cosine-decayed to 0); at 1e-3 the two rings of circles blur into one."""
     n_points: int = 10000
     """Points drawn from each toy set (training split + held-out split); a data_file uses all its points."""
     heldout: int = 4000
     """Points held out of training for the metrics."""
-    n_samples: int = 4000
-    """Samples generated per model for the metrics."""
-    emd_k: int = 5
-    """Disjoint subsample pairs for the EMD mean and std (the study's five splits)."""
-    emd_n: int = 800
-    """Points per EMD subsample."""
-    ratio_n: int = 2000
-    """Points per set for the EMD ratio (generated vs held-out over training vs held-out)."""
-    clip_x0: bool = True
-    """Clip the predicted clean point to [-1, 1] while sampling (needed by cosine; no effect on the study's betas)."""
     stacked: bool = True
     """Train and sample the models as stacks, one single-threaded worker per core; false trains them one at
     a time (the reference: the same tables up to float rounding, several times slower)."""
@@ -114,38 +94,17 @@ def point_sets(cfg: ToyProtocolConfig) -> list[tuple[str, np.ndarray]]:
 
 
 def protocol(cfg: ToyProtocolConfig) -> Protocol:
-    """The library's :class:`~trainlab.diffusion.protocol.Protocol` with the config's settings."""
-    return _settings(Protocol, cfg)
+    """The library's :class:`~trainlab.diffusion.protocol.Protocol`: the config itself (it inherits it)."""
+    return cfg
 
 
 @dataclass
-class ConditionalDDPMConfig(ToySetsConfig):
-    """Data, noise model, schedule and training of a class-conditional DDPM (ddpm-cfg, ddpm-classifier)."""
+class ConditionalDDPMConfig(ToySetsConfig, ConditionalSettings):
+    """Data, noise model, schedule and training of a class-conditional DDPM (ddpm-cfg, ddpm-classifier;
+    the model, schedule and training fields are :class:`~trainlab.diffusion.conditional.ConditionalSettings`')."""
 
     labels_file: Optional[str] = None
     """A .npy (N,) array of integer labels for data_file."""
-    arch: str = "default"
-    """Noise model: default (residual MLP) or study (the study's small MLP)."""
-    hidden: int = 64
-    """Width of the default model."""
-    depth: int = 3
-    """Residual blocks of the default model."""
-    T: int = 100
-    """Diffusion steps."""
-    schedule: str = "linear"
-    """Noise schedule: linear, cosine or sigmoid."""
-    beta_low: float = 1e-3
-    """First beta of the linear/sigmoid schedule (the study's 0.001)."""
-    beta_high: float = 0.02
-    """Last beta of the linear/sigmoid schedule (the study's 0.02)."""
-    train_steps: int = 2000
-    """Optimizer steps (batches) of the conditional model."""
-    batch_size: int = 512
-    """Training batch size."""
-    lr: float = 1e-3
-    """Adam learning rate (cosine-decayed to 0)."""
-    label_dropout: float = 0.1
-    """Probability of training a row with the unconditional label."""
     mlp_max_iter: int = 300
     """Iterations of the scikit-learn MLP trained on the real points (the independent classifier)."""
     stacked: bool = True
@@ -169,10 +128,5 @@ def labelled_point_sets(cfg: ConditionalDDPMConfig) -> list[tuple[str, np.ndarra
 
 
 def conditional_settings(cfg: ConditionalDDPMConfig) -> ConditionalSettings:
-    """The library's :class:`~trainlab.diffusion.conditional.ConditionalSettings` with the config's settings."""
-    return _settings(ConditionalSettings, cfg)
-
-
-def _settings(cls: type[S], cfg: BaseConfig) -> S:
-    # the library's settings carry the config fields of the same name (docstrings included)
-    return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
+    """The library's :class:`~trainlab.diffusion.conditional.ConditionalSettings`: the config itself (it inherits it)."""
+    return cfg

@@ -70,7 +70,7 @@ def main() -> None:
     timings, tables = {}, {}
     for way in ("stacked", "one at a time"):
         start, cpu = time.perf_counter(), time.process_time()
-        tables[way] = [row for row, _ in fit_and_score_all(specs, cfg, stacked=way == "stacked")]  # the config is a Protocol
+        tables[way] = [fit.row for fit in fit_and_score_all(specs, cfg, stacked=way == "stacked")]  # the config is a Protocol
         timings[way] = (time.perf_counter() - start, time.process_time() - cpu)
         print(f"{way}: {timings[way][0]:.1f} s wall, {timings[way][1]:.1f} s CPU "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)

@@ -83,3 +83,34 @@ def assert_same_table(a: list[dict[str, str]], b: list[dict[str, str]], skip: tu
                 continue
             assert math.isclose(fx, fy, rel_tol=rtol, abs_tol=1e-9) or (math.isnan(fx) and math.isnan(fy)), \
                 f"{key}: {x} != {y}"
+
+
+def load_noise_model(run_dir: Path, name: str):
+    """(model, scheduler, info) of a DDPM recipe's checkpoint ``name``, rebuilt from its description."""
+    from trainlab.checkpoints import checkpoint_info, load_checkpoint
+    from trainlab.diffusion.ddpm import make_noise_model
+    from trainlab.diffusion.schedules import make_scheduler
+
+    info = checkpoint_info(run_dir, name)
+    model = make_noise_model(**info["architecture"])
+    load_checkpoint(run_dir, name, model)
+    return model.eval(), make_scheduler(**info["schedule"]), info
+
+
+def outputs_when_saved(monkeypatch, recipe: str, probe) -> dict[str, Any]:
+    """``probe(model)`` of every model that recipe module ``recipe`` saves, by checkpoint name, taken
+    from the live model as it is saved (what the run's numbers came from), to compare with a reload."""
+    import importlib
+
+    import torch
+
+    module = importlib.import_module(f"trainlab.experiments.{recipe}")
+    save, seen = module.save_checkpoint, {}
+
+    def spy(run, name, model, **kwargs):
+        with torch.no_grad():
+            seen[name] = probe(model)
+        return save(run, name, model, **kwargs)
+
+    monkeypatch.setattr(module, "save_checkpoint", spy)
+    return seen

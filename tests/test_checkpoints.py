@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainlab.checkpoints import (check_state_dict, checkpoint_info, list_checkpoints, load_checkpoint,
-                                  read_state_dict, save_checkpoint)
+                                  read_checkpoint, read_state_dict, save_checkpoint)
 from trainlab.config import BaseConfig
 from trainlab.errors import ConfigError, DataError
 from trainlab.nn.autoencoder import ConvAutoencoder, DenseAutoencoder, build_autoencoder
@@ -134,3 +134,20 @@ def test_hostile_checkpoint_description_is_refused_before_building(tmp_path, cha
 def test_sound_description_builds_the_saved_model(tmp_path):
     model = DenseAutoencoder(in_dim=64, latent=3, hidden=(16, 8), latent_activation="none")
     assert build_autoencoder(**json.loads(json.dumps(model.architecture()))).architecture() == model.architecture()
+
+
+def test_a_numpy_network_is_saved_as_tensors_and_comes_back_bit_for_bit(tmp_path):
+    import numpy as np
+
+    from trainlab.scratch.network import NeuralNetwork
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 6)).astype(np.float32), rng.integers(0, 3, 64)
+    net = NeuralNetwork([6, 5, 3], activation="sigmoid", num_epochs=2, seed=3).fit(X, y)
+    run = Run.create(tmp_path, "demo", Cfg(), "cpu")
+    save_checkpoint(run, "sigmoid", net, architecture=net.architecture(), config=Cfg())
+    assert set(torch.load(run.path / "checkpoints" / "sigmoid.pt", weights_only=True)) == {"W0", "b0", "W1", "b1"}
+    state, info = read_checkpoint(run.path, "sigmoid")
+    back = NeuralNetwork.from_state_dict(state, info["architecture"])
+    assert repr(back) == repr(net)
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))

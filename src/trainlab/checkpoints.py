@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,13 +39,16 @@ def save_checkpoint(run: Any, name: str, model: nn.Module | Any, *, architecture
                     config: Any = None, **extra: Any) -> Path:
     """Write ``checkpoints/<name>.pt`` (the state_dict) and ``<name>.json`` through ``run``.
 
-    ``model`` is a module or anything else with a ``state_dict()`` of tensors (a Gaussian energy).
+    ``model`` is a module or anything else with a ``state_dict()`` of tensors (a Gaussian energy)
+    or of NumPy arrays (the NumPy network: saved as tensors, so every checkpoint is one format;
+    ``NeuralNetwork.from_state_dict(state, info["architecture"])`` takes them back, bit for bit).
 
     ``architecture`` holds plain values (numbers, strings, lists) that rebuild the model;
     ``config`` (a dataclass or mapping) is the training run's config, kept for reference;
     ``extra`` are further plain values to keep (for example the test loss).
     """
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().cpu()
+             for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save(state, buf)
     if dataclasses.is_dataclass(config):

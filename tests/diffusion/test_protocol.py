@@ -33,7 +33,7 @@ def test_stacks_on_any_number_of_workers_score_as_one_model_at_a_time(monkeypatc
     monkeypatch.setattr(workers, "cpu_plan", lambda *a, **k: CpuPlan(workers=n_workers, threads=1))
     stacked = fit_and_score_all(specs(), TINY, stacked=True)
     alone = fit_and_score_all(specs(), TINY, stacked=False)
-    for (row_s, points_s), (row_a, points_a) in zip(stacked, alone, strict=True):
+    for (row_s, points_s, _), (row_a, points_a, _) in zip(stacked, alone, strict=True):
         assert row_s["status"] == row_a["status"] == "done"
         assert points_s.shape == points_a.shape == (300, 2)
         for key in ("emd_ratio", "nll", "final_loss"):

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from helpers import assert_same_table, read_table, run_quick
+import torch
+from helpers import assert_same_table, load_noise_model, read_table, run_quick
+
+from trainlab.checkpoints import list_checkpoints
+from trainlab.device import torch_generator
+from trainlab.diffusion.guidance import sample_cfg
+from trainlab.execute import build_config
+from trainlab.experiments.registry import get_experiment
 
 
 def test_quick_run_writes_the_cfg_table(tmp_path):
@@ -19,6 +26,15 @@ def test_quick_run_writes_the_cfg_table(tmp_path):
     assert np.mean([float(r["on_target"]) for r in rows]) > 60
     assert (run_dir / "figures" / "samples_moons.png").is_file()
     assert (run_dir / "samples" / "moons_w2.npy").is_file()
+
+    # the checkpoint is the model the table came from: it draws the run's samples again, bit for bit
+    assert list_checkpoints(run_dir) == ["moons"]
+    cfg = build_config(get_experiment("ddpm-cfg"), ["device=cpu"], quick=True)
+    model, scheduler, _ = load_noise_model(run_dir, "moons")
+    labels = torch.arange(2).repeat_interleave(cfg.n_samples)
+    for w in cfg.guidance_scales:
+        again = sample_cfg(model, scheduler, len(labels), labels, w, generator=torch_generator(cfg.seed + 1))
+        np.testing.assert_array_equal(again.numpy(), np.load(run_dir / "samples" / f"moons_w{w:g}.npy"))
 
 
 def test_prior_file_makes_samples_reproducible(tmp_path):

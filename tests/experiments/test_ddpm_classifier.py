@@ -2,7 +2,14 @@
 
 import math
 
-from helpers import assert_same_table, read_summary, read_table, run_quick
+import numpy as np
+from helpers import assert_same_table, load_noise_model, read_summary, read_table, run_quick
+
+from trainlab.checkpoints import list_checkpoints
+from trainlab.diffusion.classifier import DiffusionClassifier
+from trainlab.execute import build_config
+from trainlab.experiments._toy_ddpm import labelled_point_sets
+from trainlab.experiments.registry import get_experiment
 
 
 def test_quick_run_writes_the_classifier_table(tmp_path):
@@ -25,6 +32,21 @@ def test_quick_run_writes_the_classifier_table(tmp_path):
         assert math.isclose(acc["study"] + acc["study-min"], 100, abs_tol=1e-6)
     assert (run_dir / "figures" / "accuracy_vs_nt.png").is_file()
     assert read_summary(run_dir)
+
+    # the checkpoint is the model the table came from: it classifies the held-out points as the run did
+    from sklearn.model_selection import train_test_split
+
+    assert list_checkpoints(run_dir) == ["moons"]
+    cfg = build_config(get_experiment("ddpm-classifier"), ["device=cpu"], quick=True)
+    (name, X, y), = labelled_point_sets(cfg)
+    _, X_te, _, y_te = train_test_split(X, y, test_size=cfg.test_fraction, stratify=y, random_state=cfg.seed)
+    keep = np.random.default_rng(cfg.seed).permutation(len(X_te))[: cfg.max_test]
+    model, scheduler, info = load_noise_model(run_dir, name)
+    assert info["architecture"]["n_classes"] == 2 and scheduler.T == cfg.T
+    for r in rows:
+        clf = DiffusionClassifier(model, scheduler, 2, n_t=int(r["n_t"]), score=r["score"].removesuffix("-adaptive"),
+                                  adaptive=r["score"].endswith("-adaptive"), seed=cfg.seed)
+        assert 100 * float((clf.predict(X_te[keep]) == y_te[keep]).mean()) == float(r["accuracy"])
 
 
 def test_stacked_and_one_at_a_time_give_the_same_table(tmp_path):

@@ -4,12 +4,19 @@ import math
 
 import numpy as np
 import pytest
-from helpers import assert_same_table, read_metrics, read_summary, read_table, run_quick
+import torch
+from helpers import (assert_same_table, load_noise_model, outputs_when_saved, read_metrics, read_summary, read_table,
+                     run_quick)
 
+from trainlab.checkpoints import list_checkpoints
 from trainlab.errors import ConfigError
 
+# noise predictions at every step of the shortest chain: what sampling asks of a model
+PROBE = (torch.linspace(-1, 1, 40).view(20, 2), torch.arange(20) % 10)
 
-def test_ddpm_steps_quick(tmp_path):
+
+def test_ddpm_steps_quick(tmp_path, monkeypatch):
+    trained = outputs_when_saved(monkeypatch, "ddpm_steps", lambda model: model(*PROBE))
     run_dir = run_quick("ddpm-steps", tmp_path)
     columns, rows = read_table(run_dir, "steps")
     for col in ("dataset", "T", "nll", "nll_study", "emd_mean", "emd_std", "train_time_s", "sample_time_s"):
@@ -31,6 +38,13 @@ def test_ddpm_steps_quick(tmp_path):
     summary = read_summary(run_dir)
     assert summary["emd_ratio_moons"] == pytest.approx(float(rows[1]["emd_ratio"]))
     assert (run_dir / "figures" / "samples.png").exists()
+
+    # every model is a checkpoint: the trained network with its schedule (the table's abar_T)
+    assert list_checkpoints(run_dir) == sorted(trained) == ["moons_T10", "moons_T50"]
+    for r in rows:
+        model, scheduler, _ = load_noise_model(run_dir, f"moons_T{r['T']}")
+        assert torch.equal(model(*PROBE), trained[f"moons_T{r['T']}"])
+        assert float(scheduler.alphas_cumprod[-1]) == float(r["abar_T"])
 
 
 def test_ddpm_steps_rejects_unknown_dataset(tmp_path):

@@ -1,10 +1,26 @@
 import json
 
 import pytest
+import torch
 
 from helpers import read_summary, read_table, run_quick
 
+from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
 from trainlab.data import write_idx
+from trainlab.execute import build_config
+from trainlab.experiments._data import load_splits
+from trainlab.experiments.registry import get_experiment
+from trainlab.nn.mlp import MLP
+from trainlab.train.loop import evaluate
+
+
+def _reloaded_accuracies(run_dir, name: str, overrides: list[str]) -> dict[str, float]:
+    """Accuracy on every split of checkpoint ``name`` of ``run_dir``, loaded into a fresh MLP."""
+    cfg = build_config(get_experiment("mnist-binary"), [*overrides, "device=cpu"], quick=True)
+    _, split = load_splits(cfg, "cpu", classes=cfg.classes)
+    model = MLP(**checkpoint_info(run_dir, name)["architecture"])
+    load_checkpoint(run_dir, name, model)
+    return {f"{s}_acc": evaluate(model, *split[s])["acc"] for s in split}
 
 
 def test_quick_table_has_the_seeds_columns(tmp_path):
@@ -23,6 +39,11 @@ def test_quick_table_has_the_seeds_columns(tmp_path):
     assert (run_dir / "figures" / "batch_sizes.png").is_file()
     assert "(fc1): Linear(in_features=64, out_features=5" in (run_dir / "report.md").read_text()
     assert read_summary(run_dir)["test_acc"] > 50
+    # every model is a checkpoint that gives its row's accuracies exactly
+    assert list_checkpoints(run_dir) == sorted(f"bs{bs}_seed0" for bs in (2, 16, 128, 1024))
+    for row in rows:
+        accs = _reloaded_accuracies(run_dir, f"bs{row['batch_size']}_seed0", [])
+        assert accs == {k: float(row[k]) for k in accs}
 
 
 def test_several_seeds_add_std_columns(tmp_path):
@@ -82,6 +103,23 @@ def test_a_sweep_trains_stacks_and_gives_the_table_of_trial_by_trial(tmp_path, m
     times = tuple(k for k in rows_alone[0] if "time" in k or k in ("seconds", "folder", "batch"))
     assert_same_table(rows_batched, rows_alone, skip=times, rtol=1e-6)
 
+    # a stacked trial saves its member of the stack: a plain MLP that gives its table exactly
+    # and equals the model that trained alone (up to float rounding)
+    for record, solo in zip(read_jsonl(batched / "trials.jsonl"), read_jsonl(alone / "trials.jsonl")):
+        assert record["params"] == solo["params"]
+        trial, solo_dir = batched / record["path"], alone / solo["path"]
+        overrides = [f"{k}={v}" for k, v in record["params"].items()] + ["batch_sizes=[16,128]", "epochs=2"]
+        _, rows = read_table(trial, "batch_sizes")
+        assert list_checkpoints(trial) == list_checkpoints(solo_dir) == ["bs128_seed0", "bs16_seed0"]
+        for row in rows:
+            name = f"bs{row['batch_size']}_seed0"
+            accs = _reloaded_accuracies(trial, name, overrides)
+            assert accs == {k: float(row[k]) for k in accs}
+            stacked_weights = torch.load(trial / "checkpoints" / f"{name}.pt", weights_only=True)
+            solo_weights = torch.load(solo_dir / "checkpoints" / f"{name}.pt", weights_only=True)
+            for key, w in solo_weights.items():
+                torch.testing.assert_close(stacked_weights[key], w, rtol=1e-5, atol=1e-6)
+
 
 def test_a_run_whose_training_diverged_says_so_in_table_summary_and_status(tmp_path):
     run_dir = run_quick("mnist-binary", tmp_path, lr=3e37, batch_sizes=[16, 64])  # the largest Adam takes
@@ -93,6 +131,7 @@ def test_a_run_whose_training_diverged_says_so_in_table_summary_and_status(tmp_p
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "diverged" and "diverged" in info["error"]
     assert "diverged" in (run_dir / "report.md").read_text()
+    assert list_checkpoints(run_dir) == []  # a diverged model is no model to hand back
 
 
 def test_a_diverging_sweep_trial_leaves_its_batch_mate_as_it_is_alone(tmp_path):

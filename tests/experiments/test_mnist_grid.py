@@ -4,6 +4,15 @@ import math
 import pytest
 from helpers import read_summary, read_table, run_quick
 
+from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
+from trainlab.execute import build_config
+from trainlab.experiments._data import load_splits
+from trainlab.experiments.mnist_grid import checkpoint_name
+from trainlab.experiments.registry import get_experiment
+from trainlab.nn.mlp import MLP
+from trainlab.train.loop import evaluate
+from trainlab.train.stack import TrialSpec
+
 COLUMNS = ["activation", "batch_size", "optimizer", "lr", "hidden", "train_time_s", "train_acc", "val_acc",
            "test_acc", "status"]
 
@@ -26,6 +35,17 @@ def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
     assert md.count("best adam") == 2 and md.count("worst sgd") == 2  # one per activation
     assert (run_dir / "figures" / "test_acc_vs_hidden.png").is_file()
     assert math.isfinite(read_summary(run_dir)["test_acc"])
+
+    # every trial is a checkpoint that gives its row's accuracies exactly (trained in a stack)
+    assert len(list_checkpoints(run_dir)) == len(rows)
+    _, split = load_splits(build_config(get_experiment("mnist-grid"), ["device=cpu"], quick=True), "cpu")
+    for row in rows:
+        name = checkpoint_name(TrialSpec(hidden=int(row["hidden"]), activation=row["activation"],
+                                         optimizer=row["optimizer"], lr=float(row["lr"]),
+                                         batch_size=int(row["batch_size"]), seed=0))
+        model = MLP(**checkpoint_info(run_dir, name)["architecture"])
+        load_checkpoint(run_dir, name, model)
+        assert {s: evaluate(model, *split[s])["acc"] for s in split} == {s: float(row[f"{s}_acc"]) for s in split}
 
 
 def test_batched_and_one_at_a_time_give_the_same_grid(tmp_path):

@@ -1,9 +1,20 @@
 import math
 
 import pytest
-from helpers import read_summary, read_table, run_quick
+import torch
+from helpers import read_metrics, read_summary, read_table, run_quick
 
+from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
+from trainlab.data import keep_classes, to_tensor
 from trainlab.errors import ConfigError, DataError
+from trainlab.execute import build_config
+from trainlab.experiments._data import load_data
+from trainlab.experiments.mnist_imbalance import checkpoint_name
+from trainlab.experiments.registry import get_experiment
+from trainlab.nn.mlp import MLP
+from trainlab.train.imbalance import POSTHOC, scores
+from trainlab.train.metrics import binary_metrics_stacked
+from trainlab.train.stack import logits_many
 
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "f1_val", "f1_test", "ap_test", "balanced_acc_test",
           "mcc_test", "ap_val"]
@@ -38,6 +49,20 @@ def test_quick_study_has_the_columns_and_counts_undefined_f1(tmp_path):
         assert (run_dir / "figures" / f"{figure}.png").is_file()
     verdict = (run_dir / "text" / "verdict.md").read_text()
     assert "beats the baseline" in verdict and "undefined F1" in verdict
+
+    # every trained model is a checkpoint that gives its run's test accuracy and F1 exactly
+    trained = [r for r in read_metrics(run_dir) if r["test_set"] == "original" and r["strategy"] not in POSTHOC]
+    assert len(trained) == 3 * 5 * (SETTINGS - 2) and len(list_checkpoints(run_dir)) == len(trained)
+    cfg = build_config(get_experiment("mnist-imbalance"), ["device=cpu"], quick=True)
+    data = load_data(cfg)
+    images, labels = keep_classes(data.test_images, data.test_labels, cfg.classes)
+    x_test, y_test = to_tensor(images, "cpu"), torch.as_tensor(labels).long()
+    for r in trained:
+        name = checkpoint_name(r["N"], r["strategy"], r["weight"], r["seed"])
+        model = MLP(**checkpoint_info(run_dir, name)["architecture"])
+        load_checkpoint(run_dir, name, model)
+        measured = binary_metrics_stacked(y_test, scores(logits_many([model], x_test)))
+        assert (measured["acc"][0], measured["f1"][0]) == (r["test_acc"], r["f1_test"]), name
     summary = read_summary(run_dir)
     assert summary["models"] == 5 * 3 * 11 and summary["diverged"] == 0
     assert 0 <= summary["median_f1_test_N50"] <= 1

@@ -5,6 +5,13 @@ import math
 import numpy as np
 from helpers import read_summary, read_table, run_quick
 
+from trainlab.checkpoints import list_checkpoints, read_checkpoint
+from trainlab.data import to_tensor
+from trainlab.execute import build_config
+from trainlab.experiments._data import load_data
+from trainlab.experiments.registry import get_experiment
+from trainlab.scratch.network import NeuralNetwork
+
 
 def test_scratch_mlp_quick(tmp_path):
     run_dir = run_quick("scratch-mlp", tmp_path)
@@ -29,7 +36,21 @@ def test_scratch_mlp_quick(tmp_path):
     summary = read_summary(run_dir)
     assert summary["best_scratch_test_acc"] == max(float(r["scratch_test_acc"]) for r in rows)
     assert not math.isnan(summary["best_scratch_test_acc"])
-    assert list(run_dir.glob("models/*.npz"))
+    # every network is a checkpoint that reproduces its row of the table exactly
+    assert list_checkpoints(run_dir) == sorted(r["activation"] for r in rows)
+    X_test, y_test = _test_set()
+    for r in rows:
+        state, info = read_checkpoint(run_dir, r["activation"])
+        net = NeuralNetwork.from_state_dict(state, info["architecture"])
+        assert net.activation == r["activation"] and info["status"] == "done"
+        assert net.score(X_test, y_test) == float(r["scratch_test_acc"])
+
+
+def _test_set():
+    """The quick run's test images and labels, as the recipe reads them."""
+    exp = get_experiment("scratch-mlp")
+    data = load_data(build_config(exp, ["device=cpu"], quick=True))
+    return to_tensor(data.test_images, "cpu").numpy(), data.test_labels
 
 
 def test_scratch_mlp_reports_divergence_instead_of_failing(tmp_path):
@@ -38,4 +59,5 @@ def test_scratch_mlp_reports_divergence_instead_of_failing(tmp_path):
     assert [(r["scratch_status"], r["sklearn_status"]) for r in rows] == [("diverged", "diverged")]
     assert rows[0]["scratch_test_acc"] == rows[0]["sklearn_test_acc"] == ""  # NaN, not a fake accuracy
     assert (run_dir / "text" / "diverged.md").exists()
+    assert list_checkpoints(run_dir) == []  # a diverged network is no model to hand back
     assert not (run_dir / "figures" / "tsne.png").exists()

@@ -4,6 +4,12 @@ import json
 
 from helpers import read_summary, read_table, run_quick
 
+from trainlab.checkpoints import list_checkpoints, read_checkpoint
+from trainlab.execute import build_config
+from trainlab.experiments._data import load_splits
+from trainlab.experiments.registry import get_experiment
+from trainlab.scratch.network import NeuralNetwork
+
 
 def test_scratch_sweep_quick(tmp_path):
     run_dir = run_quick("scratch-sweep", tmp_path)
@@ -32,6 +38,18 @@ def test_scratch_sweep_quick(tmp_path):
     summary = read_summary(run_dir)
     assert summary["best_val_loss"] == min(float(r["final_val_loss"]) for r in rows)
 
+    # every network is a checkpoint that gives its row's validation loss and accuracy exactly
+    assert list_checkpoints(run_dir) == sorted(["h5_lr0.1", "h5_lr0.01", "h50_lr0.1", "h50_lr0.01"])
+    exp = get_experiment("scratch-sweep")
+    _, split = load_splits(build_config(exp, ["device=cpu"], quick=True), "cpu")
+    X_val, y_val = (t.numpy() for t in split["val"])
+    for (h, lr), r in by.items():
+        state, info = read_checkpoint(run_dir, f"h{h}_lr{lr:g}")
+        net = NeuralNetwork.from_state_dict(state, info["architecture"])
+        assert net.layer_sizes[1] == h and net.learning_rate == lr
+        assert net.loss(X_val, y_val) == float(r["final_val_loss"])
+        assert net.score(X_val, y_val) == float(r["val_acc"])
+
 
 def test_a_sweep_where_every_network_diverged_finishes_diverged_with_its_figures(tmp_path):
     run_dir = run_quick("scratch-sweep", tmp_path, learning_rates=[1e30])  # every loss overflows
@@ -41,3 +59,4 @@ def test_a_sweep_where_every_network_diverged_finishes_diverged_with_its_figures
     info = json.loads((run_dir / "run.json").read_text())
     assert info["status"] == "diverged" and "diverged" in info["error"]
     assert (run_dir / "figures" / "final_val_loss.png").is_file()  # a linear axis, not a crash
+    assert list_checkpoints(run_dir) == []  # diverged networks are no models to hand back

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from trainlab.errors import DataError
 from trainlab.scratch.network import NeuralNetwork
 
 
@@ -131,3 +132,41 @@ def test_bad_data_shapes_raise_value_errors(digits):
         net.score(Xv, yv[:5])
     with pytest.raises(ValueError, match="integer class labels"):
         net.fit(X, y + 0.5)
+
+
+def test_a_file_in_the_original_npz_layout_still_loads(tmp_path):
+    """The .npz layout that NeuralNetwork.save wrote before networks went through checkpoints."""
+    rng = np.random.default_rng(0)
+    W0, b0, W1, b1 = (rng.normal(size=s).astype(np.float32) for s in [(4, 3), (3,), (3, 2), (2,)])
+    np.savez(tmp_path / "old.npz", format=np.array("trainlab.scratch.NeuralNetwork/1"),
+             layer_sizes=np.array([4, 3, 2], dtype=np.int64), activation=np.array("linear"),
+             weight_init=np.array("he"), learning_rate=np.array(0.05), batch_size=np.array(8),
+             num_epochs=np.array(3), seed=np.array(7), status=np.array("done"), seconds=np.array(1.5),
+             W0=W0, b0=b0, W1=W1, b1=b1, history_train_loss=np.array([0.9, 0.7]),
+             history_train_acc=np.array([0.5, 0.6]), history_val_loss=np.array([]), history_val_acc=np.array([]))
+    net = NeuralNetwork.load(tmp_path / "old.npz")
+    assert repr(net) == ("NeuralNetwork(layer_sizes=[4, 3, 2], activation='identity', learning_rate=0.05, "
+                         "weight_init='he', batch_size=8, num_epochs=3, seed=7)")
+    np.testing.assert_array_equal(net.weights[1], W1)
+    assert net.result.seconds == 1.5 and net.history["train_loss"] == [0.9, 0.7]
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(net.forward(x)[1], x @ W0 + b0)  # identity hidden layer
+
+
+def test_from_state_dict_checks_the_description_before_building(digits):
+    X, y, _, _ = digits
+    net = NeuralNetwork([64, 8, 10], activation="tanh", num_epochs=1).fit(X, y)
+    same = NeuralNetwork.from_state_dict(net.state_dict(), net.architecture())
+    np.testing.assert_array_equal(same.predict_proba(X), net.predict_proba(X))
+    huge = {**net.architecture(), "layer_sizes": [64, 10**9, 10]}  # would allocate 2.6 GB if built first
+    nan = {**net.state_dict(), "b0": np.full(8, np.nan, np.float32)}
+    for state, architecture, match in [
+        (net.state_dict(), huge, "W0 has shape"),
+        (net.state_dict(), {**net.architecture(), "activation": "swish"}, "activation='swish'"),
+        (net.state_dict(), {**net.architecture(), "layer_sizes": [64, 10]}, "needs W0, b0"),
+        (net.state_dict(), {**net.architecture(), "dropout": 0.5}, "takes only"),
+        (nan, net.architecture(), "b0 is not finite"),
+        ({**net.state_dict(), "W2": np.zeros((10, 2), np.float32)}, net.architecture(), "the weights hold"),
+    ]:
+        with pytest.raises(DataError, match=match):
+            NeuralNetwork.from_state_dict(state, architecture)

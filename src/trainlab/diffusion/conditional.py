@@ -65,6 +65,15 @@ class ConditionalSettings:
         """The noise model's size arguments (the study's model has fixed sizes)."""
         return {"hidden": self.hidden, "depth": self.depth} if self.arch == "default" else {}
 
+    def architecture(self, n_dim: int, n_classes: int) -> dict[str, Any]:
+        """The arguments of :func:`~trainlab.diffusion.ddpm.make_noise_model` for the model of a data set
+        (a checkpoint's description): ``make_noise_model(**architecture)`` builds it."""
+        return {"arch": self.arch, "n_dim": n_dim, "T": self.T, "n_classes": n_classes, **self.model_kwargs()}
+
+    def schedule_args(self) -> dict[str, Any]:
+        """The arguments of :func:`~trainlab.diffusion.schedules.make_scheduler` for every model's schedule."""
+        return {"kind": self.schedule, "T": self.T, "beta_low": self.beta_low, "beta_high": self.beta_high}
+
 
 def fit_conditional_model(settings: ConditionalSettings, X: Any, y: Any, n_classes: int, device: torch.device):
     """Train one conditional model on (X, y); returns (model, scheduler, result) as :func:`fit_conditional` does."""
@@ -88,7 +97,7 @@ def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[A
     """
     if not stacked:
         return [fit_conditional_model(settings, X, y, n_classes, device) for X, y, n_classes in data]
-    scheduler = make_scheduler(settings.schedule, settings.T, settings.beta_low, settings.beta_high)
+    scheduler = make_scheduler(**settings.schedule_args())
     members = [StackMember(make_conditional_model(settings.arch, np.shape(X)[1], settings.T, c,
                                                   **settings.model_kwargs()).to(device),
                            scheduler, torch.as_tensor(X).to(device), torch_generator(settings.seed),

@@ -2,21 +2,23 @@
 
     train, held = split_points(points, heldout=4000, seed=0, device=device)
     specs = [FitSpec(make_scheduler("linear", T), train, held, seed=T) for T in (10, 50, 100)]
-    for row, samples in fit_and_score_all(specs, Protocol(train_steps=3000)):
+    for row, samples, model in fit_and_score_all(specs, Protocol(train_steps=3000)):
         print(row["emd_ratio"], row["nll"])
 
 Every model trains on a seeded training split and is scored against a disjoint held-out
 split (:func:`trainlab.diffusion.metrics.sample_quality`). With ``stacked=True`` the models
 of one data dimension train and sample as stacks (:mod:`trainlab.diffusion.stacked`), the
 stacks side by side on the cores (:func:`trainlab.workers.run_independent`); ``stacked=False``
-trains them one at a time, the reference: the same tables up to float rounding.
+trains them one at a time, the reference: the same tables up to float rounding. Every
+trained model comes back with its row: ``make_noise_model(**noise_model_architecture(...))``
+rebuilds it for its weights.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -82,9 +84,19 @@ class FitSpec:
     """Seeds the initial weights, the training draws, the sampler and the metrics' subsamples."""
 
 
-def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol,
-                      stacked: bool = True) -> list[tuple[dict[str, Any], np.ndarray]]:
-    """Train, sample and score every model: ``(row of metrics and timings, samples)`` in the order of ``specs``.
+class Scored(NamedTuple):
+    """One trained and scored model."""
+
+    row: dict[str, Any]
+    """Metrics and timings."""
+    samples: np.ndarray
+    """The generated points, in the data's scale."""
+    model: torch.nn.Module
+    """The trained noise model (on the data's device)."""
+
+
+def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: bool = True) -> list[Scored]:
+    """Train, sample and score every model: a :class:`Scored` per spec, in the order of ``specs``.
 
     With ``stacked`` the models of one data dimension train and sample as stacks (each
     model equals its solo run up to float rounding) and the stacks, scoring included,
@@ -104,7 +116,7 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol,
     cost = [training_flops(params[i], protocol.batch_size * protocol.train_steps)
             + 2.0 * params[i] * protocol.n_samples * spec.scheduler.T for i, spec in enumerate(specs)]
 
-    def one_stack(stack: list[int], alone: bool) -> list[tuple[dict[str, Any], np.ndarray]]:
+    def one_stack(stack: list[int], alone: bool) -> list[Scored]:
         return _fit_and_score_stack(protocol, [specs[i] for i in stack], [models[i] for i in stack], progress=alone)
 
     per_stack = run_independent(one_stack, stacks, costs=[sum(cost[i] for i in stack) for stack in stacks],
@@ -118,19 +130,24 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol,
     return out
 
 
+def noise_model_architecture(protocol: Protocol, n_dim: int, T: int) -> dict[str, Any]:
+    """The arguments of :func:`~trainlab.diffusion.ddpm.make_noise_model` for a model of ``protocol``
+    (a checkpoint's description): ``make_noise_model(**architecture)`` builds it."""
+    return {"arch": protocol.arch, "n_dim": n_dim, "T": T,
+            **({"hidden": protocol.hidden} if protocol.arch == "default" else {})}
+
+
 def new_noise_model(protocol: Protocol, n_dim: int, T: int, seed: int, device: torch.device) -> torch.nn.Module:
     """The noise model a fit starts from (module initialisers draw from the global generator, seeded here)."""
-    kwargs = {"hidden": protocol.hidden} if protocol.arch == "default" else {}
     with global_seed(seed):
-        return make_noise_model(protocol.arch, n_dim, T, **kwargs).to(device)
+        return make_noise_model(**noise_model_architecture(protocol, n_dim, T)).to(device)
 
 
 def fit_and_score(protocol: Protocol, scheduler: NoiseScheduler, train: torch.Tensor, held: torch.Tensor,
-                  seed: int, floor: EMDFloor | None = None) -> tuple[dict[str, Any], np.ndarray]:
+                  seed: int, floor: EMDFloor | None = None) -> Scored:
     """Train one noise model on ``train``, sample ``protocol.n_samples`` points, score them.
 
     ``floor`` is the split's EMD floor when other models share it (see :class:`Floors`).
-    Returns (row of metrics and timings, samples as a NumPy array in the data's scale).
     """
     model = new_noise_model(protocol, train.shape[1], scheduler.T, seed, train.device)
     gen = torch_generator(seed)
@@ -140,7 +157,8 @@ def fit_and_score(protocol: Protocol, scheduler: NoiseScheduler, train: torch.Te
     eps_fn = clipped_x0_eps(model, scheduler) if protocol.clip_x0 else None
     samples = sample(model, scheduler, protocol.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
     floor = floor if floor is not None else Floors(protocol).of(train, held)
-    return _score(protocol, result, samples, train, held, seed, time.perf_counter() - start, floor), samples
+    return Scored(_score(protocol, result, samples, train, held, seed, time.perf_counter() - start, floor),
+                  samples, model)
 
 
 class Floors:
@@ -163,7 +181,7 @@ class Floors:
 
 
 def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: Sequence[torch.nn.Module],
-                         progress: bool) -> list[tuple[dict[str, Any], np.ndarray]]:
+                         progress: bool) -> list[Scored]:
     """:func:`fit_and_score` for the models of one stack (one data dimension)."""
     members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed))
                for model, spec in zip(models, specs)]
@@ -174,10 +192,11 @@ def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: S
                            generators=[m.generator for m in members], clip_x0=protocol.clip_x0)
     sample_s = (time.perf_counter() - start) / len(specs)
     out, floors = [], Floors(protocol)
-    for spec, result, points in zip(specs, results, samples):
+    for spec, model, result, points in zip(specs, models, results, samples):
         points = points.cpu().numpy()
         floor = floors.of(spec.train, spec.held)
-        out.append((_score(protocol, result, points, spec.train, spec.held, spec.seed, sample_s, floor), points))
+        out.append(Scored(_score(protocol, result, points, spec.train, spec.held, spec.seed, sample_s, floor),
+                          points, model))
     return out
 
 

@@ -7,6 +7,10 @@ sampled at the same grid of guidance scales, and two numbers say what guidance d
 how often an independent classifier (an sklearn MLP trained on the real data) assigns
 a sample to the requested class, and the earth mover's distance from the samples to
 the real points of that class.
+
+Checkpoints (:mod:`trainlab.checkpoints`): the conditional model of every data set whose
+training did not diverge, named by the data set (``moons``); ``make_noise_model(**info["architecture"])``
+and ``make_scheduler(**info["schedule"])`` rebuild the model and its schedule.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
 from trainlab.data.toy import load_array
 from trainlab.device import torch_generator
@@ -79,7 +84,8 @@ def run(cfg: Config, run) -> None:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
 
     # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
-    fits = fit_conditional_models(conditional_settings(cfg), [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device,
+    settings = conditional_settings(cfg)
+    fits = fit_conditional_models(settings, [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device,
                                   stacked=cfg.stacked)
     rows, plots, floors = [], [], {}
     for (name, X, y), (model, scheduler, info) in zip(sets, fits):
@@ -92,6 +98,8 @@ def run(cfg: Config, run) -> None:
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
                          "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info.status})
             continue
+        save_checkpoint(run, name, model, architecture=settings.architecture(X.shape[1], n_classes), config=cfg,
+                        schedule=settings.schedule_args())
 
         # sample: all classes at once for each guidance scale, from the same noise
         labels = torch.arange(n_classes).repeat_interleave(cfg.n_samples)

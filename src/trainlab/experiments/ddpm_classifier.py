@@ -7,6 +7,10 @@ accuracy.  Here the same trained model is scored two ways on a held-out split, f
 several ``n_t``: the study's score and the denoising-error score of Li et al. (2023)
 (lowest noise-prediction error wins), both on shared ``(t, noise)`` draws, next to an
 ordinary MLP classifier trained on the same split as the reference point.
+
+Checkpoints (:mod:`trainlab.checkpoints`): the conditional model of every data set whose
+training did not diverge, named by the data set (``moons``); ``make_noise_model(**info["architecture"])``
+and ``make_scheduler(**info["schedule"])`` rebuild the model and its schedule.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import List
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.classifier import DiffusionClassifier
 from trainlab.diffusion.conditional import REFERENCE_CLASSIFIER, fit_conditional_models, reference_classifier
@@ -65,7 +70,8 @@ def run(cfg: Config, run) -> None:
         splits.append((X_tr, X_te[keep], y_tr, y_te[keep], int(y.max()) + 1))
 
     # models: a conditional DDPM per data set (stacked where they share a shape)
-    fits = fit_conditional_models(conditional_settings(cfg), [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
+    settings = conditional_settings(cfg)
+    fits = fit_conditional_models(settings, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
                                   run.device, stacked=cfg.stacked)
     for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):
         # reference: an ordinary MLP classifier on the same split
@@ -76,6 +82,8 @@ def run(cfg: Config, run) -> None:
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),
                          "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info.status})
             continue
+        save_checkpoint(run, name, model, architecture=settings.architecture(X_tr.shape[1], n_classes), config=cfg,
+                        schedule=settings.schedule_args())
 
         # measure: every score at every n_t on the same held-out points
         for score in cfg.scores:

@@ -8,6 +8,11 @@ with the protocol of ``ddpm-steps`` (seeded train/held-out split, normalised
 Parzen NLL as the main number, the study's score beside it, exact EMD):
 linear, cosine and sigmoid at every T, and every linear (beta_low, beta_high) pair
 at the T values in ``linear_T``.
+
+Checkpoints (:mod:`trainlab.checkpoints`): every trained noise model that did not diverge,
+named ``<dataset>_<schedule>_T<T>`` with the schedule as the table labels it, spaces as
+``_`` (``moons_linear_0.001-0.02_T100``, ``moons_cosine_T50``); ``make_noise_model(**info["architecture"])``
+and ``make_scheduler(**info["schedule"])`` rebuild the model and its schedule.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
-from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, split_points
+from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
 from trainlab.report.figures import new_figure
@@ -130,7 +136,11 @@ def run(cfg: Config, run) -> None:
     # every model trained, sampled and scored (as stacks on every core unless stacked=false)
     rows = []
     fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
-    for (name, label, kind, lo, hi, T), spec, (row, _) in zip(keys, specs, fits):
+    for (name, label, kind, lo, hi, T), spec, (row, _, model) in zip(keys, specs, fits):
+        if row["status"] == "done":  # a diverged model is no model to hand back
+            save_checkpoint(run, f"{name}_{label.replace(' ', '_')}_T{T}", model, config=cfg,
+                            architecture=noise_model_architecture(protocol(cfg), spec.train.shape[1], T),
+                            schedule={"kind": kind, "T": T, "beta_low": lo, "beta_high": hi})
         row = {"dataset": name, "schedule": label, "kind": kind,
                "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
                "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}

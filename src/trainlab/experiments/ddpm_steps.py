@@ -7,6 +7,11 @@ time" and was left out. Here every (dataset, T) model is trained on a seeded
 training split and scored against a disjoint held-out split with a normalised
 Parzen NLL, the study's score (reproduced exactly, for comparison), and the exact
 EMD on disjoint splits, plus the ratio of that EMD to the real-vs-real noise floor.
+
+Checkpoints (:mod:`trainlab.checkpoints`): every trained noise model that did not diverge,
+named ``<dataset>_T<T>`` like its samples (``moons_T100``); its description holds the
+model's arguments and its schedule: ``make_noise_model(**info["architecture"])`` and
+``make_scheduler(**info["schedule"])`` rebuild them.
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from typing import List
 
 import numpy as np
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
-from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, split_points
+from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
 from trainlab.report.figures import new_figure
@@ -108,8 +114,12 @@ def run(cfg: Config, run) -> None:
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}
     fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
-    for (name, T), spec, (row, points) in zip(keys, specs, fits):
+    for (name, T), spec, (row, points, model) in zip(keys, specs, fits):
         samples[(name, T)] = points
+        if row["status"] == "done":  # a diverged model is no model to hand back
+            save_checkpoint(run, f"{name}_T{T}", model, config=cfg,
+                            architecture=noise_model_architecture(protocol(cfg), spec.train.shape[1], T),
+                            schedule={"kind": cfg.schedule, "T": T, "beta_low": cfg.beta_low, "beta_high": cfg.beta_high})
         row = {"dataset": name, "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)
         run.log(**row)

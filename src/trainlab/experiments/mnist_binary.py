@@ -4,6 +4,11 @@ The study trained the same small MLP (784 -> 5 sigmoid -> 2) with batch sizes
 2, 16, 128 and 1024 and reported training time and train/validation/test
 accuracy. Here every batch size can be repeated over several seeds so the
 differences come with error bars.
+
+Checkpoints (:mod:`trainlab.checkpoints`): every trained model that did not diverge,
+named ``bs<batch size>_seed<seed>`` (``bs16_seed0``), also when a sweep trains its trials
+as one stack (each member is saved as the plain ``MLP`` it equals); rebuild one with
+``MLP(**info["architecture"])`` and ``load_checkpoint``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import List
 import numpy as np
 from torch import nn
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.data import describe_splits
 from trainlab.device import global_seed, torch_generator
@@ -133,6 +139,8 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
     for batch_size, seed, model, result in trained:
         for record in result.history:
             run.log(batch_size=batch_size, seed=seed, **record)
+        if result.status == "done":  # a diverged model is no model to hand back
+            save_checkpoint(run, f"bs{batch_size}_seed{seed}", model, architecture=model.architecture(), config=cfg)
         # a diverged model's accuracy is no result (a frozen or NaN model still predicts some class)
         accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] if result.status == "done" else float("nan")
                 for name in split}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 from torch import nn
 
@@ -31,11 +31,17 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, hidden: int | Sequence[int], out_dim: int, activation: str = "sigmoid"):
         super().__init__()
         sizes = [in_dim, *([hidden] if isinstance(hidden, int) else hidden), out_dim]
+        self._architecture = {"in_dim": in_dim, "hidden": hidden if isinstance(hidden, int) else list(hidden),
+                              "out_dim": out_dim, "activation": activation_name(activation)}
         self.layers = len(sizes) - 1
         for i in range(self.layers):
             setattr(self, f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1]))
             if i == 0:  # registered here so print(model) lists fc1, activation, fc2
                 self.activation = make_activation(activation)
+
+    def architecture(self) -> dict[str, Any]:
+        """The constructor's arguments as plain values: ``MLP(**model.architecture())`` rebuilds it (a checkpoint's description)."""
+        return dict(self._architecture)
 
     def forward(self, x):
         for i in range(1, self.layers):

@@ -17,12 +17,13 @@ import math
 import time
 import zipfile
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import Any, BinaryIO, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from trainlab.errors import ConfigError, DataError
 from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
@@ -32,6 +33,7 @@ FORMAT = "trainlab.scratch.NeuralNetwork/1"
 DTYPE = np.float32
 _EVAL_CHUNK = 8192  # rows per forward pass when predicting, to bound memory
 _HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+_ARCHITECTURE_KEYS = ("layer_sizes", "activation", "learning_rate", "weight_init", "batch_size", "num_epochs", "seed")
 # Minibatch-sized matrix products run faster on one BLAS thread: handing a 64x784 @
 # 784x256 product to a second thread costs more than it saves, and on a busy 2-core
 # machine OpenBLAS's spinning threads made an MNIST epoch 3-50x slower (measured
@@ -272,25 +274,72 @@ class NeuralNetwork:
         return X, y.astype(np.int64, copy=False)
 
     # -- persistence -------------------------------------------------------------
-    def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
-        """Write weights, hyper-parameters and the training result as ``.npz`` (no pickle).
+    def architecture(self) -> dict[str, Any]:
+        """The constructor's arguments as plain values: with :meth:`state_dict`, all it takes to rebuild."""
+        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation,
+                "learning_rate": self.learning_rate, "weight_init": self.weight_init,
+                "batch_size": self.batch_size, "num_epochs": self.num_epochs, "seed": self.seed}
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The weights as ``{"W0": (n_in, n_1), "b0": (n_1,), "W1": ...}`` float32 arrays (copies)."""
+        state: dict[str, np.ndarray] = {}
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            state[f"W{i}"], state[f"b{i}"] = W.copy(), b.copy()
+        return state
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any], architecture: Mapping[str, Any]) -> "NeuralNetwork":
+        """A network with ``state``'s weights, after checking them against ``architecture``.
+
+        ``state`` maps ``W<i>``/``b<i>`` to arrays (or CPU tensors); ``architecture`` is what
+        :meth:`architecture` returned. Everything is checked before a network is built, so a
+        description that asks for more than the weights hold allocates nothing: unknown keys,
+        the activation name, layer sizes that the weight shapes do not match, missing or extra
+        weights, and non-finite values are one-line DataErrors.
+        """
+        unknown = sorted(set(architecture) - set(_ARCHITECTURE_KEYS))
+        if unknown or "layer_sizes" not in architecture:
+            raise DataError(f"a NeuralNetwork description needs layer_sizes and takes only "
+                            f"{', '.join(_ARCHITECTURE_KEYS)}; got {', '.join(map(str, architecture))}")
+        sizes = architecture["layer_sizes"]
+        if not (isinstance(sizes, (list, tuple)) and len(sizes) >= 2
+                and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+            raise DataError(f"layer_sizes={sizes!r} must list at least two positive integers")
+        activation = activation_name(str(architecture.get("activation", "relu")))
+        if activation not in ACTIVATIONS:
+            raise DataError(f"activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
+        expected = {}
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            expected[f"W{i}"], expected[f"b{i}"] = (n_in, n_out), (n_out,)
+        if set(state) != set(expected):
+            raise DataError(f"the weights hold {', '.join(sorted(state))}; layer_sizes={list(sizes)} "
+                            f"needs {', '.join(expected)}")
+        arrays = {k: np.asarray(v) for k, v in state.items()}
+        for key, shape in expected.items():
+            if arrays[key].shape != shape:
+                raise DataError(f"{key} has shape {arrays[key].shape}; layer_sizes={list(sizes)} needs {shape}")
+            if not np.issubdtype(arrays[key].dtype, np.floating) or not np.isfinite(arrays[key]).all():
+                raise DataError(f"{key} is not finite floating point (a network that diverged is not saved)")
+        try:
+            net = cls(sizes, **{k: v for k, v in architecture.items() if k != "layer_sizes"})
+        except (ValueError, ConfigError) as exc:
+            raise DataError(f"the NeuralNetwork description is invalid: {exc}") from None
+        net.weights = [arrays[f"W{i}"].astype(DTYPE) for i in range(len(sizes) - 1)]
+        net.biases = [arrays[f"b{i}"].astype(DTYPE) for i in range(len(sizes) - 1)]
+        return net
+
+    def save(self, path: str | Path | BinaryIO) -> str | Path | BinaryIO:
+        """Write one ``.npz`` file (no pickle): :meth:`state_dict`, :meth:`architecture` and the result.
+
+        For a network outside a run folder; runs save theirs with ``trainlab.checkpoints.save_checkpoint``.
         ``path`` is a file name (used as given, no ``.npz`` appended) or a binary file object.
         """
-        arrays: dict[str, np.ndarray] = {
-            "format": np.array(FORMAT),
-            "layer_sizes": np.array(self.layer_sizes, dtype=np.int64),
-            "activation": np.array(self.activation),
-            "weight_init": np.array(self.weight_init),
-            "learning_rate": np.array(self.learning_rate),
-            "batch_size": np.array(self.batch_size),
-            "num_epochs": np.array(self.num_epochs),
-            "seed": np.array(self.seed),
-            "status": np.array(self.result.status),
-            "seconds": np.array(self.result.seconds),
-        }
-        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT),
+                                         "status": np.array(self.result.status),
+                                         "seconds": np.array(self.result.seconds)}
+        arrays.update({k: np.array(v, dtype=np.int64 if k == "layer_sizes" else None)
+                       for k, v in self.architecture().items()})
+        arrays.update(self.state_dict())
         for key in _HISTORY_KEYS:
             arrays[f"history_{key}"] = np.array(self.history[key], dtype=np.float64)
         if hasattr(path, "write"):
@@ -305,33 +354,23 @@ class NeuralNetwork:
     def load(cls, path: str | Path) -> "NeuralNetwork":
         """Read a network written by :meth:`save`; ValueError for any other file."""
         path = Path(path)
+        not_saved = f"{path} is not a saved NeuralNetwork"
         try:
             data = np.load(path, allow_pickle=False)
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
-            raise ValueError(f"{path} is not a saved NeuralNetwork (.npz from NeuralNetwork.save)") from None
+            raise ValueError(f"{not_saved} (.npz from NeuralNetwork.save)") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError(f"{path} is not a saved NeuralNetwork (.npz from NeuralNetwork.save)")
+            raise ValueError(f"{not_saved} (.npz from NeuralNetwork.save)")
         with data:
             try:
                 if str(data["format"]) != FORMAT:
                     raise KeyError("format")
-                sizes = [int(s) for s in data["layer_sizes"]]
-                net = cls(
-                    sizes,
-                    activation=str(data["activation"]),
-                    learning_rate=float(data["learning_rate"]),
-                    weight_init=str(data["weight_init"]),
-                    batch_size=int(data["batch_size"]),
-                    num_epochs=int(data["num_epochs"]),
-                    seed=int(data["seed"]),
-                )
-                for i in range(len(sizes) - 1):
-                    W, b = data[f"W{i}"], data[f"b{i}"]
-                    if W.shape != (sizes[i], sizes[i + 1]) or b.shape != (sizes[i + 1],):
-                        raise KeyError(f"W{i}")
-                    net.weights[i], net.biases[i] = W.astype(DTYPE), b.astype(DTYPE)
+                architecture = {k: data[k].item() for k in _ARCHITECTURE_KEYS if k != "layer_sizes"}
+                architecture["layer_sizes"] = [int(s) for s in data["layer_sizes"]]
+                net = cls.from_state_dict({k: data[k] for k in data.files if k[:1] in "Wb" and k[1:].isdigit()},
+                                          architecture)
                 columns = {k: data[f"history_{k}"].tolist() for k in _HISTORY_KEYS}
                 records = [{"epoch": e + 1, **{k: v[e] for k, v in columns.items() if v}}
                            for e in range(len(columns["train_loss"]))]
@@ -340,11 +379,10 @@ class NeuralNetwork:
                 else:  # written before the TrainResult: a diverged flag and no time
                     status, seconds = ("diverged" if bool(data["diverged"]) else "done"), float("nan")
                 net.result = TrainResult(status=status, seconds=seconds, history=records)
-            except (KeyError, ValueError, IndexError):
-                raise ValueError(
-                    f"{path} is not a saved NeuralNetwork (missing or malformed entries; "
-                    "expected a file written by NeuralNetwork.save)"
-                ) from None
+            except (KeyError, ValueError, IndexError, DataError) as exc:
+                detail = f": {exc}" if isinstance(exc, DataError) else ""
+                raise ValueError(f"{not_saved} (missing or malformed entries; expected a file written by "
+                                 f"NeuralNetwork.save){detail}") from None
         return net
 
     def __repr__(self) -> str:

@@ -1,10 +1,11 @@
 """Plumbing the four toy-set DDPM recipes share: their configs, data and report prose.
 
 ``ddpm-steps`` and ``ddpm-schedules`` train unconditional models on a seeded training split
-and score them against a disjoint held-out split (:mod:`trainlab.diffusion.protocol`, with
-the settings :func:`protocol` takes from the config); ``ddpm-cfg`` and ``ddpm-classifier``
-train one class-conditional model per data set (:mod:`trainlab.diffusion.conditional`, with
-:func:`conditional_settings`) and compare it with an ordinary classifier. Every recipe
+and score them against a disjoint held-out split (:mod:`trainlab.diffusion.protocol`; their
+config inherits its :class:`~trainlab.diffusion.protocol.Protocol`); ``ddpm-cfg`` and
+``ddpm-classifier`` train one class-conditional model per data set
+(:mod:`trainlab.diffusion.conditional`; their config inherits its ``ConditionalSettings``) and
+compare it with an ordinary classifier. Every recipe
 accepts the user's own points (``data_file=``) in place of the toy sets.
 """
 
@@ -93,9 +94,6 @@ def point_sets(cfg: ToyProtocolConfig) -> list[tuple[str, np.ndarray]]:
             for name in cfg.datasets]
 
 
-def protocol(cfg: ToyProtocolConfig) -> Protocol:
-    """The library's :class:`~trainlab.diffusion.protocol.Protocol`: the config itself (it inherits it)."""
-    return cfg
 
 
 @dataclass
@@ -127,6 +125,3 @@ def labelled_point_sets(cfg: ConditionalDDPMConfig) -> list[tuple[str, np.ndarra
     return labelled_sets(cfg.datasets, cfg.data_file, cfg.labels_file, helix_file=cfg.helix_file)
 
 
-def conditional_settings(cfg: ConditionalDDPMConfig) -> ConditionalSettings:
-    """The library's :class:`~trainlab.diffusion.conditional.ConditionalSettings`: the config itself (it inherits it)."""
-    return cfg

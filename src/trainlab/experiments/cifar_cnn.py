@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
-import torch
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive

@@ -29,7 +29,7 @@ from trainlab.diffusion.conditional import fit_conditional_models, reference_cla
 from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
-from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, conditional_settings, labelled_point_sets
+from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
 
@@ -84,7 +84,7 @@ def run(cfg: Config, run) -> None:
             raise ConfigError(f"prior_file has {prior.shape[1]} columns but {name} has {X.shape[1]}")
 
     # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
-    settings = conditional_settings(cfg)
+    settings = cfg  # the config is the ConditionalSettings
     fits = fit_conditional_models(settings, [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device,
                                   stacked=cfg.stacked)
     rows, plots, floors = [], [], {}

@@ -26,7 +26,7 @@ from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.classifier import DiffusionClassifier
 from trainlab.diffusion.conditional import REFERENCE_CLASSIFIER, fit_conditional_models, reference_classifier
-from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, conditional_settings, labelled_point_sets
+from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-classifier"
@@ -70,7 +70,7 @@ def run(cfg: Config, run) -> None:
         splits.append((X_tr, X_te[keep], y_tr, y_te[keep], int(y.max()) + 1))
 
     # models: a conditional DDPM per data set (stacked where they share a shape)
-    settings = conditional_settings(cfg)
+    settings = cfg  # the config is the ConditionalSettings
     fits = fit_conditional_models(settings, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
                                   run.device, stacked=cfg.stacked)
     for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):

@@ -25,7 +25,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import make_scheduler
-from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-schedules"
@@ -135,11 +135,11 @@ def run(cfg: Config, run) -> None:
 
     # every model trained, sampled and scored (as stacks on every core unless stacked=false)
     rows = []
-    fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
+    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked)  # the config is the Protocol
     for (name, label, kind, lo, hi, T), spec, (row, _, model) in zip(keys, specs, fits):
         if row["status"] == "done":  # a diverged model is no model to hand back
             save_checkpoint(run, f"{name}_{label.replace(' ', '_')}_T{T}", model, config=cfg,
-                            architecture=noise_model_architecture(protocol(cfg), spec.train.shape[1], T),
+                            architecture=noise_model_architecture(cfg, spec.train.shape[1], T),
                             schedule={"kind": kind, "T": T, "beta_low": lo, "beta_high": hi})
         row = {"dataset": name, "schedule": label, "kind": kind,
                "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",

@@ -26,7 +26,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
-from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets, protocol
+from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
 
 NAME = "ddpm-steps"
@@ -113,12 +113,12 @@ def run(cfg: Config, run) -> None:
 
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}
-    fits = fit_and_score_all(specs, protocol(cfg), stacked=cfg.stacked)
+    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked)  # the config is the Protocol
     for (name, T), spec, (row, points, model) in zip(keys, specs, fits):
         samples[(name, T)] = points
         if row["status"] == "done":  # a diverged model is no model to hand back
             save_checkpoint(run, f"{name}_T{T}", model, config=cfg,
-                            architecture=noise_model_architecture(protocol(cfg), spec.train.shape[1], T),
+                            architecture=noise_model_architecture(cfg, spec.train.shape[1], T),
                             schedule={"kind": cfg.schedule, "T": T, "beta_low": cfg.beta_low, "beta_high": cfg.beta_high})
         row = {"dataset": name, "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)

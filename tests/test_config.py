@@ -169,3 +169,14 @@ def test_largest_seed_seeds_every_generator():
     torch.Generator().manual_seed(cfg.seed)
     with pytest.raises(ValueError):
         np.random.RandomState(SEED_LIMIT + 1)
+
+
+def test_a_renamed_key_names_its_new_name():
+    from trainlab.experiments.ddpm_schedules import Config as Schedules
+    from trainlab.experiments.scratch_sweep import Config as Sweep
+
+    with pytest.raises(ConfigError, match=r"unknown key 'others' \(renamed to schedules\)"):
+        load_config(Schedules, ["others=[cosine]"])
+    with pytest.raises(ConfigError, match=r"unknown key 'learning_rates' \(renamed to lrs\)"):
+        load_config(Sweep, ["learning_rates=[0.1]"])
+    assert load_config(Sweep, ["lrs=[0.1]"]).lrs == [0.1]

@@ -35,7 +35,12 @@ FLOAT32_MAX = 3.4028234663852886e38
 
 @dataclass
 class BaseConfig:
-    """Fields every experiment has."""
+    """Fields every experiment has.
+
+    A config may declare ``RENAMED: ClassVar[dict[str, str]]``, keys an earlier version used
+    mapped to their names now, so that an old command line is told the new name in its one line.
+    A list field is named as the plural of the key it varies (``hiddens``, ``lrs``, ``Ts``).
+    """
 
     seed: int = 0
     """Seed for every random source (data split, init, batching, sampling)."""
@@ -90,7 +95,9 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def _closest(key: str, names: Sequence[str]) -> str:
+def _closest(key: str, names: Sequence[str], renamed: Mapping[str, str]) -> str:
+    if key in renamed:  # a key an earlier version had: name its new name, whatever difflib thinks
+        return f" (renamed to {renamed[key]})"
     match = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
     return f" (did you mean {match[0]}?)" if match else ""
 
@@ -120,6 +127,7 @@ def load_config(
     overrides use OmegaConf's dotlist grammar (``hidden=5``, ``batch_sizes=[2,16]``).
     """
     names = field_names(cls)
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED", {})  # old key -> new key, for the error message
     layers = [OmegaConf.structured(cls)]
     sources: list[tuple[str, Mapping[str, Any]]] = []
     if base:
@@ -138,11 +146,11 @@ def load_config(
     parsed = split_overrides(overrides)
     for key in parsed:
         if key not in names:
-            raise ConfigError(f"unknown key {key!r}{_closest(key, names)}; keys: {', '.join(names)}")
+            raise ConfigError(f"unknown key {key!r}{_closest(key, names, renamed)}; keys: {', '.join(names)}")
     for origin, mapping in sources:
         for key in mapping:
             if key not in names:
-                raise ConfigError(f"unknown key {key!r} in {origin}{_closest(key, names)}")
+                raise ConfigError(f"unknown key {key!r} in {origin}{_closest(key, names, renamed)}")
     try:
         for _, mapping in sources:
             layers.append(OmegaConf.create(dict(mapping)))

@@ -19,7 +19,7 @@ def test_ddpm_schedules_quick(tmp_path, monkeypatch):
     for col in ("dataset", "schedule", "beta_low", "beta_high", "T", "nll", "nll_study", "emd_mean", "emd_std"):
         assert col in columns
     got = {(r["schedule"], int(r["T"])) for r in rows}
-    # linear, cosine, sigmoid at both T, and the extra linear pair only at linear_T=40
+    # linear, cosine, sigmoid at both T, and the extra linear pair only at linear_Ts=40
     assert got == {("linear 0.001-0.02", 10), ("cosine", 10), ("sigmoid 0.001-0.02", 10),
                    ("linear 0.001-0.02", 40), ("cosine", 40), ("sigmoid 0.001-0.02", 40),
                    ("linear 0.0001-0.02", 40)}
@@ -44,11 +44,11 @@ def test_ddpm_schedules_quick(tmp_path, monkeypatch):
 
 
 def test_plan_has_no_repeats_and_config_checks_pairs():
-    cfg = Config(Ts=[50, 100], beta_lows=[1e-3, 1e-4], beta_highs=[0.02, 0.02], linear_T=[100])
+    cfg = Config(Ts=[50, 100], beta_lows=[1e-3, 1e-4], beta_highs=[0.02, 0.02], linear_Ts=[100])
     items = plan(cfg)
     keys = [(label, T) for label, _, _, _, T in items]
     assert len(keys) == len(set(keys)) == 3 * 2 + 1  # linear 0.001-0.02 at T=100 is not trained twice
     with pytest.raises(ConfigError):
         Config(beta_lows=[1e-3], beta_highs=[0.02, 0.05])
     with pytest.raises(ConfigError):
-        Config(others=["quadratic"])
+        Config(schedules=["linear", "quadratic"])

@@ -52,7 +52,7 @@ def test_scratch_sweep_quick(tmp_path):
 
 
 def test_a_sweep_where_every_network_diverged_finishes_diverged_with_its_figures(tmp_path):
-    run_dir = run_quick("scratch-sweep", tmp_path, learning_rates=[1e30])  # every loss overflows
+    run_dir = run_quick("scratch-sweep", tmp_path, lrs=[1e30])  # every loss overflows
     _, rows = read_table(run_dir, "sweep")
     assert rows and all(r["status"] == "diverged" for r in rows)
     assert read_summary(run_dir)["diverged"] == read_summary(run_dir)["models"] > 0

@@ -7,7 +7,7 @@ blobs, sigmoid on circles and moons, cosine in between. Here the same grid is ru
 with the protocol of ``ddpm-steps`` (seeded train/held-out split, normalised
 Parzen NLL as the main number, the study's score beside it, exact EMD):
 linear, cosine and sigmoid at every T, and every linear (beta_low, beta_high) pair
-at the T values in ``linear_T``.
+at the T values in ``linear_Ts``.
 
 Checkpoints (:mod:`trainlab.checkpoints`): every trained noise model that did not diverge,
 named ``<dataset>_<schedule>_T<T>`` with the schedule as the table labels it, spaces as
@@ -18,7 +18,7 @@ and ``make_scheduler(**info["schedule"])`` rebuild the model and its schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
@@ -33,8 +33,8 @@ STUDY = "diffusion"
 QUESTION = "§1.2.2"
 SUMMARY = "linear (5 beta ranges), cosine and sigmoid schedules, NLL against T (the study's Figs 1-5)"
 RUNTIME = "~8 min"
-QUICK = {"datasets": ["moons"], "Ts": [10, 40], "others": ["cosine", "sigmoid"], "beta_lows": [1e-4],
-         "beta_highs": [0.02], "linear_T": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
+QUICK = {"datasets": ["moons"], "Ts": [10, 40], "schedules": ["linear", "cosine", "sigmoid"], "beta_lows": [1e-4],
+         "beta_highs": [0.02], "linear_Ts": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
          "n_samples": 500, "emd_k": 2, "emd_n": 200, "ratio_n": 300}
 
 SCHEDULE_NOTE = """**Sigmoid** is the sigmoid ramp of betas between beta_low and beta_high (GeoDiff),
@@ -50,7 +50,7 @@ def sampler_note(cfg: "Config") -> str:
         return beta / ((1 - abar) ** 0.5 * (1 - beta) ** 0.5)
 
     lines = []
-    for kind in ["linear", *cfg.others]:
+    for kind in cfg.schedules:
         sched = make_scheduler(kind, T, cfg.beta_low, cfg.beta_high)
         lines.append(f"{kind} at T={T}: last beta {float(sched.betas[-1]):.4g}, abar_T "
                      f"{float(sched.alphas_cumprod[-1]):.3g}, first reverse step scales the noise-prediction "
@@ -67,19 +67,20 @@ def sampler_note(cfg: "Config") -> str:
 
 @dataclass
 class Config(ToyProtocolConfig):
+    RENAMED: ClassVar[dict[str, str]] = {"others": "schedules", "linear_T": "linear_Ts"}
     Ts: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """T values for the NLL-against-T curves (the study's Figures 1 to 5)."""
     beta_low: float = 1e-3
     """First beta of the linear and sigmoid curves (the study's 0.001)."""
     beta_high: float = 0.02
     """Last beta of the linear and sigmoid curves (the study's 0.02)."""
-    others: List[str] = field(default_factory=lambda: ["cosine", "sigmoid"])
-    """Schedules drawn beside linear at every T: cosine and/or sigmoid."""
+    schedules: List[str] = field(default_factory=lambda: ["linear", "cosine", "sigmoid"])
+    """Schedules drawn at every T: linear (the reference the others are compared with) and cosine and/or sigmoid."""
     beta_lows: List[float] = field(default_factory=lambda: [1e-4, 5e-4, 1e-3, 2e-3, 1e-3])
-    """First betas of the linear pairs compared at linear_T; item i pairs with beta_highs[i]."""
+    """First betas of the linear pairs compared at linear_Ts; item i pairs with beta_highs[i]."""
     beta_highs: List[float] = field(default_factory=lambda: [0.02, 0.02, 0.02, 0.02, 0.05])
     """Last betas of the linear pairs (the study found 0.001 -> 0.02 best, 0.002 -> 0.02 on albatross)."""
-    linear_T: List[int] = field(default_factory=lambda: [100])
+    linear_Ts: List[int] = field(default_factory=lambda: [100])
     """T values at which every linear pair is trained (the study's T=100)."""
     hidden: int = 64
     """Width of the default residual MLP (narrower than ddpm-steps': this grid holds ~100 models)."""
@@ -92,12 +93,13 @@ class Config(ToyProtocolConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("Ts", "linear_T"):
+        for name in ("Ts", "linear_Ts"):
             check(len(getattr(self, name)) > 0, f"{name} must list at least one T, e.g. {name}=[100]")
             positive(name, getattr(self, name))
         check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
-        for kind in self.others:
-            one_of("others", kind, ("cosine", "sigmoid"))
+        check("linear" in self.schedules, "schedules must include linear, the reference; e.g. schedules=[linear,cosine]")
+        for kind in self.schedules:
+            one_of("schedules", kind, ("linear", "cosine", "sigmoid"))
         check(len(self.beta_lows) == len(self.beta_highs),
               "beta_lows and beta_highs must have the same length (one linear pair per item)")
         for lo, hi in zip(self.beta_lows, self.beta_highs):
@@ -108,10 +110,10 @@ def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
     items = []
     for T in sorted(set(cfg.Ts)):
         items.append((f"linear {cfg.beta_low:g}-{cfg.beta_high:g}", "linear", cfg.beta_low, cfg.beta_high, T))
-        for kind in cfg.others:
+        for kind in (k for k in cfg.schedules if k != "linear"):  # linear's label names its betas, above
             label = "cosine" if kind == "cosine" else f"sigmoid {cfg.beta_low:g}-{cfg.beta_high:g}"
             items.append((label, kind, cfg.beta_low, cfg.beta_high, T))
-    for T in sorted(set(cfg.linear_T)):
+    for T in sorted(set(cfg.linear_Ts)):
         for lo, hi in zip(cfg.beta_lows, cfg.beta_highs):
             items.append((f"linear {lo:g}-{hi:g}", "linear", lo, hi, T))
     seen, out = set(), []
@@ -180,10 +182,10 @@ def run(cfg: Config, run) -> None:
              "starts from the same weights and sees the same batches and noise draws, so the differences are "
              "the schedule's:\n\n" + "\n".join(verdict), title="Schedules compared")
 
-    pairs = [r for r in rows if r["kind"] == "linear" and r["T"] in set(cfg.linear_T)]
+    pairs = [r for r in rows if r["kind"] == "linear" and r["T"] in set(cfg.linear_Ts)]
     run.table("linear_pairs", pairs, columns=["dataset", "T", "beta_low", "beta_high", "abar_T", "nll",
                                               "nll_study", "emd_ratio"],
-              title="Linear schedules: the (beta_low, beta_high) pairs at linear_T")
+              title="Linear schedules: the (beta_low, beta_high) pairs at linear_Ts")
     summary = {f"nll_{r['schedule'].split()[0]}_{r['dataset']}": r["nll"] for r in rows
                if r["schedule"] in curves and r["T"] == min(cfg.Ts, key=lambda t: (abs(t - 100), t))}
     run.summary(headline=f"nll_linear_{names[0]}", **summary)

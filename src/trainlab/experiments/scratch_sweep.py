@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -36,7 +36,7 @@ STUDY = "numpy"
 QUESTION = "Q3"
 SUMMARY = "NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
 RUNTIME = "~2 min"
-QUICK = {"dataset": "digits", "epochs": 4, "hidden_units": [5, 50], "learning_rates": [0.1, 0.01]}
+QUICK = {"dataset": "digits", "epochs": 4, "hiddens": [5, 50], "lrs": [0.1, 0.01]}
 
 STUDY_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):
 
@@ -57,9 +57,10 @@ losses (final_* columns), which are the ones to compare for over-fitting."""
 
 @dataclass
 class Config(SplitDataConfig):
-    hidden_units: List[int] = field(default_factory=lambda: [5, 20, 50, 100, 200])
+    RENAMED: ClassVar[dict[str, str]] = {"hidden_units": "hiddens", "learning_rates": "lrs"}
+    hiddens: List[int] = field(default_factory=lambda: [5, 20, 50, 100, 200])
     """Widths of the single hidden layer (the study's 5, 20, 50, 100, 200)."""
-    learning_rates: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
+    lrs: List[float] = field(default_factory=lambda: [0.1, 0.01, 0.001])
     """SGD learning rates (the study's 0.1, 0.01, 0.001); every width is trained at every rate."""
     activation: str = "relu"
     """Hidden activation: relu, sigmoid, tanh or identity (the study does not say which it used)."""
@@ -75,10 +76,10 @@ class Config(SplitDataConfig):
         self.activation = activation_name(self.activation)  # "linear" still reads
         one_of("activation", self.activation, ACTIVATIONS)
         one_of("weight_init", self.weight_init, INITS)
-        check(len(self.hidden_units) > 0, "hidden_units must list at least one width, e.g. hidden_units=[5,50]")
-        check(len(self.learning_rates) > 0, "learning_rates must list at least one rate, e.g. learning_rates=[0.1]")
-        positive("hidden_units", self.hidden_units)
-        positive("learning_rates", self.learning_rates)
+        check(len(self.hiddens) > 0, "hiddens must list at least one width, e.g. hiddens=[5,50]")
+        check(len(self.lrs) > 0, "lrs must list at least one rate, e.g. lrs=[0.1]")
+        positive("hiddens", self.hiddens)
+        positive("lrs", self.lrs)
         positive("batch_size", self.batch_size)
         positive("epochs", self.epochs)
 
@@ -97,7 +98,7 @@ def run(cfg: Config, run) -> None:
     run.text("study", STUDY_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
-    grid = [(h, lr) for h in cfg.hidden_units for lr in cfg.learning_rates]
+    grid = [(h, lr) for h in cfg.hiddens for lr in cfg.lrs]
     rows, histories = [], {}
     for h, lr in tqdm(grid, desc="models", disable=None):
         net = NeuralNetwork([X.shape[1], h, data.num_classes], cfg.activation, lr, cfg.weight_init,
@@ -130,10 +131,10 @@ def run(cfg: Config, run) -> None:
               caption="avg_* = mean of the per-epoch losses (the study's measure); final_* = last epoch. "
               "Training loss is the average over each epoch's minibatches.")
     for key, title in (("avg_train_loss", "Average training loss"), ("avg_val_loss", "Average validation loss")):
-        run.table(key, pivot(rows, key, cfg.learning_rates), title=f"{title} (rows: hidden units, columns: learning rate)")
-    run.figure("loss_curves", curves_figure(histories, cfg.hidden_units, cfg.learning_rates),
+        run.table(key, pivot(rows, key, cfg.lrs), title=f"{title} (rows: hidden units, columns: learning rate)")
+    run.figure("loss_curves", curves_figure(histories, cfg.hiddens, cfg.lrs),
                title="Training (solid) and validation (dashed) loss against epoch")
-    run.figure("final_val_loss", width_figure(rows, cfg.learning_rates), title="Final validation loss against width")
+    run.figure("final_val_loss", width_figure(rows, cfg.lrs), title="Final validation loss against width")
 
     best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
     run.summary(

@@ -151,14 +151,14 @@ class Config(BaseConfig):
     """Seconds to sleep after that."""
 
 
-def run(cfg, run):
-    run.log(step=0, loss=1.0)
-    run.table("steps", [{"step": 0, "loss": 1.0}])
+def run(cfg, out):
+    out.log(step=0, loss=1.0)
+    out.table("steps", [{"step": 0, "loss": 1.0}])
     if cfg.ready:
         Path(cfg.ready).touch()
     time.sleep(cfg.sleep)
-    run.log(step=1, loss=0.5)
-    run.summary(headline="loss", loss=0.5)
+    out.log(step=1, loss=0.5)
+    out.summary(headline="loss", loss=0.5)
 '''
 
 

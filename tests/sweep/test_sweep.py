@@ -72,7 +72,7 @@ class Config(BaseConfig):
         positive("scale", self.scale)
 
 
-def run(cfg, run):
+def run(cfg, out):
     if cfg.ledger:
         with open(cfg.ledger, "a") as fh:
             fh.write(f"{cfg.x}\\n")
@@ -85,7 +85,7 @@ def run(cfg, run):
     if cfg.x == cfg.fail_at:
         raise RuntimeError(f"probe failure at x={cfg.x}")
     noise = torch.randn(4, generator=torch_generator(cfg.seed + cfg.x)).sum().item()
-    _write(cfg, run, cfg.scale * (cfg.x - 2) ** 2 + noise)
+    _write(cfg, out, cfg.scale * (cfg.x - 2) ** 2 + noise)
 
 
 def run_batch(cfgs, runs):
@@ -99,17 +99,17 @@ def run_batch(cfgs, runs):
     scale = torch.tensor([c.scale for c in cfgs], dtype=torch.float64)
     noise = torch.stack([torch.randn(4, generator=torch_generator(c.seed + c.x)).sum() for c in cfgs])
     loss = scale * (x - 2) ** 2 + noise.double()
-    for cfg, run, value in zip(cfgs, runs, loss.tolist(), strict=True):
-        _write(cfg, run, value)
+    for cfg, out, value in zip(cfgs, runs, loss.tolist(), strict=True):
+        _write(cfg, out, value)
 
 
-def _write(cfg, run, loss):
-    run.log(x=cfg.x, loss=loss)
-    run.table("values", [{"x": cfg.x, "loss": loss}])
+def _write(cfg, out, loss):
+    out.log(x=cfg.x, loss=loss)
+    out.table("values", [{"x": cfg.x, "loss": loss}])
     if cfg.x == cfg.diverge_at:
-        run.summary(status="diverged", loss=float("nan"))
+        out.summary(status="diverged", loss=float("nan"))
     else:
-        run.summary(headline="loss", loss=loss, x_squared=cfg.x**2)
+        out.summary(headline="loss", loss=loss, x_squared=cfg.x**2)
 '''
 
 

@@ -186,13 +186,13 @@ def predict(model: EnergyRegressor, x: torch.Tensor, batch_size: int = 4096) -> 
     return torch.cat([model(x[i:i + batch_size]).squeeze(-1) for i in range(0, len(x), batch_size)])
 
 
-def save_models(run: Any, setup: EnergySetup, cfg: EnergyConfig) -> None:
+def save_models(out: Any, setup: EnergySetup, cfg: EnergyConfig) -> None:
     """The trained regressor and its true energy as checkpoints ``regressor`` and ``target``
     (:mod:`trainlab.checkpoints`), which ``ebm-sample from_run=`` reads back."""
     model, target = setup.regressor, setup.target
-    save_checkpoint(run, "regressor", model, config=cfg,
+    save_checkpoint(out, "regressor", model, config=cfg,
                     architecture={"in_dim": model.in_dim, "widths": list(model.widths)})
-    save_checkpoint(run, "target", target, config=cfg, architecture={
+    save_checkpoint(out, "target", target, config=cfg, architecture={
         "kind": "ppca-gaussian", "dim": int(target.mean.shape[-1]), "components": int(target.components.shape[0])})
 
 

@@ -16,6 +16,7 @@ from typing import List
 import numpy as np
 
 from trainlab.config import BaseConfig, check, one_of, positive
+from trainlab.runs import Run
 from trainlab.scratch.landscapes import activation
 from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, adam
@@ -58,20 +59,20 @@ class Config(BaseConfig):
         check(self.eps >= 0, "eps must be >= 0")
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     rows = []
     for name in cfg.functions:
         # Optimise: Adam on the function, every step recorded.
         objective = activation(name)
         trace = adam(objective.grad, cfg.x0, cfg.iterations, cfg.alpha, cfg.beta1, cfg.beta2, cfg.eps)
         for row in trace.rows():
-            run.log(function=name, **row)
+            out.log(function=name, **row)
 
         # Measure and show: the six traces, and what they say.
-        run.figure(f"adam_{name}", _plot(objective, trace, cfg), title=f"Adam on {objective.name}",
+        out.figure(f"adam_{name}", _plot(objective, trace, cfg), title=f"Adam on {objective.name}",
                    caption=f"x0 = {cfg.x0}, alpha = {cfg.alpha}, beta1 = {cfg.beta1}, beta2 = {cfg.beta2}, "
                    f"eps = {cfg.eps:g}, {cfg.iterations} iterations.")
-        run.text(f"observations_{name}", _observe(name, trace, cfg), title=f"{objective.name}: observations")
+        out.text(f"observations_{name}", _observe(name, trace, cfg), title=f"{objective.name}: observations")
         zero = np.flatnonzero(trace.g == 0)
         rows.append({
             "function": objective.name,
@@ -83,9 +84,9 @@ def run(cfg: Config, run) -> None:
             "last_step": float(abs(trace.x[-1] - trace.path()[-2])),
         })
 
-    run.table("final", rows, title=f"After {cfg.iterations} Adam steps", floatfmt=".4g",
+    out.table("final", rows, title=f"After {cfg.iterations} Adam steps", floatfmt=".4g",
               caption="first_zero_grad_t: first step whose gradient was exactly 0 (ReLU left of 0).")
-    run.summary(headline=f"x_final_{cfg.functions[0]}",
+    out.summary(headline=f"x_final_{cfg.functions[0]}",
                 **{f"x_final_{n}": r["x_final"] for n, r in zip(cfg.functions, rows)},
                 **{f"f_final_{n}": r["f_final"] for n, r in zip(cfg.functions, rows)})
 

@@ -20,6 +20,7 @@ from fractions import Fraction
 import numpy as np
 
 from trainlab.config import BaseConfig, check, positive
+from trainlab.runs import Run
 from trainlab.scratch.landscapes import bump_landscape
 from trainlab.report.figures import new_figure
 from trainlab.scratch.optim import FIELDS, Trace, adam, bisect_largest, gradient_descent
@@ -79,19 +80,19 @@ class Config(BaseConfig):
         positive("plot_steps", self.plot_steps)
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     # Q1.1: gradient descent on the h = 0.5 bump.
     land = bump_landscape(cfg.L, cfg.h)
     gd = gradient_descent(land.grad, 0.0, cfg.plot_steps, cfg.gd_lr)
     for row in gd.rows():
-        run.log(optimizer="gd", h=cfg.h, **row)
+        out.log(optimizer="gd", h=cfg.h, **row)
     tail = np.unique(np.round(gd.x[-10:], 12))
     crossed = bool(gd.x.max() > cfg.L + 2 * cfg.h)
     path = gd.path()
-    run.table("gd_trace", [{"t": t, "x_prev": path[t - 1], "g": gd.g[t - 1], "x": path[t]} for t in range(1, 13)],
+    out.table("gd_trace", [{"t": t, "x_prev": path[t - 1], "g": gd.g[t - 1], "x": path[t]} for t in range(1, 13)],
               columns=["t", "x_prev", "g", "x"], title=f"Gradient descent, lr {cfg.gd_lr}, h {cfg.h}",
               floatfmt=".6g", caption="g = f'(x_prev); x = x_prev - lr g.")
-    run.text("gd", _gd_note(cfg, gd, tail, crossed), title="Q1.1 Gradient descent")
+    out.text("gd", _gd_note(cfg, gd, tail, crossed), title="Q1.1 Gradient descent")
 
     # Q1.2: the largest bump Adam gets over, by a bisection that checks its own assumption.
     def run_adam(h: float, steps: int = cfg.steps, stop: bool = True) -> Trace:
@@ -104,7 +105,7 @@ def run(cfg: Config, run) -> None:
 
     found = bisect_largest(gets_over, cfg.h_lo, cfg.h_hi, cfg.tol, cfg.grid)
     h_max = found.value
-    run.table("h_search", [{"h": float(h), "gets_over": bool(ok)} for h, ok in zip(found.grid, found.grid_passes)],
+    out.table("h_search", [{"h": float(h), "gets_over": bool(ok)} for h, ok in zip(found.grid, found.grid_passes)],
               title="Grid check before the bisection", floatfmt=".4f",
               caption="'gets over' switches exactly once on the grid, so bisection in that cell is sound.")
 
@@ -112,25 +113,25 @@ def run(cfg: Config, run) -> None:
     # that never ends the highest x it reaches, minus L, is the largest bump it gets over.
     endless = run_adam(1e6, steps=10 * cfg.steps, stop=False)
     peak_x, peak_t = float(endless.x.max()), int(endless.t[endless.x.argmax()])
-    run.text("h_max", _h_max_note(cfg, found, peak_x, peak_t, endless), title="Q1.2 The largest bump Adam gets over")
+    out.text("h_max", _h_max_note(cfg, found, peak_x, peak_t, endless), title="Q1.2 The largest bump Adam gets over")
 
     # Q1.3: the six traces just below and just above h_max.
     cases = {"below": h_max - cfg.delta, "above": h_max + cfg.delta}
     traces = {name: run_adam(h, steps=cfg.plot_steps, stop=False) for name, h in cases.items()}
     for name, tr in traces.items():
         for row in tr.rows():
-            run.log(optimizer="adam", h=cases[name], **row)
-    run.figure("adam_traces", _plot_traces(traces, cases, cfg), title="Q1.3 Adam's traces against t",
+            out.log(optimizer="adam", h=cases[name], **row)
+    out.figure("adam_traces", _plot_traces(traces, cases, cfg), title="Q1.3 Adam's traces against t",
                caption=f"h = h_max - {cfg.delta} (left, gets over) and h_max + {cfg.delta} (right, turns back); "
                f"dotted lines mark the bump's foot L, peak L + h and far foot L + 2h.")
-    run.text("observations", _observations(cfg, traces, cases), title="Q1.3 Observations")
-    run.table("adam_trace_below", [r for r in traces["below"].rows()[:12]], columns=list(FIELDS),
+    out.text("observations", _observations(cfg, traces, cases), title="Q1.3 Observations")
+    out.table("adam_trace_below", [r for r in traces["below"].rows()[:12]], columns=list(FIELDS),
               title=f"Adam's first steps, h = {cases['below']:.4f}", floatfmt=".5g",
               caption="g_t is the slope at x_{t-1}; x is x_t, after the step.")
-    run.figure("landscape", _plot_landscape(cfg, gd, traces, cases), title="Loss and iterates",
+    out.figure("landscape", _plot_landscape(cfg, gd, traces, cases), title="Loss and iterates",
                caption="The loss with the iterates x_0, x_1, ... on it, up to where they leave the frame.")
 
-    run.summary(
+    out.summary(
         headline="h_max",
         h_max=h_max,
         h_max_upper=found.upper,

@@ -29,6 +29,7 @@ from trainlab.experiments._autoencoder import (AutoencoderConfig, checkpoint_nam
 from trainlab.nn.autoencoder import STUDY_ARCHS, dead_units, decode_all, encode_all
 from trainlab.report.figures import log_scale_if_any, mosaic, new_figure
 from trainlab.report.tables import mean_std, with_std
+from trainlab.runs import Run
 from trainlab.train.autoencoder import AutoencoderSpec
 
 NAME = "autoencoder"
@@ -72,14 +73,14 @@ class Config(AutoencoderConfig):
         positive("examples", self.examples)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
     data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
     shape = data.image_shape
     # The best constant image under L1 is the pixel-wise median: what a collapsed model can reach at most.
     median = x_train.median(dim=0).values
     constant_l1 = F.l1_loss(median.expand_as(x_test), x_test).item()
-    run.text("data", f"{data.name} ({data.source}): {len(x_train)} training and {len(x_test)} test images of "
+    out.text("data", f"{data.name} ({data.source}): {len(x_train)} training and {len(x_test)} test images of "
              f"{shape[0]}x{shape[1]} pixels in [0, 1]. {design(shape)}", title="Data and models")
 
     # Train: every (arch, λ, seed) is an independent model; they share the cores side by side.
@@ -89,7 +90,7 @@ def run(cfg: Config, run) -> None:
     for t in train_all(specs, cfg, x_train, shape):
         arch, latent, seed = t.spec.arch, t.spec.latent, t.spec.seed
         for record in t.result.history:
-            run.log(arch=arch, latent=latent, seed=seed, **record)
+            out.log(arch=arch, latent=latent, seed=seed, **record)
             loss_rows.append({"arch": arch, "latent": latent, "seed": seed, "epoch": record["epoch"],
                               "train_l1": record["train_loss"]})
         row = {"arch": arch, "latent": latent, "seed": seed, "status": t.result.status,
@@ -98,64 +99,64 @@ def run(cfg: Config, run) -> None:
         test_rows.append(row)
         class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c], "test_l1": v}
                        for c, v in enumerate(row.pop("per_class"))]
-        save_checkpoint(run, checkpoint_name(arch, latent, seed), t.model, architecture=t.description, config=cfg,
+        save_checkpoint(out, checkpoint_name(arch, latent, seed), t.model, architecture=t.description, config=cfg,
                         dataset=data.name, test_l1=row["test_l1"], dead_units=row["dead_units"])
         if seed == cfg.seed:
             models[arch, latent] = t.model
             drawn_status[arch, latent] = t.result.status
 
     # Tables: the study's loss against epoch, then test errors and per-class errors over seeds.
-    run.table("loss", loss_rows, columns=["arch", "latent", "seed", "epoch", "train_l1"], title="Training loss",
+    out.table("loss", loss_rows, columns=["arch", "latent", "seed", "epoch", "train_l1"], title="Training loss",
               caption="Mean L1 over each epoch's minibatches, per model.")
     summary = mean_std(test_rows, ["arch", "latent"], TEST_VALUES)
     extra = ["n"] if "n" in summary[0] else []
-    run.table("test", summary, columns=["arch", "latent", *with_std(summary, TEST_VALUES), *extra],
+    out.table("test", summary, columns=["arch", "latent", *with_std(summary, TEST_VALUES), *extra],
               title="Errors after training",
               caption=f"Mean (and std) over {cfg.seeds} seed(s). {COLUMNS_EXPLAINED} The best constant image "
                       f"(the pixel-wise median) has test L1 {constant_l1:.4f}.")
-    run.table("runs", test_rows, columns=["arch", "latent", "seed", "status", "collapsed", *TEST_VALUES],
+    out.table("runs", test_rows, columns=["arch", "latent", "seed", "status", "collapsed", *TEST_VALUES],
               title="Every model", caption="collapsed: the model reconstructs every test image as the same image.")
     per_class = mean_std(class_rows, ["arch", "latent", "class"], ["test_l1"])
-    run.table("per_class", per_class, columns=["arch", "latent", "class", *with_std(per_class, ["test_l1"])],
+    out.table("per_class", per_class, columns=["arch", "latent", "class", *with_std(per_class, ["test_l1"])],
               title="Test L1 per class")
 
     # Figures: curves with bands, the study's six sub-images per arch, code spaces, interpolation.
-    run.figure("loss", _plot_loss(loss_rows), title="Training loss against epoch",
+    out.figure("loss", _plot_loss(loss_rows), title="Training loss against epoch",
                caption="Mean over seeds; the band spans the lowest to the highest seed.")
     picks = torch.as_tensor(_first_per_class(y_test.cpu().numpy(), cfg.examples), device=device)
     for arch in cfg.archs:
-        run.figure(f"study_{arch}", _plot_study(loss_rows, models, arch, cfg.latents, x_test[picks], shape),
+        out.figure(f"study_{arch}", _plot_study(loss_rows, models, arch, cfg.latents, x_test[picks], shape),
                    title=f"{arch}: loss, test inputs and reconstructions for each λ (the study's figure)",
                    caption=f"One row per λ: training loss (mean, band over seeds), {len(picks)} test images, "
                            f"and their reconstructions by the model of seed {cfg.seed}.")
-    run.figure("codes", _plot_codes(models, x_test, y_test, data.class_names, cfg.seed),
+    out.figure("codes", _plot_codes(models, x_test, y_test, data.class_names, cfg.seed),
                title="Test images in code space, coloured by class",
                caption="λ = 2: the code itself; larger λ: the first two principal components of the codes.")
     for arch in cfg.archs:
         if 2 in cfg.latents and drawn_status[arch, 2] == "done":  # a diverged model's codes are NaN
-            run.figure(f"plane_{arch}", _plot_plane(models[arch, 2], x_test, y_test, shape),
+            out.figure(f"plane_{arch}", _plot_plane(models[arch, 2], x_test, y_test, shape),
                        title=f"{arch}, λ = 2: the code plane and what the decoder draws across it",
                        caption="Left: test codes by class; right: images decoded at a 12 x 12 grid of codes "
                                "spanning the same range (1st to 99th percentile of the test codes); a dead unit "
                                "stays at its one value, so the grid repeats one column.")
     pair = _pair(y_test)
-    run.figure("interpolation", _plot_interpolation(models, x_test[pair], shape),
+    out.figure("interpolation", _plot_interpolation(models, x_test[pair], shape),
                title="Linear interpolation between two test images",
                caption="Each row decodes (1 - t) z_a + t z_b for t from 0 to 1; the last row blends pixels.")
-    run.figure("per_class", _plot_per_class(per_class, data.class_names), title="Test L1 per class")
-    run.text("comparison", _comparison(summary, test_rows, constant_l1),
+    out.figure("per_class", _plot_per_class(per_class, data.class_names), title="Test L1 per class")
+    out.text("comparison", _comparison(summary, test_rows, constant_l1),
              title=f"λ = {min(cfg.latents)} against λ = {max(cfg.latents)}")
-    run.text("model", "\n\n".join(str(models[arch, cfg.latents[0]]) for arch in cfg.archs),
+    out.text("model", "\n\n".join(str(models[arch, cfg.latents[0]]) for arch in cfg.archs),
              title=f"Models (print(model), λ = {cfg.latents[0]})", code=True)
     finished = [r for r in summary if np.isfinite(r["test_l1"])]
     best = min(finished or summary, key=lambda r: r["test_l1"])  # a diverged model's NaN never wins
-    run.summary(headline="best_test_l1", best_test_l1=best["test_l1"], best_model=f"{best['arch']} λ={best['latent']}",
+    out.summary(headline="best_test_l1", best_test_l1=best["test_l1"], best_model=f"{best['arch']} λ={best['latent']}",
                 constant_test_l1=constant_l1,
                 **{f"{r['arch']}_latent{r['latent']}_test_l1": r["test_l1"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_time_s": r["train_time_s"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_cpu_s": r["train_cpu_s"] for r in summary})
     if not finished:
-        run.mark_diverged("every autoencoder diverged (NaN/Inf loss)")
+        out.mark_diverged("every autoencoder diverged (NaN/Inf loss)")
 
 
 def _measure(model, shape, x_train, y_train, x_test, y_test) -> dict:

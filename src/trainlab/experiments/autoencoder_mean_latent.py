@@ -28,6 +28,7 @@ from trainlab.errors import ConfigError
 from trainlab.experiments._autoencoder import AutoencoderConfig, checkpoint_name, load_images_and_labels, train_all
 from trainlab.nn.autoencoder import STUDY_ARCHS, build_autoencoder, dead_units, decode_all, encode_all
 from trainlab.report.figures import mosaic, new_figure
+from trainlab.runs import Run
 from trainlab.train.autoencoder import AutoencoderSpec
 
 NAME = "autoencoder-mean-latent"
@@ -58,8 +59,8 @@ class Config(AutoencoderConfig):
         positive("latents", self.latents)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
     checkpoints = _from_run_checkpoints(cfg)  # before the data: a wrong from_run is wrong whatever data is installed
     data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
     shape, n_classes = data.image_shape, data.num_classes
@@ -67,15 +68,15 @@ def run(cfg: Config, run) -> None:
     class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
     typical_edges = edge_strength(x_test, shape)
 
-    models = _models(cfg, run, data, x_train, device, checkpoints)
+    models = _models(cfg, out, data, x_train, device, checkpoints)
     rows, class_rows, decoded, per_class, recon_means, notes = [], [], {}, {}, {}, []
     for latent in cfg.latents:
         model, origin = models[latent]
         codes = encode_all(model, x_train)
         mu = codes.mean(dim=0, keepdim=True)  # the study's z_mean over the whole training set
         decoded[latent] = decode_all(model, mu)[0]
-        run.save_array(f"arrays/mean_code_latent{latent}.npy", mu[0].cpu().numpy())
-        run.save_array(f"arrays/decoded_mean_latent{latent}.npy", decoded[latent].reshape(shape).cpu().numpy())
+        out.save_array(f"arrays/mean_code_latent{latent}.npy", mu[0].cpu().numpy())
+        out.save_array(f"arrays/decoded_mean_latent{latent}.npy", decoded[latent].reshape(shape).cpu().numpy())
         recon_means[latent] = decode_all(model, codes).mean(dim=0)
         mu_c = torch.stack([codes[y_train == c].mean(dim=0) for c in range(n_classes)])
         per_class[latent] = decode_all(model, mu_c)
@@ -96,23 +97,23 @@ def run(cfg: Config, run) -> None:
                                "edges_pct": 100 * edge_strength(per_class[latent][c][None], shape) / typical_edges})
         notes.append(_explain(row, pixel_edges=100 * edge_strength(pixel_mean[None], shape) / typical_edges))
 
-    run.text("data", f"{data.name} ({data.source}): the codes of all {len(x_train)} training images are averaged. "
+    out.text("data", f"{data.name} ({data.source}): the codes of all {len(x_train)} training images are averaged. "
              f"Models: {cfg.arch}, " + "; ".join(f"λ = {r['latent']}: {r['model']}" for r in rows) + ".",
              title="Data and models")
-    run.figure("mean_code", _plot_row([decoded[l] for l in cfg.latents], [f"decode(mean code), λ = {l}"
+    out.figure("mean_code", _plot_row([decoded[l] for l in cfg.latents], [f"decode(mean code), λ = {l}"
                                                                          for l in cfg.latents], shape),
                title="The decoded mean code (the study's figure)",
                caption="The codes of every training image averaged, then decoded.")
     images = [img for l in cfg.latents for img in (decoded[l], recon_means[l])] + [pixel_mean]
     titles = [t for l in cfg.latents for t in (f"decode(mean z), λ={l}", f"mean of decode(z), λ={l}")]
-    run.figure("against_pixel_mean", _plot_row(images, titles + ["pixel-wise mean"], shape),
+    out.figure("against_pixel_mean", _plot_row(images, titles + ["pixel-wise mean"], shape),
                title="Decoding the mean is not the mean of the decoded images",
                caption="L1 to the pixel-wise mean image: " + "; ".join(
                    f"λ = {r['latent']}: decoded mean code {r['l1_to_pixel_mean']:.3f}, mean of the reconstructions "
                    f"{r['recon_mean_l1_to_pixel_mean']:.3f}" for r in rows) + ".")
-    run.figure("class_means", _plot_classes(per_class, class_means, cfg.latents, data.class_names, shape),
+    out.figure("class_means", _plot_classes(per_class, class_means, cfg.latents, data.class_names, shape),
                title="The mean code of each class, decoded, beside the class's pixel-wise mean")
-    run.table("mean_code", rows, title="Where the mean code lies and what it decodes to",
+    out.table("mean_code", rows, title="Where the mean code lies and what it decodes to",
               columns=["latent", "collapsed", "dead_units", "isolation", "zero_share", "all_on_share",
                        "neighbour_class", "neighbour_share", "closest_class_mean", "l1_to_closest_class_mean",
                        "l1_to_pixel_mean", "recon_mean_l1_to_pixel_mean", "edges_pct"],
@@ -123,10 +124,10 @@ def run(cfg: Config, run) -> None:
                       f"neighbour_share: the commonest class among the {NEIGHBOURS} training codes nearest the "
                       f"mean code and its %; l1_*: mean absolute pixel difference; edges_pct: edge strength in % "
                       f"of a typical test image's (low: blurred).")
-    run.table("class_means", class_rows, columns=["latent", "class", "l1_to_class_pixel_mean", "edges_pct"],
+    out.table("class_means", class_rows, columns=["latent", "class", "l1_to_class_pixel_mean", "edges_pct"],
               title="Decoded class-mean codes against the class's pixel-wise mean image")
-    run.text("explanation", "\n\n".join(notes), title="What the decoded mean shows")
-    run.summary(headline=f"l1_to_pixel_mean_latent{cfg.latents[0]}",
+    out.text("explanation", "\n\n".join(notes), title="What the decoded mean shows")
+    out.summary(headline=f"l1_to_pixel_mean_latent{cfg.latents[0]}",
                 **{f"l1_to_pixel_mean_latent{r['latent']}": r["l1_to_pixel_mean"] for r in rows},
                 **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows})
 
@@ -145,20 +146,20 @@ def _from_run_checkpoints(cfg: Config) -> dict[int, dict]:
     return infos
 
 
-def _models(cfg: Config, run, data, x_train: torch.Tensor, device, checkpoints: dict[int, dict]) -> dict[int, tuple]:
+def _models(cfg: Config, out, data, x_train: torch.Tensor, device, checkpoints: dict[int, dict]) -> dict[int, tuple]:
     """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
     if cfg.from_run is None:
         trained = train_all([AutoencoderSpec(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
                             data.image_shape)
-        out = {}
+        models = {}
         for t in trained:
             for record in t.result.history:
-                run.log(latent=t.spec.latent, **record)
-            save_checkpoint(run, checkpoint_name(cfg.arch, t.spec.latent, cfg.seed), t.model,
+                out.log(latent=t.spec.latent, **record)
+            save_checkpoint(out, checkpoint_name(cfg.arch, t.spec.latent, cfg.seed), t.model,
                             architecture=t.description, config=cfg, dataset=data.name)
-            out[t.spec.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
+            models[t.spec.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
                                           f"train L1 {t.result.final_loss():.4f}, status {t.result.status})")
-        return out
+        return models
     return {latent: _load(cfg, data, latent, checkpoints[latent], device) for latent in cfg.latents}
 
 

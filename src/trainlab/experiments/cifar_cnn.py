@@ -26,6 +26,7 @@ from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accur
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
+from trainlab.runs import Run
 from trainlab.train.cnn import evaluate_cnn, train_cnn
 
 NAME = "cifar-cnn"
@@ -52,12 +53,12 @@ class Config(CNNConfig):
         check(self.classes is None or len(self.classes) >= 2, "classes needs at least two classes or null for all")
 
 
-def run(cfg: Config, run) -> None:
-    device, dist = run.device, getattr(run, "dist", None)
+def run(cfg: Config, out: Run) -> None:
+    device, dist = out.device, getattr(out, "dist", None)
     cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device, cfg.classes)
     width = cfg.width
-    run.text("data", data.describe() + ".", title="Data")
+    out.text("data", data.describe() + ".", title="Data")
 
     rows, histories, per_class = [], [], []
     for repeat in range(cfg.seeds):
@@ -66,7 +67,7 @@ def run(cfg: Config, run) -> None:
             model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
         result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
-                           dist_ctx=dist, on_record=lambda record: run.log(seed=seed, **record))
+                           dist_ctx=dist, on_record=lambda record: out.log(seed=seed, **record))
         if dist is not None and not dist.is_main:
             continue  # rank 0 evaluates and writes the report
         final = evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip)
@@ -85,15 +86,15 @@ def run(cfg: Config, run) -> None:
     # The study's four curves, mean over seeds per epoch.
     flat = [{"seed": r["seed"], **h} for r, hist in zip(rows, histories) for h in hist]
     curves = mean_std(flat, by=["epoch"], values=["train_loss", "train_acc", "test_loss", "test_acc"])
-    run.table("epochs", curves, title="Loss and accuracy against epoch",
+    out.table("epochs", curves, title="Loss and accuracy against epoch",
               caption="Training numbers are over each epoch's augmented batches; test numbers without "
                       "test-time augmentation; losses are plain cross-entropy (no label smoothing).")
-    run.figure("curves", _plot_curves(curves), title="Training and test loss and accuracy against epoch")
-    run.table("runs", rows, title="Every training run",
+    out.figure("curves", _plot_curves(curves), title="Training and test loss and accuracy against epoch")
+    out.table("runs", rows, title="Every training run",
               caption=f"test_acc_tta: with test-time augmentation level {cfg.tta_level}; accuracy in percent; "
-                      f"time is the training loop on {run.device}" + (f" x {dist.world_size} processes" if dist else ""))
+                      f"time is the training loop on {out.device}" + (f" x {dist.world_size} processes" if dist else ""))
     classes = mean_std([r for rs in per_class for r in rs], by=["class", "name", "images"], values=["accuracy"])
-    run.table("per_class", classes, title="Test accuracy per class (with test-time augmentation)")
+    out.table("per_class", classes, title="Test accuracy per class (with test-time augmentation)")
 
     tta = float(np.mean([r["test_acc_tta"] for r in rows]))
     spread = f" ± {np.std([r['test_acc_tta'] for r in rows], ddof=1):.2f}" if len(rows) > 1 else ""
@@ -101,18 +102,18 @@ def run(cfg: Config, run) -> None:
     verdict = (f"{'above' if tta > STUDY_BAR else 'below'} the study's bar of {STUDY_BAR:.0f} %"
                if cfg.dataset == "cifar10" else
                f"the study's bar of {STUDY_BAR:.0f} % is for CIFAR-10, which this run did not use")
-    run.text("answer", (
+    out.text("answer", (
         f"Test accuracy {tta:.2f}{spread} % (mean over {len(rows)} run(s), {cfg.epochs:g} epochs, width {width}, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters) on {data.data.name}: {verdict}. "
         f"Without test-time augmentation: {np.mean([r['test_acc'] for r in rows]):.2f} %. "
         f"Hardest class: {worst['name']} ({worst['accuracy']:.1f} %). Training took "
-        f"{np.mean([r['train_time_s'] for r in rows]):.1f} s per run on {run.device}.\n\n"
+        f"{np.mean([r['train_time_s'] for r in rows]):.1f} s per run on {out.device}.\n\n"
         f"How this network is built and trained (the study asked what it took): {_recipe(cfg)}."), title="The study's question")
-    run.text("model", str(model), title="Model (print(model))", code=True)
-    save_checkpoint(run, "cnn", model, config=cfg, architecture={
+    out.text("model", str(model), title="Model (print(model))", code=True)
+    save_checkpoint(out, "cnn", model, config=cfg, architecture={
         "in_channels": data.channels, "num_classes": len(data.class_names), "widths": list(block_widths(width)),
         "image_size": data.image_size}, dataset=cfg.dataset, classes=cfg.classes, seed=rows[-1]["seed"])
-    run.summary(headline="test_acc_tta", test_acc_tta=tta, test_acc=float(np.mean([r["test_acc"] for r in rows])),
+    out.summary(headline="test_acc_tta", test_acc_tta=tta, test_acc=float(np.mean([r["test_acc"] for r in rows])),
                 train_time_s=float(np.mean([r["train_time_s"] for r in rows])), width=width,
                 epochs=cfg.epochs, seeds=len(rows))
 

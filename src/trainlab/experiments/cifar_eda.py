@@ -21,6 +21,7 @@ from trainlab.data import keep_classes, load_images
 from trainlab.data.subsets import random_subset
 from trainlab.experiments._cifar import CifarDataConfig
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "cifar-eda"
 STUDY = "numpy"
@@ -46,7 +47,7 @@ class Config(CifarDataConfig):
         positive("pca_points", self.pca_points)
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     data = load_images(cfg.dataset, cfg.data_dir)
     classes = list(range(data.num_classes)) if cfg.classes is None else list(cfg.classes)
     names = [data.class_names[c] for c in classes]
@@ -55,7 +56,7 @@ def run(cfg: Config, run) -> None:
     keep = random_subset(len(train_y), cfg.train_limit, seed=cfg.seed)
     train_x, train_y = train_x[keep], train_y[keep]
     shape = "x".join(map(str, train_x.shape[1:]))
-    run.text("data", f"{data.name} ({data.source}): classes {', '.join(f'{c} ({n})' for c, n in zip(classes, names))}; "
+    out.text("data", f"{data.name} ({data.source}): classes {', '.join(f'{c} ({n})' for c, n in zip(classes, names))}; "
              f"{len(train_y)} training and {len(test_y)} test images of {shape} uint8; a training row is "
              f"{int(np.prod(train_x.shape[1:]))} values.", title="Data")
 
@@ -70,14 +71,14 @@ def run(cfg: Config, run) -> None:
             ax.imshow(train_x[i], cmap="gray" if train_x.ndim == 3 else None, vmin=0, vmax=255,
                       interpolation="nearest")
             ax.set_title(names[train_y[i]], fontsize=7)
-    run.figure("samples", fig, title=f"The first {k} training images of the subset")
+    out.figure("samples", fig, title=f"The first {k} training images of the subset")
 
     # Class counts per split.
     train_counts = np.bincount(train_y, minlength=len(classes))
     test_counts = np.bincount(test_y, minlength=len(classes))
     counts = [{"class": c, "name": n, "train": int(a), "train_share_pct": 100.0 * a / len(train_y),
                "test": int(b)} for c, n, a, b in zip(classes, names, train_counts, test_counts)]
-    run.table("class_counts", counts, title="Images per class",
+    out.table("class_counts", counts, title="Images per class",
               caption=f"{len(train_y)} training images; the study's subset had 5000 / 5000.")
 
     # Mean image per class.
@@ -87,7 +88,7 @@ def run(cfg: Config, run) -> None:
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(n, fontsize=8)
         ax.axis("off")
-    run.figure("mean_images", fig, title="Mean training image of each class")
+    out.figure("mean_images", fig, title="Mean training image of each class")
 
     # 2-D PCA of the flattened pixels, fitted on every training image of the subset.
     flat = train_x.reshape(len(train_x), -1).astype(np.float32) / 255.0
@@ -108,11 +109,11 @@ def run(cfg: Config, run) -> None:
            ylabel=f"PC 2 ({100 * pca.explained_variance_ratio_[1]:.1f} % of variance)",
            title=f"2-D PCA of {len(classes)} classes ({len(shown)} images shown)")
     ax.legend(markerscale=3, fontsize=7)
-    run.figure("pca", fig, title="Training images on their first two principal components")
+    out.figure("pca", fig, title="Training images on their first two principal components")
 
     kept = 100.0 * float(pca.explained_variance_ratio_.sum())
     balanced = train_counts.min() == train_counts.max()
-    run.text("reading", (
+    out.text("reading", (
         f"Class counts: {', '.join(f'{n} {a}' for n, a in zip(names, train_counts))} of {len(train_y)} training "
         f"images ({'exactly balanced' if balanced else f'from {train_counts.min()} to {train_counts.max()} per class'}). "
         f"The first two principal components keep {kept:.1f} % of the pixel variance. Classifying the test images "
@@ -120,7 +121,7 @@ def run(cfg: Config, run) -> None:
         f"guessing the largest class: the classes {_separation(ncm_acc, chance)} in two linear dimensions. "
         "The study read its PCA plot as \"very well distributed\"; what such a plot can show is how far the "
         "classes spread and overlap, which the nearest-mean accuracy measures."), title="What the numbers say")
-    run.summary(headline="pca_nearest_mean_acc", pca_nearest_mean_acc=ncm_acc, chance_acc=chance,
+    out.summary(headline="pca_nearest_mean_acc", pca_nearest_mean_acc=ncm_acc, chance_acc=chance,
                 pca_variance_kept_pct=kept, train_images=len(train_y),
                 **{f"train_count_{n}": int(a) for n, a in zip(names, train_counts)})
 

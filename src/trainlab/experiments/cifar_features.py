@@ -36,6 +36,7 @@ from trainlab.experiments._cifar import CifarDataConfig, load_tensors
 from trainlab.nn.alexnet import MIN_SIZE, AlexNet, extract_features, load_weights
 from trainlab.nn.cnn import FastCNN
 from trainlab.nn.mlp import MLP
+from trainlab.runs import Run
 from trainlab.train.loop import evaluate, fit, make_optimizer
 
 NAME = "cifar-features"
@@ -82,11 +83,11 @@ class Config(CifarDataConfig):
             positive(name, getattr(self, name))
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
     data = load_tensors(cfg, device, cfg.classes)
     (train_x, train_y), (test_x, test_y) = data.train, data.test
-    run.text("data", data.describe() + ".", title="Data")
+    out.text("data", data.describe() + ".", title="Data")
     cnn = _load_cnn(cfg.from_run, data, device) if cfg.from_run is not None else None
 
     # AlexNet: ImageNet weights if given, else a seeded random initialisation (said plainly in the report).
@@ -109,7 +110,7 @@ def run(cfg: Config, run) -> None:
         feats["alexnet_4096"].append(hidden.cpu().numpy())
     extract_s = time.perf_counter() - start
     del alexnet
-    run.text("alexnet", f"{source} Images resized to {cfg.image_size} x {cfg.image_size} (bilinear), grayscale "
+    out.text("alexnet", f"{source} Images resized to {cfg.image_size} x {cfg.image_size} (bilinear), grayscale "
              f"repeated to three channels, ImageNet mean/std; features of {len(train_y) + len(test_y)} images in "
              f"{extract_s:.1f} s on {device}.\n\n{PRINTOUT}", title="AlexNet features")
 
@@ -137,17 +138,17 @@ def run(cfg: Config, run) -> None:
                      "mlp_train_acc": mlp_train, "mlp_test_acc": mlp_test})
         if name == "alexnet_1000":
             confusion = confusion_matrix(labels[1], pred, labels=range(len(data.class_names)))
-    run.table("features", rows, title="Test accuracy of two heads on each feature set",
+    out.table("features", rows, title="Test accuracy of two heads on each feature set",
               caption=f"Accuracy in percent. Features standardised on the training set; logistic regression "
                       f"(scikit-learn, L2, lbfgs); MLP head {cfg.head_hidden} ReLU units, Adam lr {cfg.head_lr}, "
                       f"{cfg.head_epochs} epochs, batch {cfg.batch_size}.")
     matrix = [{"true": data.class_names[i], **{f"pred_{data.class_names[j]}": int(v) for j, v in enumerate(r)}}
               for i, r in enumerate(confusion)]
-    run.table("confusion", matrix, title="Confusion matrix: AlexNet's 1000 outputs, MLP head (rows: true class)")
+    out.table("confusion", matrix, title="Confusion matrix: AlexNet's 1000 outputs, MLP head (rows: true class)")
 
     best = max(rows, key=lambda r: r["mlp_test_acc"])
     study_row = rows[0]
-    run.text("reading", (
+    out.text("reading", (
         f"The study's setup (AlexNet's 1000 outputs, a small network) gives {study_row['mlp_test_acc']:.1f} % here "
         f"({study_row['logreg_test_acc']:.1f} % with logistic regression) against the study's {STUDY_ACC} %"
         f"{'' if cfg.weights else ', but with random rather than ImageNet weights'}. The best feature set under "
@@ -155,7 +156,7 @@ def run(cfg: Config, run) -> None:
         "`confusion_matrix(y_pred, y_true)`, so its rows were predictions; the one above has true classes as rows. "
         "Its log showed a loss near 6e-8 beside 63 % accuracy, which cannot describe the same predictions under "
         "cross-entropy."), title="What the numbers say")
-    run.summary(headline="alexnet_1000_mlp_test_acc", pretrained=cfg.weights is not None,
+    out.summary(headline="alexnet_1000_mlp_test_acc", pretrained=cfg.weights is not None,
                 **{f"{r['features']}_mlp_test_acc": r["mlp_test_acc"] for r in rows},
                 **{f"{r['features']}_logreg_test_acc": r["logreg_test_acc"] for r in rows}, extract_s=extract_s)
 

@@ -29,6 +29,7 @@ from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.nn.flops import training_flops_per_example
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
+from trainlab.runs import Run
 from trainlab.train.cnn import evaluate_cnn, train_cnn
 from trainlab.workers import run_independent
 
@@ -71,8 +72,8 @@ class Config(CNNConfig):
         positive("train_eval_limit", self.train_eval_limit)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
     cfg = cfg.for_device(device)  # width and batch size for this hardware
     data = load_tensors(cfg, device)
     n_classes, n_full = len(data.class_names), len(data.train[1])
@@ -81,7 +82,7 @@ def run(cfg: Config, run) -> None:
     smallest = int(np.bincount(labels, minlength=n_classes).min())
     sizes = [k for k in cfg.per_class if k <= smallest]
     skipped = [k for k in cfg.per_class if k > smallest]
-    run.text("data", data.describe() + f"; the smallest class has {smallest} training images"
+    out.text("data", data.describe() + f"; the smallest class has {smallest} training images"
              + (f", so per_class {skipped} cannot be drawn and is skipped" if skipped else "") + ".", title="Data")
 
     # One job per (size, seed): its subset and its initial weights, drawn here in a fixed order.
@@ -122,21 +123,21 @@ def run(cfg: Config, run) -> None:
         rows = run_independent(train_and_count, jobs, costs=[n * cfg.batch_size * per_image for n in steps],
                                step_flops=cfg.batch_size * per_image, device=device)
     for row in rows:
-        run.log(**row)
+        out.log(**row)
 
     table = mean_std(rows, by=["per_class", "train_images", "epochs", "steps"],
                      values=["train_acc", "test_acc", "train_time_s"])
-    run.table("sizes", table, title="Accuracy against the number of training images",
+    out.table("sizes", table, title="Accuracy against the number of training images",
               caption=f"Mean over {cfg.seeds} seed(s), each with its own subset; accuracy in percent, training "
                       f"accuracy on (at most {cfg.train_eval_limit} of) the subset itself, test accuracy on all "
                       f"{len(data.test[1])} test images" + (f" with TTA level {cfg.tta_level}" if cfg.tta_level else "")
                       + f"; width {width}.")
-    run.table("runs", rows, title="Every run")
-    run.figure("scaling", _plot(table), title="Training and test accuracy against training-set size")
+    out.table("runs", rows, title="Every run")
+    out.figure("scaling", _plot(table), title="Training and test accuracy against training-set size")
 
     first, last = table[0], table[-1]
     gap = first["train_acc"] - first["test_acc"]
-    run.text("reading", (
+    out.text("reading", (
         f"With {first['per_class']} image(s) per class ({first['train_images']} in all) the network reaches "
         f"{first['test_acc']:.1f} % test accuracy (chance: {100 / n_classes:.0f} %) while fitting "
         f"{first['train_acc']:.1f} % of its training images, a gap of {gap:.1f} points; with "
@@ -146,7 +147,7 @@ def run(cfg: Config, run) -> None:
         "each copy augmented differently); learning rate, momentum, weight decay and augmentation are the same for every "
         "size (the study tuned each size by hand; here only the length of training adapts)."),
         title="What the numbers say")
-    run.summary(headline="test_acc_full" if cfg.full else f"test_acc_{first['per_class']}",
+    out.summary(headline="test_acc_full" if cfg.full else f"test_acc_{first['per_class']}",
                 **{f"test_acc_{r['per_class']}" if r["per_class"] != "all" else "test_acc_full": r["test_acc"]
                    for r in table},
                 **{f"train_acc_{r['per_class']}" if r["per_class"] != "all" else "train_acc_full": r["train_acc"]

@@ -32,6 +32,7 @@ from trainlab.errors import ConfigError
 from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
+from trainlab.runs import Run
 
 NAME = "ddpm-cfg"
 STUDY = "diffusion"
@@ -73,7 +74,7 @@ class Config(ConditionalDDPMConfig):
         check(all(w >= 0 for w in self.guidance_scales) and bool(self.guidance_scales),
               "guidance_scales must be a non-empty list of numbers >= 0")
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     prior = None
     if cfg.prior_file:
         prior = torch.as_tensor(load_array(cfg.prior_file, scale=False)[0])
@@ -85,7 +86,7 @@ def run(cfg: Config, run) -> None:
 
     # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
     settings = cfg  # the config is the ConditionalSettings
-    fits = fit_conditional_models(settings, [(X, y, int(y.max()) + 1) for _, X, y in sets], run.device,
+    fits = fit_conditional_models(settings, [(X, y, int(y.max()) + 1) for _, X, y in sets], out.device,
                                   stacked=cfg.stacked)
     rows, plots, floors = [], [], {}
     for (name, X, y), (model, scheduler, info) in zip(sets, fits):
@@ -93,12 +94,12 @@ def run(cfg: Config, run) -> None:
 
         # the judge: an ordinary classifier trained on the real points
         judge = reference_classifier(X, y, cfg.mlp_max_iter, cfg.seed)
-        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        out.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
         if info.status != "done":
             rows.append({"dataset": name, "guidance_scale": float("nan"), "label": -1, "on_target": float("nan"),
                          "emd_to_class": float("nan"), "emd_floor": float("nan"), "status": info.status})
             continue
-        save_checkpoint(run, name, model, architecture=settings.architecture(X.shape[1], n_classes), config=cfg,
+        save_checkpoint(out, name, model, architecture=settings.architecture(X.shape[1], n_classes), config=cfg,
                         schedule=settings.schedule_args())
 
         # sample: all classes at once for each guidance scale, from the same noise
@@ -109,7 +110,7 @@ def run(cfg: Config, run) -> None:
             samples = sample_cfg(model, scheduler, len(labels), labels, w, prior=start,
                                  generator=torch_generator(cfg.seed + 1)).cpu().numpy()
             per_scale[w] = samples
-            run.save_array(f"samples/{name}_w{w:g}.npy", samples)
+            out.save_array(f"samples/{name}_w{w:g}.npy", samples)
             judged = judge.predict(samples)
             rng = np.random.default_rng(cfg.seed)
             for c in range(n_classes):
@@ -123,23 +124,23 @@ def run(cfg: Config, run) -> None:
                              "on_target": 100 * float((judged[labels.numpy() == c] == c).mean()),
                              "emd_to_class": emd(mine[:m], real[pick[m : 2 * m]]), "emd_floor": floors[name, c],
                              "status": "done"})
-            run.log(dataset=name, guidance_scale=w,
+            out.log(dataset=name, guidance_scale=w,
                     on_target=float(np.mean([r["on_target"] for r in rows if r["dataset"] == name
                                              and r["guidance_scale"] == w])))
         plots.append((name, X, per_scale, labels.numpy()))
 
-    run.text("convention", CONVENTION, title="Guidance convention and measures")
-    run.table("cfg_by_scale", _by_scale(rows), title="Averaged over classes",
+    out.text("convention", CONVENTION, title="Guidance convention and measures")
+    out.table("cfg_by_scale", _by_scale(rows), title="Averaged over classes",
               columns=["dataset", "guidance_scale", "on_target", "emd_to_class", "emd_floor"])
     for name, X, per_scale, labels in plots:
-        _scatter(run, name, X, per_scale, labels)
-    run.table("cfg", rows, title="Classifier-free guidance: on-target rate and EMD per class",
+        _scatter(out, name, X, per_scale, labels)
+    out.table("cfg", rows, title="Classifier-free guidance: on-target rate and EMD per class",
               columns=["dataset", "guidance_scale", "label", "on_target", "emd_to_class", "emd_floor", "status"],
               caption=f"{cfg.n_samples} samples per class and scale; on_target in percent; emd_floor: EMD "
                       "between two disjoint real subsets of the class of the same size (a perfect sampler's value).")
     summary = {f"{r['dataset']}_w{r['guidance_scale']:g}_on_target": round(r["on_target"], 2)
                for r in _by_scale(rows)}
-    run.summary(headline=next(iter(summary), None), **summary)
+    out.summary(headline=next(iter(summary), None), **summary)
 
 
 def _by_scale(rows):
@@ -148,7 +149,7 @@ def _by_scale(rows):
                     values=["on_target", "emd_to_class", "emd_floor"])
 
 
-def _scatter(run, name, X, per_scale, labels) -> None:
+def _scatter(out, name, X, per_scale, labels) -> None:
     """One panel per guidance scale: samples coloured by the class they were asked for,
     over the real points in grey.  3-D sets show coordinates 0 and 2."""
     dims = (0, 1) if X.shape[1] == 2 else (0, X.shape[1] - 1)
@@ -158,5 +159,5 @@ def _scatter(run, name, X, per_scale, labels) -> None:
         ax.scatter(samples[:, dims[0]], samples[:, dims[1]], s=2, c=labels, cmap="tab10", vmin=0, vmax=9,
                    rasterized=True)
         ax.set(title=f"w = {w:g}", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), xticks=[], yticks=[])
-    run.figure(f"samples_{name}", fig, title=f"Guided samples, {name}",
+    out.figure(f"samples_{name}", fig, title=f"Guided samples, {name}",
                caption="Colour = requested class; grey = real data.")

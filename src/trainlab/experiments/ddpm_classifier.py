@@ -28,6 +28,7 @@ from trainlab.diffusion.classifier import DiffusionClassifier
 from trainlab.diffusion.conditional import REFERENCE_CLASSIFIER, fit_conditional_models, reference_classifier
 from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "ddpm-classifier"
 STUDY = "diffusion"
@@ -59,7 +60,7 @@ class Config(ConditionalDDPMConfig):
         positive("max_test", self.max_test)
         check(0 < self.test_fraction < 1, "test_fraction must be in (0, 1)")
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     rows, splits = [], []
     sets = labelled_point_sets(cfg)
     for name, X, y in sets:
@@ -72,17 +73,17 @@ def run(cfg: Config, run) -> None:
     # models: a conditional DDPM per data set (stacked where they share a shape)
     settings = cfg  # the config is the ConditionalSettings
     fits = fit_conditional_models(settings, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
-                                  run.device, stacked=cfg.stacked)
+                                  out.device, stacked=cfg.stacked)
     for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):
         # reference: an ordinary MLP classifier on the same split
         mlp = reference_classifier(X_tr, y_tr, cfg.mlp_max_iter, cfg.seed)
         mlp_acc = 100 * float((mlp.predict(X_te) == y_te).mean())
-        run.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
+        out.log(dataset=name, train_seconds=round(info.seconds, 2), status=info.status, final_loss=info.final_loss(100))
         if info.status != "done":
             rows.append({"dataset": name, "score": "-", "n_t": 0, "accuracy": float("nan"),
                          "mlp_accuracy": mlp_acc, "seconds_per_prediction": float("nan"), "status": info.status})
             continue
-        save_checkpoint(run, name, model, architecture=settings.architecture(X_tr.shape[1], n_classes), config=cfg,
+        save_checkpoint(out, name, model, architecture=settings.architecture(X_tr.shape[1], n_classes), config=cfg,
                         schedule=settings.schedule_args())
 
         # measure: every score at every n_t on the same held-out points
@@ -96,20 +97,20 @@ def run(cfg: Config, run) -> None:
                 acc = 100 * float((pred == y_te).mean())
                 rows.append({"dataset": name, "score": score, "n_t": n_t, "accuracy": acc, "mlp_accuracy": mlp_acc,
                              "seconds_per_prediction": seconds / len(X_te), "status": "done"})
-                run.log(dataset=name, score=score, n_t=n_t, accuracy=acc, network_rows=clf.evaluations)
+                out.log(dataset=name, score=score, n_t=n_t, accuracy=acc, network_rows=clf.evaluations)
 
-    run.table("classifier", rows, title="Diffusion classifier accuracy on held-out points",
+    out.table("classifier", rows, title="Diffusion classifier accuracy on held-out points",
               columns=["dataset", "score", "n_t", "accuracy", "mlp_accuracy", "seconds_per_prediction", "status"],
               caption=f"Accuracy in percent on up to {cfg.max_test} held-out points per set; mlp_accuracy: "
                       f"{REFERENCE_CLASSIFIER} on the same split. error = lowest denoising error "
                       "(Li et al. 2023); study = the study's largest distance to the unconditional prediction.")
-    _plot(run, rows, cfg)
-    run.text("method", METHOD_NOTE, title="What the scores compute")
+    _plot(out, rows, cfg)
+    out.text("method", METHOD_NOTE, title="What the scores compute")
     done = [r for r in rows if r["status"] == "done"]
     summary = {f"{r['dataset']}_{r['score']}_nt{r['n_t']}": round(r["accuracy"], 2) for r in done}
     best = max(cfg.n_ts)
     headline = f"{sets[0][0]}_{cfg.scores[0]}_nt{best}"
-    run.summary(headline=headline if headline in summary else None, **summary)
+    out.summary(headline=headline if headline in summary else None, **summary)
 
 
 METHOD_NOTE = """Both scores reuse one conditional DDPM and the same (t, noise) draws for every class.
@@ -126,7 +127,7 @@ classifier can exceed about 81% there (E[max(p, 1 - p)] = 0.806 on the study's h
 forward process needs the cumulative product alpha-bar_t, which is what is used here."""
 
 
-def _plot(run, rows, cfg: Config) -> None:
+def _plot(out, rows, cfg: Config) -> None:
     names = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = new_figure(1, len(names))
     for ax, name in zip(axes[0], names):
@@ -140,4 +141,4 @@ def _plot(run, rows, cfg: Config) -> None:
         ax.set_xscale("log")
         ax.set(title=name, xlabel="n_t (timesteps per prediction)", ylabel="accuracy (%)")
         ax.legend(fontsize=7)
-    run.figure("accuracy_vs_nt", fig, title="Accuracy against timesteps per prediction")
+    out.figure("accuracy_vs_nt", fig, title="Accuracy against timesteps per prediction")

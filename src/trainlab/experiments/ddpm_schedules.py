@@ -27,6 +27,7 @@ from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_
 from trainlab.diffusion.schedules import make_scheduler
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "ddpm-schedules"
 STUDY = "diffusion"
@@ -125,12 +126,12 @@ def plan(cfg: Config) -> list[tuple[str, str, float, float, int]]:
     return out
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
     keys, specs = [], []
     for d_i, (name, points) in enumerate(sets):
-        train, held = split_points(points, cfg.heldout, cfg.seed, run.device)
+        train, held = split_points(points, cfg.heldout, cfg.seed, out.device)
         for label, kind, lo, hi, T in plan(cfg):
             keys.append((name, label, kind, lo, hi, T))
             specs.append(FitSpec(make_scheduler(kind, T, lo, hi), train, held, seed=cfg.seed + 1000 * d_i + T))
@@ -140,23 +141,23 @@ def run(cfg: Config, run) -> None:
     fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked)  # the config is the Protocol
     for (name, label, kind, lo, hi, T), spec, (row, _, model) in zip(keys, specs, fits):
         if row["status"] == "done":  # a diverged model is no model to hand back
-            save_checkpoint(run, f"{name}_{label.replace(' ', '_')}_T{T}", model, config=cfg,
+            save_checkpoint(out, f"{name}_{label.replace(' ', '_')}_T{T}", model, config=cfg,
                             architecture=noise_model_architecture(cfg, spec.train.shape[1], T),
                             schedule={"kind": kind, "T": T, "beta_low": lo, "beta_high": hi})
         row = {"dataset": name, "schedule": label, "kind": kind,
                "beta_low": lo if kind != "cosine" else "", "beta_high": hi if kind != "cosine" else "",
                "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)
-        run.log(**row)
+        out.log(**row)
 
     columns = ["dataset", "schedule", "beta_low", "beta_high", "T", "nll", "nll_study", "emd_mean", "emd_std",
                "emd_ratio", "abar_T", "train_time_s", "sample_time_s", "status"]
-    run.table("schedules", rows, columns=columns, title="Sample quality per noise schedule and T",
+    out.table("schedules", rows, columns=columns, title="Sample quality per noise schedule and T",
               caption=f"arch={cfg.arch} (hidden {cfg.hidden}), {cfg.train_steps} Adam steps of {cfg.batch_size}, "
                       f"clip_x0={cfg.clip_x0}; abar_T is how much signal is left at the last step. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    run.text("sampler", sampler_note(cfg), title="Sampler and schedules")
-    run.text("metrics", STUDY_NOTE, title="How the samples are scored")
+    out.text("sampler", sampler_note(cfg), title="Sampler and schedules")
+    out.text("metrics", STUDY_NOTE, title="How the samples are scored")
 
     # the study's Figures 1-5: NLL against T, one figure per dataset, one line per schedule
     curves = [lab for lab, _, _, _, T in plan(cfg) if T == min(cfg.Ts)]
@@ -173,22 +174,22 @@ def run(cfg: Config, run) -> None:
         axes[0, 2].axhline(1.0, color="gray", lw=0.8, ls="--")
         axes[0, 2].set_yscale("log")
         axes[0, 0].legend(fontsize=8)
-        run.figure(f"nll_vs_T_{name}", fig, title=f"NLL against T: {name}",
+        out.figure(f"nll_vs_T_{name}", fig, title=f"NLL against T: {name}",
                    caption="Left: the study's score, as its Figures 1-5; middle: the normalised Parzen NLL; "
                            "right: EMD over the real-vs-real floor (log scale, 1 = floor).")
         verdict.append(f"- {name}: " + "; ".join(_best(rows, name, curves, key) for key in ("nll", "nll_study")))
-    run.text("verdict", "Which schedule wins, per dataset, by the mean over T of each score (the study, by its "
+    out.text("verdict", "Which schedule wins, per dataset, by the mean over T of each score (the study, by its "
              "score: linear on blobs, sigmoid on circles and moons, cosine in between). At each T every schedule "
              "starts from the same weights and sees the same batches and noise draws, so the differences are "
              "the schedule's:\n\n" + "\n".join(verdict), title="Schedules compared")
 
     pairs = [r for r in rows if r["kind"] == "linear" and r["T"] in set(cfg.linear_Ts)]
-    run.table("linear_pairs", pairs, columns=["dataset", "T", "beta_low", "beta_high", "abar_T", "nll",
+    out.table("linear_pairs", pairs, columns=["dataset", "T", "beta_low", "beta_high", "abar_T", "nll",
                                               "nll_study", "emd_ratio"],
               title="Linear schedules: the (beta_low, beta_high) pairs at linear_Ts")
     summary = {f"nll_{r['schedule'].split()[0]}_{r['dataset']}": r["nll"] for r in rows
                if r["schedule"] in curves and r["T"] == min(cfg.Ts, key=lambda t: (abs(t - 100), t))}
-    run.summary(headline=f"nll_linear_{names[0]}", **summary)
+    out.summary(headline=f"nll_linear_{names[0]}", **summary)
 
 
 def _best(rows: list[dict], dataset: str, labels: list[str], key: str) -> str:

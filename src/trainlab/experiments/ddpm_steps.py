@@ -28,6 +28,7 @@ from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "ddpm-steps"
 STUDY = "diffusion"
@@ -105,11 +106,11 @@ def grid(cfg: Config, sets: list[tuple[str, np.ndarray]], device) -> tuple[list,
     return keys, specs, real
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     Ts = sorted(set(cfg.Ts))
     sets = point_sets(cfg)
     names = [name for name, _ in sets]
-    keys, specs, real = grid(cfg, sets, run.device)
+    keys, specs, real = grid(cfg, sets, out.device)
 
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}
@@ -117,33 +118,33 @@ def run(cfg: Config, run) -> None:
     for (name, T), spec, (row, points, model) in zip(keys, specs, fits):
         samples[(name, T)] = points
         if row["status"] == "done":  # a diverged model is no model to hand back
-            save_checkpoint(run, f"{name}_T{T}", model, config=cfg,
+            save_checkpoint(out, f"{name}_T{T}", model, config=cfg,
                             architecture=noise_model_architecture(cfg, spec.train.shape[1], T),
                             schedule={"kind": cfg.schedule, "T": T, "beta_low": cfg.beta_low, "beta_high": cfg.beta_high})
         row = {"dataset": name, "T": T, "abar_T": float(spec.scheduler.alphas_cumprod[-1]), **row}
         rows.append(row)
-        run.log(**row)
-        run.save_array(f"samples/{name}_T{T}.npy", points)
+        out.log(**row)
+        out.save_array(f"samples/{name}_T{T}.npy", points)
 
     columns = ["dataset", "T", "nll", "nll_study", "emd_mean", "emd_std", "train_time_s", "sample_time_s",
                "emd_ratio", "abar_T", "nll_bandwidth", "final_loss", "status"]
-    run.table("steps", rows, columns=columns, title="Sample quality against the number of diffusion steps T",
+    out.table("steps", rows, columns=columns, title="Sample quality against the number of diffusion steps T",
               caption=f"{cfg.schedule} betas {cfg.beta_low} -> {cfg.beta_high}, arch={cfg.arch}, "
                       f"{cfg.train_steps} Adam steps of {cfg.batch_size}, clip_x0={cfg.clip_x0}; "
                       f"metrics on {cfg.heldout} held-out points; abar_T is the signal left at the last step. "
                       + " ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()))
-    run.text("metrics", STUDY_NOTE, title="How the samples are scored")
+    out.text("metrics", STUDY_NOTE, title="How the samples are scored")
     if cfg.schedule != "cosine":
         left = ", ".join(f"T={T}: {make_scheduler(cfg.schedule, T, cfg.beta_low, cfg.beta_high).alphas_cumprod[-1]:.3f}"
                          for T in Ts)
-        run.text("confound", "**T is not the only thing that changes.** With betas fixed between "
+        out.text("confound", "**T is not the only thing that changes.** With betas fixed between "
                  f"{cfg.beta_low} and {cfg.beta_high}, a longer chain also adds more noise in total: the share "
                  f"of signal left at the last step, abar_T, is {left}. Sampling starts from N(0, I), so a short "
                  "chain starts far from the distribution it was trained on; part of the gain with T is this "
                  "mismatch shrinking, not finer steps. `schedule=cosine` (abar_T ~ 0 for every T) separates the two.",
                  title="What changes with T")
 
-    run.figure("samples", sample_grid(real, samples, names, Ts), title="Samples per dataset and T",
+    out.figure("samples", sample_grid(real, samples, names, Ts), title="Samples per dataset and T",
                caption="First column: held-out real points; then samples of the model trained with each T.")
     fig, axes = new_figure(1, 3)
     for name in names:
@@ -154,10 +155,10 @@ def run(cfg: Config, run) -> None:
             ax.set_title(key)
     axes[0, 2].axhline(1.0, color="gray", lw=0.8, ls="--")
     axes[0, 0].legend(fontsize=8)
-    run.figure("metrics_vs_T", fig, title="Metrics against T",
+    out.figure("metrics_vs_T", fig, title="Metrics against T",
                caption="Parzen NLL (nats/point), the study's score, and EMD / real-vs-real EMD (1 = noise floor).")
 
     ref_T = min(Ts, key=lambda t: (abs(t - cfg.reference_T), t))
     summary = {f"emd_ratio_{r['dataset']}": r["emd_ratio"] for r in rows if r["T"] == ref_T}
     summary.update({f"nll_{r['dataset']}": r["nll"] for r in rows if r["T"] == ref_T})
-    run.summary(headline=f"emd_ratio_{names[0]}", reference_T=ref_T, **summary)
+    out.summary(headline=f"emd_ratio_{names[0]}", reference_T=ref_T, **summary)

@@ -21,6 +21,7 @@ from trainlab.config import positive
 from trainlab.experiments._ebm import EnergyConfig, predict, prepare, save_models
 from trainlab.nn.energy import parameter_count
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "ebm-eval"
 STUDY = "ebm"
@@ -47,16 +48,16 @@ class Config(EnergyConfig):
         positive("plot_points", self.plot_points)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # The regressor and its test set: the user's files, or trained here on a known energy.
     setup = prepare(cfg, device)
-    run.text("setup", setup.describe, title="Regressor and test set")
-    run.text("model", f"{setup.regressor}\n# {parameter_count(setup.regressor):,} parameters", code=True,
+    out.text("setup", setup.describe, title="Regressor and test set")
+    out.text("model", f"{setup.regressor}\n# {parameter_count(setup.regressor):,} parameters", code=True,
              title="Model (print(model))")
     for record in setup.history:
-        run.log(**record)
+        out.log(**record)
 
     # Measure: MSE (the study's loss) and MAE, per kind of test point and overall.
     pred = predict(setup.regressor, setup.x_test)
@@ -70,18 +71,18 @@ def run(cfg: Config, run) -> None:
         rows.append({"points": part, "n": int(mask.sum()), "mse": mse, "mae": float(e.abs().mean()),
                      "baseline_mse": baseline, "r2": 1 - mse / baseline if baseline > 0 else float("nan"),
                      "energy_mean": float(true.mean()), "energy_std": float(true.std())})
-    run.table("test", rows, columns=["points", "n", "mse", "mae", "baseline_mse", "r2", "energy_mean", "energy_std"],
+    out.table("test", rows, columns=["points", "n", "mse", "mae", "baseline_mse", "r2", "energy_mean", "energy_std"],
               title="Test loss", caption="mse: the study's loss (mean squared error of the predicted energy); "
               "baseline_mse: predicting the mean energy of those points for each (their variance); "
               "r2 = 1 - mse / baseline_mse.")
-    run.figure("predicted_vs_true", _plot_scatter(pred, setup.e_test, setup.part, cfg.plot_points, cfg.seed),
+    out.figure("predicted_vs_true", _plot_scatter(pred, setup.e_test, setup.part, cfg.plot_points, cfg.seed),
                title="Predicted against true energy",
                caption=f"Up to {cfg.plot_points} test points (seeded draw); the line is y = x.")
     if setup.history:
-        run.figure("loss", _plot_loss(setup.history), title="Training loss",
+        out.figure("loss", _plot_loss(setup.history), title="Training loss",
                    caption="Mean MSE over each epoch on standardised energies (1 = predicting the mean).")
-        save_models(run, setup, cfg)
-        run.text("training", f"{len(setup.history)} epochs in {setup.train_seconds:.1f} s on {device}; status "
+        save_models(out, setup, cfg)
+        out.text("training", f"{len(setup.history)} epochs in {setup.train_seconds:.1f} s on {device}; status "
                  f"{setup.status}; final training loss {setup.history[-1]['train_loss']:.4g} (standardised). "
                  "Saved checkpoints/regressor.pt (torch.save(model.state_dict()): the study's class loads it "
                  "as is; regressor.json describes it) and checkpoints/target.pt (the Gaussian: mean, principal axes and variances, noise "
@@ -95,14 +96,14 @@ def run(cfg: Config, run) -> None:
         note += ("." if by_r2 is by_mse else
                  f"; relative to their spread it is worst on the {by_r2['points']}s (R^2 {by_r2['r2']:.3f}, energy "
                  f"std {by_r2['energy_std']:.4g}).")
-    run.text("verdict", note, title="Verdict")
-    run.text("study_numbers", STUDY_NOTE, title="The study's numbers")
+    out.text("verdict", note, title="Verdict")
+    out.text("study_numbers", STUDY_NOTE, title="The study's numbers")
     status = "done" if setup.status == "done" and np.isfinite(overall["mse"]) else "diverged"
-    run.summary(headline="test_mse", test_mse=overall["mse"], test_mae=overall["mae"], r2=overall["r2"],
+    out.summary(headline="test_mse", test_mse=overall["mse"], test_mae=overall["mae"], r2=overall["r2"],
                 baseline_mse=overall["baseline_mse"], train_time_s=setup.train_seconds, status=status,
                 **{f"mse_{r['points'].replace(' ', '_')}": r["mse"] for r in rows[:-1]})
     if status == "diverged":
-        run.mark_diverged("the regressor's training diverged (NaN/Inf loss)" if setup.status == "diverged"
+        out.mark_diverged("the regressor's training diverged (NaN/Inf loss)" if setup.status == "diverged"
                           else "the regressor's predictions are NaN/Inf (they overflow float32)")
 
 

@@ -29,6 +29,7 @@ from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, pre
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "ebm-sample"
 STUDY = "ebm"
@@ -92,8 +93,8 @@ class Config(EnergyConfig):
               f"bounds must be [lo, hi] with lo < hi (got {self.bounds})")
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # The energy: a saved run's regressor, the user's weights, or one trained here on a known energy.
     if cfg.from_run:
@@ -120,7 +121,7 @@ def run(cfg: Config, run) -> None:
         x0 = lo + (hi - lo) * torch.rand(cfg.chains, d, generator=gen, device=device)
         starts = (f"{cfg.chains} chains start at uniform noise on [{lo:.3g}, {hi:.3g}]^{d}"
                   + (" (no start data: give data=)." if pool is None and cfg.start == "data" else "."))
-    run.text("setup", f"{source} {starts}", title="Energy and starts")
+    out.text("setup", f"{source} {starts}", title="Energy and starts")
     exact = target.sample(2 * cfg.sw_points, torch_generator(cfg.seed + 1, device)) if target is not None else None
     axes_ref = exact if exact is not None else pool
 
@@ -152,22 +153,22 @@ def run(cfg: Config, run) -> None:
                                    "sw_ratio": sw / floor, "true_energy_mean": float(target(flat).mean()),
                                    "exact_true_energy_mean": d / 2 + target.log_norm,
                                    "exact_outside_data_range": float(((exact < lo) | (exact > hi)).float().mean())})
-            run.log(energy=ename, method=method, burn_in_s=res.burn_in_s, total_s=res.total_s,
+            out.log(energy=ename, method=method, burn_in_s=res.burn_in_s, total_s=res.total_s,
                     accept_rate=rows[-1]["accept_rate"])
 
-    run.table("sampling", rows, title="Sampling: time, acceptance and effective sample size",
+    out.table("sampling", rows, title="Sampling: time, acceptance and effective sample size",
               columns=["energy", "method", "chains", "burn_in_s", "total_s", "accept_rate", "ess_bulk", "ess_tail",
                        "rhat", "ess_per_s", "tau", "outside_data_range"],
               caption=f"{cfg.chains} chains, {cfg.burn_in} burn-in steps, {cfg.n_samples} samples per chain "
               f"(thin {cfg.thin}). ess_bulk, ess_tail, rhat: of the energy trace of the samples, all chains "
               "together (rank-normalised split R-hat, Vehtari et al. 2021); ess_per_s: bulk ESS per second of "
               "the whole run; outside_data_range: share of sampled values outside the range of the start data.")
-    run.table("diagnostics", diag_rows, columns=["energy", "method", "quantity", "ess_bulk", "ess_tail", "rhat"],
+    out.table("diagnostics", diag_rows, columns=["energy", "method", "quantity", "ess_bulk", "ess_tail", "rhat"],
               title="Diagnostics per scalar summary",
               caption="pc1, pc2: the samples projected on the first two principal axes of "
               + ("exact draws." if exact is not None else "the start data.") + " R-hat above 1.01: not mixed.")
     if close_rows:
-        run.table("exact", close_rows, title="Distance to exact samples",
+        out.table("exact", close_rows, title="Distance to exact samples",
                   columns=["energy", "method", "sw_to_exact", "sw_exact_vs_exact", "sw_ratio", "true_energy_mean",
                            "exact_true_energy_mean", "exact_outside_data_range"],
                   caption=f"Sliced Wasserstein-2 (500 projections, POT) between {cfg.sw_points} pooled samples and "
@@ -176,28 +177,28 @@ def run(cfg: Config, run) -> None:
                   "of the samples; under the target it is d/2 + log Z (exact_true_energy_mean); "
                   "exact_outside_data_range: share of exact draws' values outside the start data's range (compare "
                   "outside_data_range above).")
-    run.figure("energy_traces", _plot_traces(results, cfg.burn_in), title="Energy traces",
+    out.figure("energy_traces", _plot_traces(results, cfg.burn_in), title="Energy traces",
                caption="Energy of 4 chains at every step (under the energy being sampled); burn-in left of the line.")
     if cfg.tsne_points:
         groups = {f"{m.upper()} ({e})": _pooled(r.samples, cfg.tsne_points, cfg.seed) for (e, m), r in results.items()}
         if exact is not None:
             groups["exact draws"] = exact[: cfg.tsne_points]
         for dims in (2, 3):
-            run.figure(f"tsne_{dims}d", _plot_tsne(groups, dims, cfg.seed), title=f"t-SNE of the samples, {dims}-D",
+            out.figure(f"tsne_{dims}d", _plot_tsne(groups, dims, cfg.seed), title=f"t-SNE of the samples, {dims}-D",
                        caption=f"Up to {cfg.tsne_points} samples per sampler, drawn at random from all chains and "
                        f"steps (pooled and thinned); {'openTSNE' if dims == 2 else 'scikit-learn'} t-SNE.")
-    run.text("convention", f"Proposal x' = x - tau grad E(x) + sqrt(2 tau) xi, xi ~ N(0, I), tau = {cfg.tau}; MALA "
+    out.text("convention", f"Proposal x' = x - tau grad E(x) + sqrt(2 tau) xi, xi ~ N(0, I), tau = {cfg.tau}; MALA "
              "accepts with min(1, exp(E(x) - E(x')) q(x|x') / q(x'|x)), q the Gaussian transition density; ULA "
              "always moves. NaN or infinite proposals are rejected. MALA evaluates energy and gradient once per "
              "step, at the proposal.", title="Sampler")
-    run.text("verdict", _verdict(rows, close_rows, target, cfg), title="Verdict")
-    run.text("study_numbers", STUDY_NOTE, title="The study's numbers")
+    out.text("verdict", _verdict(rows, close_rows, target, cfg), title="Verdict")
+    out.text("study_numbers", STUDY_NOTE, title="The study's numbers")
     summary = {f"{r['method']}_{r['energy']}_{k}": r[k] for r in rows for k in ("total_s", "accept_rate", "ess_per_s")}
     summary.update({f"{r['method']}_{r['energy']}_sw_ratio": r["sw_ratio"] for r in close_rows})
     times = {r["method"]: r["total_s"] for r in rows if r["energy"] == "regressor"}
     if {"mala", "ula"} <= set(times):
         summary["mala_ula_time_ratio"] = times["mala"] / times["ula"]
-    run.summary(headline="mala_ula_time_ratio" if "mala_ula_time_ratio" in summary else None, **summary)
+    out.summary(headline="mala_ula_time_ratio" if "mala_ula_time_ratio" in summary else None, **summary)
 
 
 def _thin(n: int, k: int, seed: int) -> torch.Tensor:

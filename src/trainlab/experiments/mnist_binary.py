@@ -27,6 +27,7 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, with_std
+from trainlab.runs import Run
 from trainlab.train.stack import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, check_lr, evaluate, fit, make_optimizer
 from trainlab.train.result import TrainResult, combined_status
@@ -88,8 +89,8 @@ BATCHABLE = ("hidden", "activation", "optimizer", "lr")
 """Fields a sweep may vary inside one batch: trials that differ only in these train as stacks (run_batch)."""
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # Data: keep the chosen classes, split the training images 80/20 with the run's seed.
     data, split = load_splits(cfg, device, classes=cfg.classes)
@@ -112,10 +113,10 @@ def run(cfg: Config, run) -> None:
                 generator=torch_generator(seed), on_epoch=validate, desc=f"batch {batch_size}",
             )
             trained.append((batch_size, seed, model, result))
-    report(cfg, run, data, split, trained)
+    report(cfg, out, data, split, trained)
 
 
-def run_batch(cfgs: list[Config], runs: list) -> None:
+def run_batch(cfgs: list[Config], runs: list[Run]) -> None:
     """Sweep trials that differ only in ``BATCHABLE`` fields, trained together: every (batch size, seed)
     of every trial in one stacked model (:mod:`trainlab.train.stack`), each trial reported as ``run``
     would report it (the same tables up to float rounding; its time is its share of the stack's)."""
@@ -126,29 +127,29 @@ def run_batch(cfgs: list[Config], runs: list) -> None:
              for c in cfgs for repeat in range(c.seeds) for batch_size in c.batch_sizes]
     results = iter(train_trials(specs, *split["train"], epochs=cfg.epochs, n_classes=len(cfg.classes),
                                 evals={"val": split["val"]}, eval_every_epoch=True))
-    for c, run in zip(cfgs, runs, strict=True):
+    for c, out in zip(cfgs, runs, strict=True):
         trained = [(r.spec.batch_size, r.spec.seed, r.model, r)
                    for r in (next(results) for _ in range(c.seeds * len(c.batch_sizes)))]
-        report(c, run, data, split, trained)
+        report(c, out, data, split, trained)
 
 
-def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, TrainResult]]) -> None:
+def report(cfg: Config, out, data, split, trained: list[tuple[int, int, MLP, TrainResult]]) -> None:
     """The tables, figure and summary of one trial from its trained (batch size, seed, model, result)."""
-    run.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
+    out.text("data", f"{describe_splits(data, split)}; classes {cfg.classes}.", title="Data")
     rows = []
     for batch_size, seed, model, result in trained:
         for record in result.history:
-            run.log(batch_size=batch_size, seed=seed, **record)
+            out.log(batch_size=batch_size, seed=seed, **record)
         if result.status == "done":  # a diverged model is no model to hand back
-            save_checkpoint(run, f"bs{batch_size}_seed{seed}", model, architecture=model.architecture(), config=cfg)
+            save_checkpoint(out, f"bs{batch_size}_seed{seed}", model, architecture=model.architecture(), config=cfg)
         # a diverged model's accuracy is no result (a frozen or NaN model still predicts some class)
         accs = {f"{name}_acc": evaluate(model, *split[name])["acc"] if result.status == "done" else float("nan")
                 for name in split}
         rows.append({"batch_size": batch_size, "seed": seed, "train_time_s": result.seconds,
                      **accs, "status": result.status})
 
-    run.text("model", str(trained[-1][2]), title="Model (print(model))", code=True)
-    run.text(
+    out.text("model", str(trained[-1][2]), title="Model (print(model))", code=True)
+    out.text(
         "training",
         f"Optimizer {cfg.optimizer}, lr {cfg.lr}, {cfg.epochs} epochs, cross-entropy loss, "
         f"hidden width {cfg.hidden} ({cfg.activation}). Training time counts the training loop only "
@@ -161,16 +162,16 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
         rec["status"] = combined_status(r["status"] for r in rows if r["batch_size"] == rec["batch_size"])
     columns = ["batch_size"] + with_std(table, values) + ["status"]
     columns += ["n"] if "n" in table[0] else []
-    run.table("batch_sizes", table, columns=columns, title="Batch size against time and accuracy",
-              caption="Accuracy in percent; time in seconds of training on " + str(run.device) + ".")
+    out.table("batch_sizes", table, columns=columns, title="Batch size against time and accuracy",
+              caption="Accuracy in percent; time in seconds of training on " + str(out.device) + ".")
     if cfg.seeds > 1:
-        run.table("batch_sizes_per_seed", rows, title="Every run")
-    run.text("study_table", STUDY_TABLE, title="The study's numbers")
-    run.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
+        out.table("batch_sizes_per_seed", rows, title="Every run")
+    out.text("study_table", STUDY_TABLE, title="The study's numbers")
+    out.figure("batch_sizes", _plot(table), title="Accuracy and training time against batch size")
 
     finished = [r for r in table if np.isfinite(r["val_acc"])]
     best = max(finished, key=lambda r: r["val_acc"], default=None)
-    run.summary(
+    out.summary(
         headline="test_acc",
         test_acc=best["test_acc"] if best else float("nan"),
         best_batch_size=best["batch_size"] if best else None,
@@ -179,7 +180,7 @@ def report(cfg: Config, run, data, split, trained: list[tuple[int, int, MLP, Tra
         **{f"train_time_s_bs{r['batch_size']}": r["train_time_s"] for r in table},
     )
     if best is None:
-        run.mark_diverged(f"training diverged (NaN/Inf loss or weights) at every batch size; lr {cfg.lr}")
+        out.mark_diverged(f"training diverged (NaN/Inf loss or weights) at every batch size; lr {cfg.lr}")
 
 
 def _plot(table: list[dict]) -> "object":

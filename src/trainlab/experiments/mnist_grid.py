@@ -31,6 +31,7 @@ from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown, with_std
 from trainlab.nn.activations import ACTIVATION_NAMES
+from trainlab.runs import Run
 from trainlab.train.stack import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, check_lr
 from trainlab.train.result import combined_status
@@ -97,12 +98,12 @@ class Config(SplitDataConfig):
         positive("seeds", self.seeds)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # Data: all ten classes, training images split 80/20 with the run's seed.
     data, split = load_splits(cfg, device)
-    run.text("data", f"{describe_splits(data, split)}, {data.num_classes} classes.", title="Data")
+    out.text("data", f"{describe_splits(data, split)}, {data.num_classes} classes.", title="Data")
 
     # The grid, one trial per (seed, activation, batch size, optimizer, width).
     specs = [
@@ -119,9 +120,9 @@ def run(cfg: Config, run) -> None:
                "lr": spec.lr, "hidden": spec.hidden, "seed": spec.seed, "train_time_s": result.seconds,
                **result.metrics, "status": result.status}
         rows.append(row)
-        run.log(**row, history=result.history)
+        out.log(**row, history=result.history)
         if result.status == "done":  # a diverged model is no model to hand back
-            save_checkpoint(run, checkpoint_name(spec), result.model, architecture=result.model.architecture(),
+            save_checkpoint(out, checkpoint_name(spec), result.model, architecture=result.model.architecture(),
                             config=cfg)
 
     # Tables: the study's columns; the Markdown marks the best and worst rows as its colours did.
@@ -129,18 +130,18 @@ def run(cfg: Config, run) -> None:
     columns = KEY + with_std(table, VALUES) + ["status"]
     columns += ["n"] if "n" in table[0] else []
     marks = _marks(table)
-    run.table("grid", table, columns=columns, title="Grid: activation x batch size x optimizer x width",
+    out.table("grid", table, columns=columns, title="Grid: activation x batch size x optimizer x width",
               caption="Accuracy in percent. Marks: best row per activation and optimizer by validation "
                       "accuracy (bold), and the worst row per activation and optimizer.",
               markdown=rows_to_markdown(table, columns, bold=lambda i, r: marks.get(i, "").startswith("best"),
                                         marks=marks),
               row_classes={i: mark.split()[0] for i, mark in marks.items()})
-    run.figure("test_acc_vs_hidden", _plot(table, cfg), title="Test accuracy against hidden width",
+    out.figure("test_acc_vs_hidden", _plot(table, cfg), title="Test accuracy against hidden width",
                caption="One line per optimizer (line style) and batch size (colour), one panel per activation.")
-    run.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
+    out.text("model", str(MLP(split["train"][0].shape[1], cfg.hiddens[-1], data.num_classes, cfg.activations[0])),
              title="Model (print(model), widest trial)", code=True)
-    run.text("training", _training_note(cfg, results, device), title="Training details")
-    run.text("study_table", STUDY_TABLE, title="The study's numbers")
+    out.text("training", _training_note(cfg, results, device), title="Training details")
+    out.text("study_table", STUDY_TABLE, title="The study's numbers")
 
     best = {}
     for i, mark in marks.items():
@@ -148,11 +149,11 @@ def run(cfg: Config, run) -> None:
             r = table[i]
             best[f"test_acc_{r['activation']}_{r['optimizer']}"] = r["test_acc"]
     headline = max(best.values(), default=float("nan"))
-    run.summary(headline="test_acc", test_acc=headline, **best,
+    out.summary(headline="test_acc", test_acc=headline, **best,
                 trials=len(specs), diverged=sum(r["status"] != "done" for r in rows),
                 train_time_s=sum(r.stack_seconds / r.stack_size for r in results))
     if not np.isfinite(headline):
-        run.mark_diverged("every trial of the grid diverged (NaN/Inf loss or weights)")
+        out.mark_diverged("every trial of the grid diverged (NaN/Inf loss or weights)")
 
 
 def _summarise(rows: list[dict]) -> list[dict]:

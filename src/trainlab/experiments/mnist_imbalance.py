@@ -33,6 +33,7 @@ from trainlab.experiments._data import SplitDataConfig, load_data
 from trainlab.report.figures import mean_std_lines, new_figure
 from trainlab.report.stats import paired_difference
 from trainlab.report.tables import mean_std, mean_std_markdown
+from trainlab.runs import Run
 from trainlab.train.imbalance import (POSTHOC, STRATEGIES, WEIGHTED, posthoc_decision, scores, strategy_grid,
                                       weight_factor)
 from trainlab.train.metrics import binary_metrics_stacked
@@ -111,8 +112,8 @@ class Config(SplitDataConfig):
         positive("tau", self.tau)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # Data: the two classes, labels 0 (kept whole) and 1 (thinned); all of it on the device once.
     data = load_data(cfg)
@@ -152,18 +153,18 @@ def run(cfg: Config, run) -> None:
     for group in groups:
         for strategy, expr, factor, i in group["trials"]:
             if results[i].status == "done":  # a diverged model is no model to hand back
-                save_checkpoint(run, checkpoint_name(group["N"], strategy, expr, group["seed"]), results[i].model,
+                save_checkpoint(out, checkpoint_name(group["N"], strategy, expr, group["seed"]), results[i].model,
                                 architecture=results[i].model.architecture(), config=cfg, weight_value=factor)
     for test_set, per_run in runs.items():
         for r in per_run:
-            run.log(test_set=test_set, **r)
+            out.log(test_set=test_set, **r)
 
     # Tables: the study's columns plus the new ones, mean and std over seeds, for both test sets.
     tables = {test_set: _aggregate(per_run) for test_set, per_run in runs.items()}
     columns = KEY + [c for v in VALUES for c in (v, f"{v}_std")] + ["n", "n_undefined"]
     for test_set, title in (("sparsed", "Test set thinned like training (the study's Figures 1, 3, 5)"),
                             ("original", "Original test set (the study's Figures 2, 4, 6)")):
-        run.table(f"{test_set}_test", _nan_as_text(tables[test_set], columns), columns=columns, title=title,
+        out.table(f"{test_set}_test", _nan_as_text(tables[test_set], columns), columns=columns, title=title,
                   markdown=mean_std_markdown(tables[test_set], KEY, VALUES + ["n_undefined"]),
                   caption="Mean ± std over seeds; accuracy in percent; F1, AP and MCC of the thinned class, which "
                   "has n_rare_train / n_rare_test samples in training / this test set. n/a: undefined in every run; "
@@ -174,7 +175,7 @@ def run(cfg: Config, run) -> None:
     best = _best_weights(table, cfg)
     for key, label in (("f1_test", "F1"), ("ap_test", "average precision")):
         lines = {s: [_runs(per_run, n, s, best.get((n, s), "-"), key) for n in cfg.Ns] for s in cfg.strategies}
-        run.figure(f"{key[:-5]}_vs_N", _plot(lines, cfg.Ns, "N (the rare class keeps one sample in N)",
+        out.figure(f"{key[:-5]}_vs_N", _plot(lines, cfg.Ns, "N (the rare class keeps one sample in N)",
                                              f"{label}, original test set", log=True),
                    title=f"{label} on the original test set against N",
                    caption="Mean over seeds, bars one std (cut at 0 and 1); loss_weight and resample at the weight "
@@ -184,13 +185,13 @@ def run(cfg: Config, run) -> None:
         lines = {s: [_runs(per_run, n_ref, s, w, "f1_test") for w in cfg.weights] for s in cfg.strategies
                  if s in WEIGHTED}
         base = _runs(per_run, n_ref, "none", "-", "f1_test") if "none" in cfg.strategies else None
-        run.figure("f1_vs_weight", _plot(lines, cfg.weights, "weight factor of the rare class",
+        out.figure("f1_vs_weight", _plot(lines, cfg.weights, "weight factor of the rare class",
                                          f"F1, original test set, N = {n_ref}", baseline=base),
                    title=f"F1 against the weight factor at N = {n_ref}",
                    caption="Mean over seeds, bars one std (cut at 0 and 1); dotted: the baseline's mean.")
-    run.text("verdict", _verdict(per_run, best, runs["sparsed"], cfg), title="Verdict")
+    out.text("verdict", _verdict(per_run, best, runs["sparsed"], cfg), title="Verdict")
     n_models, how = len(specs), "as stacked models" if cfg.batched else "one at a time"
-    run.text("training", f"{n_models} models ({len(cfg.Ns)} N x {cfg.seeds} seeds x {n_models // len(groups)} trained "
+    out.text("training", f"{n_models} models ({len(cfg.Ns)} N x {cfg.seeds} seeds x {n_models // len(groups)} trained "
              f"settings; post-hoc strategies reuse the baseline's model) trained in {train_seconds:.1f} s on {device} "
              f"{how}, evaluated in {eval_seconds:.1f} s. MLP {x.shape[1]} -> {cfg.hidden} ReLU -> 2, Adam lr "
              f"{cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, focal gamma {cfg.focal_gamma:g}, logit "
@@ -200,18 +201,18 @@ def run(cfg: Config, run) -> None:
              "each class split on its own; "
              "train_time_s is a model's share of its stack's time." + _same_data_note(train_labels, cfg.Ns),
              title="Training details")
-    run.text("study_table", STUDY_TABLE, title="The study's numbers")
+    out.text("study_table", STUDY_TABLE, title="The study's numbers")
 
     medians = {(r["strategy"], r["weight"]): float(np.median(_runs(per_run, n_ref, r["strategy"], r["weight"],
                                                                    "f1_test"))) for r in table if r["N"] == n_ref}
     top = max(medians, key=lambda k: -math.inf if math.isnan(medians[k]) else medians[k])  # NaN: diverged
-    run.summary(headline=f"median_f1_test_N{n_ref}", **{f"median_f1_test_N{n_ref}": medians[top]},
+    out.summary(headline=f"median_f1_test_N{n_ref}", **{f"median_f1_test_N{n_ref}": medians[top]},
                 best_at_N=f"{top[0]} {top[1]}".strip(" -"), models=n_models, train_seconds=train_seconds,
                 eval_seconds=eval_seconds, diverged=sum(r.status != "done" for r in results),
                 undefined_f1_val=sum(math.isnan(r["f1_val"]) for r in per_run),
                 undefined_f1_sparse_test=sum(math.isnan(r["f1_test"]) for r in runs["sparsed"]))
     if all(r.status != "done" for r in results):
-        run.mark_diverged("every model diverged (NaN/Inf loss or weights)")
+        out.mark_diverged("every model diverged (NaN/Inf loss or weights)")
 
 
 def checkpoint_name(n: int, strategy: str, weight: str, seed: int) -> str:

@@ -22,6 +22,7 @@ from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.nn.autoencoder import MLPAutoencoder
 from trainlab.nn.mlp import ACTIVATIONS
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 from trainlab.train.loop import OPTIMIZERS, check_lr, fit, make_optimizer
 from trainlab.train.metrics import mean_loss
 
@@ -75,14 +76,14 @@ class Config(SplitDataConfig):
         positive("per_digit", self.per_digit)
 
 
-def run(cfg: Config, run) -> None:
-    device = run.device
+def run(cfg: Config, out: Run) -> None:
+    device = out.device
 
     # Data: all classes; pixels in [0, 1] from to_tensor, then optionally [-1, 1] for the Tanh output.
     data, pairs = load_splits(cfg, device)
     scale = 2.0 if cfg.pixel_range == "pm1" else 1.0
     split = {name: x * scale - (scale - 1.0) for name, (x, _) in pairs.items()}
-    run.text("data", f"{describe_splits(data, pairs)}; pixels scaled to "
+    out.text("data", f"{describe_splits(data, pairs)}; pixels scaled to "
              f"{'[-1, 1]' if cfg.pixel_range == 'pm1' else '[0, 1]'}.", title="Data")
 
     # Model and training: reconstruct the input, MSE loss.
@@ -98,7 +99,7 @@ def run(cfg: Config, run) -> None:
                  batch_size=cfg.batch_size, generator=torch_generator(cfg.seed), on_epoch=validate,
                  desc="autoencoder")
     for record in result.history:
-        run.log(**record)
+        out.log(**record)
 
     # Measure: MSE on every split after training, in the training scale and in [0, 1] pixel units.
     to_unit = 1.0 / scale**2  # MSE scales with the square of the pixel scale
@@ -106,10 +107,10 @@ def run(cfg: Config, run) -> None:
     for name, x in split.items():
         mse = mean_loss(model, x, x, loss_fn) if result.status == "done" else float("nan")
         rows.append({"split": name, "mse": mse, "mse_unit_pixels": mse * to_unit, "images": len(x)})
-    run.table("mse", rows, columns=["split", "mse", "mse_unit_pixels", "images"], title="Reconstruction MSE",
+    out.table("mse", rows, columns=["split", "mse", "mse_unit_pixels", "images"], title="Reconstruction MSE",
               caption=f"mse: mean over pixels and images in the training scale ({cfg.pixel_range}); "
                       "mse_unit_pixels: the same for pixels in [0, 1].")
-    run.figure("loss", _plot_loss(result.history), title="Loss against epoch",
+    out.figure("loss", _plot_loss(result.history), title="Loss against epoch",
                caption="Training: mean minibatch loss over each epoch; validation: MSE after each epoch.")
     picks = _pick_per_class(data.test_labels, cfg.per_digit)
     with torch.inference_mode():
@@ -117,19 +118,19 @@ def run(cfg: Config, run) -> None:
         recon = model(split["test"][torch.as_tensor(picks, device=device)])
     images = ((split["test"][torch.as_tensor(picks, device=device)] + (scale - 1.0)) / scale).cpu().numpy()
     recon_np = ((recon + (scale - 1.0)) / scale).clamp(0, 1).cpu().numpy()
-    run.figure("reconstructions",
+    out.figure("reconstructions",
                _plot_pairs(images, recon_np, data.image_shape, data.class_names, cfg.per_digit),
                title="Test images (left) and their reconstructions (right)",
                caption=f"The first {cfg.per_digit} test images of every class.")
-    run.text("model", str(model), title="Model (print(model))", code=True)
-    save_checkpoint(run, "autoencoder", model, config=cfg, architecture={
+    out.text("model", str(model), title="Model (print(model))", code=True)
+    save_checkpoint(out, "autoencoder", model, config=cfg, architecture={
         "in_dim": split["train"].shape[1], "hidden": cfg.hidden, "activation": cfg.activation,
         "output_activation": cfg.output_activation})
-    run.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
+    out.text("training", f"MSE loss, {cfg.optimizer} lr {cfg.lr}, {cfg.epochs} epochs, batch size "
              f"{cfg.batch_size}, {result.seconds:.1f} s of training on {device}; status {result.status}.",
              title="Training details")
-    run.text("study_numbers", STUDY_NUMBERS, title="The study's numbers")
-    run.summary(headline="test_mse", **{f"{r['split']}_mse": r["mse"] for r in rows},
+    out.text("study_numbers", STUDY_NUMBERS, title="The study's numbers")
+    out.summary(headline="test_mse", **{f"{r['split']}_mse": r["mse"] for r in rows},
                 test_mse_unit_pixels=rows[-1]["mse_unit_pixels"], train_time_s=result.seconds)
 
 

@@ -21,6 +21,7 @@ from trainlab.analysis.receptive_field import as_specs, empirical_receptive_fiel
 from trainlab.config import BaseConfig
 from trainlab.device import torch_generator
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 
 NAME = "receptive-field"
 STUDY = "optim-cnn"
@@ -56,7 +57,7 @@ class Config(BaseConfig):
         as_specs(self.extra)  # parse now, so a bad spec is a ConfigError naming it before anything runs
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     # Data: the study's table, plus an optional network of the user's.
     networks = [list(r) for r in STUDY_ROWS] + ([list(cfg.extra)] if cfg.extra else [])
     n_cols = max(5, max(len(n) for n in networks))
@@ -71,15 +72,15 @@ def run(cfg: Config, run) -> None:
         for i, f in enumerate(fields, start=1):
             layers.append({"row": row, "layer": i, "spec": str(f.spec), "size": f.size, "jump": f.jump,
                            "start": f.start})
-        run.log(row=row, receptive_field=size)
+        out.log(row=row, receptive_field=size)
 
     columns = ["row", *[f"layer{i}" for i in range(1, n_cols + 1)], "receptive_field"]
-    run.table("receptive_field", table, columns=columns, title="Table 1 filled in",
+    out.table("receptive_field", table, columns=columns, title="Table 1 filled in",
               caption="Side in input pixels of the square one output pixel sees (8 means 8 x 8).")
-    run.table("layers", layers, title="Layer by layer", floatfmt=".4g",
+    out.table("layers", layers, title="Layer by layer", floatfmt=".4g",
               caption="size: receptive field side after the layer; jump: input pixels between neighbouring "
               "outputs (cumulative stride); start: centre of output 0's field in input pixel coordinates.")
-    run.text("study", _study_note(table), title="Against the study")
+    out.text("study", _study_note(table), title="Against the study")
 
     # Measure: the same networks with random positive weights, gradient of one output pixel.
     all_match = None
@@ -92,13 +93,13 @@ def run(cfg: Config, run) -> None:
                            "measured_width": measured.width,
                            "match": computed == measured.height == measured.width})
         all_match = all(c["match"] for c in checks)
-        run.table("measured", checks, title="Check: measured from input gradients",
+        out.table("measured", checks, title="Check: measured from input gradients",
                   caption="Max pooling is measured as average pooling of the same shape (a max passes gradient "
                   "to one input only); weights are positive so contributions cannot cancel. "
                   f"{len(checks)} networks in {time.perf_counter() - start:.2f} s.")
 
-    run.figure("growth", _plot(sizes), title="Receptive field after each layer")
-    run.summary(headline="receptive_field_row1",
+    out.figure("growth", _plot(sizes), title="Receptive field after each layer")
+    out.summary(headline="receptive_field_row1",
                 **{f"receptive_field_row{r['row']}": r["receptive_field"] for r in table},
                 **({} if all_match is None else {"all_match_measured": all_match}))
 

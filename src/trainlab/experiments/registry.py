@@ -11,9 +11,9 @@ defines the recipe contract is an experiment:
 - ``QUICK``: a dict of overrides small enough for tests and the tour (seconds,
   on data that needs no download),
 - ``Config``: a dataclass inheriting :class:`trainlab.config.BaseConfig`,
-- ``run(cfg, run)``: the recipe;
+- ``run(cfg: Config, out: Run) -> None``: the recipe, writing everything through ``out``;
 - optionally ``DISTRIBUTED = True``: the recipe trains data-parallel when started by
-  ``torchrun`` (it passes ``run.dist`` to its trainer and writes only on rank 0);
+  ``torchrun`` (it passes ``out.dist`` to its trainer and writes only on rank 0);
 - optionally, to run several sweep trials at once (for example as one stacked model,
   :mod:`trainlab.train.stack`), both of:
 

@@ -29,6 +29,7 @@ from trainlab.data import random_subset, to_tensor
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.report.figures import new_figure
 from trainlab.nn.activations import activation_name
+from trainlab.runs import Run
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
@@ -88,14 +89,14 @@ class Config(ImageDataConfig):
         check(self.tsne_points == 0 or self.tsne_points >= 20, "tsne_points must be 0 (skip) or >= 20")
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     # Data: flattened float32 pixels in [0, 1]; the study trained on all of train, tested on test.
     data = load_data(cfg)
     keep = random_subset(len(data.train_labels), cfg.train_limit, cfg.seed)
     X_train, y_train = to_tensor(data.train_images[keep], "cpu").numpy(), data.train_labels[keep]
     X_test, y_test = to_tensor(data.test_images, "cpu").numpy(), data.test_labels
     sizes = [X_train.shape[1], *cfg.hidden, data.num_classes]
-    run.text(
+    out.text(
         "data",
         f"{data.name} ({data.source}): {len(y_train)} training and {len(y_test)} test images; "
         f"network {sizes}, lr {cfg.lr}, batch {cfg.batch_size}, {cfg.epochs} epochs, "
@@ -103,7 +104,7 @@ def run(cfg: Config, run) -> None:
         "the test error curve (it is never used for training).",
         title="Data and settings",
     )
-    run.text("study", STUDY_NOTE, title="The study's numbers")
+    out.text("study", STUDY_NOTE, title="The study's numbers")
 
     # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
     # they run side by side on the cores workers.run_independent gives, each on one BLAS thread.
@@ -138,10 +139,10 @@ def run(cfg: Config, run) -> None:
         net, scratch_s = results[("scratch", activation)]
         nets[activation] = net
         if not net.diverged:  # a diverged network's weights are no model
-            save_checkpoint(run, activation, net, architecture=net.architecture(), config=cfg,
+            save_checkpoint(out, activation, net, architecture=net.architecture(), config=cfg,
                             status=net.result.status, history=net.result.history)
         for epoch, (tl, ta, vl, va) in enumerate(zip(*(net.history[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc"))), 1):
-            run.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
+            out.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
         # scikit-learn with the same architecture and plain SGD (not run: no status)
         sk_acc, sk_s, sk_status = results.get(("sklearn", activation), (float("nan"), float("nan"), None))
         rows.append(
@@ -156,7 +157,7 @@ def run(cfg: Config, run) -> None:
             }
         )
 
-    run.table(
+    out.table(
         "activations",
         rows,
         title="Test accuracy and training time per hidden activation",
@@ -170,10 +171,10 @@ def run(cfg: Config, run) -> None:
     )
     diverged = [f"{impl} {r['activation']}" for r in rows for impl in ("scratch", "sklearn") if r[f"{impl}_status"] == "diverged"]
     if diverged:
-        run.text("diverged", f"Diverged (non-finite loss, training stopped): {', '.join(diverged)}. "
+        out.text("diverged", f"Diverged (non-finite loss, training stopped): {', '.join(diverged)}. "
                  f"Plain SGD at lr {cfg.lr} can blow up, most often for the linear network, whose "
                  "activations are not bounded; a smaller lr or fewer layers avoids it.", title="Divergence")
-    run.figure("error_curves", error_figure(nets), title="Training and test error against epoch",
+    out.figure("error_curves", error_figure(nets), title="Training and test error against epoch",
                caption="Training error averages each epoch's minibatches (taken as the weights move); "
                "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
 
@@ -185,11 +186,11 @@ def run(cfg: Config, run) -> None:
         if cfg.tsne_points:
             pick = np.random.default_rng(cfg.seed).permutation(len(y_test))[: cfg.tsne_points]
             embedding = tsne(model.hidden_features(X_test[pick]), cfg.seed)
-            run.save_array("tsne/embedding.npy", embedding)
-            run.figure("tsne", tsne_figure(embedding, y_test[pick], data.class_names, best["activation"]),
+            out.save_array("tsne/embedding.npy", embedding)
+            out.figure("tsne", tsne_figure(embedding, y_test[pick], data.class_names, best["activation"]),
                        title=f"t-SNE of the last hidden layer ({best['activation']}, best test accuracy)",
                        caption=f"{len(pick)} test images, openTSNE with perplexity {min(30.0, (len(pick) - 1) / 3):.0f}.")
-    run.summary(
+    out.summary(
         headline="best_scratch_test_acc",
         best_activation=best["activation"] if best else None,
         best_scratch_test_acc=best["scratch_test_acc"] if best else float("nan"),
@@ -197,7 +198,7 @@ def run(cfg: Config, run) -> None:
         **{f"sklearn_test_acc_{r['activation']}": r["sklearn_test_acc"] for r in rows},
     )
     if best is None:
-        run.mark_diverged("the NumPy network diverged (NaN/Inf loss) with every activation")
+        out.mark_diverged("the NumPy network diverged (NaN/Inf loss) with every activation")
 
 
 def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float, str]:

@@ -27,6 +27,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.report.figures import log_scale_if_any, new_figure
 from trainlab.nn.activations import activation_name
+from trainlab.runs import Run
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
@@ -84,18 +85,18 @@ class Config(SplitDataConfig):
         positive("epochs", self.epochs)
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     # Data: flattened float32 pixels in [0, 1], training images split into train and validation.
     data, split = load_splits(cfg, "cpu")  # the NumPy network reads NumPy arrays
     (X, y), (X_val, y_val) = ([t.numpy() for t in split[name]] for name in ("train", "val"))
-    run.text(
+    out.text(
         "data",
         f"{data.name} ({data.source}): {len(y)} training and {len(y_val)} validation images. "
         f"Network [{X.shape[1]}, h, {data.num_classes}] with {cfg.activation} hidden units, "
         f"{cfg.weight_init} initialisation, SGD with batch {cfg.batch_size} for {cfg.epochs} epochs.",
         title="Data and settings",
     )
-    run.text("study", STUDY_NOTE, title="The study's numbers")
+    out.text("study", STUDY_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
     grid = [(h, lr) for h in cfg.hiddens for lr in cfg.lrs]
@@ -107,12 +108,12 @@ def run(cfg: Config, run) -> None:
         net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}")
         seconds = time.perf_counter() - start
         if not net.diverged:  # a diverged network's weights are no model
-            save_checkpoint(run, f"h{h}_lr{lr:g}", net, architecture=net.architecture(), config=cfg,
+            save_checkpoint(out, f"h{h}_lr{lr:g}", net, architecture=net.architecture(), config=cfg,
                             status=net.result.status, history=net.result.history)
         hist = net.history
         histories[h, lr] = hist
         for epoch, (tl, vl, va) in enumerate(zip(hist["train_loss"], hist["val_loss"], hist["val_acc"]), 1):
-            run.log(hidden_units=h, learning_rate=lr, epoch=epoch, train_loss=tl, val_loss=vl, val_acc=va)
+            out.log(hidden_units=h, learning_rate=lr, epoch=epoch, train_loss=tl, val_loss=vl, val_acc=va)
         rows.append(
             {
                 "hidden_units": h,
@@ -127,17 +128,17 @@ def run(cfg: Config, run) -> None:
             }
         )
 
-    run.table("sweep", rows, title="Every model",
+    out.table("sweep", rows, title="Every model",
               caption="avg_* = mean of the per-epoch losses (the study's measure); final_* = last epoch. "
               "Training loss is the average over each epoch's minibatches.")
     for key, title in (("avg_train_loss", "Average training loss"), ("avg_val_loss", "Average validation loss")):
-        run.table(key, pivot(rows, key, cfg.lrs), title=f"{title} (rows: hidden units, columns: learning rate)")
-    run.figure("loss_curves", curves_figure(histories, cfg.hiddens, cfg.lrs),
+        out.table(key, pivot(rows, key, cfg.lrs), title=f"{title} (rows: hidden units, columns: learning rate)")
+    out.figure("loss_curves", curves_figure(histories, cfg.hiddens, cfg.lrs),
                title="Training (solid) and validation (dashed) loss against epoch")
-    run.figure("final_val_loss", width_figure(rows, cfg.lrs), title="Final validation loss against width")
+    out.figure("final_val_loss", width_figure(rows, cfg.lrs), title="Final validation loss against width")
 
     best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
-    run.summary(
+    out.summary(
         headline="best_val_loss",
         best_val_loss=best["final_val_loss"] if best else float("nan"),
         best_hidden_units=best["hidden_units"] if best else None,
@@ -147,7 +148,7 @@ def run(cfg: Config, run) -> None:
         diverged=sum(r["status"] == "diverged" for r in rows),
     )
     if best is None:
-        run.mark_diverged("every width and learning rate diverged (NaN/Inf loss)")
+        out.mark_diverged("every width and learning rate diverged (NaN/Inf loss)")
 
 
 def pivot(rows: list[dict], key: str, learning_rates: list[float]) -> list[dict]:

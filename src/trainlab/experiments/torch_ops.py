@@ -24,6 +24,7 @@ from trainlab.config import BaseConfig, positive
 from trainlab.device import torch_generator
 from trainlab.errors import DataError
 from trainlab.report.figures import new_figure
+from trainlab.runs import Run
 from trainlab.scratch import ops
 
 NAME = "torch-ops"
@@ -56,10 +57,10 @@ class Config(BaseConfig):
         positive("linear_out", self.linear_out)
 
 
-def run(cfg: Config, run) -> None:
+def run(cfg: Config, out: Run) -> None:
     # Data: the study's ramp and filters, from its files or rebuilt.
     x, filters, source = load_inputs(cfg.data_dir)
-    run.text(
+    out.text(
         "data",
         f"Input {tuple(x.shape)} and filter {tuple(filters.shape)} ({source}). The filter file holds "
         f"{filters.shape[0]} one-tap filters (out_channels={filters.shape[0]}, kernel_size={filters.shape[-1]}), "
@@ -79,25 +80,25 @@ def run(cfg: Config, run) -> None:
     # Measure: outputs and gradients of each, torch against NumPy.
     rows, outputs = [], []
     for case in cases:
-        result = compare(case, run.device, gen)
+        result = compare(case, out.device, gen)
         for row in result.pop("rows"):
             rows.append(row)
-            run.log(op=row["op"], max_abs_diff=row["max_abs_diff"], max_abs_grad_diff=row["max_abs_grad_diff"])
+            out.log(op=row["op"], max_abs_diff=row["max_abs_diff"], max_abs_grad_diff=row["max_abs_grad_diff"])
         outputs.append(result)
 
-    run.table(
+    out.table(
         "ops", rows, columns=["op", "output_shape", "max_abs_diff", "max_abs_grad_diff", "torch_call"],
         title="NumPy against torch",
         caption="Largest absolute difference of the outputs, and of the gradients with respect to the "
         "input and every parameter for a random upstream gradient (float32, CPU NumPy against torch on "
-        f"{run.device}).",
+        f"{out.device}).",
     )
-    run.figure("outputs", _plot(outputs), title="Outputs side by side",
+    out.figure("outputs", _plot(outputs), title="Outputs side by side",
                caption="torch (line) and NumPy (dots) for every op; channel 0 of the first sample.")
-    run.text("values", _side_by_side(outputs), title="Output values (torch above, NumPy below)", code=True)
+    out.text("values", _side_by_side(outputs), title="Output values (torch above, NumPy below)", code=True)
     worst = max(r["max_abs_diff"] for r in rows)
     worst_grad = max(r["max_abs_grad_diff"] for r in rows if not math.isnan(r["max_abs_grad_diff"]))
-    run.summary(headline="max_abs_diff", max_abs_diff=worst, max_abs_grad_diff=worst_grad, n_ops=len(cases))
+    out.summary(headline="max_abs_diff", max_abs_diff=worst, max_abs_grad_diff=worst_grad, n_ops=len(cases))
 
 
 def load_inputs(data_dir: Optional[str]) -> tuple[torch.Tensor, torch.Tensor, str]:

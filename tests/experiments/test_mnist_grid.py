@@ -51,7 +51,7 @@ def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
 def test_batched_and_one_at_a_time_give_the_same_grid(tmp_path):
     small = dict(activations=["relu"], batch_sizes=[64], hiddens=[8, 16])
     a = read_table(run_quick("mnist-grid", tmp_path / "a", **small), "grid")[1]
-    b = read_table(run_quick("mnist-grid", tmp_path / "b", batched=False, **small), "grid")[1]
+    b = read_table(run_quick("mnist-grid", tmp_path / "b", stacked=False, **small), "grid")[1]
     for ra, rb in zip(a, b, strict=True):
         assert [ra[k] for k in ("optimizer", "hidden")] == [rb[k] for k in ("optimizer", "hidden")]
         for split in ("train", "val", "test"):

@@ -72,7 +72,7 @@ def test_batched_and_one_at_a_time_give_the_same_table(tmp_path):
     small = dict(Ns=[5, 25], seeds=2, strategies=["none", "resample", "focal", "logit_adjust", "threshold"],
                  weights=["1", "n0/n1"])
     a = read_table(run_quick("mnist-imbalance", tmp_path / "a", **small), "original_test")[1]
-    b = read_table(run_quick("mnist-imbalance", tmp_path / "b", batched=False, **small), "original_test")[1]
+    b = read_table(run_quick("mnist-imbalance", tmp_path / "b", stacked=False, **small), "original_test")[1]
     assert len(a) == len(b) == 2 * 6
     for ra, rb in zip(a, b, strict=True):
         assert (ra["N"], ra["strategy"], ra["weight"]) == (rb["N"], rb["strategy"], rb["weight"])

@@ -5,7 +5,7 @@ The study trained ``784 -> hidden -> 10`` with a sigmoid (Table 2) and a ReLU
 {Adam lr 1e-3, SGD lr 1e-2} and hidden width {4, 32, 64, 128}, one model after
 another (~15 min per activation). Here the trials that share a batch size are
 trained together as one stacked model (``trainlab.train.stack``), each with its
-own width, activation, optimizer and learning rate; ``batched=false`` trains
+own width, activation, optimizer and learning rate; ``stacked=false`` trains
 them one at a time and gives the same numbers up to float rounding.
 
 Checkpoints (:mod:`trainlab.checkpoints`): every trial that did not diverge (the default
@@ -18,7 +18,7 @@ and ``load_checkpoint``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from trainlab.train.result import combined_status
 NAME = "mnist-grid"
 STUDY = "mlp"
 QUESTION = "Q2"
-SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, trained batched"
+SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, trained as stacks"
 RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
@@ -62,6 +62,7 @@ Each of its configurations took 17-25 s of training, about 15 minutes per activa
 
 @dataclass
 class Config(SplitDataConfig):
+    RENAMED: ClassVar[dict[str, str]] = {"batched": "stacked"}
     activations: List[str] = field(default_factory=lambda: ["sigmoid", "relu"])
     """Hidden activations, one table panel each (the study's Tables 2 and 3)."""
     batch_sizes: List[int] = field(default_factory=lambda: [64, 128, 1024])
@@ -76,7 +77,7 @@ class Config(SplitDataConfig):
     """Passes over the training split for every trial (the study does not state its number)."""
     seeds: int = 1
     """Repeats of the whole grid with seeds seed, seed+1, ...; more than 1 adds std columns."""
-    batched: bool = True
+    stacked: bool = True
     """Train the trials that share a batch size as one stacked model; false trains one at a time."""
 
     def __post_init__(self) -> None:
@@ -112,7 +113,7 @@ def run(cfg: Config, out: Run) -> None:
         for opt, lr in zip(cfg.optimizers, cfg.lrs) for h in cfg.hiddens
     ]
     results = train_trials(specs, *split["train"], epochs=cfg.epochs, n_classes=data.num_classes,
-                           evals=split, batched=cfg.batched)
+                           evals=split, stacked=cfg.stacked)
 
     rows = []
     for spec, result in zip(specs, results):
@@ -188,7 +189,7 @@ def _training_note(cfg: Config, results: list, device: torch.device) -> str:
            "train_time_s is its share of the stack's time, in proportion to its hidden width "
            f"({len({(r.spec.batch_size, r.spec.seed) for r in results})} stacks, "
            f"{sum(r.stack_seconds / r.stack_size for r in results):.1f} s of training in all)."
-           if cfg.batched else "Trials were trained one at a time; train_time_s is each trial's own training time.")
+           if cfg.stacked else "Trials were trained one at a time; train_time_s is each trial's own training time.")
     return (f"Cross-entropy loss, {cfg.epochs} epochs per trial, "
             + ", ".join(f"{o} lr {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lrs))
             + f" (Adam with torch's default betas 0.9/0.999, plain SGD), on {device}. "

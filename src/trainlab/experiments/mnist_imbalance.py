@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import List
+from typing import ClassVar, List
 
 import numpy as np
 import torch
@@ -68,6 +68,7 @@ at all: its F1 swapped its arguments and replaced undefined values by 1e-6."""
 
 @dataclass
 class Config(SplitDataConfig):
+    RENAMED: ClassVar[dict[str, str]] = {"batched": "stacked"}
     classes: List[int] = field(default_factory=lambda: [0, 1])
     """Two classes: the first is kept whole, the second (the positive class of F1) is thinned to one in N."""
     Ns: List[int] = field(default_factory=lambda: [100] + [250 * i for i in range(1, 9)])
@@ -90,7 +91,7 @@ class Config(SplitDataConfig):
     """Focal loss exponent (Lin et al.'s 2)."""
     tau: float = 1.0
     """Logit adjustment strength, for the logit-adjusted loss and the post-hoc adjustment (Menon et al.'s 1)."""
-    batched: bool = True
+    stacked: bool = True
     """Train all models as one stacked model; false trains them one at a time (the reference, slow)."""
 
     def __post_init__(self) -> None:
@@ -144,7 +145,7 @@ def run(cfg: Config, out: Run) -> None:
 
     with thread_limit(1, device):  # tiny models: a second thread only spin-waits (see trainlab.device)
         start = time.perf_counter()
-        if cfg.batched:
+        if cfg.stacked:
             results = train_per_trial(specs, trials, x, y, epochs=cfg.epochs, n_classes=2)
         else:
             results = [train_alone(s, x, y, data=t, epochs=cfg.epochs, n_classes=2) for s, t in zip(specs, trials)]
@@ -190,7 +191,7 @@ def run(cfg: Config, out: Run) -> None:
                    title=f"F1 against the weight factor at N = {n_ref}",
                    caption="Mean over seeds, bars one std (cut at 0 and 1); dotted: the baseline's mean.")
     out.text("verdict", _verdict(per_run, best, runs["sparsed"], cfg), title="Verdict")
-    n_models, how = len(specs), "as stacked models" if cfg.batched else "one at a time"
+    n_models, how = len(specs), "as stacked models" if cfg.stacked else "one at a time"
     out.text("training", f"{n_models} models ({len(cfg.Ns)} N x {cfg.seeds} seeds x {n_models // len(groups)} trained "
              f"settings; post-hoc strategies reuse the baseline's model) trained in {train_seconds:.1f} s on {device} "
              f"{how}, evaluated in {eval_seconds:.1f} s. MLP {x.shape[1]} -> {cfg.hidden} ReLU -> 2, Adam lr "

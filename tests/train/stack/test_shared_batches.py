@@ -117,7 +117,7 @@ def test_a_diverging_trial_never_changes_its_neighbours_solo_numbers(bad, where)
         if spec is bad:
             continue
         alone = train_trials([spec], x, y, epochs=3, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
-                             batched=False, progress=False)[0]
+                             stacked=False, progress=False)[0]
         assert result.status == alone.status == "done"
         for p, q in zip(params_of(result.model), params_of(alone.model), strict=True):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
@@ -193,7 +193,7 @@ def test_eval_every_epoch_and_the_one_at_a_time_path_record_the_same_history():
     stacked = train_trials(spec, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
                            progress=False)[0]
     alone = train_trials(spec, x, y, epochs=2, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
-                         batched=False, progress=False)[0]
+                         stacked=False, progress=False)[0]
     assert [r["epoch"] for r in stacked.history] == [1, 2]
     for a, b in zip(stacked.history, alone.history, strict=True):
         assert a["train_acc"] == pytest.approx(b["train_acc"], abs=1.01)  # one sample of 100 may flip

@@ -160,19 +160,19 @@ def train_trials(
     n_classes: int | None = None,
     evals: Evals | None = None,
     eval_every_epoch: bool = False,
-    batched: bool = True,
+    stacked: bool = True,
     progress: bool = True,
 ) -> list[TrialResult]:
     """Train any list of trials on all of (x, y); results come back in the order of ``specs``.
 
     ``x`` is (N, in_dim) float on the target device, ``y`` (N,) int64 class indices;
     ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics (percent).
-    With ``batched`` (the default) there is one stack per (batch_size, seed), run through
+    With ``stacked`` (the default) there is one stack per (batch_size, seed), run through
     ``workers.run_independent`` (the results are those of running them one after another
-    on one thread); ``batched=False`` trains every trial alone with :func:`train_alone`.
+    on one thread); ``stacked=False`` trains every trial alone with :func:`train_alone`.
     """
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
-    if not batched:
+    if not stacked:
         return [train_alone(s, x, y, epochs=epochs, n_classes=n_classes, evals=evals,
                             eval_every_epoch=eval_every_epoch, progress=progress) for s in specs]
     groups: dict[tuple[int, int], list[int]] = {}

@@ -1,7 +1,7 @@
 import numpy as np
 from helpers import read_summary, read_table, run_quick
 
-from trainlab.experiments.cifar_scaling import Config, _epochs, _steps
+from trainlab.experiments.cifar_scaling import QUICK, Config, _epochs, _steps
 
 
 def test_quick_accuracy_against_size_with_error_bars(tmp_path):
@@ -20,6 +20,27 @@ def test_quick_accuracy_against_size_with_error_bars(tmp_path):
     assert set(subsets) == {"0", "1"}
     assert (run_dir / "figures" / "scaling.png").is_file()
     assert read_summary(run_dir)["test_acc_full"] == float(rows[-1]["test_acc"])
+    _reloaded_networks_score_the_tables_test_accuracy(run_dir, runs)
+
+
+def _reloaded_networks_score_the_tables_test_accuracy(run_dir, runs):
+    """Every trained network is a checkpoint; reloaded weights-only, it scores the test accuracy of its row."""
+    import torch
+
+    from trainlab.checkpoints import checkpoint_info, load_checkpoint
+    from trainlab.config import load_config
+    from trainlab.experiments._cifar import load_tensors
+    from trainlab.nn.cnn import FastCNN
+    from trainlab.train.cnn import evaluate_cnn
+
+    cfg = load_config(Config, base=QUICK)
+    data = load_tensors(cfg, torch.device("cpu"))
+    for row in runs:
+        name = f"{'all' if row['per_class'] == 'all' else 'per_class' + row['per_class']}_seed{row['seed']}"
+        model = FastCNN(**checkpoint_info(run_dir, name)["architecture"])
+        load_checkpoint(run_dir, name, model)
+        acc = evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip).acc
+        assert acc == float(row["test_acc"]), name
 
 
 def test_small_sets_get_at_least_min_steps():

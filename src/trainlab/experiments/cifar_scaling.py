@@ -8,6 +8,9 @@ each drawing a fresh subset, so the curve comes with error bars; the number
 of epochs grows for small sets so that each still gets ``min_steps`` optimizer
 steps of a full batch (a set smaller than a batch is repeated to fill it),
 the other hyperparameters stay those of ``cifar-cnn``.
+
+Checkpoints (:mod:`trainlab.checkpoints`): every network that finished, named
+``per_class<k>_seed<s>`` (``all_seed<s>`` for the full set), described as ``cifar-cnn``'s.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
 from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
@@ -122,8 +126,14 @@ def run(cfg: Config, out: Run) -> None:
 
         rows = run_independent(train_and_count, jobs, costs=[n * cfg.batch_size * per_image for n in steps],
                                step_flops=cfg.batch_size * per_image, device=device)
-    for row in rows:
+    for row, (k, seed, *_, model) in zip(rows, jobs, strict=True):
         out.log(**row)
+        # every trained network, for reuse (from_run=) and the API; described as cifar-cnn's is
+        if row["status"] == "done":
+            save_checkpoint(out, f"{'all' if k is None else f'per_class{k}'}_seed{seed}", model, config=cfg,
+                            architecture={"in_channels": data.channels, "num_classes": n_classes,
+                                          "widths": list(block_widths(width)), "image_size": data.image_size},
+                            dataset=cfg.dataset, train_images=row["train_images"], seed=seed)
 
     table = mean_std(rows, by=["per_class", "train_images", "epochs", "steps"],
                      values=["train_acc", "test_acc", "train_time_s"])

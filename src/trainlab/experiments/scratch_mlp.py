@@ -33,6 +33,7 @@ from trainlab.runs import Run
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
+from trainlab.train.result import training_flops
 from trainlab.workers import run_independent
 
 NAME = "scratch-mlp"
@@ -110,7 +111,7 @@ def run(cfg: Config, out: Run) -> None:
     # they run side by side on the cores workers.run_independent gives, each on one BLAS thread.
     kinds = ("scratch", "sklearn") if cfg.sklearn else ("scratch",)
     fits = [(kind, activation) for activation in cfg.activations for kind in kinds]
-    flops = 6.0 * sum(a * b for a, b in zip(sizes, sizes[1:])) * len(y_train) * cfg.epochs
+    flops = training_flops(sum(a * b for a, b in zip(sizes, sizes[1:])), len(y_train) * cfg.epochs)
     ran_alone: list[bool] = []
 
     def fit_one(job: tuple[str, str], alone: bool):

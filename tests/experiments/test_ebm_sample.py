@@ -46,3 +46,20 @@ def test_from_run_samples_a_saved_regressor(tmp_path):
     assert [(r["energy"], r["method"]) for r in rows] == [("regressor", "mala")]
     _, exact = read_table(run_dir, "exact")  # the saved true energy still gives exact draws
     assert len(exact) == 1
+
+
+def test_a_regressor_trained_here_is_saved_and_reused_by_from_run(tmp_path):
+    import torch
+
+    from trainlab.experiments._ebm import load_run
+
+    first = run_quick("ebm-sample", tmp_path / "first", methods=["mala"], true_energy=False, burn_in=20,
+                      n_samples=20, tsne_points=0, chains=4)
+    regressor, target = load_run(str(first), torch.device("cpu"))  # weights-only, checked before building
+    assert target is not None  # the quick energy is a known Gaussian: saved beside the regressor
+    assert all(torch.isfinite(p).all() for p in regressor.parameters())
+    again = run_quick("ebm-sample", tmp_path / "again", from_run=first, methods=["mala"], true_energy=False,
+                      burn_in=20, n_samples=20, tsne_points=0, chains=4)
+    _, rows = read_table(again, "sampling")
+    assert [(r["energy"], r["method"]) for r in rows] == [("regressor", "mala")]
+    assert first.name in (again / "report.md").read_text()  # the report names where its energy came from

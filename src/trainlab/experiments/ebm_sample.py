@@ -25,7 +25,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.device import torch_generator
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.experiments._data import load_data
-from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare
+from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare, save_models
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
 from trainlab.report.figures import new_figure
@@ -104,6 +104,8 @@ def run(cfg: Config, out: Run) -> None:
     else:
         setup = prepare(cfg, device, need_data=False)
         regressor, target, source = setup.regressor, setup.target, setup.describe
+        if setup.history:  # trained here: saved as ebm-eval saves it, so from_run= can reuse it
+            save_models(out, setup, cfg)
         pool = setup.images if setup.images is not None else setup.x_test
     energies = {"regressor": regressor.energy}
     if target is not None and cfg.true_energy:

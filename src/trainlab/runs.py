@@ -53,10 +53,10 @@ def environment(device: Any, seed: int) -> dict[str, Any]:
     import numpy
     import torch
 
-    import trainlab
+    from trainlab.version import __version__
 
     return {
-        "trainlab": trainlab.__version__,
+        "trainlab": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
@@ -349,7 +349,7 @@ def list_runs(out: Path, on_damaged: Callable[[Path, str], None] | None = None) 
                 on_damaged(info_path.parent, problem)
             continue
         info["path"] = str(info_path.parent)
-        info.update(_shown_status(info))
+        info.update(shown_status(info))
         found.append(info)
     return sorted(found, key=lambda r: r["started"], reverse=True)
 
@@ -373,7 +373,7 @@ def _headline_value(info: Mapping[str, Any], summary: Any) -> str:
     return f"{key}={format_value(summary[key], key)}"
 
 
-def _shown_status(info: Mapping[str, Any]) -> dict[str, Any]:
+def shown_status(info: Mapping[str, Any]) -> dict[str, Any]:
     """``killed`` for a ``running`` run whose process is gone; a note when it runs on another host."""
     if info["status"] != "running":
         return {}

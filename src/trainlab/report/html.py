@@ -121,12 +121,7 @@ def _item_html(run: _RunFiles, item: dict[str, Any]) -> str:
     kind, name = item["kind"], item["name"]
     caption = markdown.inline(item["caption"]) if item.get("caption") else ""
     if kind == "figure":
-        png = run.file("figures", name, ".png")
-        if not png.is_file():
-            return f"<p>(missing figures/{html.escape(name)}.png)</p>"
-        data = base64.b64encode(png.read_bytes()).decode()
-        cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-        return f'<figure><img alt="{html.escape(item["title"])}" src="data:image/png;base64,{data}">{cap}</figure>'
+        return figure_html(run.file("figures", name, ".png"), item["title"], item.get("caption", ""))
     if kind == "table":
         body = run.read("tables", name, ".md")
         out = markdown.to_html(body, run.row_classes(name)) if body is not None else f"<p>(missing tables/{html.escape(name)}.md)</p>"
@@ -137,17 +132,31 @@ def _item_html(run: _RunFiles, item: dict[str, Any]) -> str:
     return out + (f'<p class="caption">{caption}</p>' if caption else "")
 
 
-def _html(run: _RunFiles) -> str:
-    title = html.escape(run.title)
-    status = html.escape(str(run.info.get("status", "?")))
+def figure_html(png: Path, title: str, caption: str = "") -> str:
+    """A figure with the PNG inlined (the page is one file) and its Markdown ``caption``."""
+    if not png.is_file():
+        return f"<p>(missing figures/{html.escape(png.name)})</p>"
+    data = base64.b64encode(png.read_bytes()).decode()
+    cap = f"<figcaption>{markdown.inline(caption)}</figcaption>" if caption else ""
+    return f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">{cap}</figure>'
+
+
+def header_html(title: str, info: dict[str, Any]) -> list[str]:
+    """The head of a run's page: ``title``, the study line, status badge, wall time, start and error."""
+    status = html.escape(str(info.get("status", "?")))
     meta = [f'<span class="badge {status}">{status}</span>']
-    meta += [markdown.inline(line) for line in _status_line(run.info)[1:]]
-    parts = [f"<h1>{title}</h1>"]
-    if run.info.get("title"):
-        parts.append(f"<p class='subtitle'>{markdown.inline(run.info['title'])}</p>")
+    meta += [markdown.inline(line) for line in _status_line(info)[1:]]
+    parts = [f"<h1>{html.escape(title)}</h1>"]
+    if info.get("title"):
+        parts.append(f"<p class='subtitle'>{markdown.inline(info['title'])}</p>")
     parts.append(f"<p class='meta'>{' · '.join(meta)}</p>")
-    if run.info.get("error"):
-        parts.append(f"<p class='error'>{html.escape(run.info['error'])}</p>")
+    if info.get("error"):
+        parts.append(f"<p class='error'>{html.escape(info['error'])}</p>")
+    return parts
+
+
+def _html(run: _RunFiles) -> str:
+    parts = header_html(run.title, run.info)
     if run.summary:
         parts.append(f"<h2>Summary</h2>{summary_box(run.summary_entries())}")
     for item in run.items:

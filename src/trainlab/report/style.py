@@ -4,6 +4,7 @@ The stylesheet is inlined: a page is one file that works offline, moved or maile
 """
 
 import html
+import re
 
 CSS = """
 :root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#f6f8fa;--accent:#0969da}
@@ -52,3 +53,22 @@ def page(title: str, body: list[str], css: str = "") -> str:
         f"<title>{html.escape(title)}</title><style>{CSS}{css}</style></head><body>"
     )
     return "\n".join([head, *body, "</body></html>"])
+
+
+def scoped_css(scope: str) -> str:
+    """:data:`CSS` for HTML shown inside another page (a notebook's output), applying only under ``scope``.
+
+    Every selector is prefixed with ``scope``, ``:root``'s colours move onto it, and the
+    page-wide rules (``body``, ``*``) are left out so the host page keeps its own look.
+    """
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", CSS):
+        kept = []
+        for selector in (s.strip() for s in selectors.split(",")):
+            if selector == ":root":
+                kept.append(scope)
+            elif selector not in ("body", "*"):
+                kept.append(f"{scope} {selector}")
+        if kept:
+            rules.append(f"{','.join(kept)}{{{body}}}")
+    return "\n".join(rules)

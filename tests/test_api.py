@@ -276,3 +276,12 @@ def test_a_config_object_runs_as_its_keywords_would(tmp_path):
     run = trainlab.run("adam-bump", out=tmp_path, config=cfg, device="cpu", seed=3)
     assert run.config == trainlab.make_config("adam-bump", quick=True, device="cpu", seed=3)
     assert run.summary == read_summary(run.path) != {}
+
+
+def test_the_api_errors_are_catchable_from_the_package():
+    import trainlab
+    from trainlab.errors import ConfigError
+
+    assert trainlab.ConfigError is ConfigError and issubclass(trainlab.DataError, trainlab.TrainlabError)
+    with pytest.raises(trainlab.ConfigError, match="hidden"):
+        trainlab.make_config("mnist-binary", quick=True, hidden="x")

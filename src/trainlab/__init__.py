@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from trainlab.api import Run, compare, list_experiments, list_runs, load_run, make_config, run, show
+    from trainlab.errors import ConfigError, DataError, TrainlabError
 
 __all__ = ["Run", "compare", "list_experiments", "list_runs", "load_run", "make_config", "run", "show",
-           "__version__"]
+           "ConfigError", "DataError", "TrainlabError", "__version__"]
+ERRORS = ("ConfigError", "DataError", "TrainlabError")
+"""What the API raises for bad input (one line naming the fix), catchable as ``trainlab.ConfigError``."""
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +32,10 @@ def __getattr__(name: str) -> Any:
         from trainlab.version import __version__
 
         return __version__
+    if name in ERRORS:
+        from trainlab import errors
+
+        return getattr(errors, name)
     if name in __all__:
         from trainlab import api
 

@@ -15,6 +15,7 @@ from trainlab.experiments.registry import get_experiment
 from trainlab.files import read_json
 from trainlab.report.folder import RUN_INFO
 
+
 def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str = "auto",
         seed: int | None = None, config: Any = None, **overrides: Any) -> Run:
     """Run experiment ``name`` into a new folder under ``out`` and return it, blocking until it ends.

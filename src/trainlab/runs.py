@@ -110,7 +110,7 @@ class Run:
         atomic_write(path / "config.yaml", to_yaml(cfg))
         atomic_write(path / "env.json", json.dumps(environment(device, seed), indent=2))
         # pid, host and the process's start time: `trainlab runs` tells a dead run from a live one
-        run._write_info(status="running", started=_now(), **identity(), **({"title": title} if title else {}))
+        run._write_info(status="running", started=timestamp(), **identity(), **({"title": title} if title else {}))
         return run
 
     # -- metrics ------------------------------------------------------------
@@ -205,7 +205,7 @@ class Run:
             self.finish("done", seconds)
 
     def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
-        info = {"status": status, "finished": _now()}
+        info = {"status": status, "finished": timestamp()}
         if seconds is not None:
             info["seconds"] = round(seconds, 3)
         if error:
@@ -312,8 +312,6 @@ def full_disk_is_one_line(folder: Path | str) -> Iterator[None]:
         raise TrainlabError(f"no space left on the disk of {folder} ({exc.strerror}); "
                             "free some space and run again (the files written so far are intact)") from None
 
-
-_now = timestamp
 
 
 def update_info(folder: Path | str, missing: Mapping[str, Any] | None = None, **info: Any) -> None:

@@ -190,9 +190,9 @@ def train_trials(
                            eval_every_epoch=eval_every_epoch, progress=progress and alone,
                            desc=f"batch {key[0]} seed {key[1]}")
 
-    stacked = run_independent(one_stack, keys, costs=costs, step_flops=biggest_step, device=x.device,
-                              tell_alone=True)
-    return _in_given_order(len(specs), [groups[key] for key in keys], stacked)
+    per_stack = run_independent(one_stack, keys, costs=costs, step_flops=biggest_step, device=x.device,
+                                tell_alone=True)
+    return _in_given_order(len(specs), [groups[key] for key in keys], per_stack)
 
 
 def train_per_trial(

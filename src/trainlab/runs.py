@@ -313,7 +313,6 @@ def full_disk_is_one_line(folder: Path | str) -> Iterator[None]:
                             "free some space and run again (the files written so far are intact)") from None
 
 
-
 def update_info(folder: Path | str, missing: Mapping[str, Any] | None = None, **info: Any) -> None:
     """Set ``info`` in ``folder``'s run.json (written atomically), starting from ``missing`` when there is none."""
     path = Path(folder) / RUN_INFO

@@ -151,3 +151,32 @@ def test_a_folder_given_as_config_file_is_named_a_folder(tmp_path):
 
     with pytest.raises(ConfigError, match="is a folder, not a file"):
         load_config(BaseConfig, yaml_file=tmp_path)
+
+
+def test_an_atomic_file_that_raises_leaves_the_old_file_and_no_temp(tmp_path):
+    from trainlab.files import atomic_file
+
+    target = tmp_path / "data.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError):
+        with atomic_file(target) as fh:
+            fh.write(b"half of the new")
+            raise ValueError("a checksum mismatch, say")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+def test_atomic_copy_streams_the_bytes_with_the_umasks_mode_not_the_sources(tmp_path):
+    import os
+
+    from trainlab.files import atomic_copy
+
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(3 << 20))  # several copy chunks
+    source.chmod(0o600)
+    old = os.umask(0o022)
+    try:
+        atomic_copy(source, tmp_path / "out" / "copy.bin")
+    finally:
+        os.umask(old)
+    copy = tmp_path / "out" / "copy.bin"
+    assert copy.read_bytes() == source.read_bytes() and (copy.stat().st_mode & 0o777) == 0o644

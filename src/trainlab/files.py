@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 
 def _umask() -> int:
@@ -43,21 +45,23 @@ def not_a_file(path: Path | str) -> str | None:
     return "does not exist"
 
 
-def atomic_write(path: Path | str, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+@contextmanager
+def atomic_file(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through: a temp file in the same folder, moved onto
+    ``path`` with ``os.replace`` when the block ends, and removed if it raises.
 
-    A reader sees the old file or the new one, never half of one. The file gets
-    the permissions an ordinary ``open`` would give it (0666 minus the umask,
-    0644 under the usual umask 022): mkstemp's 0600 would hide every run folder
-    written to a shared ``--out`` from the other users of a cluster.
+    A reader sees the old file or the new one, never half of one, and a caller that finds
+    its data wrong (a download's checksum) raises inside the block to leave ``path`` as it
+    was. The file gets the permissions an ordinary ``open`` would give it (0666 minus the
+    umask, 0644 under the usual umask 022): mkstemp's 0600 would hide every run folder
+    written to a shared ``--out``, and every cached dataset, from the other users of a cluster.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
+            yield fh
             fh.flush()
             os.fchmod(fh.fileno(), 0o666 & ~_umask())
             os.fsync(fh.fileno())
@@ -65,6 +69,19 @@ def atomic_write(path: Path | str, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path | str, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` whole or not at all (:func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+
+
+def atomic_copy(source: Path | str, path: Path | str) -> None:
+    """Copy ``source`` to ``path`` whole or not at all, streamed, with the umask's permissions
+    (not the source's, as ``shutil.copy`` would give)."""
+    with open(source, "rb") as src, atomic_file(path) as fh:
+        shutil.copyfileobj(src, fh, 1 << 20)
 
 
 def append_jsonl(path: Path | str, record: Mapping[str, Any]) -> None:

@@ -45,7 +45,7 @@ import numpy as np
 
 from trainlab.data.sources import cache_dir, download_file
 from trainlab.errors import DataError
-from trainlab.files import atomic_write
+from trainlab.files import atomic_copy
 
 NAME = "cifar10"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -366,7 +366,7 @@ def fetch_cifar10(data_dir: str | os.PathLike | None = None, **kw: Any) -> Path:
         staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".copy-"))
         try:
             for name in (META, *TRAIN_BATCHES, TEST_BATCH):  # not copytree: it would copy the user's modes
-                atomic_write(staging / FOLDER / name, (folder / name).read_bytes())
+                atomic_copy(folder / name, staging / FOLDER / name)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging / FOLDER, target)

@@ -23,7 +23,7 @@ from trainlab.data.sources import (
     system_copy,
 )
 from trainlab.errors import ConfigError, DataError
-from trainlab.files import atomic_write
+from trainlab.files import atomic_copy
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None) -> str:
@@ -94,5 +94,5 @@ def fetch(
         return target
     target.mkdir(parents=True, exist_ok=True)
     for path in located.files.values():
-        atomic_write(target / path.name, path.read_bytes())
+        atomic_copy(path, target / path.name)
     return target

@@ -14,7 +14,7 @@ copies (3) and the default cache ``~/.cache/trainlab`` (2 then needs
 ``$TRAINLAB_DATA``). The test suite sets it, so that it passes or fails the same
 on a machine with datasets installed as on a fresh one.
 
-Files enter the cache through ``files.atomic_write``: whole and verified or not
+Files enter the cache through ``files.atomic_file``: whole and verified or not
 at all, with the umask's permissions like every other file trainlab writes.
 
 Checksums. ``sha256`` is of the ``.gz`` files exactly as the mirrors serve
@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from trainlab.data.idx import open_maybe_gzip
 from trainlab.errors import ConfigError, DataError
-from trainlab.files import atomic_write
+from trainlab.files import atomic_file
 
 HIDE_SYSTEM_DATA = "TRAINLAB_NO_SYSTEM_DATA"
 
@@ -269,23 +269,20 @@ def file_sha256(path: Path, *, decompressed: bool = False) -> str:
 
 
 def download_file(url: str, dest: Path, sha256: str, *, timeout: float = 30.0) -> Path:
-    """Download ``url``, check its SHA-256 and only then write it to ``dest`` (atomically).
-
-    The bytes are held in memory until verified (the largest file, CIFAR-10's
-    tarball, is 170 MB), so a failure of any kind (network, size, checksum)
-    leaves ``dest`` untouched and no partial file in the cache.
+    """Download ``url`` to ``dest``, streamed through a temp file that becomes ``dest`` only
+    once its SHA-256 matches (:func:`trainlab.files.atomic_file`): a failure of any kind
+    (network, size, checksum) leaves ``dest`` untouched and no partial file in the cache.
     """
-    digest, chunks = hashlib.sha256(), []
-    with urllib.request.urlopen(url, timeout=timeout) as response:
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_file(dest) as out:
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, disable=None, leave=False) as bar:
             while chunk := response.read(1 << 16):
-                chunks.append(chunk)
+                out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))
-    if digest.hexdigest() != sha256.lower():
-        raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}")
-    atomic_write(dest, b"".join(chunks))
+        if digest.hexdigest() != sha256.lower():  # raised inside the block: the temp file is removed
+            raise DataError(f"{url}: SHA-256 {digest.hexdigest()} does not match the expected {sha256}")
     return dest
 
 

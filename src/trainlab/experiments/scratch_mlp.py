@@ -39,7 +39,7 @@ from trainlab.workers import run_independent
 NAME = "scratch-mlp"
 STUDY = "numpy"
 QUESTION = "Q2"
-SUMMARY = "NumPy MLP with relu/sigmoid/tanh/linear vs scikit-learn, error curves, t-SNE"
+SUMMARY = "NumPy MLP with relu/sigmoid/tanh/identity vs scikit-learn, error curves, t-SNE"
 RUNTIME = "~2.5 min"
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 

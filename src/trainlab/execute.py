@@ -37,7 +37,8 @@ def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
     return load_config(exp.config_cls, base=values)
 
 
-def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs") -> Path | None:
+def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
+                   on_folder: Callable[[Path], None] | None = None) -> Path | None:
     """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
@@ -45,7 +46,8 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs") -> Pa
     (Ctrl-C or SIGTERM: raised again as :class:`~trainlab.processes.Interrupted` naming
     the folder); its report is rendered in every case so partial results can be read.
     Errors are re-raised for the caller (the CLI) to report; a full disk is one
-    :class:`TrainlabError` line.
+    :class:`TrainlabError` line. ``on_folder(path)`` is called once the folder exists, so
+    a caller that gets an error still knows which folder recorded it (the API returns it).
 
     Started by ``torchrun`` with more than one process, every process joins the
     data-parallel group (experiments that declare ``DISTRIBUTED = True`` only);
@@ -66,6 +68,8 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs") -> Pa
         with full_disk_is_one_line(out):
             if main:
                 run = Run.create(Path(out), exp.name, cfg, device, title=exp.title, dist=group)
+                if on_folder is not None:
+                    on_folder(run.path)
             else:
                 run = SilentRun(exp.name, device, cfg.seed, dist=group)
             _run_recipe(lambda: exp.run(cfg, run), [run])

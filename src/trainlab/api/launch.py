@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ from trainlab.config import to_dict
 from trainlab.errors import ConfigError
 from trainlab.execute import run_experiment, stored_config
 from trainlab.experiments.registry import get_experiment
-from trainlab.files import read_json
-from trainlab.report.folder import RUN_INFO
 
 
 def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str = "auto",
@@ -39,24 +36,14 @@ def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str
                           f"trainlab.make_config({name!r}) makes one")
     else:  # validated again: a config's fields may have been changed after it was made
         cfg = stored_config(exp, {**to_dict(config), **flags})
-    before = _folders(Path(out) / name)
+    started: list[Path] = []
     try:
-        path = run_experiment(exp, cfg, out=out)
+        path = run_experiment(exp, cfg, out=out, on_folder=started.append)
     except Exception:
-        failed = _started_here(Path(out) / name, before)
-        if failed is None:  # nothing ran (the output folder, the device): the error is the answer
+        if not started:  # nothing ran (the output folder, the device): the error is the answer
             raise
-        return Run(failed)
+        return Run(started[0])  # the folder recorded the failure
     if path is None:
         raise ConfigError("under torchrun only rank 0 writes the run folder; use trainlab run NAME there")
     return Run(path)
 
-
-def _folders(parent: Path) -> set[Path]:
-    return set(parent.iterdir()) if parent.is_dir() else set()
-
-
-def _started_here(parent: Path, before: set[Path]) -> Path | None:
-    """The run folder this process made under ``parent`` since ``before`` (execute recorded the failure in it)."""
-    new = [p for p in _folders(parent) - before if (read_json(p / RUN_INFO) or {}).get("pid") == os.getpid()]
-    return new[0] if len(new) == 1 else None

@@ -1,6 +1,6 @@
 """Run a sweep (or resume one): plan its trials, run the pending ones on a backend, write the report.
 
-:mod:`trainlab.sweep` shows the sweep folder it writes. A trial's key is the hash of its
+:mod:`trainlab.sweeps` shows the sweep folder it writes. A trial's key is the hash of its
 resolved config. ``resume=SWEEP_DIR`` skips the trials recorded ``done`` or ``diverged``
 and runs the rest (missing and failed).
 """
@@ -19,9 +19,9 @@ from trainlab.experiments.registry import Experiment, get_experiment
 from trainlab.files import append_jsonl, atomic_write, read_jsonl
 from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import RUN_INFO, Run, check_out, full_disk_is_one_line, update_info
-from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
-from trainlab.sweep.report import write_report
-from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
+from trainlab.sweeps.grid import Trial, build_trials, expand, trial_from_record, trial_record
+from trainlab.sweeps.report import write_report
+from trainlab.sweeps.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
 
 BACKENDS = ("local", "ray")
 
@@ -97,11 +97,11 @@ def _run_pending(exp: Experiment, trials: list[Trial], sweep_run: Run, backend: 
     start = time.perf_counter()
     try:
         if pending and backend == "local":
-            from trainlab.sweep.local import run_local
+            from trainlab.sweeps.local import run_local
 
             run_local(exp, pending, path / TRIALS_DIR, record)
         elif pending:
-            from trainlab.sweep.ray import run_ray
+            from trainlab.sweeps.ray import run_ray
 
             run_ray(exp, pending, path / TRIALS_DIR, record, workers=workers, address=address)
     except KeyboardInterrupt as exc:
@@ -141,7 +141,7 @@ def _check_backend(backend: str, workers: int, address: str | None) -> None:
     if backend == "local" and address:
         raise ConfigError("--address joins a Ray cluster; add --backend ray")
     if backend == "ray":
-        from trainlab.sweep.ray import require_ray
+        from trainlab.sweeps.ray import require_ray
 
         require_ray()
 

@@ -14,6 +14,6 @@ trials recorded ``done`` or ``diverged`` and runs the rest (missing and failed).
 :mod:`~trainlab.sweeps.local` and :mod:`~trainlab.sweeps.ray` are the backends.
 """
 
-from trainlab.sweeps.runner import BACKENDS, SweepSpec, plan, run_sweep
+from trainlab.sweeps.runner import BACKENDS, SweepSpec, plan, read_plan, run_sweep
 
-__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep"]
+__all__ = ["BACKENDS", "SweepSpec", "plan", "read_plan", "run_sweep"]

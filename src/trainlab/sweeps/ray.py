@@ -112,9 +112,9 @@ def run_ray(
 
 
 def _init(ray: Any, workers: int, address: str | None) -> None:
-    import trainlab
-
-    package_dir = Path(trainlab.__file__).resolve().parent
+    # This file's package's parent, not `import trainlab`: that would tie the backend to the
+    # top-level API (trainlab -> api -> sweeps -> ray -> trainlab, an import cycle).
+    package_dir = Path(__file__).resolve().parents[1]
     if address:
         # Ship this trainlab to the cluster so its workers run the driver's code.
         runtime_env: dict[str, Any] = {"py_modules": [str(package_dir)]}

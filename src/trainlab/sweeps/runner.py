@@ -147,14 +147,7 @@ def _check_backend(backend: str, workers: int, address: str | None) -> None:
 
 
 def _open_sweep(path: Path, name: str, overrides: Sequence[str]) -> tuple[Path, list[Trial]]:
-    spec_path = path / SPEC_FILE
-    if not spec_path.is_file() or not (path / RUN_INFO).is_file():
-        raise ConfigError(f"{path} is not a sweep folder (no {SPEC_FILE}); pass the folder that trainlab sweep printed")
-    try:
-        spec = json.loads(spec_path.read_text())
-        trials = [trial_from_record(r) for r in spec["trials"]]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise ConfigError(f"{spec_path} is damaged; start a new sweep") from None
+    spec, trials = read_plan(path)
     if spec.get("experiment") != name:
         raise ConfigError(f"{path} is a sweep of {spec.get('experiment')!r}, not {name!r}")
     if overrides and list(overrides) != spec.get("overrides"):
@@ -163,6 +156,19 @@ def _open_sweep(path: Path, name: str, overrides: Sequence[str]) -> tuple[Path, 
             "drop the overrides or start a new sweep"
         )
     return path, trials
+
+
+def read_plan(path: Path) -> tuple[dict[str, Any], list[Trial]]:
+    """A sweep folder's ``sweep.json`` and its trials, or one ConfigError line when it is not a sweep folder."""
+    spec_path = path / SPEC_FILE
+    if not spec_path.is_file() or not (path / RUN_INFO).is_file():
+        raise ConfigError(f"{path} is not a sweep folder (no {SPEC_FILE}); pass the folder that trainlab sweep printed")
+    try:
+        spec = json.loads(spec_path.read_text())
+        trials = [trial_from_record(r) for r in spec["trials"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigError(f"{spec_path} is damaged; start a new sweep") from None
+    return spec, trials
 
 
 def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
@@ -176,4 +182,4 @@ def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
             update_info(info_path.parent, status="interrupted")
 
 
-__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep"]
+__all__ = ["BACKENDS", "SweepSpec", "plan", "read_plan", "run_sweep"]

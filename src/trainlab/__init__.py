@@ -8,7 +8,7 @@ The Python API (:mod:`trainlab.api`), for notebooks and scripts::
     run.tables["batch_sizes"], run.figures, run.model("bs16_seed0")
     trainlab.compare(run, trainlab.run("mnist-binary", quick=True, hidden=16))
     sweep = trainlab.sweep("mnist-binary", {"lr": [1e-3, 1e-2], "hidden": range(2, 10, 2)}, quick=True)
-    sweep.trials, sweep.best("best_test_acc")           # a DataFrame; the best trial's Run
+    sweep.trials, sweep.best("test_acc")                # a DataFrame; the best trial's Run
 
 The names are loaded on first use, so ``import trainlab`` (and the CLI, and any one
 submodule such as :mod:`trainlab.files`) imports neither torch nor the recipes.

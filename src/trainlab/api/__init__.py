@@ -1,4 +1,5 @@
-"""trainlab's Python API: experiments, configs, runs and sweeps as data (DataFrames, :class:`Run` and :class:`Sweep` objects).
+"""trainlab's Python API: experiments, configs, runs and sweeps as data (DataFrames, :class:`Run`
+and :class:`Sweep` objects).
 
 Every call goes the command line's way: keyword overrides are validated as ``key=value``
 items are, runs go through :func:`trainlab.execute.run_experiment`, and what a

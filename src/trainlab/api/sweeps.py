@@ -61,7 +61,7 @@ def grid_items(grid: Mapping[str, Iterable[Any]]) -> list[str]:
     ``choice(...)`` even for one value, so ``{"lr": [0.01]}`` is a swept key (a column of the
     trials table) and a list-valued setting (``[[16], [64]]``) is never read as one fixed list.
     A value that is not a collection of values is refused rather than guessed at: is
-    ``{"batch_sizes": 16}`` one trial of 16 or a typo for ``[16, 64]``?
+    ``{"lr": 0.01}`` a sweep of one value or a list left unfinished?
     """
     if not isinstance(grid, Mapping):
         raise ConfigError(f"grid is a {type(grid).__name__}, not a dict of key: values; "
@@ -70,8 +70,9 @@ def grid_items(grid: Mapping[str, Iterable[Any]]) -> list[str]:
     for key, values in grid.items():
         values = values.tolist() if hasattr(values, "tolist") else values  # NumPy arrays, tensors
         if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
-            raise ConfigError(f"grid[{key!r}] is {values!r}, not a list of values; write grid={{{key!r}: [{values!r}]}} "
-                              f"to sweep it, or pass {key}={values!r} to fix it in every trial")
+            raise ConfigError(f"grid[{key!r}] is {values!r}, not a list of values; "
+                              f"write grid={{{key!r}: [{values!r}]}} to sweep it, or pass {key}={values!r} "
+                              "to fix it in every trial")
         texts = [value_text(v) for v in values]
         if not texts:
             raise ConfigError(f"grid[{key!r}] is empty; give it at least one value")

@@ -107,7 +107,7 @@ def test_importing_files_loads_no_other_trainlab_module():
 # The layer rule (DESIGN.md): library packages take plain arguments and know nothing of run
 # folders, reports, sweeps or recipes, so a user can call them without any of that.
 LIBRARY = ("data", "nn", "train", "diffusion", "mcmc", "scratch", "analysis")
-ABOVE_THE_LIBRARY = ("experiments", "runs", "report", "sweep", "execute", "tour", "cli", "processes")
+ABOVE_THE_LIBRARY = ("experiments", "runs", "report", "sweeps", "execute", "tour", "cli", "processes")
 # checkpoints.py is not among them: the one weights format imports only errors, so models
 # (nn.alexnet) read weights through its checks.
 

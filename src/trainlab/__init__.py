@@ -7,6 +7,8 @@ The Python API (:mod:`trainlab.api`), for notebooks and scripts::
     run = trainlab.run("mnist-binary", quick=True, hidden=8)
     run.tables["batch_sizes"], run.figures, run.model("bs16_seed0")
     trainlab.compare(run, trainlab.run("mnist-binary", quick=True, hidden=16))
+    sweep = trainlab.sweep("mnist-binary", {"lr": [1e-3, 1e-2], "hidden": range(2, 10, 2)}, quick=True)
+    sweep.trials, sweep.best("test_acc")                # a DataFrame; the best trial's Run
 
 The names are loaded on first use, so ``import trainlab`` (and the CLI, and any one
 submodule such as :mod:`trainlab.files`) imports neither torch nor the recipes.
@@ -17,11 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainlab.api import Run, compare, list_experiments, list_runs, load_run, make_config, run, show
+    from trainlab.api import (Run, Sweep, compare, list_experiments, list_runs, load_run, load_sweep, make_config, run,
+                              show, sweep)
     from trainlab.errors import ConfigError, DataError, TrainlabError
 
-__all__ = ["Run", "compare", "list_experiments", "list_runs", "load_run", "make_config", "run", "show",
-           "ConfigError", "DataError", "TrainlabError", "__version__"]
+__all__ = ["Run", "Sweep", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "make_config", "run",
+           "show", "sweep", "ConfigError", "DataError", "TrainlabError", "__version__"]
 ERRORS = ("ConfigError", "DataError", "TrainlabError")
 """What the API raises for bad input (one line naming the fix), catchable as ``trainlab.ConfigError``."""
 

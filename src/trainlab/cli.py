@@ -111,7 +111,7 @@ def sweep(
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
 ) -> None:
     """Run the grid of configs given by comma lists; the last line printed is the sweep folder."""
-    from trainlab.sweep import run_sweep
+    from trainlab.sweeps import run_sweep
 
     path = run_sweep(
         name, list(overrides or []), yaml_file=config, quick=quick, backend=backend,

@@ -90,7 +90,7 @@ def test_a_sweep_trains_stacks_and_gives_the_table_of_trial_by_trial(tmp_path, m
     from helpers import assert_same_table
 
     from trainlab.files import read_jsonl
-    from trainlab.sweep import run_sweep
+    from trainlab.sweeps import run_sweep
 
     items = ["hidden=2,5,10", "lr=0.001,0.01", "batch_sizes=[16,128]", "epochs=2"]
     batched = run_sweep("mnist-binary", items, quick=True, out=tmp_path / "batched")
@@ -136,7 +136,7 @@ def test_a_run_whose_training_diverged_says_so_in_table_summary_and_status(tmp_p
 
 def test_a_diverging_sweep_trial_leaves_its_batch_mate_as_it_is_alone(tmp_path):
     from trainlab.files import read_jsonl
-    from trainlab.sweep import run_sweep
+    from trainlab.sweeps import run_sweep
 
     sweep = run_sweep("mnist-binary", ["lr=3e37,0.01", "batch_sizes=[64]"], quick=True, out=tmp_path / "sweep")
     records = {r["params"]["lr"]: r for r in read_jsonl(sweep / "trials.jsonl")}

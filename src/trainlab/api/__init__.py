@@ -1,4 +1,5 @@
-"""trainlab's Python API: experiments, configs and runs as data (DataFrames and :class:`Run` objects).
+"""trainlab's Python API: experiments, configs, runs and sweeps as data (DataFrames, :class:`Run`
+and :class:`Sweep` objects).
 
 Every call goes the command line's way: keyword overrides are validated as ``key=value``
 items are, runs go through :func:`trainlab.execute.run_experiment`, and what a
@@ -18,5 +19,7 @@ from trainlab.api.configs import list_experiments, make_config, show
 from trainlab.api.folder import Run, load_run
 from trainlab.api.launch import run
 from trainlab.api.overview import compare, list_runs
+from trainlab.api.sweeps import Sweep, load_sweep, sweep
 
-__all__ = ["Run", "compare", "list_experiments", "list_runs", "load_run", "make_config", "run", "show"]
+__all__ = ["Run", "Sweep", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "make_config", "run",
+           "show", "sweep"]

@@ -14,6 +14,7 @@ import textwrap
 from typing import Any, Mapping
 
 import pandas as pd
+import yaml
 
 from trainlab.execute import build_config
 from trainlab.experiments.registry import all_experiments, get_experiment
@@ -30,6 +31,7 @@ def value_text(value: Any) -> str:
     """``value`` as the text a command line gives after ``key=`` (OmegaConf's dotlist grammar).
 
     ``True`` -> ``true``, ``None`` -> ``null``, lists, tuples and ranges -> ``[a,b,c]``;
+    a string is single-quoted when it would not read back as itself (see :func:`_string_text`);
     anything else is its ``str`` (a float its shortest repr, so ``1e-05`` stays exact).
     """
     if isinstance(value, bool):
@@ -38,7 +40,25 @@ def value_text(value: Any) -> str:
         return "null"
     if isinstance(value, (list, tuple, range)):
         return "[" + ",".join(value_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        return _string_text(value)
     return str(value)
+
+
+_GRAMMAR = set(",()[]{}'\"")
+"""Characters the sweep grammar reads (lists, ``choice(...)``, quotes): a string holding one is quoted."""
+
+
+def _string_text(text: str) -> str:
+    """``text`` as is, or YAML-single-quoted when YAML would read it as something else (``a: b``,
+    `` x``, ``#``) or it holds sweep grammar (``a,b`` would otherwise sweep over ``a`` and ``b``)."""
+    try:
+        plain = yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        plain = False
+    if plain and not _GRAMMAR & set(text):
+        return text
+    return "'" + text.replace("'", "''") + "'"
 
 
 def override_text(overrides: Mapping[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ from trainlab.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainlab.sweep.grid import _range_length, build_trials, expand, split_top_level, sweep_values
+from trainlab.sweeps.grid import _range_length, build_trials, expand, split_top_level, sweep_values
 
 
 @pytest.mark.parametrize("start", [-3, 0, 2])

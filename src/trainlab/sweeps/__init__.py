@@ -10,10 +10,10 @@
 
 A trial's key is the hash of its resolved config. ``resume=SWEEP_DIR`` skips the
 trials recorded ``done`` or ``diverged`` and runs the rest (missing and failed).
-:mod:`trainlab.sweep.runner` runs a sweep, :mod:`~trainlab.sweep.grid` expands the grid,
-:mod:`~trainlab.sweep.local` and :mod:`~trainlab.sweep.ray` are the backends.
+:mod:`trainlab.sweeps.runner` runs a sweep, :mod:`~trainlab.sweeps.grid` expands the grid,
+:mod:`~trainlab.sweeps.local` and :mod:`~trainlab.sweeps.ray` are the backends.
 """
 
-from trainlab.sweep.runner import BACKENDS, SweepSpec, plan, run_sweep
+from trainlab.sweeps.runner import BACKENDS, SweepSpec, plan, read_plan, run_sweep
 
-__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep"]
+__all__ = ["BACKENDS", "SweepSpec", "plan", "read_plan", "run_sweep"]

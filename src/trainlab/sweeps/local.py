@@ -4,7 +4,7 @@ An experiment that defines ``BATCHABLE`` and ``run_batch`` (the registry's contr
 :class:`~trainlab.experiments.registry.Experiment`) has its pending trials that agree
 on every field outside ``batchable`` grouped and run together through
 :func:`trainlab.execute.run_experiments`; a group of one, and every trial of an
-experiment without ``run_batch``, runs alone through :func:`~trainlab.sweep.trials.run_trial`.
+experiment without ``run_batch``, runs alone through :func:`~trainlab.sweeps.trials.run_trial`.
 A batch's records are appended when the batch ends, so a sweep killed mid-batch reruns
 that batch on resume.
 """
@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from trainlab.execute import run_experiments, stored_config
 from trainlab.experiments.registry import Experiment
-from trainlab.sweep.grid import Trial
-from trainlab.sweep.trials import failed, new_record, outcome, run_trial, stamp
+from trainlab.sweeps.grid import Trial
+from trainlab.sweeps.trials import failed, new_record, outcome, run_trial, stamp
 
 
 def run_local(

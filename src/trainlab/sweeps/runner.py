@@ -1,6 +1,6 @@
 """Run a sweep (or resume one): plan its trials, run the pending ones on a backend, write the report.
 
-:mod:`trainlab.sweep` shows the sweep folder it writes. A trial's key is the hash of its
+:mod:`trainlab.sweeps` shows the sweep folder it writes. A trial's key is the hash of its
 resolved config. ``resume=SWEEP_DIR`` skips the trials recorded ``done`` or ``diverged``
 and runs the rest (missing and failed).
 """
@@ -19,9 +19,9 @@ from trainlab.experiments.registry import Experiment, get_experiment
 from trainlab.files import append_jsonl, atomic_write, read_jsonl
 from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import RUN_INFO, Run, check_out, full_disk_is_one_line, update_info
-from trainlab.sweep.grid import Trial, build_trials, expand, trial_from_record, trial_record
-from trainlab.sweep.report import write_report
-from trainlab.sweep.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
+from trainlab.sweeps.grid import Trial, build_trials, expand, trial_from_record, trial_record
+from trainlab.sweeps.report import write_report
+from trainlab.sweeps.trials import SPEC_FILE, TRIALS_DIR, TRIALS_FILE, error_text, finished_keys
 
 BACKENDS = ("local", "ray")
 
@@ -97,11 +97,11 @@ def _run_pending(exp: Experiment, trials: list[Trial], sweep_run: Run, backend: 
     start = time.perf_counter()
     try:
         if pending and backend == "local":
-            from trainlab.sweep.local import run_local
+            from trainlab.sweeps.local import run_local
 
             run_local(exp, pending, path / TRIALS_DIR, record)
         elif pending:
-            from trainlab.sweep.ray import run_ray
+            from trainlab.sweeps.ray import run_ray
 
             run_ray(exp, pending, path / TRIALS_DIR, record, workers=workers, address=address)
     except KeyboardInterrupt as exc:
@@ -141,20 +141,13 @@ def _check_backend(backend: str, workers: int, address: str | None) -> None:
     if backend == "local" and address:
         raise ConfigError("--address joins a Ray cluster; add --backend ray")
     if backend == "ray":
-        from trainlab.sweep.ray import require_ray
+        from trainlab.sweeps.ray import require_ray
 
         require_ray()
 
 
 def _open_sweep(path: Path, name: str, overrides: Sequence[str]) -> tuple[Path, list[Trial]]:
-    spec_path = path / SPEC_FILE
-    if not spec_path.is_file() or not (path / RUN_INFO).is_file():
-        raise ConfigError(f"{path} is not a sweep folder (no {SPEC_FILE}); pass the folder that trainlab sweep printed")
-    try:
-        spec = json.loads(spec_path.read_text())
-        trials = [trial_from_record(r) for r in spec["trials"]]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise ConfigError(f"{spec_path} is damaged; start a new sweep") from None
+    spec, trials = read_plan(path)
     if spec.get("experiment") != name:
         raise ConfigError(f"{path} is a sweep of {spec.get('experiment')!r}, not {name!r}")
     if overrides and list(overrides) != spec.get("overrides"):
@@ -163,6 +156,19 @@ def _open_sweep(path: Path, name: str, overrides: Sequence[str]) -> tuple[Path, 
             "drop the overrides or start a new sweep"
         )
     return path, trials
+
+
+def read_plan(path: Path) -> tuple[dict[str, Any], list[Trial]]:
+    """A sweep folder's ``sweep.json`` and its trials, or one ConfigError line when it is not a sweep folder."""
+    spec_path = path / SPEC_FILE
+    if not spec_path.is_file() or not (path / RUN_INFO).is_file():
+        raise ConfigError(f"{path} is not a sweep folder (no {SPEC_FILE}); pass the folder that trainlab sweep printed")
+    try:
+        spec = json.loads(spec_path.read_text())
+        trials = [trial_from_record(r) for r in spec["trials"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ConfigError(f"{spec_path} is damaged; start a new sweep") from None
+    return spec, trials
 
 
 def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
@@ -176,4 +182,4 @@ def _mark_stale_attempts(trials_dir: Path, experiment: str) -> None:
             update_info(info_path.parent, status="interrupted")
 
 
-__all__ = ["BACKENDS", "SweepSpec", "plan", "run_sweep"]
+__all__ = ["BACKENDS", "SweepSpec", "plan", "read_plan", "run_sweep"]

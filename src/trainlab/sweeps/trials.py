@@ -18,7 +18,7 @@ from trainlab.errors import TrainlabError
 from trainlab.execute import run_experiment, stored_config
 from trainlab.experiments.registry import Experiment
 from trainlab.runs import RUN_INFO
-from trainlab.sweep.grid import Trial
+from trainlab.sweeps.grid import Trial
 
 TRIALS_FILE = "trials.jsonl"
 SPEC_FILE = "sweep.json"

@@ -1,6 +1,6 @@
 """The Ray backend: the same trials, run by Ray Tune on a local Ray or an existing cluster.
 
-Each Tune trial calls :func:`trainlab.sweep.trials.run_trial` (exactly what the
+Each Tune trial calls :func:`trainlab.sweeps.trials.run_trial` (exactly what the
 local backend runs) and reports the trial's record; a Tune callback in this
 driver process appends every record to ``trials.jsonl`` the moment it arrives,
 so a killed driver resumes like a local sweep. Ray is imported only here, and
@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from trainlab.errors import ConfigError
 from trainlab.experiments.registry import Experiment
-from trainlab.sweep.grid import Trial, trial_from_record, trial_record
+from trainlab.sweeps.grid import Trial, trial_from_record, trial_record
 
 RESULT_KEY = "trainlab_record"
 
@@ -83,7 +83,7 @@ def run_ray(
 
         def trainable(config: dict) -> None:
             from trainlab.experiments.registry import get_experiment
-            from trainlab.sweep.trials import run_trial
+            from trainlab.sweeps.trials import run_trial
 
             record = run_trial(get_experiment(name), trial_from_record(by_key[config["key"]]), trials_dir)
             tune.report({RESULT_KEY: json.dumps(record)})
@@ -112,9 +112,9 @@ def run_ray(
 
 
 def _init(ray: Any, workers: int, address: str | None) -> None:
-    import trainlab
-
-    package_dir = Path(trainlab.__file__).resolve().parent
+    # This file's package's parent, not `import trainlab`: that would tie the backend to the
+    # top-level API (trainlab -> api -> sweeps -> ray -> trainlab, an import cycle).
+    package_dir = Path(__file__).resolve().parents[1]
     if address:
         # Ship this trainlab to the cluster so its workers run the driver's code.
         runtime_env: dict[str, Any] = {"py_modules": [str(package_dir)]}

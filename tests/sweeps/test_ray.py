@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from trainlab.files import read_jsonl
-from trainlab.sweep import run_sweep
+from trainlab.sweeps import run_sweep
 
 ray = pytest.importorskip("ray")
 

@@ -28,8 +28,8 @@ from trainlab.errors import ConfigError
 from trainlab.execute import build_config, run_experiment
 from trainlab.experiments.registry import get_experiment
 from trainlab.files import read_jsonl
-from trainlab.sweep import run_sweep
-from trainlab.sweep.report import headline_figure
+from trainlab.sweeps import run_sweep
+from trainlab.sweeps.report import headline_figure
 
 PROBE = '''
 """A test probe: loss = scale * (x - 2)^2 + seeded noise; can fail, diverge or wait for a file."""

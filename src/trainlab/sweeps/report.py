@@ -7,8 +7,8 @@ from typing import Any, Mapping, Sequence
 
 from trainlab.files import read_jsonl
 from trainlab.runs import Run
-from trainlab.sweep.grid import Trial, describe_grid
-from trainlab.sweep.trials import SPEC_FILE, TRIALS_FILE, counts, table_rows
+from trainlab.sweeps.grid import Trial, describe_grid
+from trainlab.sweeps.trials import SPEC_FILE, TRIALS_FILE, counts, table_rows
 
 
 def write_report(

@@ -406,7 +406,8 @@ def three_runs(stop_probe, tmp_path, capsys):
     for argv in (["stop-probe"], ["stop-probe", "sleep=0.01"], ["receptive-field", "--quick"]):
         assert _cli(capsys, "run", *argv, "--out", str(out))[0] in (0, None)
     # by config, not by folder name: two runs in the same second sort by their config hashes
-    plain, slept = sorted((out / "stop-probe").iterdir(), key=lambda p: "sleep: 0.01" in (p / "config.yaml").read_text())
+    plain, slept = sorted((out / "stop-probe").iterdir(),
+                          key=lambda folder: "sleep: 0.01" in (folder / "config.yaml").read_text())
     info = json.loads((slept / "run.json").read_text())
     (slept / "run.json").write_text(json.dumps({**info, "status": "failed"}))
     (other,) = (out / "receptive-field").iterdir()

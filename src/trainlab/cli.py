@@ -103,8 +103,9 @@ class RunCommand(TyperCommand):
 @app.command(cls=RunCommand, context_settings={"allow_extra_args": False})
 @stoppable
 def run(
-    name: str = typer.Argument(..., help="Experiment name (see trainlab list; trainlab run NAME --help shows its fields)."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides (key=a,b is a sweep: trainlab sweep)."),
+    name: str = typer.Argument(..., help="Experiment name (trainlab list; trainlab run NAME --help: its fields)."),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="key=value config overrides (key=a,b is a sweep: trainlab sweep)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
     quick: bool = typer.Option(False, "--quick", help="Use the experiment's small quick profile."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),

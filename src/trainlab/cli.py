@@ -203,9 +203,10 @@ def runs(
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
     name: Optional[str] = typer.Option(None, "--name", help="Only the runs of this experiment."),
     status: Optional[str] = typer.Option(
+        # runs.STATUSES, written out: importing trainlab.runs would slow every command's --help
         None, "--status", help="Only the runs with this status: running, done, diverged, failed, interrupted, killed."),
 ) -> None:
-    """List runs, newest first: experiment, start time, status, headline metric, overrides, folder."""
+    """List runs, newest first: experiment, start time, status, headline metric, folder, overrides."""
     from trainlab.api import list_runs
     from trainlab.cli_tables import runs_text
 

@@ -212,13 +212,14 @@ def test_a_run_that_trains_no_model_says_so(tmp_path):
 
 def test_list_runs_shows_overrides_and_filters(binary, binary_narrow, scratch, out):
     table = trainlab.list_runs(out)
-    assert list(table.columns) == ["name", "started", "status", "seconds", "overrides", "headline", "path"]
+    assert list(table.columns) == ["name", "started", "status", "seconds", "overrides", "headline", "path", "note"]
     by_path = table.set_index("path")
     for run in (binary, binary_narrow, scratch):
         info = json.loads((run.path / "run.json").read_text())
         row = by_path.loc[str(run.path)]
         assert (row["name"], row["started"], row["status"], row["seconds"]) == (
             info["experiment"], info["started"], info["status"], info["seconds"])
+        assert row["note"] == ""  # a note only for a run on another host, which these are not
     # against the defaults, in the config's order: the quick profile's values count too
     for run, hidden in ((binary, 8), (binary_narrow, 4)):
         assert by_path.loc[str(run.path), "overrides"] == (
@@ -228,6 +229,9 @@ def test_list_runs_shows_overrides_and_filters(binary, binary_narrow, scratch, o
     assert set(trainlab.list_runs(out, name="mnist-binary")["path"]) >= {str(binary.path), str(binary_narrow.path)}
     assert str(scratch.path) not in set(trainlab.list_runs(out, name="mnist-binary")["path"])
     assert trainlab.list_runs(out, status="killed").empty
+    with pytest.raises(ConfigError, match="status='finished' is not one of running, done, diverged, failed, "
+                                          "interrupted, killed"):
+        trainlab.list_runs(out, status="finished")
     assert trainlab.list_runs(out / "nothing-here").empty
 
 

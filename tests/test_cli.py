@@ -212,7 +212,12 @@ def test_a_run_killed_with_sigkill_is_listed_killed(stop_probe, tmp_path, capsys
     code, out, err = _cli(capsys, "runs", "--out", str(tmp_path / "runs"))
     (line,) = out.strip().splitlines()
     assert line.split()[:3] == ["stop-probe", json.loads((run_dir / "run.json").read_text())["started"], "killed"]
-    assert line.endswith(str(run_dir)) and err == ""
+    assert _listed_paths(line, tmp_path) == [str(run_dir)] and err == ""
+
+
+def _listed_paths(text: str, root: Path) -> list[str]:
+    """The run folders ``trainlab runs`` printed (one a line, before the run's overrides), in order."""
+    return [token for line in text.splitlines() for token in line.split() if token.startswith(str(root))]
 
 
 def _catches(pid: int, signum: int) -> bool:
@@ -287,5 +292,185 @@ def test_runs_skips_a_damaged_run_json_with_one_warning_and_lists_the_rest(stop_
     (bad / "run.json").write_text(json.dumps({**info, "started": 20260101}))  # sorting by it raised TypeError
     code, out, err = _cli(capsys, "runs", "--out", str(tmp_path))
     assert code in (0, None)
-    assert [line.split()[-1] for line in out.strip().splitlines()] == [str(good)]
+    assert _listed_paths(out, tmp_path) == [str(good)]
     assert err.strip().splitlines() == [f"warning: skipped {bad}: run.json's 'started' is 20260101, not text"]
+
+
+# -- what the command line shows: show, run NAME --help, --cfg, runs, compare ----------------------
+
+def _field_lines(text: str) -> dict[str, tuple[list[str], str]]:
+    """``show``'s table read back: field -> (its cells after the name, its docstring unwrapped)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["field", "type"]) + 1
+    fields: dict[str, tuple[list[str], str]] = {}
+    for line in lines[start:]:
+        if line.startswith("    "):
+            name = list(fields)[-1]
+            cells, doc = fields[name]
+            fields[name] = (cells, f"{doc} {line.strip()}".strip())
+        else:
+            name, *cells = line.split()
+            fields[name] = (cells, "")
+    return fields
+
+
+def test_show_prints_every_field_in_order_with_type_default_quick_value_and_docstring(capsys, monkeypatch):
+    import trainlab
+    from trainlab.api.configs import value_text
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = _cli(capsys, "show", "mnist-binary")
+    assert code in (0, None) and err == ""
+    shown, expected = _field_lines(out), trainlab.show("mnist-binary")
+    assert list(shown) == list(expected["name"])
+    quick_cfg, defaults = trainlab.make_config("mnist-binary", quick=True), trainlab.make_config("mnist-binary")
+    for name, type_, doc in zip(expected["name"], expected["type"], expected["doc"]):
+        default, quick = value_text(getattr(defaults, name)), value_text(getattr(quick_cfg, name))
+        # the quick column is blank where the quick profile keeps the default
+        assert shown[name] == ([type_, default] + ([quick] if quick != default else []), doc), name
+    assert shown["lr"][0][2:] == ["0.01"] and shown["hidden"][0][2:] == []
+    docs = [line for line in out.splitlines() if line.startswith("    ")]
+    assert max(map(len, docs)) <= 80 and any(len(line) > 70 for line in docs)  # wrapped at the terminal width
+
+
+@pytest.mark.parametrize("argv", [["show", "mnist-binari"], ["run", "mnist-binari", "--help"]])
+def test_an_unknown_name_in_show_or_run_help_is_runs_one_line(capsys, argv):
+    expected = _cli(capsys, "run", "mnist-binari")
+    code, out, err = _cli(capsys, *argv)
+    assert (code, out, err) == expected and expected[0] == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_run_name_help_is_the_usual_help_then_the_fields_by_python_m_and_the_script(capsys, monkeypatch):
+    env = {**ENV, "COLUMNS": "100"}
+    monkeypatch.setenv("COLUMNS", "100")
+    _, show_out, _ = _cli(capsys, "show", "mnist-binary")
+    script = Path(sys.executable).with_name("trainlab")
+    entry_points = [[sys.executable, "-m", "trainlab"]] + ([[str(script)]] if script.is_file() else [])
+    procs = [subprocess.Popen([*cmd, "run", "mnist-binary", "--help"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for cmd in entry_points]
+    for proc in procs:
+        help_out, help_err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and help_err == "", help_err
+        usual, fields = help_out.split("mnist-binary's config:")
+        assert "Usage: trainlab run" in usual and "--cfg" in usual and "--quick" in usual
+        assert show_out.startswith("mnist-binary's config:") and "mnist-binary's config:" + fields == show_out
+    plain = subprocess.run([sys.executable, "-c", "import sys; from trainlab.cli import main\ntry:\n main(['run', "
+                            "'--help'])\nexcept SystemExit:\n print(sorted({'torch', 'pandas'} & set(sys.modules)))"],
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert "Usage: trainlab run" in plain.stdout and "config:" not in plain.stdout
+    assert plain.stdout.strip().splitlines()[-1] == "[]"  # the plain help loads no heavy library
+
+
+def test_cfg_prints_the_resolved_config_as_yaml_and_runs_nothing(capsys, tmp_path):
+    import yaml
+
+    import trainlab
+    from trainlab.config import to_dict
+
+    values = tmp_path / "values.yaml"
+    values.write_text("epochs: 2\nhidden: 3\n")
+    out = tmp_path / "runs"
+    code, printed, err = _cli(capsys, "run", "mnist-binary", "--quick", "--config", str(values), "hidden=7",
+                              "batch_sizes=[16,128]", "--seed", "4", "--device", "cpu", "--cfg", "--out", str(out))
+    assert code in (0, None) and err == ""
+    expected = trainlab.make_config("mnist-binary", quick=True, epochs=2, hidden=7, batch_sizes=[16, 128],
+                                    seed=4, device="cpu")
+    assert yaml.safe_load(printed) == to_dict(expected)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("swept", ["lr=0.01,0.1", "hidden=range(2,5)", "activation=choice(relu,tanh)"])
+def test_a_swept_value_given_to_run_names_the_sweep_command(capsys, tmp_path, swept):
+    import shlex
+
+    code, out, err = _cli(capsys, "run", "mnist-binary", "hidden=8", swept, "--quick", "--out", str(tmp_path))
+    command = shlex.join(["trainlab", "sweep", "mnist-binary", "hidden=8", swept, "--quick", "--out", str(tmp_path)])
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [f"error: {swept} is a sweep (several values); run it with {command}"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_comma_inside_quotes_or_brackets_is_one_value_for_run(capsys):
+    import yaml
+
+    code, out, err = _cli(capsys, "run", "mnist-binary", "data_dir='/no/such,dir'", "batch_sizes=[16,128]", "--cfg")
+    assert code in (0, None) and err == ""
+    assert yaml.safe_load(out)["data_dir"] == "/no/such,dir" and yaml.safe_load(out)["batch_sizes"] == [16, 128]
+
+
+@pytest.fixture
+def three_runs(stop_probe, tmp_path, capsys):
+    """Two stop-probe runs (one with sleep=0.01) and a receptive-field run under tmp_path/runs; the
+    second probe's run.json says failed."""
+    out = tmp_path / "runs"
+    for argv in (["stop-probe"], ["stop-probe", "sleep=0.01"], ["receptive-field", "--quick"]):
+        assert _cli(capsys, "run", *argv, "--out", str(out))[0] in (0, None)
+    # by config, not by folder name: two runs in the same second sort by their config hashes
+    plain, slept = sorted((out / "stop-probe").iterdir(),
+                          key=lambda folder: "sleep: 0.01" in (folder / "config.yaml").read_text())
+    info = json.loads((slept / "run.json").read_text())
+    (slept / "run.json").write_text(json.dumps({**info, "status": "failed"}))
+    (other,) = (out / "receptive-field").iterdir()
+    return out, plain, slept, other
+
+
+def test_runs_lists_the_apis_rows_with_overrides_last_and_filters_them(three_runs, capsys):
+    import trainlab
+
+    out, plain, slept, other = three_runs
+    code, printed, err = _cli(capsys, "runs", "--out", str(out))
+    assert code in (0, None) and err == ""
+    table = trainlab.list_runs(out)
+    lines = printed.strip().splitlines()
+    assert len(lines) == len(table) == 3
+    for line, row in zip(lines, table.to_dict("records")):  # newest first, as the API
+        info = json.loads((Path(row["path"]) / "run.json").read_text())
+        assert line.split()[:3] == [info["experiment"], info["started"], info["status"]]
+        assert line.split("  ")[-1].strip() == row["overrides"] or row["overrides"] == ""
+        assert _listed_paths(line, out) == [row["path"]]
+    assert table.set_index("path").loc[str(slept), "overrides"] == "sleep=0.01"
+    assert [l.split()[-1] for l in lines if str(slept) in l] == ["sleep=0.01"]
+
+    def listed(*flags: str) -> set[str]:
+        code, printed, _ = _cli(capsys, "runs", "--out", str(out), *flags)
+        assert code in (0, None)
+        return set(_listed_paths(printed, out))
+
+    assert listed("--name", "stop-probe") == {str(p) for p in (out / "stop-probe").iterdir()}
+    assert listed("--status", "failed") == {str(slept)}
+    assert listed("--name", "receptive-field", "--status", "done") == {str(other)}
+    assert _cli(capsys, "runs", "--out", str(out), "--name", "nope")[1].strip() == f"no runs of nope under {out}"
+
+
+def test_runs_refuses_an_unknown_status_naming_the_choices(capsys, tmp_path):
+    code, out, err = _cli(capsys, "runs", "--out", str(tmp_path), "--status", "finished")
+    assert (code, out) == (2, "")
+    assert err.strip().splitlines() == [
+        "error: status='finished' is not one of running, done, diverged, failed, interrupted, killed"]
+
+
+def test_compare_prints_the_differing_config_values_of_both_runs_and_their_summaries(three_runs, capsys):
+    import yaml
+
+    from trainlab.api.configs import value_text
+
+    out, plain, slept, _ = three_runs
+    code, printed, err = _cli(capsys, "compare", str(plain), str(slept))
+    assert code in (0, None) and err == ""
+    header, *rows = [line.split() for line in printed.strip().splitlines()]
+    assert header == [plain.name, slept.name]
+    configs = [yaml.safe_load((p / "config.yaml").read_text()) for p in (plain, slept)]
+    differing = [k for k in configs[0] if configs[0][k] != configs[1][k]]
+    assert differing == ["sleep"]
+    assert [r for r in rows if r[0] == "config"] == [["config", "sleep", *(value_text(c["sleep"]) for c in configs)]]
+    summaries = [json.loads((p / "summary.json").read_text()) for p in (plain, slept)]
+    assert [r[1] for r in rows if r[0] == "summary"] == list(summaries[0]) == ["loss"]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (lambda runs: [str(runs[1])], "compare needs at least two runs"),
+    (lambda runs: [str(runs[1]), str(runs[0])], "is not a run folder (no run.json); trainlab runs"),
+])
+def test_compare_refuses_one_run_or_a_folder_that_is_none_in_one_line(three_runs, capsys, argv, fragment):
+    code, out, err = _cli(capsys, "compare", *argv(three_runs))
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1 and fragment in err

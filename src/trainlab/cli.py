@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, List, Optional, TypeVar
 
 import typer
 import yaml
+from typer.core import TyperCommand
 
 from trainlab.errors import TrainlabError
 
@@ -58,28 +61,90 @@ def list_cmd() -> None:
             typer.echo(f"  {exp.name:<{width}}  {exp.question:<{qwidth}}  {exp.runtime:>8}  {exp.summary}")
 
 
-@app.command(context_settings={"allow_extra_args": False})
+@app.command("show")
+def show_cmd(name: str = typer.Argument(..., help="Experiment name (see trainlab list).")) -> None:
+    """Every config field of an experiment: type, default, quick value and what it does."""
+    from trainlab.cli_tables import experiment_fields
+
+    typer.echo(experiment_fields(name))
+
+
+class RunCommand(TyperCommand):
+    """``run``'s usual help, then the experiment's config fields when ``--help`` comes with a NAME.
+
+    Click answers ``--help`` before it reads the arguments, so the NAME is picked out of the
+    raw arguments with the command's own parser; ``trainlab run --help`` stays the plain help
+    and loads nothing heavy. The fields are made before any help is printed, so an unknown
+    NAME is the one line ``trainlab run NAME`` gives, not a help text and then an error.
+    """
+
+    FIELDS = "trainlab.fields"
+    """The ``ctx.meta`` key that carries the fields' text from :meth:`parse_args` to :meth:`format_help`."""
+
+    def parse_args(self, ctx: typer.Context, args: List[str]) -> List[str]:
+        if not ctx.resilient_parsing and any(arg in ctx.help_option_names for arg in args):
+            try:
+                name = self.make_parser(ctx).parse_args(args=list(args))[0].get("name")
+            except typer.TyperException:  # a malformed line: the plain help, as before
+                name = None
+            if name:
+                from trainlab.cli_tables import experiment_fields
+
+                ctx.meta[self.FIELDS] = experiment_fields(name)
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        # Typer's rich help prints itself; the formatter's text is echoed after it.
+        super().format_help(ctx, formatter)
+        if self.FIELDS in ctx.meta:
+            formatter.write(f"\n{ctx.meta[self.FIELDS]}\n")
+
+
+@app.command(cls=RunCommand, context_settings={"allow_extra_args": False})
 @stoppable
 def run(
-    name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="key=value config overrides."),
+    name: str = typer.Argument(..., help="Experiment name (trainlab list; trainlab run NAME --help: its fields)."),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="key=value config overrides (key=a,b is a sweep: trainlab sweep)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
     quick: bool = typer.Option(False, "--quick", help="Use the experiment's small quick profile."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random source."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+    print_config: bool = typer.Option(False, "--cfg", help="Print the resolved config as YAML and exit; nothing runs."),
 ) -> None:
     """Run one experiment; the last line printed is the run folder."""
+    from trainlab.config import to_yaml
     from trainlab.execute import build_config, run_experiment
     from trainlab.experiments.registry import get_experiment
 
     items = with_flags(list(overrides or []), device=device, seed=seed)
     exp = get_experiment(name)
-    path = run_experiment(exp, build_config(exp, items, yaml_file=config, quick=quick), out=out)
+    refuse_sweeps(name, items, quick=quick, config=config, out=out)
+    cfg = build_config(exp, items, yaml_file=config, quick=quick)
+    if print_config:  # config.yaml as the run folder would hold it
+        typer.echo(to_yaml(cfg), nl=False)
+        return
+    path = run_experiment(exp, cfg, out=out)
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
+
+
+def refuse_sweeps(name: str, items: List[str], *, quick: bool, config: Optional[Path], out: Path) -> None:
+    """Refuse a swept value (Hydra's multirun habit: ``lr=0.01,0.1``, ``range(...)``, ``choice(...)``)
+    in one line that gives the ``trainlab sweep`` command to type. The sweep grammar decides, so
+    a comma inside quotes or brackets (``note='a,b'``, ``batch_sizes=[16,128]``) is one value."""
+    from trainlab.sweeps.grid import sweep_values
+
+    for item in items:
+        key, _, value = item.partition("=")
+        if sweep_values(key.strip(), value) is not None:
+            flags = ["--quick"] * quick + (["--config", str(config)] if config else []) + (
+                ["--out", str(out)] if out != Path("runs") else [])
+            command = shlex.join(["trainlab", "sweep", name, *items, *flags])
+            raise TrainlabError(f"{item} is a sweep (several values); run it with {command}")
 
 
 def with_flags(items: List[str], **flags: object) -> List[str]:
@@ -134,23 +199,38 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
 
 
 @app.command()
-def runs(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None:
-    """List runs, newest first: experiment, start time, status, headline metric."""
-    from trainlab.runs import list_runs
+def runs(
+    out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+    name: Optional[str] = typer.Option(None, "--name", help="Only the runs of this experiment."),
+    status: Optional[str] = typer.Option(
+        # runs.STATUSES, written out: importing trainlab.runs would slow every command's --help
+        None, "--status", help="Only the runs with this status: running, done, diverged, failed, interrupted, killed."),
+) -> None:
+    """List runs, newest first: experiment, start time, status, headline metric, folder, overrides."""
+    from trainlab.api import list_runs
+    from trainlab.cli_tables import runs_text
 
-    def warn(folder: Path, problem: str) -> None:
-        typer.echo(f"warning: skipped {folder}: {problem}", err=True)
-
-    found = list_runs(out, on_damaged=warn)
-    if not found:
-        typer.echo(f"no runs under {out}")
+    with warnings.catch_warnings(record=True) as caught:  # a damaged folder: one line each, then the rest
+        warnings.simplefilter("always")
+        table = list_runs(out, name=name, status=status)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    if table.empty:
+        which = " ".join(f"{what} {value}" for what, value in (("of", name), ("with status", status)) if value)
+        typer.echo(f"no runs {which + ' ' if which else ''}under {out}")
         return
-    for r in found:
-        note = f"  ({r['note']})" if r.get("note") else ""
-        typer.echo(
-            f"{r['experiment']:<18} {r['started']:<26} {r['status']:<11} "
-            f"{r.get('headline_value', ''):<28} {r['path']}{note}"
-        )
+    typer.echo(runs_text(table))
+
+
+@app.command()
+def compare(
+    run_dirs: List[Path] = typer.Argument(..., help="Two or more run folders (trainlab runs lists them)."),
+) -> None:
+    """The config fields that differ between runs, and their summary numbers, side by side."""
+    from trainlab.api import compare as compare_runs
+    from trainlab.cli_tables import compare_text
+
+    typer.echo(compare_text(compare_runs(*run_dirs)))
 
 
 @app.command()

@@ -33,6 +33,10 @@ from trainlab.report.tables import rows_to_csv, rows_to_markdown
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 """A full disk or quota: the errors that end a run with one line instead of a traceback."""
 
+STATUSES = ("running", "done", "diverged", "failed", "interrupted", "killed")
+"""Every status a run folder can show: the five run.json records, and ``killed`` for a
+``running`` run whose process died (:func:`shown_status`)."""
+
 
 def git_commit() -> str | None:
     try:

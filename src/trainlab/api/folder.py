@@ -39,7 +39,8 @@ class Run:
         self.path = Path(path)
         """The run folder."""
         if not (self.path / RUN_INFO).is_file():
-            raise ConfigError(f"{self.path} is not a run folder (no {RUN_INFO}); trainlab.list_runs() lists them")
+            raise ConfigError(f"{self.path} is not a run folder (no {RUN_INFO}); trainlab runs "
+                              "or trainlab.list_runs() lists them")
         self.name: str = str(self.info.get("experiment", self.path.parent.name))
         """The experiment's name."""
 

@@ -10,12 +10,13 @@ import pandas as pd
 
 from trainlab.api.configs import value_text
 from trainlab.api.folder import Run, config_values
-from trainlab.config import to_dict
+from trainlab.config import one_of, to_dict
 from trainlab.errors import ConfigError
 from trainlab.experiments.registry import all_experiments
+from trainlab.runs import STATUSES
 from trainlab.runs import list_runs as run_infos
 
-LIST_COLUMNS = ["name", "started", "status", "seconds", "overrides", "headline", "path"]
+LIST_COLUMNS = ["name", "started", "status", "seconds", "overrides", "headline", "path", "note"]
 
 
 def list_runs(out: str | Path = "runs", name: str | None = None, status: str | None = None) -> pd.DataFrame:
@@ -23,9 +24,13 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
 
     ``overrides`` holds the config values that differ from the experiment's defaults as
     ``key=value`` text (what to type to get the run again), ``headline`` the number the
-    recipe named. ``name`` and ``status`` keep only the runs of one experiment or status.
-    A folder with a damaged run.json is skipped with a warning.
+    recipe named, ``note`` why a ``running`` status cannot be checked (a run on another host)
+    or "". ``name`` and ``status`` keep only the runs of one experiment or status (a status not
+    in :data:`trainlab.runs.STATUSES` is refused). A folder with a damaged run.json is skipped
+    with a warning.
     """
+    if status is not None:
+        one_of("status", status, STATUSES)
     def skip(folder: Path, problem: str) -> None:
         warnings.warn(f"skipped {folder}: {problem}", stacklevel=3)
 
@@ -38,7 +43,8 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
         rows.append({"name": info["experiment"], "started": info["started"], "status": info["status"],
                      "seconds": info.get("seconds"),
                      "overrides": overrides_text(values, defaults.get(info["experiment"], {})),
-                     "headline": info.get("headline_value", ""), "path": info["path"]})
+                     "headline": info.get("headline_value", ""), "path": info["path"],
+                     "note": info.get("note", "")})
     return pd.DataFrame(rows, columns=LIST_COLUMNS)
 
 

@@ -182,3 +182,15 @@ def test_no_public_name_is_also_a_submodule(package):
     modules = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
     public = set(importlib.import_module(package).__all__)
     assert public and modules & public == set()
+
+
+def test_load_run_on_a_sweep_folder_names_load_sweep(tmp_path):
+    from trainlab.sweeps.trials import SPEC_FILE
+    from trainlab.api.folder import SWEEP_PLAN
+
+    assert SWEEP_PLAN == SPEC_FILE
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / SPEC_FILE).write_text("{}")
+    with pytest.raises(ConfigError, match=r"is a sweep folder; trainlab.load_sweep\("):
+        trainlab.load_run(folder)

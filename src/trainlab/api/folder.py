@@ -136,6 +136,11 @@ def config_values(folder: Path) -> dict[str, Any]:
     return values if isinstance(values, dict) else {}
 
 
+SWEEP_PLAN = "sweep.json"  # :data:`trainlab.sweeps.trials.SPEC_FILE`; that package is not imported for one name
+
+
 def load_run(path: str | Path) -> Run:
     """The run in folder ``path`` (a folder ``trainlab run`` printed, or a row of :func:`list_runs`)."""
+    if (Path(path) / SWEEP_PLAN).is_file():
+        raise ConfigError(f"{path} is a sweep folder; trainlab.load_sweep({str(path)!r}) reads it")
     return Run(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -12,7 +13,7 @@ from trainlab.api.configs import value_text
 from trainlab.api.folder import Run, config_values
 from trainlab.config import one_of, to_dict
 from trainlab.errors import ConfigError
-from trainlab.experiments.registry import all_experiments
+from trainlab.experiments.registry import find_experiment
 from trainlab.runs import STATUSES
 from trainlab.runs import list_runs as run_infos
 
@@ -31,10 +32,17 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
     """
     if status is not None:
         one_of("status", status, STATUSES)
+
     def skip(folder: Path, problem: str) -> None:
         warnings.warn(f"skipped {folder}: {problem}", stacklevel=3)
 
-    defaults = {exp_name: to_dict(exp.config_cls()) for exp_name, exp in all_experiments().items()}
+    @functools.cache
+    def defaults(experiment: str) -> dict[str, Any]:
+        # Only the experiments that have runs here are imported (all of them take seconds);
+        # a folder of something else (a sweep) shows every value it recorded.
+        exp = find_experiment(experiment)
+        return to_dict(exp.config_cls()) if exp is not None else {}
+
     rows = []
     for info in run_infos(Path(out), on_damaged=skip):
         if (name is not None and info["experiment"] != name) or (status is not None and info["status"] != status):
@@ -42,7 +50,7 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
         values = config_values(Path(info["path"]))
         rows.append({"name": info["experiment"], "started": info["started"], "status": info["status"],
                      "seconds": info.get("seconds"),
-                     "overrides": overrides_text(values, defaults.get(info["experiment"], {})),
+                     "overrides": overrides_text(values, defaults(info["experiment"])),
                      "headline": info.get("headline_value", ""), "path": info["path"],
                      "note": info.get("note", "")})
     return pd.DataFrame(rows, columns=LIST_COLUMNS)

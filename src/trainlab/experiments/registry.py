@@ -134,19 +134,26 @@ def by_study(experiments: dict[str, Experiment] | None = None) -> dict[str, list
     return groups
 
 
+def find_experiment(name: str) -> Experiment | None:
+    """Experiment ``name`` from the module named after it, importing no other recipe; None if there is none."""
+    module_name = name.replace("-", "_")
+    if not module_name.isidentifier() or module_name.startswith("_") or module_name == "registry":
+        return None
+    try:
+        exp = _from_module(importlib.import_module(f"{package.__name__}.{module_name}"))
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{package.__name__}.{module_name}":
+            raise
+        return None
+    return exp if exp is not None and exp.name == name else None
+
+
 def get_experiment(name: str) -> Experiment:
     # The module named after the experiment is tried first, so running one
     # experiment (or one Ray trial) does not import every other recipe.
-    module_name = name.replace("-", "_")
-    if module_name.isidentifier() and not module_name.startswith("_") and module_name != "registry":
-        try:
-            exp = _from_module(importlib.import_module(f"{package.__name__}.{module_name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{package.__name__}.{module_name}":
-                raise
-            exp = None
-        if exp is not None and exp.name == name:
-            return exp
+    exp = find_experiment(name)
+    if exp is not None:
+        return exp
     experiments = all_experiments()
     if name not in experiments:
         import difflib

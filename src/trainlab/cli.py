@@ -21,6 +21,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect or fetch datasets.")
 app.add_typer(data_app, name="data")
 
 OUT_HELP = "Folder that holds run folders."
+LOG_HELP = "Log live to tensorboard and/or mlflow (repeat, or a comma list); see trainlab export."
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -68,6 +69,7 @@ def run(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random source."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+    log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
 ) -> None:
     """Run one experiment; the last line printed is the run folder."""
     from trainlab.execute import build_config, run_experiment
@@ -75,7 +77,7 @@ def run(
 
     items = with_flags(list(overrides or []), device=device, seed=seed)
     exp = get_experiment(name)
-    path = run_experiment(exp, build_config(exp, items, yaml_file=config, quick=quick), out=out)
+    path = run_experiment(exp, build_config(exp, items, yaml_file=config, quick=quick), out=out, log=log or ())
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")
@@ -109,13 +111,14 @@ def sweep(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep folder to resume; finished trials are skipped."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+    log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
 ) -> None:
     """Run the grid of configs given by comma lists; the last line printed is the sweep folder."""
     from trainlab.sweep import run_sweep
 
     path = run_sweep(
         name, list(overrides or []), yaml_file=config, quick=quick, backend=backend,
-        workers=workers, address=address, resume=resume, out=out,
+        workers=workers, address=address, resume=resume, out=out, log=log or (),
     )
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
@@ -151,6 +154,19 @@ def runs(out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP)) -> None
             f"{r['experiment']:<18} {r['started']:<26} {r['status']:<11} "
             f"{r.get('headline_value', ''):<28} {r['path']}{note}"
         )
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run or sweep folder."),
+    to: str = typer.Option(..., "--to", help="tensorboard (event files in RUN_DIR/tb) or mlflow."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder whose mlflow.db receives the MLflow run "
+                                       "(default: the runs folder RUN_DIR is in); $MLFLOW_TRACKING_URI wins."),
+) -> None:
+    """Send a finished run (or a sweep and its trials) to TensorBoard or MLflow; prints where it went."""
+    from trainlab.export import export as send
+
+    typer.echo(send(run_dir, to, runs_folder=out))
 
 
 @app.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from trainlab.api.configs import make_config
 from trainlab.api.folder import Run
@@ -17,7 +17,7 @@ from trainlab.report.folder import RUN_INFO
 
 
 def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str = "auto",
-        seed: int | None = None, config: Any = None, **overrides: Any) -> Run:
+        seed: int | None = None, config: Any = None, log: Sequence[str] = (), **overrides: Any) -> Run:
     """Run experiment ``name`` into a new folder under ``out`` and return it, blocking until it ends.
 
     Overrides are keyword arguments (``hidden=8, batch_sizes=[16, 128]``) validated exactly
@@ -25,7 +25,8 @@ def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str
     ``device`` and ``seed`` set those fields (``device="auto"`` keeps what the config says).
     An invalid config raises :class:`~trainlab.errors.ConfigError` before anything runs; a
     recipe that fails returns its run with ``status == "failed"`` and the ``error``.
-    Ctrl-C (a notebook's stop button) stops the run and is raised again.
+    Ctrl-C (a notebook's stop button) stops the run and is raised again. ``log=["tensorboard",
+    "mlflow"]`` logs the run live to those trackers (:mod:`trainlab.export`).
     """
     exp = get_experiment(name)
     flags = {**({"device": device} if device != "auto" else {}), **({"seed": seed} if seed is not None else {})}
@@ -41,7 +42,7 @@ def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str
         cfg = stored_config(exp, {**to_dict(config), **flags})
     before = _folders(Path(out) / name)
     try:
-        path = run_experiment(exp, cfg, out=out)
+        path = run_experiment(exp, cfg, out=out, log=log)
     except Exception:
         failed = _started_here(Path(out) / name, before)
         if failed is None:  # nothing ran (the output folder, the device): the error is the answer

@@ -126,8 +126,8 @@ def test_tensorboard_export_matches_the_folder(tmp_path):
     # figures: the PNG files' own bytes
     png = run_dir / "figures" / "batch_sizes.png"
     assert acc.Images("figures/batch_sizes")[0].encoded_image_string == png.read_bytes()
-    # exporting again rewrites tb/ whole: the same points, not twice as many
-    export(run_dir, "tensorboard")
+    # exporting again (from the command line) rewrites tb/ whole: the same points, not twice as many
+    assert cli(["export", str(run_dir), "--to", "tensorboard"]) == 0
     assert [len(p) for p in tb_scalars(read_tb(run_dir / "tb")).values()] == [len(p) for p in got.values()]
     assert len(list((run_dir / "tb").iterdir())) == 1
 

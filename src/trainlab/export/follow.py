@@ -97,15 +97,20 @@ class Follower:
 
     def _send(self, tracked: _Tracked, final: bool) -> None:
         items = tracked.tail.read(final)
+
+        def send(sink: Sink) -> Sink:
+            sink.scalars(items)
+            return sink
+
         if items:
-            tracked.sinks = [s for s, _ in self._each(tracked.sinks, lambda s: (s, s.scalars(items)))]
+            tracked.sinks = self._each(tracked.sinks, send)
 
     def _end(self, tracked: _Tracked) -> None:
         tracked.finished = True
         self._each(tracked.sinks, lambda s: s.finish())
 
     def _each(self, sinks: list[Sink], call: Callable[[Sink], Any]) -> list[Any]:
-        """``call`` on every sink; the results of those that did not fail."""
+        """``call`` on every sink; the results of those that did not fail (a failed root sink is dropped)."""
         results = []
         for sink in sinks:
             try:

@@ -24,6 +24,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect or fetch datasets.")
 app.add_typer(data_app, name="data")
 
 OUT_HELP = "Folder that holds run folders."
+LOG_HELP = "Log live to tensorboard and/or mlflow (repeat, or a comma list); see trainlab export."
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -112,6 +113,7 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for every random source."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
     print_config: bool = typer.Option(False, "--cfg", help="Print the resolved config as YAML and exit; nothing runs."),
+    log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
 ) -> None:
     """Run one experiment; the last line printed is the run folder."""
     from trainlab.config import to_yaml
@@ -125,7 +127,7 @@ def run(
     if print_config:  # config.yaml as the run folder would hold it
         typer.echo(to_yaml(cfg), nl=False)
         return
-    path = run_experiment(exp, cfg, out=out)
+    path = run_experiment(exp, cfg, out=out, log=log or ())
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")
@@ -174,13 +176,14 @@ def sweep(
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep folder to resume; finished trials are skipped."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+    log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
 ) -> None:
     """Run the grid of configs given by comma lists; the last line printed is the sweep folder."""
     from trainlab.sweeps import run_sweep
 
     path = run_sweep(
         name, list(overrides or []), yaml_file=config, quick=quick, backend=backend,
-        workers=workers, address=address, resume=resume, out=out,
+        workers=workers, address=address, resume=resume, out=out, log=log or (),
     )
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
@@ -231,6 +234,19 @@ def compare(
     from trainlab.cli_tables import compare_text
 
     typer.echo(compare_text(compare_runs(*run_dirs)))
+
+
+@app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A run or sweep folder."),
+    to: str = typer.Option(..., "--to", help="tensorboard (event files in RUN_DIR/tb) or mlflow."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder whose mlflow.db receives the MLflow run "
+                                       "(default: the runs folder RUN_DIR is in); $MLFLOW_TRACKING_URI wins."),
+) -> None:
+    """Send a finished run (or a sweep and its trials) to TensorBoard or MLflow; prints where it went."""
+    from trainlab.export import export as send
+
+    typer.echo(send(run_dir, to, runs_folder=out))
 
 
 @app.command()

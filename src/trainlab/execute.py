@@ -16,6 +16,7 @@ from trainlab.config import load_config
 from trainlab.device import resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment
+from trainlab.export import following, targets
 from trainlab.processes import interrupted
 from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line
 from trainlab.train import distributed
@@ -38,7 +39,7 @@ def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
 
 
 def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
-                   on_folder: Callable[[Path], None] | None = None) -> Path | None:
+                   on_folder: Callable[[Path], None] | None = None, log: Sequence[str] = ()) -> Path | None:
     """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
@@ -52,8 +53,12 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     Started by ``torchrun`` with more than one process, every process joins the
     data-parallel group (experiments that declare ``DISTRIBUTED = True`` only);
     rank 0 writes the one run folder, the other ranks write nothing and get None.
+
+    ``log`` names trackers (``tensorboard``, ``mlflow``: :mod:`trainlab.export`) that follow
+    the folder while the run runs; a tracker that fails never fails the run.
     """
     check_out(out)
+    log = targets(log)  # an unknown or missing tracker is refused before the run starts
     device = resolve_device(cfg.device)
     group = distributed.from_env()
     if group is not None:
@@ -72,7 +77,8 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
                     on_folder(run.path)
             else:
                 run = SilentRun(exp.name, device, cfg.seed, dist=group)
-            _run_recipe(lambda: exp.run(cfg, run), [run])
+            with following(run.path, log if main else ()):
+                _run_recipe(lambda: exp.run(cfg, run), [run])
     finally:
         if group is not None:
             distributed.teardown()

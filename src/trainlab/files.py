@@ -124,17 +124,19 @@ def read_jsonl(path: Path | str) -> list[dict[str, Any]]:
     """The JSON objects of a JSONL file, skipping torn or damaged lines (a killed writer's last line)."""
     if not Path(path).exists():
         return []
-    out = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
+    records = (jsonl_record(line) for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines())
+    return [record for record in records if record is not None]
+
+
+def jsonl_record(line: str) -> dict[str, Any] | None:
+    """One JSONL line's object, or None for a blank, torn or damaged line (which readers skip)."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def read_json(path: Path | str, default: Any = None) -> Any:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from trainlab.errors import ConfigError
 from trainlab.execute import stored_config
 from trainlab.experiments.registry import get_experiment
 from trainlab.files import read_jsonl
-from trainlab.report.folder import MANIFEST, RUN_INFO, inside, items_problem, read_checked, run_info_problem, summary_problem
+from trainlab.report.folder import (MANIFEST, RUN_INFO, config_values, inside, items_problem, read_checked,
+                                    run_info_problem, summary_problem)
 from trainlab.report.html import figure_html, header_html, render_report, summary_box, summary_entries
 from trainlab.report.style import scoped_css
 from trainlab.runs import shown_status
@@ -124,16 +124,6 @@ class Run:
         items = [i for i in read_checked(inside(self.path, MANIFEST), [], items_problem) if i.get("kind") == "figure"]
         listed = {i["name"] for i in items}
         return items + [{"name": n, "title": n} for n in self.figures if n not in listed]
-
-
-def config_values(folder: Path) -> dict[str, Any]:
-    """A run's config.yaml as plain data, not validated (a run of an older version still lists);
-    empty when the file is missing or damaged."""
-    try:
-        values = yaml.safe_load(inside(folder, "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return values if isinstance(values, dict) else {}
 
 
 SWEEP_PLAN = "sweep.json"  # :data:`trainlab.sweeps.trials.SPEC_FILE`; that package is not imported for one name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from trainlab.api.configs import make_config
 from trainlab.api.folder import Run
@@ -14,7 +14,7 @@ from trainlab.experiments.registry import get_experiment
 
 
 def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str = "auto",
-        seed: int | None = None, config: Any = None, **overrides: Any) -> Run:
+        seed: int | None = None, config: Any = None, log: Sequence[str] = (), **overrides: Any) -> Run:
     """Run experiment ``name`` into a new folder under ``out`` and return it, blocking until it ends.
 
     Overrides are keyword arguments (``hidden=8, batch_sizes=[16, 128]``) validated exactly
@@ -22,7 +22,8 @@ def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str
     ``device`` and ``seed`` set those fields (``device="auto"`` keeps what the config says).
     An invalid config raises :class:`~trainlab.errors.ConfigError` before anything runs; a
     recipe that fails returns its run with ``status == "failed"`` and the ``error``.
-    Ctrl-C (a notebook's stop button) stops the run and is raised again.
+    Ctrl-C (a notebook's stop button) stops the run and is raised again. ``log=["tensorboard",
+    "mlflow"]`` logs the run live to those trackers (:mod:`trainlab.export`).
     """
     exp = get_experiment(name)
     flags = {**({"device": device} if device != "auto" else {}), **({"seed": seed} if seed is not None else {})}
@@ -38,7 +39,7 @@ def run(name: str, *, quick: bool = False, out: str | Path = "runs", device: str
         cfg = stored_config(exp, {**to_dict(config), **flags})
     started: list[Path] = []
     try:
-        path = run_experiment(exp, cfg, out=out, on_folder=started.append)
+        path = run_experiment(exp, cfg, out=out, on_folder=started.append, log=log)
     except Exception:
         if not started:  # nothing ran (the output folder, the device): the error is the answer
             raise

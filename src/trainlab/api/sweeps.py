@@ -13,7 +13,7 @@ import io
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -35,7 +35,7 @@ MODES = ("max", "min")
 
 def sweep(name: str, grid: Mapping[str, Iterable[Any]] | None = None, *, quick: bool = False,
           backend: str = "local", workers: int = 1, address: str | None = None, out: str | Path = "runs",
-          resume: str | Path | None = None, **fixed: Any) -> Sweep:
+          resume: str | Path | None = None, log: Sequence[str] = (), **fixed: Any) -> Sweep:
     """Run one trial of experiment ``name`` per point of ``grid`` into a new sweep folder under
     ``out`` and return it, blocking until every trial has ended.
 
@@ -48,11 +48,12 @@ def sweep(name: str, grid: Mapping[str, Iterable[Any]] | None = None, *, quick: 
     ``workers`` and ``address`` are ``trainlab sweep``'s options (``backend="ray"`` for Ray Tune).
     ``resume=SWEEP_DIR`` runs the trials of that sweep not yet done or diverged (give no grid,
     or the one it was started with). Ctrl-C (a notebook's stop button) stops the sweep, writes
-    its report and is raised again; resume it later.
+    its report and is raised again; resume it later. ``log=["mlflow"]`` logs the sweep live as
+    one MLflow run with each trial nested (``"tensorboard"``: each trial under ``tb/``).
     """
     items = override_text(fixed) + grid_items(grid or {})
     return Sweep(run_sweep(name, items, quick=quick, backend=backend, workers=workers, address=address,
-                           resume=resume, out=out))
+                           resume=resume, out=out, log=log))
 
 
 def grid_items(grid: Mapping[str, Iterable[Any]]) -> list[str]:

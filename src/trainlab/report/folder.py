@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 from trainlab.errors import DataError
 
 RUN_INFO = "run.json"
@@ -88,6 +90,16 @@ def row_classes_problem(data: Any) -> str | None:
     if not isinstance(data, dict) or not all(k.isdigit() and isinstance(v, str) for k, v in data.items()):
         return "expected an object of row index: class name"
     return None
+
+
+def config_values(folder: Path) -> dict[str, Any]:
+    """A run's config.yaml as plain data, not validated (a run of an older version still lists);
+    empty when the file is missing or damaged."""
+    try:
+        values = yaml.safe_load(inside(folder, "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return values if isinstance(values, dict) else {}
 
 
 def inside(folder: Path, relpath: str) -> Path:

@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Sequence
 from trainlab.errors import ConfigError
 from trainlab.execute import build_config
 from trainlab.experiments.registry import Experiment, get_experiment
+from trainlab.export import following, targets
 from trainlab.files import append_jsonl, atomic_write, read_jsonl
 from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import RUN_INFO, Run, check_out, full_disk_is_one_line, update_info
@@ -51,6 +52,7 @@ def run_sweep(
     address: str | None = None,
     resume: str | Path | None = None,
     out: str | Path = "runs",
+    log: Sequence[str] = (),
 ) -> Path:
     """Run (or resume) a sweep of experiment ``name`` and return the sweep folder.
 
@@ -59,9 +61,11 @@ def run_sweep(
     are recorded with their status and the sweep goes on; only a broken backend
     (Ray cannot start, the cluster is unreachable), Ctrl-C or SIGTERM ends it early,
     with the report written either way. A second process resuming the same sweep
-    while this one runs is refused (:func:`trainlab.processes.hold`).
+    while this one runs is refused (:func:`trainlab.processes.hold`). ``log`` names trackers
+    that follow the sweep live: one parent run, each trial nested (:mod:`trainlab.export`).
     """
     _check_backend(backend, workers, address)
+    log = targets(log)
     exp = get_experiment(name)
     if resume is not None:
         path, trials = _open_sweep(Path(resume), exp.name, overrides)
@@ -75,7 +79,7 @@ def run_sweep(
             atomic_write(sweep_run.path / SPEC_FILE, json.dumps(spec_data, indent=2))
         path = sweep_run.path
     # One process per sweep folder: two resumes at once would run every pending trial twice.
-    with full_disk_is_one_line(path), hold(path, "the sweep"):
+    with full_disk_is_one_line(path), hold(path, "the sweep"), following(path, log):
         if resume is not None:
             update_info(path, status="running", error=None, **identity())
         _run_pending(exp, trials, sweep_run, backend, workers, address)

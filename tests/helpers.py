@@ -114,3 +114,14 @@ def outputs_when_saved(monkeypatch, recipe: str, probe) -> dict[str, Any]:
 
     monkeypatch.setattr(module, "save_checkpoint", spy)
     return seen
+
+
+def cli(args: list[str]) -> int:
+    """Exit code of ``trainlab ARGS`` run in this process."""
+    from trainlab.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from helpers import read_metrics, read_summary, run_quick
-from trainlab.cli import main
+from helpers import cli, read_metrics, read_summary, run_quick
 from trainlab.errors import ConfigError
 from trainlab.execute import build_config, run_experiment
 from trainlab.experiments.registry import get_experiment
@@ -43,13 +42,6 @@ def flat_config(run_dir: Path) -> dict[str, object]:
     values = yaml.safe_load((run_dir / "config.yaml").read_text())
     return {k: json.dumps(v) if isinstance(v, (list, type(None))) else v for k, v in values.items()}
 
-
-def cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 # -- records -> scalars -----------------------------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 
 import trainlab
 import trainlab.experiments
-from trainlab.cli import main
+from helpers import cli
 from trainlab.errors import ConfigError
 from trainlab.execute import build_config, run_experiment
 from trainlab.experiments.registry import get_experiment
@@ -123,14 +123,6 @@ def probe(tmp_path, monkeypatch):
     yield folder
     sys.modules.pop("trainlab.experiments.sweep_probe", None)
 
-
-def cli(args: list[str]) -> int:
-    """Exit code of ``trainlab ARGS`` run in this process."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def table(sweep_dir: Path, drop=("seconds", "folder")) -> list[dict[str, str]]:

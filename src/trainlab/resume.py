@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -44,7 +45,9 @@ class RunSnapshots:
 
     ``writable=False`` (a data-parallel rank other than 0) loads what rank 0 saved and
     saves nothing. ``on_caught_up`` is called once the replay of a resumed run reaches the
-    job saved last (the run then starts writing metrics again).
+    job saved last (the run then starts writing metrics again). Jobs may train in worker
+    threads (saves are serialised), but records must be logged from the recipe's own thread
+    (after the jobs return): the replay's quiet stretch ends at one point of the recipe.
     """
 
     def __init__(self, folder: Path, every_s: float, *, writable: bool = True,
@@ -56,6 +59,7 @@ class RunSnapshots:
         self._last_save = time.monotonic()
         self._saves = 0
         self._on_caught_up = on_caught_up
+        self._lock = threading.Lock()  # jobs in worker threads save through one manifest
 
     def slot(self, job: str) -> "Slot":
         """The slot of training job ``job`` (a name unique within the run, such as ``"bs16_seed0"``)."""
@@ -67,6 +71,17 @@ class RunSnapshots:
         return time.monotonic() - self._last_save >= self.every_s
 
     def load(self, job: str) -> Snapshot | None:
+        with self._lock:
+            return self._load(job)
+
+    def save(self, job: str, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._save(job, snapshot)
+        stop_after = os.environ.get(STOP_AFTER)
+        if stop_after and self._saves >= int(stop_after):
+            raise KeyboardInterrupt(f"{STOP_AFTER}={stop_after}")
+
+    def _load(self, job: str) -> Snapshot | None:
         stem = self._manifest.get("files", {}).get(job)
         if stem is None:
             return None
@@ -82,7 +97,7 @@ class RunSnapshots:
             self._on_caught_up = None
         return snapshot
 
-    def save(self, job: str, snapshot: Snapshot) -> None:
+    def _save(self, job: str, snapshot: Snapshot) -> None:
         self._last_save = time.monotonic()
         if not self.writable:
             return
@@ -104,9 +119,6 @@ class RunSnapshots:
             for suffix in (".pt", ".json"):
                 (self.folder / STATE_DIR / old).with_suffix(suffix).unlink(missing_ok=True)
         self._saves += 1
-        stop_after = os.environ.get(STOP_AFTER)
-        if stop_after and self._saves >= int(stop_after):
-            raise KeyboardInterrupt(f"{STOP_AFTER}={stop_after}")
 
 
 class Slot:

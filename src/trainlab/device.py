@@ -86,7 +86,9 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-_GLOBAL_RNG = threading.RLock()
+GLOBAL_RNG_LOCK = threading.RLock()
+"""Held while a thread seeds, draws from, reads or sets the process's global generators
+(:func:`global_seed`, and snapshots' ``rng_states``/``restore_rng`` in worker threads)."""
 
 
 @contextmanager
@@ -94,7 +96,7 @@ def global_seed(seed: int) -> Iterator[None]:
     """Draw from torch's global generator seeded with ``seed`` (module initialisers use it),
     then restore it. One thread at a time: the global generator is one per process, and
     worker threads (:mod:`trainlab.workers`) building models at once would interleave draws."""
-    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+    with GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
 

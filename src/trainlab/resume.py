@@ -85,13 +85,13 @@ class RunSnapshots:
         stem = self._manifest.get("files", {}).get(job)
         if stem is None:
             return None
-        base = self.folder / STATE_DIR / stem
-        tensors = read_state_dict(base.with_suffix(".pt"))
+        tensors = read_state_dict(self._file(stem, ".pt"))
         try:
-            record = json.loads(base.with_suffix(".json").read_text())
+            record = json.loads(self._file(stem, ".json").read_text())
             snapshot = Snapshot(tensors, record["info"], bool(record["finished"]))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"{base}.json is damaged ({exc}); start the run again without --resume") from None
+            raise DataError(f"{self._file(stem, '.json')} is damaged ({exc}); "
+                            "start the run again without --resume") from None
         if job == self._manifest.get("latest") and self._on_caught_up is not None:
             self._on_caught_up()
             self._on_caught_up = None
@@ -105,10 +105,9 @@ class RunSnapshots:
         old = files.get(job)
         count = self._manifest.get("count", 0) + 1
         stem = f"{job}-{count}"
-        base = self.folder / STATE_DIR / stem
         # The snapshot's own format is a checkpoint's: a .pt state_dict and a .json beside it.
-        atomic_write(base.with_suffix(".pt"), state_dict_bytes(snapshot.tensors))
-        atomic_write(base.with_suffix(".json"), json.dumps(
+        atomic_write(self._file(stem, ".pt"), state_dict_bytes(snapshot.tensors))
+        atomic_write(self._file(stem, ".json"), json.dumps(
             {"job": job, "finished": snapshot.finished, "info": snapshot.info,
              "shapes": {k: list(v.shape) for k, v in snapshot.tensors.items()}, "torch": torch.__version__}))
         files[job] = stem
@@ -117,8 +116,12 @@ class RunSnapshots:
         atomic_write(self.folder / STATE_DIR / MANIFEST, json.dumps(self._manifest, indent=2))
         if old is not None:
             for suffix in (".pt", ".json"):
-                (self.folder / STATE_DIR / old).with_suffix(suffix).unlink(missing_ok=True)
+                self._file(old, suffix).unlink(missing_ok=True)
         self._saves += 1
+
+    def _file(self, stem: str, suffix: str) -> Path:
+        # Not with_suffix: a job name may hold a dot ("h5_lr0.1"), which with_suffix would cut off.
+        return self.folder / STATE_DIR / f"{stem}{suffix}"
 
 
 class Slot:

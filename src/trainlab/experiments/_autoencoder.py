@@ -16,8 +16,10 @@ from trainlab.config import one_of, positive
 from trainlab.data import to_tensor
 from trainlab.data.subsets import random_subset
 from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.activations import activation_name
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from trainlab.resume import RunSnapshots
 from trainlab.train.autoencoder import AutoencoderSpec, TrainedAutoencoder, train_autoencoders
 from trainlab.train.loop import check_lr
 
@@ -42,8 +44,9 @@ def design(image_shape: Sequence[int]) -> str:
 
 
 @dataclass
-class AutoencoderConfig(ImageDataConfig):
-    """Data and training settings both autoencoder recipes have (the study trains on all 60k images)."""
+class AutoencoderConfig(Checkpointing, ImageDataConfig):
+    """Data and training settings both autoencoder recipes have (the study trains on all 60k images);
+    both resume (``--resume``), each model from its own snapshot."""
 
     latent_activation: str = "relu"
     """relu (the study: a ReLU after every layer, the code's included) or identity (a linear code; none is read as identity)."""
@@ -85,8 +88,10 @@ def checkpoint_name(arch: str, latent: int, seed: int) -> str:
 
 
 def train_all(specs: Sequence[AutoencoderSpec], cfg: AutoencoderConfig, x: torch.Tensor,
-              image_shape: Sequence[int]) -> list[TrainedAutoencoder]:
-    """:func:`trainlab.train.autoencoder.train_autoencoders` with the config's settings."""
+              image_shape: Sequence[int], snapshots: RunSnapshots) -> list[TrainedAutoencoder]:
+    """:func:`trainlab.train.autoencoder.train_autoencoders` with the config's settings, each model
+    snapshotting in the slot named as its checkpoint (``snapshots``: the run's ``out.snapshots(...)``)."""
     return train_autoencoders(specs, x, image_shape, latent_activation=cfg.latent_activation,
                               output_activation=cfg.output_activation, lr=cfg.lr, epochs=cfg.epochs,
-                              batch_size=cfg.batch_size)
+                              batch_size=cfg.batch_size,
+                              snapshots=[snapshots.slot(checkpoint_name(s.arch, s.latent, s.seed)) for s in specs])

@@ -87,7 +87,7 @@ def run(cfg: Config, out: Run) -> None:
     specs = [AutoencoderSpec(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
             for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
     loss_rows, test_rows, class_rows, models, drawn_status = [], [], [], {}, {}
-    for t in train_all(specs, cfg, x_train, shape):
+    for t in train_all(specs, cfg, x_train, shape, out.snapshots(cfg.checkpoint_every)):
         arch, latent, seed = t.spec.arch, t.spec.latent, t.spec.seed
         for record in t.result.history:
             out.log(arch=arch, latent=latent, seed=seed, **record)

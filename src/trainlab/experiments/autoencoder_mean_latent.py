@@ -150,7 +150,7 @@ def _models(cfg: Config, out, data, x_train: torch.Tensor, device, checkpoints: 
     """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
     if cfg.from_run is None:
         trained = train_all([AutoencoderSpec(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
-                            data.image_shape)
+                            data.image_shape, out.snapshots(cfg.checkpoint_every))
         models = {}
         for t in trained:
             for record in t.result.history:

@@ -27,6 +27,7 @@ from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.data import random_subset, to_tensor
 from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.experiments._resume import Checkpointing
 from trainlab.report.figures import new_figure
 from trainlab.nn.activations import activation_name
 from trainlab.runs import Run
@@ -34,6 +35,7 @@ from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
 from trainlab.train.result import training_flops
+from trainlab.train.snapshots import ClockedSlot, SnapshotSlot, pack, unpack
 from trainlab.workers import run_independent
 
 NAME = "scratch-mlp"
@@ -57,7 +59,7 @@ table compares implementations, not settings."""
 
 
 @dataclass
-class Config(ImageDataConfig):
+class Config(Checkpointing, ImageDataConfig):
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
     """Hidden layer widths; the input size comes from the data and the output is one unit per class."""
     activations: List[str] = field(default_factory=lambda: ["relu", "sigmoid", "tanh", "identity"])
@@ -108,7 +110,9 @@ def run(cfg: Config, out: Run) -> None:
     out.text("study", STUDY_NOTE, title="The study's numbers")
 
     # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
-    # they run side by side on the cores workers.run_independent gives, each on one BLAS thread.
+    # they run side by side on the cores workers.run_independent gives, each on one BLAS thread,
+    # each with its snapshot slot (a stopped run continues the NumPy fits from their last epoch).
+    snapshots = out.snapshots(cfg.checkpoint_every)
     kinds = ("scratch", "sklearn") if cfg.sklearn else ("scratch",)
     fits = [(kind, activation) for activation in cfg.activations for kind in kinds]
     flops = training_flops(sum(a * b for a, b in zip(sizes, sizes[1:])), len(y_train) * cfg.epochs)
@@ -117,12 +121,14 @@ def run(cfg: Config, out: Run) -> None:
     def fit_one(job: tuple[str, str], alone: bool):
         kind, activation = job
         ran_alone.append(alone)
+        slot = snapshots.slot(f"{kind}_{activation}")
         if kind == "sklearn":
-            return fit_sklearn(cfg, activation, X_train, y_train, X_test, y_test)
+            return fit_sklearn_once(cfg, activation, X_train, y_train, X_test, y_test, slot)
         net = NeuralNetwork(sizes, activation, cfg.lr, cfg.weight_init, cfg.batch_size, cfg.epochs, cfg.seed)
-        start = time.perf_counter()
-        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if alone else None)
-        return net, time.perf_counter() - start
+        timer = ClockedSlot(slot, time.perf_counter)
+        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if alone else None,
+                snapshot=timer)
+        return net, timer.seconds()
 
     from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn takes seconds to import
 
@@ -200,6 +206,19 @@ def run(cfg: Config, out: Run) -> None:
     )
     if best is None:
         out.mark_diverged("the NumPy network diverged (NaN/Inf loss) with every activation")
+
+
+def fit_sklearn_once(cfg: Config, activation: str, X, y, X_test, y_test, slot: SnapshotSlot) -> tuple:
+    """:func:`fit_sklearn`, or its result from ``slot`` when a stopped run had finished it. scikit-learn's
+    fit runs whole (its SGD state is not ours to save): one stopped half-way runs again from the start,
+    with the same random_state and so the same result."""
+    saved = slot.load()
+    if saved is not None:
+        done = unpack(saved)
+        return done["test_acc"], done["seconds"], done["status"]
+    acc, seconds, status = fit_sklearn(cfg, activation, X, y, X_test, y_test)
+    slot.save(pack(finished=True, test_acc=acc, seconds=seconds, status=status))
+    return acc, seconds, status
 
 
 def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[float, float, str]:

@@ -25,12 +25,14 @@ from tqdm.auto import tqdm
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.experiments._data import SplitDataConfig, load_splits
+from trainlab.experiments._resume import Checkpointing
 from trainlab.report.figures import log_scale_if_any, new_figure
 from trainlab.nn.activations import activation_name
 from trainlab.runs import Run
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
+from trainlab.train.snapshots import ClockedSlot
 
 NAME = "scratch-sweep"
 STUDY = "numpy"
@@ -57,7 +59,7 @@ losses (final_* columns), which are the ones to compare for over-fitting."""
 
 
 @dataclass
-class Config(SplitDataConfig):
+class Config(Checkpointing, SplitDataConfig):
     RENAMED: ClassVar[dict[str, str]] = {"hidden_units": "hiddens", "learning_rates": "lrs"}
     hiddens: List[int] = field(default_factory=lambda: [5, 20, 50, 100, 200])
     """Widths of the single hidden layer (the study's 5, 20, 50, 100, 200)."""
@@ -99,14 +101,16 @@ def run(cfg: Config, out: Run) -> None:
     out.text("study", STUDY_NOTE, title="The study's numbers")
 
     # Train every (width, learning rate) pair; the outer bar counts models, fit() shows epochs.
+    # Each network is one training job with its snapshot slot: a stopped run continues there.
     grid = [(h, lr) for h in cfg.hiddens for lr in cfg.lrs]
+    snapshots = out.snapshots(cfg.checkpoint_every)
     rows, histories = [], {}
     for h, lr in tqdm(grid, desc="models", disable=None):
         net = NeuralNetwork([X.shape[1], h, data.num_classes], cfg.activation, lr, cfg.weight_init,
                             cfg.batch_size, cfg.epochs, cfg.seed)
-        start = time.perf_counter()
-        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}")
-        seconds = time.perf_counter() - start
+        timer = ClockedSlot(snapshots.slot(f"h{h}_lr{lr:g}"), time.perf_counter)
+        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}", snapshot=timer)
+        seconds = timer.seconds()
         if not net.diverged:  # a diverged network's weights are no model
             save_checkpoint(out, f"h{h}_lr{lr:g}", net, architecture=net.architecture(), config=cfg,
                             status=net.result.status, history=net.result.history)

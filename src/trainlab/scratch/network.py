@@ -8,7 +8,8 @@ Hidden layers use one activation (relu, sigmoid, tanh, identity); the output lay
 softmax with the mean cross-entropy loss; training is plain minibatch SGD over a
 seeded permutation each epoch. Everything is float32 and vectorised over the batch:
 one matrix product per layer and direction. ``forward`` and ``backward`` are public
-so that tests can compare every activation and gradient with PyTorch.
+so that tests can compare every activation and gradient with PyTorch. ``fit(snapshot=slot)``
+continues a stopped training from its last epoch boundary (:mod:`trainlab.train.snapshots`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
 from trainlab.train.result import TrainResult, loss_status
+from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 FORMAT = "trainlab.scratch.NeuralNetwork/1"
 DTYPE = np.float32
@@ -158,6 +160,7 @@ class NeuralNetwork:
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         progress: str | None = None,
+        snapshot: SnapshotSlot | None = None,
     ) -> "NeuralNetwork":
         """Train from a fresh initialisation for ``num_epochs`` epochs; returns self.
 
@@ -167,6 +170,11 @@ class NeuralNetwork:
         epoch (not counted in ``result.seconds``). A non-finite loss stops training
         with status ``diverged``. ``progress`` labels the epoch progress bar (stderr,
         shown only on a terminal).
+
+        With a ``snapshot`` slot, training continues from the slot's last epoch boundary (a
+        finished one gives its weights and result at once) and saves there, weights, the batch
+        order's generator, history and seconds, whenever the slot says it is due: the continued
+        fit ends with the same bits as an uninterrupted one.
         """
         X, y = self._check_Xy(X, y, "X", "y")
         if (X_val is None) != (y_val is None):
@@ -176,15 +184,28 @@ class NeuralNetwork:
         self.reset()
         # Overflow is not an error here: a non-finite loss ends training with ``diverged``.
         with threadpool_limits(_BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            self.result = self._train(X, y, X_val, y_val, progress)
+            self.result = self._train(X, y, X_val, y_val, progress, snapshot)
         return self
 
-    def _train(self, X, y, X_val, y_val, progress: str | None) -> TrainResult:
+    def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None) -> TrainResult:
         rng = np.random.default_rng([self.seed, 1])  # batch order; independent of the init draw
         n = len(X)
         history: list[dict[str, float]] = []
-        seconds, status = 0.0, "done"
-        epochs = tqdm(range(1, self.num_epochs + 1), desc=progress or "epochs", disable=None, leave=False)
+        seconds, status, first = 0.0, "done", 1
+        resumed = resume_training(snapshot, modules={"network": self}, generators=(rng,))
+        if resumed is not None:
+            state, finished = resumed
+            history, seconds, status = state["history"], state["seconds"], state["status"]
+            if finished:
+                return TrainResult(status=status, seconds=seconds, history=history)
+            first = len(history) + 1
+
+        def save(finished: bool) -> None:
+            if snapshot is not None and (finished or snapshot.due()):
+                snapshot.save(training_snapshot(finished=finished, modules={"network": self}, generators=(rng,),
+                                                history=history, seconds=seconds, status=status))
+
+        epochs = tqdm(range(first, self.num_epochs + 1), desc=progress or "epochs", disable=None, leave=False)
         for epoch in epochs:
             tick = time.perf_counter()
             order = rng.permutation(n)
@@ -204,6 +225,9 @@ class NeuralNetwork:
             status = loss_status(total_loss)
             if status == "diverged":
                 break
+            if epoch < self.num_epochs:
+                save(finished=False)
+        save(finished=True)
         return TrainResult(status=status, seconds=seconds, history=history)
 
     # -- prediction ------------------------------------------------------------
@@ -287,6 +311,14 @@ class NeuralNetwork:
             state[f"W{i}"], state[f"b{i}"] = W.copy(), b.copy()
         return state
 
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put ``state`` (what :meth:`state_dict` returned) into this network's weights, after checking
+        that it holds exactly this network's weights and shapes. Non-finite weights load too: a
+        training snapshot of a network that diverged holds them (:meth:`from_state_dict` refuses them)."""
+        arrays = _weight_arrays(state, self.layer_sizes)
+        self.weights = [arrays[f"W{i}"].astype(DTYPE) for i in range(len(self.layer_sizes) - 1)]
+        self.biases = [arrays[f"b{i}"].astype(DTYPE) for i in range(len(self.layer_sizes) - 1)]
+
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], architecture: Mapping[str, Any]) -> "NeuralNetwork":
         """A network with ``state``'s weights, after checking them against ``architecture``.
@@ -308,18 +340,10 @@ class NeuralNetwork:
         activation = activation_name(str(architecture.get("activation", "relu")))
         if activation not in ACTIVATIONS:
             raise DataError(f"activation={activation!r} is not one of {', '.join(ACTIVATIONS)}")
-        expected = {}
-        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            expected[f"W{i}"], expected[f"b{i}"] = (n_in, n_out), (n_out,)
-        if set(state) != set(expected):
-            raise DataError(f"the weights hold {', '.join(sorted(state))}; layer_sizes={list(sizes)} "
-                            f"needs {', '.join(expected)}")
-        arrays = {k: np.asarray(v) for k, v in state.items()}
-        for key, shape in expected.items():
-            if arrays[key].shape != shape:
-                raise DataError(f"{key} has shape {arrays[key].shape}; layer_sizes={list(sizes)} needs {shape}")
-            if not np.issubdtype(arrays[key].dtype, np.floating) or not np.isfinite(arrays[key]).all():
-                raise DataError(f"{key} is not finite floating point (a network that diverged is not saved)")
+        arrays = _weight_arrays(state, sizes)
+        for key, array in arrays.items():
+            if not np.isfinite(array).all():
+                raise DataError(f"{key} is not finite (a network that diverged is not saved)")
         try:
             net = cls(sizes, **{k: v for k, v in architecture.items() if k != "layer_sizes"})
         except (ValueError, ConfigError) as exc:
@@ -391,3 +415,21 @@ class NeuralNetwork:
             f"learning_rate={self.learning_rate}, weight_init={self.weight_init!r}, "
             f"batch_size={self.batch_size}, num_epochs={self.num_epochs}, seed={self.seed})"
         )
+
+
+def _weight_arrays(state: Mapping[str, Any], sizes: Sequence[int]) -> dict[str, np.ndarray]:
+    """``state``'s ``W<i>``/``b<i>`` as floating-point arrays, after checking that they are exactly
+    the weights of a network of ``layer_sizes`` ``sizes`` (one-line DataErrors)."""
+    expected = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        expected[f"W{i}"], expected[f"b{i}"] = (n_in, n_out), (n_out,)
+    if set(state) != set(expected):
+        raise DataError(f"the weights hold {', '.join(sorted(state))}; layer_sizes={list(sizes)} "
+                        f"needs {', '.join(expected)}")
+    arrays = {k: np.asarray(v) for k, v in state.items()}
+    for key, shape in expected.items():
+        if arrays[key].shape != shape:
+            raise DataError(f"{key} has shape {arrays[key].shape}; layer_sizes={list(sizes)} needs {shape}")
+        if not np.issubdtype(arrays[key].dtype, np.floating):
+            raise DataError(f"{key} is not floating point")
+    return arrays

@@ -3,6 +3,9 @@
     trained = train_autoencoders([AutoencoderSpec("conv", 2, seed=0), ...], x, (28, 28),
                                  latent_activation="relu", output_activation="relu",
                                  lr=1e-3, epochs=10, batch_size=64)
+
+Each model is one training job with its own snapshot slot (``snapshots=``, one per spec): the
+models are independent, so a stopped run continues each from its own last epoch boundary.
 """
 
 from __future__ import annotations
@@ -19,22 +22,25 @@ from trainlab.nn.autoencoder import new_study_autoencoder
 from trainlab.nn.flops import training_flops_per_example
 from trainlab.train.loop import fit
 from trainlab.train.result import TrainResult
+from trainlab.train.snapshots import ClockedSlot, SnapshotSlot
 from trainlab.workers import run_independent
 
 
 def train_autoencoder(model: nn.Module, x: torch.Tensor, *, lr: float, epochs: int, batch_size: int, seed: int,
-                      on_epoch: Callable[[int], dict[str, float]] | None = None, desc: str = "autoencoder"):
+                      on_epoch: Callable[[int], dict[str, float]] | None = None, desc: str = "autoencoder",
+                      snapshot: SnapshotSlot | None = None) -> TrainResult:
     """Reconstruct ``x`` (flat images on the device) with L1 loss and Adam: the study's objective.
 
     Batches are index slices of a seeded permutation of ``x`` (``trainlab.train.loop.fit``,
     whose thread rule runs these steps on one CPU thread). Adam is torch's fused
     implementation where the device has one: the same update, one kernel for all
-    parameters instead of several per tensor (20-30% of a CPU step here).
+    parameters instead of several per tensor (20-30% of a CPU step here). ``snapshot``:
+    continue from (and save) the job's snapshots, as ``fit`` does.
     """
     fused = x.device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
     return fit(model, x, x, optimizer=optimizer, loss_fn=nn.L1Loss(), epochs=epochs, batch_size=batch_size,
-               generator=torch_generator(seed), on_epoch=on_epoch, desc=desc)
+               generator=torch_generator(seed), on_epoch=on_epoch, desc=desc, snapshot=snapshot)
 
 
 @dataclass(frozen=True)
@@ -54,25 +60,32 @@ class TrainedAutoencoder:
     """The builder's arguments (``build_autoencoder(**description)``), for its checkpoint."""
     result: TrainResult
     cpu_seconds: float
-    """CPU time of the thread that trained it (on a shared machine closer to an idle machine's wall time)."""
+    """CPU time of the thread that trained it (on a shared machine closer to an idle machine's wall time),
+    over every process that worked on it when the run was resumed."""
 
 
 def train_autoencoders(specs: Sequence[AutoencoderSpec], x: torch.Tensor, image_shape: Sequence[int], *,
                        latent_activation: str, output_activation: str, lr: float, epochs: int,
-                       batch_size: int) -> list[TrainedAutoencoder]:
+                       batch_size: int, snapshots: Sequence[SnapshotSlot] | None = None) -> list[TrainedAutoencoder]:
     """Train every model of ``specs`` on ``x``, side by side on the cores (:func:`trainlab.workers.run_independent`).
 
     The models are independent and each trains on one thread with its own generators,
     so the results are the same bits whichever core, and in whichever order, they ran.
-    Results come back in the order of ``specs``.
+    Results come back in the order of ``specs``. ``snapshots``: one slot per spec, in the
+    same order; a model whose snapshot is finished is loaded from it instead of trained.
     """
-    def one(spec: AutoencoderSpec) -> TrainedAutoencoder:
+    slots = list(snapshots) if snapshots is not None else [None] * len(specs)
+    if len(slots) != len(specs):
+        raise ValueError(f"{len(specs)} autoencoders but {len(slots)} snapshot slots")
+
+    def one(i: int) -> TrainedAutoencoder:
+        spec = specs[i]
         model, description = new_study_autoencoder(spec.arch, spec.latent, image_shape, latent_activation, spec.seed,
                                                    x.device, output_activation)
-        start = time.thread_time()
+        timer = ClockedSlot(slots[i], time.thread_time)  # made here: thread_time counts this worker thread
         result = train_autoencoder(model, x, lr=lr, epochs=epochs, batch_size=batch_size, seed=spec.seed,
-                                   desc=f"{spec.arch} λ={spec.latent} seed {spec.seed}")
-        return TrainedAutoencoder(spec, model, description, result, time.thread_time() - start)
+                                   desc=f"{spec.arch} λ={spec.latent} seed {spec.seed}", snapshot=timer)
+        return TrainedAutoencoder(spec, model, description, result, timer.seconds())
 
     def flops_per_image(spec: AutoencoderSpec) -> float:
         probe, _ = new_study_autoencoder(spec.arch, spec.latent, image_shape, latent_activation, 0,
@@ -80,5 +93,5 @@ def train_autoencoders(specs: Sequence[AutoencoderSpec], x: torch.Tensor, image_
         return training_flops_per_example(probe, x[:1])
 
     per_image = [flops_per_image(spec) for spec in specs]
-    return run_independent(one, specs, costs=[len(x) * epochs * f for f in per_image],
+    return run_independent(one, range(len(specs)), costs=[len(x) * epochs * f for f in per_image],
                            step_flops=min(batch_size, len(x)) * max(per_image), device=x.device)

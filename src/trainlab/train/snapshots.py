@@ -16,11 +16,14 @@ source a trainer draws from, so the continued run draws what the uninterrupted o
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
+
+from trainlab.device import GLOBAL_RNG_LOCK
 
 # Markers in the JSON half for values that JSON cannot hold by itself.
 _TENSOR, _ARRAY, _ITEMS = "__tensor__", "__array__", "__items__"
@@ -49,6 +52,41 @@ class SnapshotSlot(Protocol):
 
     def save(self, snapshot: Snapshot) -> None:
         """Keep ``snapshot`` as the job's state, atomically."""
+
+
+class ClockedSlot:
+    """A :class:`SnapshotSlot` (or none) that also carries a job's running time across a resume.
+
+    Its snapshots hold the seconds ``clock`` counted since this object was made plus those the
+    loaded snapshot held, so :meth:`seconds` is what every process that worked on the job spent
+    on it up to its last snapshot and since: a resumed job reports its whole time, a job that
+    finished before the stop its own. ``clock`` is ``time.perf_counter`` (wall time) or
+    ``time.thread_time`` (the CPU time of the thread that trains: make the slot in that thread).
+    """
+
+    KEY = "clock_seconds"
+    """Where the seconds go in a snapshot's JSON half."""
+
+    def __init__(self, slot: SnapshotSlot | None, clock: Callable[[], float] = time.perf_counter):
+        self.slot, self.clock = slot, clock
+        self._start, self._before = clock(), 0.0
+
+    def load(self) -> Snapshot | None:
+        saved = self.slot.load() if self.slot is not None else None
+        if saved is not None:
+            self._before = float(saved.info.get(self.KEY, 0.0))
+        return saved
+
+    def due(self) -> bool:
+        return self.slot is not None and self.slot.due()
+
+    def save(self, snapshot: Snapshot) -> None:
+        if self.slot is not None:
+            self.slot.save(Snapshot(snapshot.tensors, {**snapshot.info, self.KEY: self.seconds()}, snapshot.finished))
+
+    def seconds(self) -> float:
+        """The job's seconds so far, over this process and the ones its snapshot came from."""
+        return self._before + self.clock() - self._start
 
 
 def pack(finished: bool = False, **state: Any) -> Snapshot:
@@ -97,27 +135,37 @@ def unpack(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def rng_states(*generators: torch.Generator | np.random.Generator) -> dict[str, Any]:
-    """The state of ``generators`` and of the global ones (Python, NumPy, torch CPU and CUDA)."""
-    states: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(legacy=False),
-        "torch": torch.get_rng_state(),
-        "generators": [g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state()
-                       for g in generators],
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states["cuda"] = torch.cuda.get_rng_state_all()
+    """The state of ``generators`` and of the global ones (Python, NumPy, torch CPU and CUDA).
+
+    The global ones are read under the lock of :func:`trainlab.device.global_seed`: a job saving in
+    a worker thread must not catch another thread's model initialisation half-way (its seeded state).
+    """
+    with GLOBAL_RNG_LOCK:
+        states: dict[str, Any] = {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(legacy=False),
+            "torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            states["cuda"] = torch.cuda.get_rng_state_all()
+    states["generators"] = [g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state()
+                            for g in generators]
     return states
 
 
 def restore_rng(states: dict[str, Any], *generators: torch.Generator | np.random.Generator) -> None:
-    """Put ``generators`` and the global ones back to :func:`rng_states`' ``states`` (after :func:`unpack`)."""
+    """Put ``generators`` and the global ones back to :func:`rng_states`' ``states`` (after :func:`unpack`).
+
+    Under the lock of :func:`trainlab.device.global_seed`, so that a job resuming in a worker thread
+    never changes the global generator while another thread initialises a model from it.
+    """
     version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    with GLOBAL_RNG_LOCK:
+        random.setstate((version, tuple(internal), gauss))
+        np.random.set_state(states["numpy"])
+        torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
     if len(states["generators"]) != len(generators):
         raise ValueError(f"the snapshot holds {len(states['generators'])} generators, {len(generators)} given")
     for gen, state in zip(generators, states["generators"]):

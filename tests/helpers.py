@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,40 @@ def outputs_when_saved(monkeypatch, recipe: str, probe) -> dict[str, Any]:
 
     monkeypatch.setattr(module, "save_checkpoint", spy)
     return seen
+
+
+# Wall-clock numbers differ between any two runs; everything else of a resumed run must not.
+_TIMING = re.compile(r"(time|seconds|_s$|_s_|per_s|speed|throughput)")
+
+
+def stop_and_resume(name: str, tmp_path: Path, stop_after: int, monkeypatch: Any, **overrides: Any) -> Path:
+    """Run ``name``'s quick profile snapshotting at every epoch boundary, stop it after its
+    ``stop_after``-th snapshot as Ctrl-C would, resume it to the end; return the run folder."""
+    from trainlab.execute import resume_config
+    from trainlab.processes import Interrupted
+    from trainlab.resume import STOP_AFTER
+
+    monkeypatch.setenv(STOP_AFTER, str(stop_after))
+    try:
+        run_quick(name, tmp_path, checkpoint_every=0, **overrides)
+    except Interrupted as stop:
+        folder = stop.folder
+    else:
+        raise AssertionError(f"{name} finished before its snapshot {stop_after}; stop it earlier")
+    monkeypatch.delenv(STOP_AFTER)
+    assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
+    exp, cfg = resume_config(folder)
+    assert run_experiment(exp, cfg, resume=folder) == folder
+    return folder
+
+
+def comparable_results(run_dir: Path) -> dict[str, Any]:
+    """A run's tables, metrics and summary without wall-clock numbers: what a resumed run must repeat."""
+    def keep(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if not _TIMING.search(k)}
+
+    tables = {p.stem: [keep(r) for r in read_table(run_dir, p.stem)[1]] for p in sorted((run_dir / "tables").glob("*.csv"))}
+    metrics_path = run_dir / "metrics.jsonl"
+    metrics = [keep(json.loads(line)) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
+    return {"tables": tables, "metrics": metrics, "summary": keep(read_summary(run_dir)),
+            "status": json.loads((run_dir / "run.json").read_text())["status"]}

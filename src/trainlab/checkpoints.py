@@ -49,8 +49,6 @@ def save_checkpoint(run: Any, name: str, model: nn.Module | Any, *, architecture
     """
     state = {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().cpu()
              for k, v in model.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save(state, buf)
     if dataclasses.is_dataclass(config):
         config = dataclasses.asdict(config)
     info = {
@@ -63,9 +61,16 @@ def save_checkpoint(run: Any, name: str, model: nn.Module | Any, *, architecture
         "torch": torch.__version__,
         **extra,
     }
-    path = run.file(f"{FOLDER}/{name}.pt", buf.getvalue())
+    path = run.file(f"{FOLDER}/{name}.pt", state_dict_bytes(state))
     run.file(f"{FOLDER}/{name}.json", json.dumps(info, indent=2, default=str))
     return path
+
+
+def state_dict_bytes(state: Mapping[str, torch.Tensor]) -> bytes:
+    """``state`` as a ``.pt`` file's bytes: ``torch.save`` of a plain mapping of names to tensors."""
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
 
 
 def list_checkpoints(run_dir: str | Path) -> list[str]:

@@ -9,15 +9,20 @@ seed, create the run folders, run the recipe and record how it ended.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from trainlab.config import load_config
+from trainlab.config import load_config, to_dict
 from trainlab.device import resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment
 from trainlab.processes import interrupted
-from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line
+from trainlab.files import read_json
+from trainlab.processes import hold
+from trainlab.report.folder import RUN_INFO
+from trainlab.resume import check_resumable
+from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line, shown_status
 from trainlab.train import distributed
 
 
@@ -38,7 +43,7 @@ def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
 
 
 def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
-                   on_folder: Callable[[Path], None] | None = None) -> Path | None:
+                   on_folder: Callable[[Path], None] | None = None, resume: str | Path | None = None) -> Path | None:
     """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
@@ -52,8 +57,12 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     Started by ``torchrun`` with more than one process, every process joins the
     data-parallel group (experiments that declare ``DISTRIBUTED = True`` only);
     rank 0 writes the one run folder, the other ranks write nothing and get None.
+
+    ``resume`` continues that stopped run in its own folder instead (``cfg`` is its recorded
+    config: :func:`resume_config`); ``out`` is then unused. See :mod:`trainlab.resume`.
     """
-    check_out(out)
+    if resume is None:
+        check_out(out)
     device = resolve_device(cfg.device)
     group = distributed.from_env()
     if group is not None:
@@ -65,18 +74,56 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     try:
         seed_everything(cfg.seed)
         main = group is None or group.is_main
-        with full_disk_is_one_line(out):
-            if main:
+        with full_disk_is_one_line(out if resume is None else resume), \
+                hold(Path(resume), "the run") if resume is not None and main else nullcontext():
+            if main and resume is not None:
+                check_resumable(Path(resume), current_info(Path(resume)))
+                run = Run.reopen(Path(resume), exp.name, device, cfg.seed, title=exp.title, dist=group)
+            elif main:
                 run = Run.create(Path(out), exp.name, cfg, device, title=exp.title, dist=group)
-                if on_folder is not None:
-                    on_folder(run.path)
             else:
-                run = SilentRun(exp.name, device, cfg.seed, dist=group)
+                run = SilentRun(exp.name, device, cfg.seed, dist=group, resumes=resume)
+            if main and on_folder is not None:
+                on_folder(run.path)
             _run_recipe(lambda: exp.run(cfg, run), [run])
     finally:
         if group is not None:
             distributed.teardown()
     return run.path if main else None
+
+
+def resume_config(run_dir: str | Path, overrides: Sequence[str] = (), *,
+                  yaml_file: str | Path | None = None) -> tuple[Experiment, Any]:
+    """The experiment and the recorded config of stopped run ``run_dir``, for ``run_experiment(resume=)``.
+
+    Overrides (and a YAML file) may repeat recorded values; one that changes the config is
+    refused in one line: the snapshots belong to the recorded config.
+    """
+    from trainlab.experiments.registry import get_experiment
+
+    folder = Path(run_dir)
+    info = current_info(folder)
+    if not (folder / "config.yaml").is_file():
+        raise ConfigError(f"{folder} has no config.yaml; it is not a run folder that trainlab wrote")
+    exp = get_experiment(str(info.get("experiment")))
+    check_resumable(folder, info)
+    recorded = load_config(exp.config_cls, yaml_file=folder / "config.yaml")
+    if overrides or yaml_file is not None:
+        asked = load_config(exp.config_cls, overrides, yaml_file=yaml_file, base=to_dict(recorded))
+        changed = [(k, v, getattr(recorded, k)) for k, v in to_dict(asked).items() if v != getattr(recorded, k)]
+        if changed:
+            key, want, have = changed[0]
+            raise ConfigError(f"--resume continues {folder} with its recorded config, which has {key}={have!r}, "
+                              f"not {want!r}; drop {key}= or start a new run")
+    return exp, recorded
+
+
+def current_info(folder: Path) -> dict[str, Any]:
+    """``folder``'s run.json with the status ``trainlab runs`` shows (``killed`` for a dead process)."""
+    info = read_json(folder / RUN_INFO)
+    if not isinstance(info, dict) or "status" not in info:
+        raise ConfigError(f"{folder} is not a run folder (no readable run.json); trainlab runs lists them")
+    return {**info, **shown_status(info)}
 
 
 def run_experiments(exp: Experiment, cfgs: Sequence[Any], *, out: str | Path) -> list[Path]:

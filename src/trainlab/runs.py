@@ -93,6 +93,12 @@ class Run:
         """The data-parallel group this run belongs to (a ``train.distributed.DistContext``), or None."""
         self.diverged: str | None = None
         """What of this run's result diverged, once a recipe said so with :meth:`mark_diverged`."""
+        self.replaying = False
+        """A resumed run re-running the recipe up to its last snapshot: records logged before
+        that point are in metrics.jsonl already, so :meth:`log` writes nothing meanwhile."""
+        self._snapshots: Any = None
+        self.state_folder = self.path
+        """The folder whose ``state/`` snapshots this run loads (its own, but see :class:`SilentRun`)."""
 
     # -- creation -----------------------------------------------------------
     @classmethod
@@ -113,10 +119,43 @@ class Run:
         run._write_info(status="running", started=timestamp(), **identity(), **({"title": title} if title else {}))
         return run
 
+    @classmethod
+    def reopen(cls, path: Path, experiment: str, device: Any, seed: int, title: str = "", dist: Any = None) -> "Run":
+        """The run of an existing folder, to continue it (``--resume``): running again, by this process.
+
+        metrics.jsonl goes back to the last snapshot, and the run replays quietly up to it.
+        """
+        from trainlab.resume import read_manifest, rewind_metrics
+
+        run = cls(path, experiment, device=device, seed=seed, dist=dist)
+        rewind_metrics(path)
+        run.replaying = bool(read_manifest(path).get("latest"))
+        info = json.loads((path / RUN_INFO).read_text())
+        resumed = int(info.get("resumed", 0)) + 1
+        for stale in ("finished", "seconds", "error"):
+            info.pop(stale, None)
+        run._write_info(**{**info, "status": "running", "resumed": resumed, **identity(),
+                           **({"title": title} if title else {})})
+        return run
+
     # -- metrics ------------------------------------------------------------
     def log(self, **record: Any) -> None:
         """Append one record (an epoch, a step, a trial) to metrics.jsonl."""
-        append_jsonl(self.path / "metrics.jsonl", record)
+        if not self.replaying:
+            append_jsonl(self.path / "metrics.jsonl", record)
+
+    def snapshots(self, every_s: float) -> Any:
+        """This run's :class:`~trainlab.resume.RunSnapshots`: slots for its training jobs' snapshots,
+        saved at the first epoch boundary after every ``every_s`` seconds (``checkpoint_every``)."""
+        if self._snapshots is None:
+            from trainlab.resume import RunSnapshots
+
+            def caught_up() -> None:
+                self.replaying = False
+
+            self._snapshots = RunSnapshots(self.state_folder, every_s, writable=not isinstance(self, SilentRun),
+                                           on_caught_up=caught_up)
+        return self._snapshots
 
     def summary(self, headline: str | None = None, **values: Any) -> None:
         """Add headline numbers to summary.json (one flat JSON object).
@@ -199,7 +238,10 @@ class Run:
 
     def finish_returned(self, seconds: float | None = None) -> None:
         """Finish a run whose recipe returned: ``done``, or ``diverged`` (with the reason) if it said so."""
-        if self.diverged:
+        if self.replaying:  # a recipe that never asked for the job it saved last: its metrics would be lost
+            self.finish("failed", seconds, error="the resumed run never reached its last snapshot "
+                        "(the recipe changed?); start it again without --resume")
+        elif self.diverged:
             self.finish("diverged", seconds, error=self.diverged)
         else:
             self.finish("done", seconds)
@@ -229,8 +271,11 @@ class Run:
 class SilentRun(Run):
     """The run of a data-parallel rank other than 0: the recipe runs, nothing is written."""
 
-    def __init__(self, experiment: str, device: Any = None, seed: int = 0, dist: Any = None):
+    def __init__(self, experiment: str, device: Any = None, seed: int = 0, dist: Any = None,
+                 resumes: Path | None = None):
         super().__init__(Path(os.devnull), experiment, device=device, seed=seed, dist=dist)
+        if resumes is not None:  # every rank loads the snapshots rank 0 saved; only rank 0 saves
+            self.state_folder = Path(resumes)
 
     def log(self, **record: Any) -> None:
         pass

@@ -24,6 +24,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.data import describe_splits
 from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._data import SplitDataConfig, load_splits
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.mlp import ACTIVATIONS, MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, with_std
@@ -53,7 +54,7 @@ our defaults (Adam, lr 1e-3, 5 epochs) are stated in the config below."""
 
 
 @dataclass
-class Config(SplitDataConfig):
+class Config(Checkpointing, SplitDataConfig):
     classes: List[int] = field(default_factory=lambda: [0, 1])
     """The two (or more) classes to keep; labels become their index in this list."""
     hidden: int = 5
@@ -96,6 +97,7 @@ def run(cfg: Config, out: Run) -> None:
     data, split = load_splits(cfg, device, classes=cfg.classes)
     in_dim, n_classes = split["train"][0].shape[1], len(cfg.classes)
     loss_fn = nn.CrossEntropyLoss()
+    snapshots = out.snapshots(cfg.checkpoint_every)
     trained = []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
@@ -111,6 +113,7 @@ def run(cfg: Config, out: Run) -> None:
                 model, *split["train"],
                 optimizer=optimizer, loss_fn=loss_fn, epochs=cfg.epochs, batch_size=batch_size,
                 generator=torch_generator(seed), on_epoch=validate, desc=f"batch {batch_size}",
+                snapshot=snapshots.slot(f"bs{batch_size}_seed{seed}"),
             )
             trained.append((batch_size, seed, model, result))
     report(cfg, out, data, split, trained)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from trainlab.config import FLOAT32_MAX, check, positive
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
+from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 from trainlab.train.result import TrainResult, loss_status, training_flops
 
 OPTIMIZERS = ("adam", "sgd")
@@ -93,6 +94,7 @@ def fit(
     on_epoch: Callable[[int], dict[str, float]] | None = None,
     progress: bool = True,
     desc: str = "train",
+    snapshot: SnapshotSlot | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``epochs`` passes over (x, y).
 
@@ -105,7 +107,9 @@ def fit(
     Returns a :class:`TrainResult` whose history holds one record per epoch
     (``epoch``, ``train_loss`` and what ``on_epoch`` returned); a NaN/Inf loss
     stops training with status ``diverged``. Threads follow
-    :func:`trainlab.device.cpu_plan` for the step's size.
+    :func:`trainlab.device.cpu_plan` for the step's size. With a ``snapshot`` slot
+    (:mod:`trainlab.train.snapshots`) training continues from the slot's last epoch boundary
+    (a finished job returns its result at once) and saves there when the slot says it is due.
     """
     if rows is not None:
         rows = rows.to(x.device)
@@ -114,7 +118,22 @@ def fit(
     history: list[dict[str, float]] = []
     train_seconds = 0.0
     status = "done"
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=None if progress else True, leave=False)
+    first = 1
+    resumed = resume_training(snapshot, modules={"model": model, "optimizer": optimizer}, generators=(generator,))
+    if resumed is not None:
+        state, finished = resumed
+        history, train_seconds, status = state["history"], state["seconds"], state["status"]
+        if finished:
+            return TrainResult(status=status, seconds=train_seconds, history=history)
+        first = len(history) + 1
+
+    def save(finished: bool) -> None:
+        if snapshot is not None and (finished or snapshot.due()):
+            snapshot.save(training_snapshot(finished=finished, modules={"model": model, "optimizer": optimizer},
+                                            generators=(generator,), history=history, seconds=train_seconds,
+                                            status=status))
+
+    bar = tqdm(range(first, epochs + 1), desc=desc, disable=None if progress else True, leave=False)
     with use_threads(threads_for_step(training_flops(params, min(batch_size, n)), x.device), x.device):
         for epoch in bar:
             model.train()
@@ -137,6 +156,9 @@ def fit(
                 record.update(on_epoch(epoch))
             history.append(record)
             bar.set_postfix(loss=f"{train_loss:.4g}")
+            if epoch < epochs:
+                save(finished=False)
+    save(finished=True)
     return TrainResult(status=status, seconds=train_seconds, history=history)
 
 

@@ -210,8 +210,8 @@ def sample(
         snapshot: where this sampling keeps its state (:mod:`trainlab.train.snapshots`): it
             continues from the slot's last snapshot (a finished one returns its result at once)
             and saves at the end of a chunk of steps whenever the slot says it is due, and at the end.
-        chunk: steps between the points where a due snapshot is taken (a snapshot copies the
-            kept samples to the host, so it is not worth taking every step).
+        chunk: steps between the points where a due snapshot is taken (it copies the kept samples
+            to the host: not worth checking every step).
 
     Proposals whose state, energy or gradient is NaN or infinite are rejected (ULA too): such
     values never enter a chain. Each step draws ``xi`` (``randn`` of ``x0``'s shape) and then,
@@ -230,9 +230,7 @@ def sample(
         raise ConfigError(f"bounds must be (lo, hi) with lo < hi (got {bounds})")
     if chunk < 1:
         raise ConfigError(f"chunk must be >= 1 step (got {chunk})")
-    kernel = KERNELS[method]
-    device = x0.device
-    steps = burn_in + n_samples * thin
+    kernel, device, steps = KERNELS[method], x0.device, burn_in + n_samples * thin
     generators = () if generator is None else (generator,)
 
     saved, finished = resume_training(snapshot, modules={}, generators=generators) or (None, False)
@@ -296,7 +294,7 @@ class _Chains:
     """Steps taken."""
     burn_in_s: float = 0.0
     phase_s: float = 0.0
-    """Seconds spent in the current phase when the snapshot was taken."""
+    """Seconds spent in the current phase when the snapshot was taken (for the timers)."""
 
     @classmethod
     def start(cls, x0: torch.Tensor, energy: Energy, steps: int, n_samples: int, tau: float,

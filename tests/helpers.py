@@ -132,6 +132,11 @@ def cli(args: list[str]) -> int:
 _TIMING = re.compile(r"(time|seconds|_s$|_s_|per_s|speed|throughput)")
 
 
+def without_timing(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` without its wall-clock numbers (keys that name a time, seconds or a speed)."""
+    return {k: v for k, v in record.items() if not _TIMING.search(k)}
+
+
 def stop_and_resume(name: str, tmp_path: Path, stop_after: int, monkeypatch: Any, **overrides: Any) -> Path:
     """Run ``name``'s quick profile snapshotting at every epoch boundary, stop it after its
     ``stop_after``-th snapshot as Ctrl-C would, resume it to the end; return the run folder."""
@@ -155,9 +160,7 @@ def stop_and_resume(name: str, tmp_path: Path, stop_after: int, monkeypatch: Any
 
 def comparable_results(run_dir: Path) -> dict[str, Any]:
     """A run's tables, metrics and summary without wall-clock numbers: what a resumed run must repeat."""
-    def keep(record: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in record.items() if not _TIMING.search(k)}
-
+    keep = without_timing
     tables = {p.stem: [keep(r) for r in read_table(run_dir, p.stem)[1]] for p in sorted((run_dir / "tables").glob("*.csv"))}
     metrics_path = run_dir / "metrics.jsonl"
     metrics = [keep(json.loads(line)) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []

@@ -28,6 +28,7 @@ from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.mcmc.targets import GaussianEnergy
 from trainlab.nn.energy import EnergyRegressor, halving_widths
 from trainlab.train.loop import check_lr, fit
+from trainlab.train.snapshots import SnapshotSlot
 
 
 @dataclass
@@ -96,10 +97,12 @@ class EnergySetup:
     """done, or diverged when training did."""
 
 
-def prepare(cfg: EnergyConfig, device: torch.device, need_data: bool = True) -> EnergySetup:
-    """The user's regressor (and test set) from files, or the default trained here."""
+def prepare(cfg: EnergyConfig, device: torch.device, need_data: bool = True,
+            snapshot: SnapshotSlot | None = None) -> EnergySetup:
+    """The user's regressor (and test set) from files, or the default trained here (its
+    training kept in ``snapshot``, a resumed run's continuing from there)."""
     if cfg.weights is None:
-        return train_default(cfg, device)
+        return train_default(cfg, device, snapshot)
     x = e = None
     if cfg.data is not None:
         x, e = load_energy_data(cfg.data)
@@ -115,8 +118,9 @@ def prepare(cfg: EnergyConfig, device: torch.device, need_data: bool = True) -> 
                        describe=text)
 
 
-def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
-    """Fit the PPCA Gaussian to images, label images and exact draws with it, train the regressor."""
+def train_default(cfg: EnergyConfig, device: torch.device, snapshot: SnapshotSlot | None = None) -> EnergySetup:
+    """Fit the PPCA Gaussian to images, label images and exact draws with it, train the regressor
+    (continuing from ``snapshot``'s epoch boundary, if it has one; everything before replays)."""
     from sklearn.decomposition import PCA
 
     data = load_data(cfg)
@@ -144,7 +148,7 @@ def train_default(cfg: EnergyConfig, device: torch.device) -> EnergySetup:
     result = fit(model, x_train.to(device), ((y_train - mu) / sd)[:, None].to(device),
                  optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn=nn.functional.mse_loss,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, generator=torch_generator(cfg.seed + 1),
-                 desc="regressor")
+                 desc="regressor", snapshot=snapshot)
     model.fold_output_scale(sd, mu)  # predicts energies in their own units; state_dict keeps the study's keys
     text = (f"Default energy: the probabilistic-PCA Gaussian ({cfg.components} principal axes, noise variance "
             f"{target.noise_variance:.4g}) fitted to {len(train)} {data.name} training images with pixels in "

@@ -19,6 +19,7 @@ import torch
 
 from trainlab.config import positive
 from trainlab.experiments._ebm import EnergyConfig, predict, prepare, save_models
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.energy import parameter_count
 from trainlab.report.figures import new_figure
 from trainlab.runs import Run
@@ -39,7 +40,7 @@ baseline."""
 
 
 @dataclass
-class Config(EnergyConfig):
+class Config(Checkpointing, EnergyConfig):
     plot_points: int = 4000
     """Test points drawn (seeded) in the predicted-vs-true plot."""
 
@@ -52,7 +53,7 @@ def run(cfg: Config, out: Run) -> None:
     device = out.device
 
     # The regressor and its test set: the user's files, or trained here on a known energy.
-    setup = prepare(cfg, device)
+    setup = prepare(cfg, device, snapshot=out.snapshots(cfg.checkpoint_every).slot("regressor"))
     out.text("setup", setup.describe, title="Regressor and test set")
     out.text("model", f"{setup.regressor}\n# {parameter_count(setup.regressor):,} parameters", code=True,
              title="Model (print(model))")

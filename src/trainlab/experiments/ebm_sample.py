@@ -26,6 +26,7 @@ from trainlab.device import torch_generator
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.experiments._data import load_data
 from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare, save_models
+from trainlab.experiments._resume import Checkpointing
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
 from trainlab.report.figures import new_figure
@@ -49,7 +50,7 @@ samples follow exp(-E)."""
 
 
 @dataclass
-class Config(EnergyConfig):
+class Config(Checkpointing, EnergyConfig):
     from_run: Optional[str] = None
     """An ebm-eval run folder: sample its saved regressor (and true energy) instead of training one."""
     methods: List[str] = field(default_factory=lambda: ["mala", "ula"])
@@ -95,6 +96,7 @@ class Config(EnergyConfig):
 
 def run(cfg: Config, out: Run) -> None:
     device = out.device
+    snapshots = out.snapshots(cfg.checkpoint_every)
 
     # The energy: a saved run's regressor, the user's weights, or one trained here on a known energy.
     if cfg.from_run:
@@ -102,7 +104,7 @@ def run(cfg: Config, out: Run) -> None:
         pool = energy_pixels(load_data(cfg).test_images, cfg, device)  # held-out images: the starts
         source = f"Regressor and true energy from the ebm-eval run {Path(cfg.from_run).name}."
     else:
-        setup = prepare(cfg, device, need_data=False)
+        setup = prepare(cfg, device, need_data=False, snapshot=snapshots.slot("regressor"))
         regressor, target, source = setup.regressor, setup.target, setup.describe
         if setup.history:  # trained here: saved as ebm-eval saves it, so from_run= can reuse it
             save_models(out, setup, cfg)
@@ -133,7 +135,8 @@ def run(cfg: Config, out: Run) -> None:
         for method in cfg.methods:
             res = sample(energy, x0, method=method, tau=cfg.tau, burn_in=cfg.burn_in, n_samples=cfg.n_samples,
                          thin=cfg.thin, bounds=tuple(cfg.bounds) if cfg.bounds else None,
-                         generator=torch_generator(cfg.seed + 2, device), adapt=cfg.adapt and method == "mala")
+                         generator=torch_generator(cfg.seed + 2, device), adapt=cfg.adapt and method == "mala",
+                         snapshot=snapshots.slot(f"{ename}_{method}"))
             results[(ename, method)] = res
             quantities = {"energy": res.sample_energy}
             if axes_ref is not None:

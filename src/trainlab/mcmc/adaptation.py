@@ -45,3 +45,14 @@ class DualAveraging:
         self.log_tau = self.mu - math.sqrt(t) / self.gamma * self.h_bar
         eta = t ** (-self.kappa)
         self.log_tau_bar = eta * self.log_tau + (1 - eta) * self.log_tau_bar
+
+    def state_dict(self) -> dict:
+        """What changes as it adapts (the rest follows from the constructor's arguments)."""
+        return {"t": self.t, "h_bar": self.h_bar, "log_tau": self.log_tau, "log_tau_bar": self.log_tau_bar}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s ``state`` (tensors go to this adapter's device)."""
+        device = self.log_tau.device
+        self.t = int(state["t"])
+        self.h_bar, self.log_tau, self.log_tau_bar = (
+            torch.as_tensor(state[k], dtype=torch.float64, device=device) for k in ("h_bar", "log_tau", "log_tau_bar"))

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from trainlab.errors import ConfigError
 from trainlab.mcmc.adaptation import TARGET_ACCEPT, DualAveraging
+from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 Energy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -183,6 +184,8 @@ def sample(
     target_accept: float = TARGET_ACCEPT,
     progress: bool = False,
     clock: Callable[[], float] = time.perf_counter,
+    snapshot: Optional[SnapshotSlot] = None,
+    chunk: int = 100,
 ) -> SampleResult:
     """Run ``x0.shape[0]`` Langevin chains side by side: :func:`init`, then the method's kernel in a loop.
 
@@ -204,6 +207,11 @@ def sample(
         clock: the timer behind ``burn_in_s`` and ``sampling_s``: wall-clock by default;
             ``time.process_time`` counts this process's CPU time only (on a shared machine,
             with one thread, that leaves out the time spent waiting for a core).
+        snapshot: where this sampling keeps its state (:mod:`trainlab.train.snapshots`): it
+            continues from the slot's last snapshot (a finished one returns its result at once)
+            and saves at the end of a chunk of steps whenever the slot says it is due, and at the end.
+        chunk: steps between the points where a due snapshot is taken (it copies the kept samples
+            to the host: not worth checking every step).
 
     Proposals whose state, energy or gradient is NaN or infinite are rejected (ULA too): such
     values never enter a chain. Each step draws ``xi`` (``randn`` of ``x0``'s shape) and then,
@@ -220,53 +228,130 @@ def sample(
         raise ConfigError("step-size adaptation targets an acceptance rate: use it with method='mala'")
     if bounds is not None and not bounds[0] < bounds[1]:
         raise ConfigError(f"bounds must be (lo, hi) with lo < hi (got {bounds})")
-    kernel = KERNELS[method]
-    chains = x0.shape[0]
-    device = x0.device
-    steps = burn_in + n_samples * thin
+    if chunk < 1:
+        raise ConfigError(f"chunk must be >= 1 step (got {chunk})")
+    kernel, device, steps = KERNELS[method], x0.device, burn_in + n_samples * thin
+    generators = () if generator is None else (generator,)
 
-    state = init(x0, energy)
-    samples = torch.empty((n_samples, *x0.shape), dtype=x0.dtype, device=device)
-    trace = torch.empty((steps, chains), dtype=state.energy.dtype, device=device)
-    accepted = torch.zeros(chains, dtype=torch.float64, device=device)
-    adapter = DualAveraging(tau, target_accept, device=device) if adapt else None
-    step = torch.full((), tau, dtype=torch.float64, device=device)
-    burn_in_accept = torch.zeros(chains, dtype=torch.float64, device=device)
+    saved, finished = resume_training(snapshot, modules={}, generators=generators) or (None, False)
+    chains = _Chains.start(x0, energy, steps, n_samples, tau, target_accept if adapt else None, saved)
 
+    def save(finished: bool, phase_s: float) -> None:
+        snapshot.save(training_snapshot(finished=finished, modules={}, generators=generators,
+                                        **chains.state(burn_in, thin), phase_s=phase_s))
+
+    # Timers count the current phase (burn-in, then sampling) from where a snapshot left it.
     _sync(device)
-    start = clock()
-    burn_in_s = 0.0
-    for i in tqdm(range(steps), desc=method, disable=not progress, leave=False):
-        if i == burn_in:  # burn-in ends: time it, count acceptances afresh, freeze the adapted step
-            _sync(device)
-            burn_in_s = clock() - start
-            start = clock()
-            burn_in_accept, accepted = accepted, torch.zeros_like(accepted)
-            if adapter is not None:
-                step = torch.full((), adapter.final_tau, dtype=torch.float64, device=device)
-                adapter = None
-        state, info = kernel(state, energy, step if adapter is None else adapter.tau, generator, bounds)
-        if adapter is not None:
-            adapter.update(info.accept_prob.mean())
-        accepted += info.accepted
-        trace[i] = state.energy
-        if i >= burn_in and (i - burn_in + 1) % thin == 0:
-            samples[(i - burn_in) // thin] = state.position
-    _sync(device)
-    sampling_s = clock() - start
-    if burn_in == 0:
-        burn_in_accept = torch.full_like(accepted, math.nan)
+    start = clock() - chains.phase_s
+    sampling_s = chains.phase_s
+    if not finished:
+        for i in tqdm(range(chains.done, steps), desc=method, disable=not progress, leave=False):
+            if i == burn_in:  # burn-in ends: time it, count acceptances afresh, freeze the adapted step
+                _sync(device)
+                chains.burn_in_s = clock() - start
+                start = clock()
+                chains.end_burn_in()
+            state, info = kernel(chains.state_now, energy, chains.tau_now, generator, bounds)
+            chains.record(state, info, i, burn_in, thin)
+            if snapshot is not None and chains.done % chunk == 0 and chains.done < steps and snapshot.due():
+                _sync(device)
+                save(False, clock() - start)
+        _sync(device)
+        sampling_s = clock() - start
+        if snapshot is not None:
+            save(True, sampling_s)
+    burn_in_accept = chains.burn_in_accept if burn_in else torch.full_like(chains.accepted, math.nan)
     return SampleResult(
-        samples=samples,
-        accept_rate=(accepted / (n_samples * thin)).float(),
+        samples=chains.samples,
+        accept_rate=(chains.accepted / (n_samples * thin)).float(),
         burn_in_accept_rate=(burn_in_accept / max(burn_in, 1)).float(),
-        energy=trace,
-        burn_in_s=burn_in_s,
+        energy=chains.trace,
+        burn_in_s=chains.burn_in_s,
         sampling_s=sampling_s,
-        tau=float(step),
+        tau=float(chains.step),
         burn_in=burn_in,
         thin=thin,
     )
+
+
+@dataclass
+class _Chains:
+    """The loop of :func:`sample` between two steps: everything a snapshot keeps to continue it."""
+
+    state_now: LangevinState
+    samples: torch.Tensor
+    """``(n_samples, chains, d)``, filled up to the samples kept so far."""
+    trace: torch.Tensor
+    """``(steps, chains)``, filled up to :attr:`done`."""
+    accepted: torch.Tensor
+    """Accepted proposals per chain in the current phase (burn-in, then sampling)."""
+    burn_in_accept: torch.Tensor
+    step: torch.Tensor
+    """The frozen step (the given tau, or the adapted one once burn-in ended)."""
+    adapter: Optional[DualAveraging]
+    """Adapting the step during burn-in (MALA with ``adapt``), else None."""
+    done: int = 0
+    """Steps taken."""
+    burn_in_s: float = 0.0
+    phase_s: float = 0.0
+    """Seconds spent in the current phase when the snapshot was taken (for the timers)."""
+
+    @classmethod
+    def start(cls, x0: torch.Tensor, energy: Energy, steps: int, n_samples: int, tau: float,
+              target_accept: Optional[float], saved: Optional[dict] = None) -> "_Chains":
+        """The loop before its first step, or as :meth:`state` left it (``saved``, unpacked)."""
+        dev = x0.device
+        if saved is not None and (saved["steps"] != steps or list(saved["position"].shape) != list(x0.shape)):
+            raise ValueError(f"the snapshot holds {saved['steps']} steps of chains {list(saved['position'].shape)}, "
+                             f"not {steps} steps of {list(x0.shape)}: it is another sampling's")
+        state = init(x0, energy) if saved is None else LangevinState(
+            *(saved[k].to(dev) for k in ("position", "energy", "gradient")))
+        zeros = torch.zeros(x0.shape[0], dtype=torch.float64, device=dev)
+        chains = cls(state, torch.empty((n_samples, *x0.shape), dtype=x0.dtype, device=dev),
+                     torch.empty((steps, x0.shape[0]), dtype=state.energy.dtype, device=dev),
+                     zeros, zeros.clone(), torch.full((), tau, dtype=torch.float64, device=dev),
+                     None if target_accept is None else DualAveraging(tau, target_accept, device=dev))
+        if saved is not None:
+            chains.samples[: len(saved["samples"])] = saved["samples"].to(dev)
+            chains.trace[: saved["done"]] = saved["trace"].to(dev)
+            chains.accepted, chains.burn_in_accept, chains.step = (
+                saved[k].to(dev) for k in ("accepted", "burn_in_accept", "step"))
+            chains.done, chains.burn_in_s, chains.phase_s = saved["done"], saved["burn_in_s"], saved["phase_s"]
+            if saved["adapter"] is None:  # burn-in had ended: the step was frozen
+                chains.adapter = None
+            else:
+                chains.adapter.load_state_dict(saved["adapter"])
+        return chains
+
+    def state(self, burn_in: int, thin: int) -> dict:
+        """The loop's state for a snapshot: the kept samples and the trace so far, not the empty rest."""
+        kept = max(self.done - burn_in, 0) // thin
+        return {"steps": len(self.trace), "position": self.state_now.position, "energy": self.state_now.energy,
+                "gradient": self.state_now.gradient, "samples": self.samples[:kept], "trace": self.trace[:self.done],
+                "accepted": self.accepted, "burn_in_accept": self.burn_in_accept, "step": self.step,
+                "adapter": None if self.adapter is None else self.adapter.state_dict(), "done": self.done,
+                "burn_in_s": self.burn_in_s}
+
+    @property
+    def tau_now(self) -> torch.Tensor:
+        return self.step if self.adapter is None else self.adapter.tau
+
+    def end_burn_in(self) -> None:
+        self.burn_in_accept, self.accepted = self.accepted, torch.zeros_like(self.accepted)
+        if self.adapter is not None:
+            self.step = torch.full((), self.adapter.final_tau, dtype=torch.float64, device=self.step.device)
+            self.adapter = None
+
+    def record(self, state: LangevinState, info: LangevinInfo, i: int, burn_in: int, thin: int) -> None:
+        """Step ``i`` took the chains to ``state``."""
+        self.state_now = state
+        if self.adapter is not None:
+            self.adapter.update(info.accept_prob.mean())
+        self.accepted += info.accepted
+        self.trace[i] = state.energy
+        if i >= burn_in and (i - burn_in + 1) % thin == 0:
+            self.samples[(i - burn_in) // thin] = state.position
+        self.done = i + 1
 
 
 def _as_step(tau: float | torch.Tensor, device: torch.device) -> torch.Tensor:

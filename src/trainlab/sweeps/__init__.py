@@ -9,7 +9,8 @@
         tables/trials.csv the combined table, in grid order; report.md, report.html
 
 A trial's key is the hash of its resolved config. ``resume=SWEEP_DIR`` skips the
-trials recorded ``done`` or ``diverged`` and runs the rest (missing and failed).
+trials recorded ``done`` or ``diverged`` and runs the rest (missing and failed); a trial
+that was stopped after a snapshot continues in its own folder from that snapshot.
 :mod:`trainlab.sweeps.runner` runs a sweep, :mod:`~trainlab.sweeps.grid` expands the grid,
 :mod:`~trainlab.sweeps.local` and :mod:`~trainlab.sweeps.ray` are the backends.
 """

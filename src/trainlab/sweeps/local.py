@@ -6,7 +6,9 @@ on every field outside ``batchable`` grouped and run together through
 :func:`trainlab.execute.run_experiments`; a group of one, and every trial of an
 experiment without ``run_batch``, runs alone through :func:`~trainlab.sweeps.trials.run_trial`.
 A batch's records are appended when the batch ends, so a sweep killed mid-batch reruns
-that batch on resume.
+that batch on resume, from its start and into new folders: stacked training keeps no
+snapshots. A trial run alone that was stopped after a snapshot continues in its own folder
+(:func:`~trainlab.sweeps.trials.run_trial`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ only when ``--backend ray`` is used (install it with ``pip install trainlab[ray]
 
 On a cluster the trial folders are written on whichever node ran the trial:
 give ``--out`` a folder on a filesystem that all nodes share to collect them.
+Resuming a sweep starts a new Tune run over the pending trials (Tune's own restore is
+not used); a trial stopped after a snapshot continues in its folder as on the local
+backend wherever its worker sees that folder (a local Ray, or shared storage), and
+starts again in a new folder where it does not.
 The combined table needs only the records, which travel through Ray.
 """
 

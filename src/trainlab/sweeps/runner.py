@@ -2,7 +2,8 @@
 
 :mod:`trainlab.sweeps` shows the sweep folder it writes. A trial's key is the hash of its
 resolved config. ``resume=SWEEP_DIR`` skips the trials recorded ``done`` or ``diverged``
-and runs the rest (missing and failed).
+and runs the rest (missing and failed); a trial stopped after a snapshot continues in its
+own folder from there (:func:`trainlab.sweeps.trials.run_trial`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """One trial: run it into its own run folder and turn the outcome into a ``trials.jsonl`` record.
 
 Both backends call :func:`run_trial` (the Ray backend inside its workers), so a
-trial means the same thing everywhere. The record is plain JSON and carries the
+trial means the same thing everywhere, resume included: a trial whose last run folder
+was interrupted or killed after a snapshot (:mod:`trainlab.resume`) continues in that
+folder from its snapshot; any other trial runs into a new folder. The record is plain JSON and carries the
 trial's summary numbers, so the combined table can be built from
 ``trials.jsonl`` alone, even when the trial folders live on other machines.
 """
@@ -15,8 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from trainlab.errors import TrainlabError
-from trainlab.execute import run_experiment, stored_config
+from trainlab.execute import current_info, run_experiment, stored_config
 from trainlab.experiments.registry import Experiment
+from trainlab.resume import read_manifest
 from trainlab.runs import RUN_INFO
 from trainlab.sweeps.grid import Trial
 
@@ -38,7 +41,8 @@ def run_trial(exp: Experiment, trial: Trial, trials_dir: str | Path) -> dict[str
     try:
         # The stored resolved config, not the override text: a resumed sweep runs exactly
         # what was validated, even if the YAML file or the quick profile changed since.
-        path = run_experiment(exp, stored_config(exp, trial.config), out=trials_dir)
+        path = run_experiment(exp, stored_config(exp, trial.config), out=trials_dir,
+                              resume=stopped_folder(trials_dir, exp.name, trial.key))
     except Exception as exc:  # a trial's bug or crash must not stop the sweep
         failed(record, exc, trials_dir, exp.name, trial.key)
     else:
@@ -105,6 +109,20 @@ def _find_folder(trials_dir: Path, experiment: str, key: str) -> str | None:
     """The newest run folder of trial ``key`` (run folder names end in the config hash)."""
     found = [p for p in (trials_dir / experiment).glob(f"*-{key}*") if (p / RUN_INFO).exists()]
     return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
+def stopped_folder(trials_dir: Path, experiment: str, key: str) -> Path | None:
+    """Trial ``key``'s newest run folder if it stopped (interrupted or killed) after saving a
+    snapshot, so that it continues there; None when the trial starts afresh (a failed run
+    starts again too: its cause may lie in what the snapshot holds)."""
+    found = _find_folder(trials_dir, experiment, key)
+    if found is None:
+        return None
+    try:
+        stopped = current_info(Path(found)).get("status") in ("interrupted", "killed")
+        return Path(found) if stopped and read_manifest(Path(found)).get("latest") else None
+    except TrainlabError:  # an unreadable run.json or manifest: that folder cannot be continued
+        return None
 
 
 def latest(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

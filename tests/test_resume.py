@@ -1,6 +1,7 @@
 """Resuming a stopped run (``--resume``): the snapshot store, and a resumed run against an uninterrupted one."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,3 +79,85 @@ def test_resume_refuses_a_finished_run_and_a_changed_config(tmp_path, monkeypatc
         resume_config(folder, ["lr=0.1"])
     exp, cfg = resume_config(folder, ["lr=0.01"])  # repeating a recorded value is fine
     assert cfg.lr == 0.01
+
+
+def test_a_finished_run_keeps_no_snapshots_and_a_stopped_one_keeps_them(tmp_path, monkeypatch):
+    from trainlab.processes import Interrupted
+    from trainlab.resume import STOP_AFTER
+
+    done = run_quick("mnist-binary", tmp_path, checkpoint_every=0)
+    assert not (done / STATE_DIR).exists() and (done / "checkpoints").is_dir()
+    monkeypatch.setenv(STOP_AFTER, "2")
+    with pytest.raises(Interrupted) as stop:
+        run_quick("mnist-binary", tmp_path, checkpoint_every=0)
+    assert (stop.value.folder / STATE_DIR / MANIFEST).is_file()
+
+
+def test_cli_resume_continues_the_folder_and_refuses_a_changed_config(tmp_path, monkeypatch, capsys):
+    from helpers import cli
+    from trainlab.resume import STOP_AFTER
+
+    args = ["mnist-binary", "--quick", "--device", "cpu", "checkpoint_every=0"]
+    assert cli(["run", *args, "--out", str(tmp_path / "whole")]) == 0
+    whole = Path(capsys.readouterr().out.splitlines()[-1])
+    monkeypatch.setenv(STOP_AFTER, "3")
+    assert cli(["run", *args, "--out", str(tmp_path / "stopped")]) == 130
+    folder = Path(capsys.readouterr().err.strip().splitlines()[-1].removeprefix("interrupted: "))
+    monkeypatch.delenv(STOP_AFTER)
+    assert cli(["run", "--resume", str(folder), "lr=0.1"]) == 2
+    assert "which has lr=0.01, not 0.1" in capsys.readouterr().err
+    assert cli(["run", "mnist-grid", "--resume", str(folder)]) == 2
+    assert "is a run of mnist-binary, not mnist-grid" in capsys.readouterr().err
+    assert cli(["run", "--resume", str(folder), "checkpoint_every=0"]) == 0  # a repeated value is fine
+    assert Path(capsys.readouterr().out.splitlines()[-1]) == folder
+    assert comparable_results(folder) == comparable_results(whole)
+    assert cli(["run", "--resume", str(folder)]) == 2
+    assert "already finished (done)" in capsys.readouterr().err
+
+
+def test_api_resume_returns_the_same_folder(tmp_path, monkeypatch):
+    import trainlab
+    from trainlab.processes import Interrupted
+    from trainlab.resume import STOP_AFTER
+
+    monkeypatch.setenv(STOP_AFTER, "2")
+    with pytest.raises(Interrupted) as stop:
+        trainlab.run("mnist-binary", quick=True, device="cpu", out=tmp_path, checkpoint_every=0)
+    monkeypatch.delenv(STOP_AFTER)
+    with pytest.raises(ConfigError, match="which has epochs=5, not 6"):
+        trainlab.run(resume=stop.value.folder, epochs=6)
+    run = trainlab.run(resume=stop.value.folder)
+    assert run.path == stop.value.folder and run.status == "done" and run.info["resumed"] == 1
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_tables(tmp_path):
+    # A real kill at an arbitrary point after the third snapshot (mid-epoch, mid-save or between).
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["run", "mnist-binary", "--quick", "--device", "cpu", "checkpoint_every=0", "epochs=40",
+            "train_limit=400", "batch_sizes=[2,16]"]
+    command = [sys.executable, "-m", "trainlab", *args]
+    child = subprocess.Popen([*command, "--out", str(tmp_path / "killed")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    manifests = tmp_path / "killed" / "mnist-binary"
+    while time.monotonic() < deadline and child.poll() is None:
+        found = list(manifests.glob(f"*/{STATE_DIR}/{MANIFEST}"))
+        if found and json.loads(found[0].read_text() or "{}").get("count", 0) >= 3:
+            break
+        time.sleep(0.01)
+    assert child.poll() is None, "the run ended before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    (folder,) = manifests.iterdir()
+    resumed = subprocess.run([sys.executable, "-m", "trainlab", "run", "--resume", str(folder)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([*command, "--out", str(tmp_path / "whole")], capture_output=True, text=True)
+    assert comparable_results(folder) == comparable_results(Path(whole.stdout.splitlines()[-1]))
+    assert json.loads((folder / "run.json").read_text())["resumed"] == 1

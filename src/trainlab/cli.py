@@ -104,7 +104,8 @@ class RunCommand(TyperCommand):
 @app.command(cls=RunCommand, context_settings={"allow_extra_args": False})
 @stoppable
 def run(
-    name: str = typer.Argument(..., help="Experiment name (trainlab list; trainlab run NAME --help: its fields)."),
+    name: Optional[str] = typer.Argument(
+        None, help="Experiment name (trainlab list; trainlab run NAME --help: its fields); optional with --resume."),
     overrides: Optional[List[str]] = typer.Argument(
         None, help="key=value config overrides (key=a,b is a sweep: trainlab sweep)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
@@ -114,20 +115,34 @@ def run(
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
     print_config: bool = typer.Option(False, "--cfg", help="Print the resolved config as YAML and exit; nothing runs."),
     log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue this stopped run folder from its last snapshot, with its recorded config."),
 ) -> None:
-    """Run one experiment; the last line printed is the run folder."""
+    """Run one experiment (or continue a stopped one); the last line printed is the run folder."""
     from trainlab.config import to_yaml
-    from trainlab.execute import build_config, run_experiment
+    from trainlab.execute import build_config, resume_config, run_experiment
     from trainlab.experiments.registry import get_experiment
 
     items = with_flags(list(overrides or []), device=device, seed=seed)
-    exp = get_experiment(name)
-    refuse_sweeps(name, items, quick=quick, config=config, out=out)
-    cfg = build_config(exp, items, yaml_file=config, quick=quick)
+    if resume is not None:
+        if name is not None and "=" in name:  # `run --resume DIR key=value`: no NAME was given
+            name, items = None, [name, *items]
+        if quick:
+            raise TrainlabError("--resume continues the run with its recorded config; drop --quick")
+        exp, cfg = resume_config(resume, items, yaml_file=config)
+        if name is not None and name != exp.name:
+            raise TrainlabError(f"{resume} is a run of {exp.name}, not {name}")
+    elif name is None:
+        raise TrainlabError("give an experiment: trainlab run NAME (trainlab list shows them), "
+                            "or continue a stopped run with trainlab run --resume RUN_DIR")
+    else:
+        exp = get_experiment(name)
+        refuse_sweeps(name, items, quick=quick, config=config, out=out)
+        cfg = build_config(exp, items, yaml_file=config, quick=quick)
     if print_config:  # config.yaml as the run folder would hold it
         typer.echo(to_yaml(cfg), nl=False)
         return
-    path = run_experiment(exp, cfg, out=out, log=log or ())
+    path = run_experiment(exp, cfg, out=out, log=log or (), resume=resume)
     if path is None:  # a data-parallel rank other than 0: rank 0 prints the run folder
         return
     typer.echo(f"report: {path / 'report.html'}")

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -249,6 +250,10 @@ class Run:
             self.finish("diverged", seconds, error=self.diverged)
         else:
             self.finish("done", seconds)
+        if not self.replaying and not isinstance(self, SilentRun):
+            # A finished run resumes no more, and checkpoints/ holds its models: the snapshots
+            # (for ebm-sample hundreds of MB, optimizer moments included) would only take space.
+            shutil.rmtree(self.path / "state", ignore_errors=True)
 
     def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
         info = {"status": status, "finished": timestamp()}

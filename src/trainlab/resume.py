@@ -86,9 +86,10 @@ class RunSnapshots:
         if stem is None:
             return None
         base = self.folder / STATE_DIR / stem
-        tensors = read_state_dict(base.with_suffix(".pt"))
+        # suffixes are appended, not swapped in: a job's name may hold dots ("lr=0.01")
+        tensors = read_state_dict(Path(f"{base}.pt"))
         try:
-            record = json.loads(base.with_suffix(".json").read_text())
+            record = json.loads(Path(f"{base}.json").read_text())
             snapshot = Snapshot(tensors, record["info"], bool(record["finished"]))
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DataError(f"{base}.json is damaged ({exc}); start the run again without --resume") from None
@@ -107,8 +108,8 @@ class RunSnapshots:
         stem = f"{job}-{count}"
         base = self.folder / STATE_DIR / stem
         # The snapshot's own format is a checkpoint's: a .pt state_dict and a .json beside it.
-        atomic_write(base.with_suffix(".pt"), state_dict_bytes(snapshot.tensors))
-        atomic_write(base.with_suffix(".json"), json.dumps(
+        atomic_write(Path(f"{base}.pt"), state_dict_bytes(snapshot.tensors))
+        atomic_write(Path(f"{base}.json"), json.dumps(
             {"job": job, "finished": snapshot.finished, "info": snapshot.info,
              "shapes": {k: list(v.shape) for k, v in snapshot.tensors.items()}, "torch": torch.__version__}))
         files[job] = stem
@@ -117,7 +118,7 @@ class RunSnapshots:
         atomic_write(self.folder / STATE_DIR / MANIFEST, json.dumps(self._manifest, indent=2))
         if old is not None:
             for suffix in (".pt", ".json"):
-                (self.folder / STATE_DIR / old).with_suffix(suffix).unlink(missing_ok=True)
+                (self.folder / STATE_DIR / f"{old}{suffix}").unlink(missing_ok=True)
         self._saves += 1
 
 

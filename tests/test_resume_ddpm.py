@@ -119,3 +119,17 @@ def test_job_names_with_dots_keep_their_own_files(tmp_path):
         "resume.json", "stack0-1.json", "stack0-1.pt", "stack0.scored-2.json", "stack0.scored-2.pt"]
     again = RunSnapshots(tmp_path, every_s=0)
     assert unpack(again.load("stack0"))["step"] == 1 and unpack(again.load("stack0.scored"))["step"] == 2
+
+
+def test_each_job_keeps_its_own_save_timer(tmp_path):
+    # stacks training side by side each save every checkpoint_every seconds: one saving does not
+    # put off the other's save (with one timer per run the faster job would take every turn)
+    import time
+
+    store = RunSnapshots(tmp_path, every_s=0.2)
+    a, b = store.slot("stack0"), store.slot("stack1")
+    assert not a.due() and not b.due()
+    time.sleep(0.25)
+    assert a.due() and b.due()
+    a.save(pack(step=1))
+    assert not a.due() and b.due()

@@ -166,3 +166,19 @@ def comparable_results(run_dir: Path) -> dict[str, Any]:
     metrics = [keep(json.loads(line)) for line in metrics_path.read_text().splitlines()] if metrics_path.exists() else []
     return {"tables": tables, "metrics": metrics, "summary": keep(read_summary(run_dir)),
             "status": json.loads((run_dir / "run.json").read_text())["status"]}
+
+
+def spy_snapshots(monkeypatch: Any) -> dict[str, bool]:
+    """Job -> whether its last snapshot was ``finished``, for every save from now on: what state/resume.json
+    held before a finished run dropped its snapshots."""
+    from trainlab.resume import RunSnapshots
+
+    last: dict[str, bool] = {}
+    save = RunSnapshots.save
+
+    def spying(self: Any, job: str, snapshot: Any) -> None:
+        last[job] = snapshot.finished
+        save(self, job, snapshot)
+
+    monkeypatch.setattr(RunSnapshots, "save", spying)
+    return last

@@ -41,7 +41,7 @@ STOP_AFTER = "TRAINLAB_STOP_AFTER_SNAPSHOTS"
 
 
 class RunSnapshots:
-    """The snapshots of one run folder: one slot per training job, one save timer for the run.
+    """The snapshots of one run folder: one slot per training job, each with its own save timer.
 
     ``writable=False`` (a data-parallel rank other than 0) loads what rank 0 saved and
     saves nothing. ``on_caught_up`` is called once the replay of a resumed run reaches the
@@ -56,7 +56,6 @@ class RunSnapshots:
         self.every_s = every_s
         self.writable = writable
         self._manifest = read_manifest(self.folder)
-        self._last_save = time.monotonic()
         self._saves = 0
         self._on_caught_up = on_caught_up
         self._lock = threading.Lock()  # jobs in worker threads save through one manifest
@@ -66,9 +65,6 @@ class RunSnapshots:
         if not re.fullmatch(r"[A-Za-z0-9_.=+-]+", job):
             raise ValueError(f"snapshot job name {job!r} must be letters, digits and _.=+-")
         return Slot(self, job)
-
-    def due(self) -> bool:
-        return time.monotonic() - self._last_save >= self.every_s
 
     def load(self, job: str) -> Snapshot | None:
         with self._lock:
@@ -98,7 +94,6 @@ class RunSnapshots:
         return snapshot
 
     def _save(self, job: str, snapshot: Snapshot) -> None:
-        self._last_save = time.monotonic()
         if not self.writable:
             return
         files = dict(self._manifest.get("files", {}))
@@ -125,18 +120,25 @@ class RunSnapshots:
 
 
 class Slot:
-    """Where one training job keeps its snapshot (:class:`trainlab.train.snapshots.SnapshotSlot`)."""
+    """Where one training job keeps its snapshot (:class:`trainlab.train.snapshots.SnapshotSlot`).
+
+    Its save is due ``every_s`` seconds after the job took the slot or last saved: a timer per
+    job, not per run, so that jobs training side by side in worker threads each save (with one
+    timer the job that reached a boundary first would take every turn).
+    """
 
     def __init__(self, store: RunSnapshots, job: str):
         self.store, self.job = store, job
+        self._last_save = time.monotonic()
 
     def load(self) -> Snapshot | None:
         return self.store.load(self.job)
 
     def due(self) -> bool:
-        return self.store.due()
+        return time.monotonic() - self._last_save >= self.store.every_s
 
     def save(self, snapshot: Snapshot) -> None:
+        self._last_save = time.monotonic()
         self.store.save(self.job, snapshot)
 
 

@@ -10,13 +10,17 @@ sets of one dimension and number of classes train as one stack
 reference: the same models up to float rounding. :func:`reference_classifier` is the
 ordinary classifier (scikit-learn's MLP) that guidance and the diffusion classifier are
 compared with.
+
+Given ``slots`` (``slots(job)`` is a :class:`~trainlab.train.snapshots.SnapshotSlot`, such as a
+run's ``out.snapshots(every_s).slot``), every training job (a stack ``stack<j>``, or one model
+``model<i>`` when not stacked) snapshots under its name and a resumed run continues it.
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +30,7 @@ from trainlab.diffusion.guidance import fit_conditional, make_conditional_model
 from trainlab.diffusion.schedules import NoiseScheduler, make_scheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, train_ddpm_stack
 from trainlab.train.result import training_flops
+from trainlab.train.snapshots import SnapshotSlot
 from trainlab.workers import run_independent
 
 
@@ -75,28 +80,34 @@ class ConditionalSettings:
         return {"kind": self.schedule, "T": self.T, "beta_low": self.beta_low, "beta_high": self.beta_high}
 
 
-def fit_conditional_model(settings: ConditionalSettings, X: Any, y: Any, n_classes: int, device: torch.device):
-    """Train one conditional model on (X, y); returns (model, scheduler, result) as :func:`fit_conditional` does."""
+def fit_conditional_model(settings: ConditionalSettings, X: Any, y: Any, n_classes: int, device: torch.device,
+                          snapshot: SnapshotSlot | None = None):
+    """Train one conditional model on (X, y); returns (model, scheduler, result) as :func:`fit_conditional` does
+    (snapshotting into ``snapshot`` and continuing from it, if given)."""
     return fit_conditional(
         torch.as_tensor(X).to(device), torch.as_tensor(y).to(device), n_classes=n_classes,
         arch=settings.arch, T=settings.T, schedule=settings.schedule, beta_low=settings.beta_low,
         beta_high=settings.beta_high, steps=settings.train_steps, batch_size=settings.batch_size, lr=settings.lr,
         label_dropout=settings.label_dropout, generator=torch_generator(settings.seed),
-        model_kwargs=settings.model_kwargs(),
+        model_kwargs=settings.model_kwargs(), snapshot=snapshot,
     )
 
 
 def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[Any, Any, int]], device: torch.device,
-                           stacked: bool = True) -> list[tuple[torch.nn.Module, NoiseScheduler, Any]]:
+                           stacked: bool = True, slots: Callable[[str], SnapshotSlot] | None = None,
+                           ) -> list[tuple[torch.nn.Module, NoiseScheduler, Any]]:
     """:func:`fit_conditional_model` for every ``(X, y, n_classes)`` in ``data``, in order.
 
     With ``stacked`` the models are built one after another from the global generator,
     as the one-at-a-time path builds them, and data sets of the same dimension and
     number of classes train as one stack (each model equals its solo run up to float
-    rounding), stacks side by side on the cores.
+    rounding), stacks side by side on the cores. With ``slots`` the jobs snapshot and resume
+    (see the module docstring).
     """
     if not stacked:
-        return [fit_conditional_model(settings, X, y, n_classes, device) for X, y, n_classes in data]
+        return [fit_conditional_model(settings, X, y, n_classes, device,
+                                      snapshot=slots(f"model{i}") if slots is not None else None)
+                for i, (X, y, n_classes) in enumerate(data)]
     scheduler = make_scheduler(**settings.schedule_args())
     members = [StackMember(make_conditional_model(settings.arch, np.shape(X)[1], settings.T, c,
                                                   **settings.model_kwargs()).to(device),
@@ -108,12 +119,13 @@ def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[A
     step = [training_flops(sum(params[i] for i in stack), min(settings.batch_size, len(members[stack[0]].X)))
             for stack in stacks]
 
-    def one_stack(stack: list[int], alone: bool) -> list[Any]:
-        return train_ddpm_stack([members[i] for i in stack], steps=settings.train_steps,
+    def one_stack(j: int, alone: bool) -> list[Any]:
+        return train_ddpm_stack([members[i] for i in stacks[j]], steps=settings.train_steps,
                                 batch_size=settings.batch_size, lr=settings.lr,
-                                label_dropout=settings.label_dropout, progress=alone)
+                                label_dropout=settings.label_dropout, progress=alone,
+                                snapshot=slots(f"stack{j}") if slots is not None else None)
 
-    per_stack = run_independent(one_stack, stacks, costs=[s * settings.train_steps for s in step],
+    per_stack = run_independent(one_stack, range(len(stacks)), costs=[s * settings.train_steps for s in step],
                                 step_flops=max(step), device=device, tell_alone=True)
     out: list[Any] = [None] * len(data)
     for stack, results in zip(stacks, per_stack):

@@ -23,6 +23,7 @@ from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
 from trainlab.train.result import TrainResult, training_flops
+from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 ARCHS = ("default", "study")
 
@@ -159,6 +160,7 @@ def train_ddpm(
     lr_decay: bool = True,
     check_every: int = 100,
     on_step: Callable[[int], None] | None = None,
+    snapshot: SnapshotSlot | None = None,
 ) -> TrainResult:
     """Train ``model`` to predict the noise, ``|| eps - model(x_t, t, y) ||^2`` (Ho et al. Alg. 1).
 
@@ -174,6 +176,13 @@ def train_ddpm(
     ``seconds``.  Returns a :class:`TrainResult` with status ``done`` or ``diverged`` and
     one ``{"step", "train_loss"}`` record per step up to the first bad loss.  Threads
     follow :func:`trainlab.device.cpu_plan` for the step's size.
+
+    With a ``snapshot`` slot (:mod:`trainlab.train.snapshots`) training continues from the
+    slot's last boundary (a finished job returns its result at once, its weights loaded) and
+    saves there when the slot says it is due. The boundaries are the NaN checks, every
+    ``check_every`` steps: the state saved there is known to be finite. A snapshot holds the
+    model, Adam, the cosine decay, ``generator`` (and the global RNGs), the pass's permutation
+    and position in it, and the losses so far; ``on_step``'s own state is the caller's to keep.
     """
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1 (got {steps}, {batch_size})")
@@ -189,14 +198,31 @@ def train_ddpm(
     batch_size = min(batch_size, n)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if lr_decay else None
+    modules = {"model": model, "optimizer": opt, **({"lr_schedule": sched} if sched is not None else {})}
+    generators = (generator,) if generator is not None else ()
     losses = torch.empty(steps, device=device)
     status, done = "done", steps
     perm, pos = None, n
+    first, seconds_before = 0, 0.0
+    resumed = resume_training(snapshot, modules=modules, generators=generators)
+    if resumed is not None:
+        state, finished = resumed
+        first, seconds_before, status = len(state["losses"]), state["seconds"], state["status"]
+        losses[:first] = state["losses"].to(device)
+        if finished:
+            model.eval()
+            return _ddpm_result(status, seconds_before, losses[:first])
+        perm, pos = state["perm"].to(device), state["pos"]
+
+    def save(finished: bool, kept: torch.Tensor, seconds: float) -> None:
+        snapshot.save(training_snapshot(finished=finished, modules=modules, generators=generators, losses=kept,
+                                        perm=perm, pos=pos, seconds=seconds, status=status))
+
     params = sum(p.numel() for p in model.parameters())
     with use_threads(threads_for_step(training_flops(params, batch_size), device), device):
         model.train()
         start = time.perf_counter()
-        for step in tqdm(range(steps), desc="ddpm", disable=None if progress else True, leave=False):
+        for step in tqdm(range(first, steps), desc="ddpm", disable=None if progress else True, leave=False):
             if pos + batch_size > n:  # new pass over the data
                 perm, pos = torch.randperm(n, generator=generator, device=gen_dev).to(device), 0
             idx = perm[pos : pos + batch_size]
@@ -224,9 +250,20 @@ def train_ddpm(
                     done = int((~torch.isfinite(window)).nonzero()[0, 0])
                     status = "diverged"
                     break
+                if snapshot is not None and step + 1 < steps and snapshot.due():
+                    save(False, window, seconds_before + time.perf_counter() - start)
     model.eval()
-    kept = losses[:done].tolist()  # waits for the device, so the time below is complete
-    seconds = time.perf_counter() - start
+    result = _ddpm_result(status, seconds_before, losses[:done], start)
+    if snapshot is not None:
+        save(True, losses[:done], result.seconds)
+    return result
+
+
+def _ddpm_result(status: str, seconds_before: float, losses: torch.Tensor, start: float | None = None) -> TrainResult:
+    """The :class:`TrainResult` of :func:`train_ddpm`: ``losses`` (one per step kept) as its history;
+    its seconds are ``seconds_before`` plus those since ``start`` (the snapshot's, then this run's)."""
+    kept = losses.tolist()  # waits for the device, so the time below is complete
+    seconds = seconds_before + (time.perf_counter() - start if start is not None else 0.0)
     history = [{"step": i, "train_loss": loss} for i, loss in enumerate(kept, 1)]
     return TrainResult(status=status, seconds=seconds, history=history)
 

@@ -26,6 +26,7 @@ from trainlab.diffusion.ddpm import make_noise_model, sample, train_ddpm
 from trainlab.diffusion.schedules import NoiseScheduler, make_scheduler
 from trainlab.errors import ConfigError
 from trainlab.train.result import TrainResult
+from trainlab.train.snapshots import SnapshotSlot
 
 
 def make_conditional_model(arch: str, n_dim: int, T: int, n_classes: int, **kwargs: Any) -> nn.Module:
@@ -52,16 +53,18 @@ def fit_conditional(
     generator: torch.Generator | None = None,
     progress: bool = True,
     model_kwargs: dict[str, Any] | None = None,
+    snapshot: SnapshotSlot | None = None,
 ) -> tuple[nn.Module, NoiseScheduler, TrainResult]:
     """Build and train a conditional DDPM on ``X`` ``(N, d)`` (on the target device) and labels ``y``.
 
-    Returns ``(model, scheduler, result)`` with the :class:`TrainResult` of :func:`train_ddpm`.
+    Returns ``(model, scheduler, result)`` with the :class:`TrainResult` of :func:`train_ddpm`
+    (which snapshots into ``snapshot``, if given, and continues from it).
     """
     scheduler = make_scheduler(schedule, T, beta_low, beta_high)
     model = make_conditional_model(arch, X.shape[1], T, n_classes, **(model_kwargs or {})).to(X.device)
     result = train_ddpm(
         model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
-        progress=progress, labels=y, label_dropout=label_dropout,
+        progress=progress, labels=y, label_dropout=label_dropout, snapshot=snapshot,
     )
     return model, scheduler, result
 

@@ -12,13 +12,19 @@ stacks side by side on the cores (:func:`trainlab.workers.run_independent`); ``s
 trains them one at a time, the reference: the same tables up to float rounding. Every
 trained model comes back with its row: ``make_noise_model(**noise_model_architecture(...))``
 rebuilds it for its weights.
+
+Given ``slots`` (``slots(job)`` is a :class:`~trainlab.train.snapshots.SnapshotSlot`, such as
+a run's ``out.snapshots(every_s).slot``), every training job (a stack ``stack<j>``, or one
+model ``model<i>`` when not stacked) snapshots its training under its name and, once sampled
+and scored, keeps its rows and samples under ``<job>.scored``: a resumed run takes them back
+instead of sampling and scoring again (the trainer's finished snapshot gives the weights).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +35,7 @@ from trainlab.diffusion.metrics import EMDFloor, emd_floor, sample_quality
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.diffusion.stacked import StackMember, plan_stacks, sample_stack, train_ddpm_stack
 from trainlab.train.result import training_flops
+from trainlab.train.snapshots import SnapshotSlot, pack, unpack
 from trainlab.workers import run_independent
 
 
@@ -95,7 +102,12 @@ class Scored(NamedTuple):
     """The trained noise model (on the data's device)."""
 
 
-def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: bool = True) -> list[Scored]:
+Slots = Callable[[str], SnapshotSlot]
+"""``slots(job)``: where training job ``job`` keeps its snapshot (a run's ``RunSnapshots.slot``)."""
+
+
+def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: bool = True,
+                      slots: Slots | None = None) -> list[Scored]:
     """Train, sample and score every model: a :class:`Scored` per spec, in the order of ``specs``.
 
     With ``stacked`` the models of one data dimension train and sample as stacks (each
@@ -106,8 +118,8 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: boo
     if not stacked:
         floors = Floors(protocol)
         return [fit_and_score(protocol, spec.scheduler, spec.train, spec.held, spec.seed,
-                              floor=floors.of(spec.train, spec.held))
-                for spec in specs]
+                              floor=floors.of(spec.train, spec.held), slots=slots, job=f"model{i}")
+                for i, spec in enumerate(specs)]
     models = [new_noise_model(protocol, spec.train.shape[1], spec.scheduler.T, spec.seed, spec.train.device)
               for spec in specs]
     stacks = plan_stacks([spec.train.shape[1] for spec in specs])
@@ -116,10 +128,12 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: boo
     cost = [training_flops(params[i], protocol.batch_size * protocol.train_steps)
             + 2.0 * params[i] * protocol.n_samples * spec.scheduler.T for i, spec in enumerate(specs)]
 
-    def one_stack(stack: list[int], alone: bool) -> list[Scored]:
-        return _fit_and_score_stack(protocol, [specs[i] for i in stack], [models[i] for i in stack], progress=alone)
+    def one_stack(j: int, alone: bool) -> list[Scored]:
+        stack = stacks[j]
+        return _fit_and_score_stack(protocol, [specs[i] for i in stack], [models[i] for i in stack], progress=alone,
+                                    slots=slots, job=f"stack{j}")
 
-    per_stack = run_independent(one_stack, stacks, costs=[sum(cost[i] for i in stack) for stack in stacks],
+    per_stack = run_independent(one_stack, range(len(stacks)), costs=[sum(cost[i] for i in stack) for stack in stacks],
                                 step_flops=max(training_flops(sum(params[i] for i in stack), protocol.batch_size)
                                                for stack in stacks),
                                 device=specs[0].train.device, tell_alone=True)
@@ -144,21 +158,28 @@ def new_noise_model(protocol: Protocol, n_dim: int, T: int, seed: int, device: t
 
 
 def fit_and_score(protocol: Protocol, scheduler: NoiseScheduler, train: torch.Tensor, held: torch.Tensor,
-                  seed: int, floor: EMDFloor | None = None) -> Scored:
+                  seed: int, floor: EMDFloor | None = None, slots: Slots | None = None,
+                  job: str = "model") -> Scored:
     """Train one noise model on ``train``, sample ``protocol.n_samples`` points, score them.
 
     ``floor`` is the split's EMD floor when other models share it (see :class:`Floors`).
+    With ``slots`` the model snapshots as job ``job`` (see the module docstring).
     """
     model = new_noise_model(protocol, train.shape[1], scheduler.T, seed, train.device)
     gen = torch_generator(seed)
     result = train_ddpm(model, scheduler, train, steps=protocol.train_steps, batch_size=protocol.batch_size,
-                        lr=protocol.lr, generator=gen)
-    start = time.perf_counter()
-    eps_fn = clipped_x0_eps(model, scheduler) if protocol.clip_x0 else None
-    samples = sample(model, scheduler, protocol.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
-    floor = floor if floor is not None else Floors(protocol).of(train, held)
-    return Scored(_score(protocol, result, samples, train, held, seed, time.perf_counter() - start, floor),
-                  samples, model)
+                        lr=protocol.lr, generator=gen, snapshot=slots(job) if slots is not None else None)
+
+    def sample_and_score() -> list[tuple[dict[str, Any], np.ndarray]]:
+        start = time.perf_counter()
+        eps_fn = clipped_x0_eps(model, scheduler) if protocol.clip_x0 else None
+        samples = sample(model, scheduler, protocol.n_samples, generator=gen, eps_fn=eps_fn).cpu().numpy()
+        split_floor = floor if floor is not None else Floors(protocol).of(train, held)
+        return [(_score(protocol, result, samples, train, held, seed, time.perf_counter() - start, split_floor),
+                 samples)]
+
+    (row, samples), = _scored_once(slots, job, sample_and_score)
+    return Scored(row, samples, model)
 
 
 class Floors:
@@ -181,23 +202,42 @@ class Floors:
 
 
 def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: Sequence[torch.nn.Module],
-                         progress: bool) -> list[Scored]:
+                         progress: bool, slots: Slots | None, job: str) -> list[Scored]:
     """:func:`fit_and_score` for the models of one stack (one data dimension)."""
     members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed))
                for model, spec in zip(models, specs)]
     results = train_ddpm_stack(members, steps=protocol.train_steps, batch_size=protocol.batch_size, lr=protocol.lr,
-                               progress=progress)
-    start = time.perf_counter()
-    samples = sample_stack(models, [spec.scheduler for spec in specs], protocol.n_samples,
-                           generators=[m.generator for m in members], clip_x0=protocol.clip_x0)
-    sample_s = (time.perf_counter() - start) / len(specs)
-    out, floors = [], Floors(protocol)
-    for spec, model, result, points in zip(specs, models, results, samples):
-        points = points.cpu().numpy()
-        floor = floors.of(spec.train, spec.held)
-        out.append(Scored(_score(protocol, result, points, spec.train, spec.held, spec.seed, sample_s, floor),
-                          points, model))
-    return out
+                               progress=progress, snapshot=slots(job) if slots is not None else None)
+
+    def sample_and_score() -> list[tuple[dict[str, Any], np.ndarray]]:
+        start = time.perf_counter()
+        samples = sample_stack(models, [spec.scheduler for spec in specs], protocol.n_samples,
+                               generators=[m.generator for m in members], clip_x0=protocol.clip_x0)
+        sample_s = (time.perf_counter() - start) / len(specs)
+        out, floors = [], Floors(protocol)
+        for spec, result, points in zip(specs, results, samples):
+            points = points.cpu().numpy()
+            floor = floors.of(spec.train, spec.held)
+            out.append((_score(protocol, result, points, spec.train, spec.held, spec.seed, sample_s, floor), points))
+        return out
+
+    return [Scored(row, points, model) for (row, points), model in zip(_scored_once(slots, job, sample_and_score),
+                                                                         models)]
+
+
+def _scored_once(slots: Slots | None, job: str,
+                 sample_and_score: Callable[[], list[tuple[dict[str, Any], np.ndarray]]]) -> list[tuple[dict, np.ndarray]]:
+    """The (row, samples) of each model of ``job``: kept in slot ``<job>.scored`` once computed, so that
+    a resumed run does not sample and score its finished models again."""
+    slot = slots(f"{job}.scored") if slots is not None else None
+    saved = slot.load() if slot is not None else None
+    if saved is not None:
+        state = unpack(saved)
+        return list(zip(state["rows"], state["samples"]))
+    scored = sample_and_score()
+    if slot is not None:
+        slot.save(pack(finished=True, rows=[row for row, _ in scored], samples=[points for _, points in scored]))
+    return scored
 
 
 def _score(protocol: Protocol, result: Any, samples: np.ndarray, train: torch.Tensor, held: torch.Tensor,

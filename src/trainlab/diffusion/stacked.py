@@ -40,6 +40,7 @@ from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.train.result import StackResult, training_flops
+from trainlab.train.snapshots import SnapshotSlot, pack, restore_rng, rng_states, unpack
 
 
 @dataclass
@@ -107,6 +108,7 @@ def train_ddpm_stack(
     lr_decay: bool = True,
     check_every: int = 100,
     progress: bool = True,
+    snapshot: SnapshotSlot | None = None,
 ) -> list[StackResult]:
     """Train every member's model as :func:`~trainlab.diffusion.ddpm.train_ddpm` would alone.
 
@@ -117,6 +119,15 @@ def train_ddpm_stack(
     each ``member.model``. Returns one :class:`StackResult` per member, in order, with the
     ``{"step", "train_loss"}`` records ``train_ddpm`` keeps.
     Threads follow :func:`trainlab.device.cpu_plan` for the whole stack's step.
+
+    With a ``snapshot`` slot the stack is one job: it continues from the slot's last boundary
+    (the NaN checks, every ``check_every`` steps) or, finished, returns its results at once
+    with every member's weights and generator as training left them. One slot for the whole
+    stack, not one per member: the members share one optimizer and step together, so no
+    member can stop or continue without the others. A snapshot holds the stacked weights,
+    Adam, the cosine decay, every member's generator, permutation and position, which members
+    stopped (and their weights at that check), and the losses so far; a finished one holds
+    only what the results need: the members' weights, generators and losses.
     """
     if not members:
         raise ConfigError("a stack needs at least one model")
@@ -155,15 +166,47 @@ def train_ddpm_stack(
     perms: list[torch.Tensor | None] = [None] * M
     pos = list(sizes)  # start with a new pass, as train_ddpm does
     alive = [True] * M
-    alive_mask = torch.ones(M, dtype=torch.bool, device=device)
     done = [steps] * M
     losses = torch.empty(steps, M, device=device)
+    generators = tuple(m.generator for m in members if m.generator is not None)
+    first, seconds_before = 0, 0.0
+    saved = snapshot.load() if snapshot is not None else None
+    if saved is not None:
+        state = unpack(saved)
+        restore_rng(state["rng"], *generators)
+        first, seconds_before, alive, done = len(state["losses"]), state["seconds"], state["alive"], state["done"]
+        losses[:first] = state["losses"].to(device)
+        if saved.finished:
+            for model, weights in zip(models, state["models"]):
+                model.load_state_dict(weights)
+            return _stack_results(models, alive, done, losses[:first], seconds_before)
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(state["params"][name])
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["lr_schedule"])
+        for k, weights in state["stopped"].items():
+            models[int(k)].load_state_dict(weights)
+        perms = [p.to(device) if p is not None else None for p in state["perms"]]
+        pos = state["pos"]
+    alive_mask = torch.tensor(alive, dtype=torch.bool, device=device)
+
+    def save(finished: bool, kept: torch.Tensor, seconds: float) -> None:
+        common = {"rng": rng_states(*generators), "losses": kept, "seconds": seconds, "alive": alive, "done": done}
+        if finished:
+            snapshot.save(pack(finished=True, models=[model.state_dict() for model in models], **common))
+        else:
+            snapshot.save(pack(params=params, optimizer=opt.state_dict(), perms=perms, pos=pos,
+                               lr_schedule=sched.state_dict() if sched is not None else None,
+                               stopped={str(k): models[k].state_dict() for k in range(M) if not alive[k]}, **common))
+
     params_count = sum(p.numel() for model in models for p in model.parameters())
     with use_threads(threads_for_step(training_flops(params_count, b), device), device):
         for model in models:
             model.train()
         start = time.perf_counter()
-        for step in tqdm(range(steps), desc=f"ddpm x{M}", disable=None if progress else True, leave=False):
+        for step in tqdm(range(first, steps), desc=f"ddpm x{M}", disable=None if progress else True, leave=False):
             # every member's draws, in train_ddpm's order, from its own generator
             for k, member in enumerate(members):
                 if not alive[k]:
@@ -199,11 +242,24 @@ def train_ddpm_stack(
                     _write_back(models[k], params, k)  # its weights at the check that stopped it
                 if not any(alive):
                     break
-    history = losses.cpu()
-    seconds = time.perf_counter() - start  # after the copy to the CPU waited for the device
+                if snapshot is not None and step + 1 < steps and snapshot.due():
+                    save(False, losses[: step + 1], seconds_before + time.perf_counter() - start)
+    kept = losses[: max(done)].cpu()
+    seconds = seconds_before + time.perf_counter() - start  # after the copy to the CPU waited for the device
     for k, model in enumerate(models):
         if alive[k]:
             _write_back(model, params, k)
+    if snapshot is not None:
+        save(True, kept, seconds)
+    return _stack_results(models, alive, done, kept, seconds)
+
+
+def _stack_results(models: Sequence[nn.Module], alive: list[bool], done: list[int], losses: torch.Tensor,
+                   seconds: float) -> list[StackResult]:
+    """Each member's :class:`StackResult` from its column of ``losses`` (steps x members) up to ``done``."""
+    M = len(models)
+    history = losses.cpu()
+    for model in models:
         model.eval()
     return [StackResult(status="done" if alive[k] else "diverged", seconds=seconds / M,
                         history=[{"step": i, "train_loss": v} for i, v in enumerate(history[: done[k], k].tolist(), 1)],

@@ -29,6 +29,7 @@ from trainlab.diffusion.conditional import fit_conditional_models, reference_cla
 from trainlab.diffusion.guidance import sample_cfg
 from trainlab.diffusion.metrics import emd
 from trainlab.errors import ConfigError
+from trainlab.experiments._resume import Checkpointing
 from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -60,7 +61,7 @@ disjoint real subsets of that class, the value a perfect sampler would reach."""
 
 
 @dataclass
-class Config(ConditionalDDPMConfig):
+class Config(Checkpointing, ConditionalDDPMConfig):
     prior_file: Optional[str] = None
     """A .npy (n_samples, d) array of x_T; then every label and scale starts there and sampling adds no noise."""
     guidance_scales: List[float] = field(default_factory=lambda: [0.0, 0.2, 0.5, 1.0, 2.0, 5.0])
@@ -87,7 +88,7 @@ def run(cfg: Config, out: Run) -> None:
     # models: a conditional DDPM with label dropout per data set (stacked where they share a shape)
     settings = cfg  # the config is the ConditionalSettings
     fits = fit_conditional_models(settings, [(X, y, int(y.max()) + 1) for _, X, y in sets], out.device,
-                                  stacked=cfg.stacked)
+                                  stacked=cfg.stacked, slots=out.snapshots(cfg.checkpoint_every).slot)
     rows, plots, floors = [], [], {}
     for (name, X, y), (model, scheduler, info) in zip(sets, fits):
         n_classes = int(y.max()) + 1

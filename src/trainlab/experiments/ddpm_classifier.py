@@ -26,6 +26,7 @@ from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.diffusion.classifier import DiffusionClassifier
 from trainlab.diffusion.conditional import REFERENCE_CLASSIFIER, fit_conditional_models, reference_classifier
+from trainlab.experiments._resume import Checkpointing
 from trainlab.experiments._toy_ddpm import ConditionalDDPMConfig, labelled_point_sets
 from trainlab.report.figures import new_figure
 from trainlab.runs import Run
@@ -42,7 +43,7 @@ SCORE_NAMES = ("error", "study", "study-min", "error-adaptive")
 
 
 @dataclass
-class Config(ConditionalDDPMConfig):
+class Config(Checkpointing, ConditionalDDPMConfig):
     scores: List[str] = field(default_factory=lambda: ["error", "study", "study-min"])
     """Scores: error (Li et al.), study (the study's, largest wins), study-min (smallest wins), error-adaptive."""
     n_ts: List[int] = field(default_factory=lambda: [1, 5, 10, 25, 50])
@@ -73,7 +74,7 @@ def run(cfg: Config, out: Run) -> None:
     # models: a conditional DDPM per data set (stacked where they share a shape)
     settings = cfg  # the config is the ConditionalSettings
     fits = fit_conditional_models(settings, [(X_tr, y_tr, c) for X_tr, _, y_tr, _, c in splits],
-                                  out.device, stacked=cfg.stacked)
+                                  out.device, stacked=cfg.stacked, slots=out.snapshots(cfg.checkpoint_every).slot)
     for (name, _, _), (X_tr, X_te, y_tr, y_te, n_classes), (model, scheduler, info) in zip(sets, splits, fits):
         # reference: an ordinary MLP classifier on the same split
         mlp = reference_classifier(X_tr, y_tr, cfg.mlp_max_iter, cfg.seed)

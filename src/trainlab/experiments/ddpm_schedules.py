@@ -25,6 +25,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import make_scheduler
+from trainlab.experiments._resume import Checkpointing
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
 from trainlab.runs import Run
@@ -67,7 +68,7 @@ def sampler_note(cfg: "Config") -> str:
 
 
 @dataclass
-class Config(ToyProtocolConfig):
+class Config(Checkpointing, ToyProtocolConfig):
     RENAMED: ClassVar[dict[str, str]] = {"others": "schedules", "linear_T": "linear_Ts"}
     Ts: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """T values for the NLL-against-T curves (the study's Figures 1 to 5)."""
@@ -138,7 +139,8 @@ def run(cfg: Config, out: Run) -> None:
 
     # every model trained, sampled and scored (as stacks on every core unless stacked=false)
     rows = []
-    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked)  # the config is the Protocol
+    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked,  # the config is the Protocol
+                             slots=out.snapshots(cfg.checkpoint_every).slot)
     for (name, label, kind, lo, hi, T), spec, (row, _, model) in zip(keys, specs, fits):
         if row["status"] == "done":  # a diverged model is no model to hand back
             save_checkpoint(out, f"{name}_{label.replace(' ', '_')}_T{T}", model, config=cfg,

@@ -26,6 +26,7 @@ from trainlab.config import check, one_of, positive
 from trainlab.diffusion.metrics import DESCRIPTIONS
 from trainlab.diffusion.protocol import FitSpec, fit_and_score_all, noise_model_architecture, split_points
 from trainlab.diffusion.schedules import SCHEDULES, make_scheduler
+from trainlab.experiments._resume import Checkpointing
 from trainlab.experiments._toy_ddpm import STUDY_NOTE, ToyProtocolConfig, point_sets
 from trainlab.report.figures import new_figure
 from trainlab.runs import Run
@@ -39,7 +40,7 @@ QUICK = {"datasets": ["moons"], "Ts": [10, 50], "train_steps": 120, "hidden": 32
          "heldout": 600, "n_samples": 600, "emd_n": 100, "ratio_n": 300}
 
 @dataclass
-class Config(ToyProtocolConfig):
+class Config(Checkpointing, ToyProtocolConfig):
     Ts: List[int] = field(default_factory=lambda: [10, 50, 100, 150, 200])
     """Numbers of diffusion steps T, one model each (the study's 10, 50, 100, 150, 200)."""
     schedule: str = "linear"
@@ -114,7 +115,8 @@ def run(cfg: Config, out: Run) -> None:
 
     # one model per (dataset, T), trained, sampled and scored (as stacks on every core unless stacked=false)
     rows, samples = [], {}
-    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked)  # the config is the Protocol
+    fits = fit_and_score_all(specs, cfg, stacked=cfg.stacked,  # the config is the Protocol
+                             slots=out.snapshots(cfg.checkpoint_every).slot)
     for (name, T), spec, (row, points, model) in zip(keys, specs, fits):
         samples[(name, T)] = points
         if row["status"] == "done":  # a diverged model is no model to hand back

@@ -161,3 +161,15 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_tables(tmp_path)
     whole = subprocess.run([*command, "--out", str(tmp_path / "whole")], capture_output=True, text=True)
     assert comparable_results(folder) == comparable_results(Path(whole.stdout.splitlines()[-1]))
     assert json.loads((folder / "run.json").read_text())["resumed"] == 1
+
+
+def test_the_readme_lists_exactly_the_resumable_experiments():
+    import re
+
+    from trainlab.experiments._resume import Checkpointing
+    from trainlab.experiments.registry import all_experiments
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = re.search(r"<!-- resumable:start -->(.*?)<!-- resumable:end -->", text, re.S).group(1)
+    assert re.findall(r"`([a-z0-9-]+)`", listed) == sorted(
+        name for name, exp in all_experiments().items() if issubclass(exp.config_cls, Checkpointing))

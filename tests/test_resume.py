@@ -173,3 +173,15 @@ def test_the_readme_lists_exactly_the_resumable_experiments():
     listed = re.search(r"<!-- resumable:start -->(.*?)<!-- resumable:end -->", text, re.S).group(1)
     assert re.findall(r"`([a-z0-9-]+)`", listed) == sorted(
         name for name, exp in all_experiments().items() if issubclass(exp.config_cls, Checkpointing))
+
+
+def test_runs_lists_the_resume_command_of_a_stopped_run(tmp_path, monkeypatch):
+    import trainlab
+    from trainlab.processes import Interrupted
+    from trainlab.resume import STOP_AFTER
+
+    monkeypatch.setenv(STOP_AFTER, "2")
+    with pytest.raises(Interrupted) as stop:
+        run_quick("mnist-binary", tmp_path, checkpoint_every=0)
+    (row,) = trainlab.list_runs(tmp_path).to_dict("records")
+    assert row["status"] == "interrupted" and row["note"] == f"resume: trainlab run --resume {stop.value.folder}"

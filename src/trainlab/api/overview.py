@@ -25,7 +25,8 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
 
     ``overrides`` holds the config values that differ from the experiment's defaults as
     ``key=value`` text (what to type to get the run again), ``headline`` the number the
-    recipe named, ``note`` why a ``running`` status cannot be checked (a run on another host)
+    recipe named, ``note`` why a ``running`` status cannot be checked (a run on another host),
+    or the command that resumes a stopped run with snapshots,
     or "". ``name`` and ``status`` keep only the runs of one experiment or status (a status not
     in :data:`trainlab.runs.STATUSES` is refused). A folder with a damaged run.json is skipped
     with a warning.
@@ -52,8 +53,15 @@ def list_runs(out: str | Path = "runs", name: str | None = None, status: str | N
                      "seconds": info.get("seconds"),
                      "overrides": overrides_text(values, defaults(info["experiment"])),
                      "headline": info.get("headline_value", ""), "path": info["path"],
-                     "note": info.get("note", "")})
+                     "note": info.get("note") or _resumable(info)})
     return pd.DataFrame(rows, columns=LIST_COLUMNS)
+
+
+def _resumable(info: Mapping[str, Any]) -> str:
+    """How to continue a stopped run that has snapshots (:mod:`trainlab.resume`), else ""."""
+    stopped = info["status"] in ("interrupted", "killed", "failed")
+    has_snapshot = (Path(info["path"]) / "state" / "resume.json").is_file()
+    return f"resume: trainlab run --resume {info['path']}" if stopped and has_snapshot else ""
 
 
 def overrides_text(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:

@@ -105,7 +105,7 @@ def field_docstrings(cls: type) -> dict[str, str]:
             if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
                     and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
                     and isinstance(after.value.value, str)):
-                docs[node.target.id] = inspect.cleandoc(after.value.value)
+                docs[node.target.id] = " ".join(after.value.value.split())  # source line breaks are not meant
     return docs
 
 

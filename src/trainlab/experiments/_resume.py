@@ -11,8 +11,8 @@ CHECKPOINT_EVERY_S = 300.0
 
 @dataclass
 class Checkpointing:
-    """Mixin for resumable experiments; list it first (``class Config(Checkpointing, ...)``) so the
-    field comes last in ``trainlab show`` and its check runs before the others'."""
+    """Mixin for resumable experiments, listed first (``class Config(Checkpointing, ...)``): its
+    ``__post_init__`` then runs the experiment's own checks through ``super()``."""
 
     checkpoint_every: float = CHECKPOINT_EVERY_S
     """Seconds between snapshots of the training state (taken at the next epoch boundary);

@@ -99,6 +99,9 @@ class RunSnapshots:
 
     def _save(self, job: str, snapshot: Snapshot) -> None:
         self._last_save = time.monotonic()
+        # Counted where nothing is written too: a data-parallel rank other than 0 then stops
+        # (STOP_AFTER) at the boundary where rank 0 does, as all ranks do on Ctrl-C.
+        self._saves += 1
         if not self.writable:
             return
         files = dict(self._manifest.get("files", {}))
@@ -118,7 +121,6 @@ class RunSnapshots:
         if old is not None:
             for suffix in (".pt", ".json"):
                 (self.folder / STATE_DIR / old).with_suffix(suffix).unlink(missing_ok=True)
-        self._saves += 1
 
 
 class Slot:

@@ -9,6 +9,7 @@ import torch
 from helpers import comparable_results, run_quick, stop_and_resume
 
 from trainlab.checkpoints import list_checkpoints, read_checkpoint
+from trainlab.resume import read_manifest
 
 # cifar-cnn: two seeds of 3 epochs, a snapshot at every epoch boundary: seed 0 saves 1, 2 and
 # 3 (finished), seed 1 saves 4, 5 and 6 (finished).
@@ -40,6 +41,7 @@ def test_cifar_cnn_stopped_and_resumed_ends_as_an_uninterrupted_run(tmp_path, mo
     assert comparable_results(resumed) == comparable_results(whole["cifar-cnn"])
     assert [r["epoch"] for r in map(json.loads, (resumed / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3] * 2
     same_networks(resumed, whole["cifar-cnn"])
+    assert read_manifest(resumed)["count"] == 6
     assert json.loads((resumed / "run.json").read_text())["resumed"] == 1
 
 
@@ -48,6 +50,7 @@ def test_cifar_scaling_stopped_and_resumed_ends_as_an_uninterrupted_run(tmp_path
     resumed = stop_and_resume("cifar-scaling", tmp_path, stop_after, monkeypatch, **SCALING)
     assert comparable_results(resumed) == comparable_results(whole["cifar-scaling"])
     same_networks(resumed, whole["cifar-scaling"])
+    assert read_manifest(resumed)["count"] == 8
 
 
 def test_cifar_scaling_side_by_side_trainings_resume(tmp_path, monkeypatch, whole):
@@ -60,3 +63,30 @@ def test_cifar_scaling_side_by_side_trainings_resume(tmp_path, monkeypatch, whol
     resumed = stop_and_resume("cifar-scaling", tmp_path, 3, monkeypatch, **SCALING)
     assert comparable_results(resumed) == comparable_results(whole["cifar-scaling"])
     same_networks(resumed, whole["cifar-scaling"])
+
+
+
+# cifar-features' quick run extracting AlexNet's features one batch of 128 at a time (a snapshot
+# after each: 3 batches of the 300 training images, 4 of the 450 test images, saves 1-7, then 8
+# finished); then each of the four feature sets trains its MLP head for 3 epochs (saves 2, 3
+# finished) and keeps its two heads' results (1, finished): alexnet_1000 saves 9-12,
+# alexnet_4096 13-16, pixels 17-20, pixels_pca10 21-24.
+FEATURES = {"head_epochs": 3}
+
+
+@pytest.fixture(scope="module")
+def whole_features(tmp_path_factory):
+    """cifar-features uninterrupted, extracting in its own chunks (one here): the chunks of a
+    stopped run must not change a feature."""
+    return run_quick("cifar-features", tmp_path_factory.mktemp("whole"), checkpoint_every=0, **FEATURES)
+
+
+@pytest.mark.parametrize("stop_after", [2, 8, 22])  # inside the extraction, at its end, inside a later head
+def test_cifar_features_stopped_and_resumed_ends_as_an_uninterrupted_run(tmp_path, monkeypatch, whole_features,
+                                                                          stop_after):
+    from trainlab.experiments import cifar_features
+
+    monkeypatch.setattr(cifar_features, "EXTRACT_CHUNK", 1)
+    resumed = stop_and_resume("cifar-features", tmp_path, stop_after, monkeypatch, **FEATURES)
+    assert comparable_results(resumed) == comparable_results(whole_features)
+    assert read_manifest(resumed)["count"] == 24  # the saves counted above, the stopped run's and the rest

@@ -40,3 +40,40 @@ def train_rank(rank: int, world: int, port: int, out: str) -> None:
                     "backend": ctx.backend}, Path(out) / f"rank{rank}.pt")
     finally:
         distributed.teardown()
+
+
+def stop_and_resume_rank(rank: int, world: int, ports: tuple[int, int, int], out: str, stop_after: int,
+                         overrides: list[str]) -> None:
+    """cifar-cnn's quick run on ``world`` gloo ranks three times: uninterrupted into ``out/whole``,
+    stopped after its ``stop_after``-th snapshot into ``out/stopped`` (every rank stops there),
+    then resumed in that folder (rank 0 saved the snapshots, every rank loads them)."""
+    from trainlab.execute import build_config, resume_config, run_experiment
+    from trainlab.experiments.registry import get_experiment
+    from trainlab.processes import Interrupted
+    from trainlab.resume import STOP_AFTER
+
+    torch.set_num_threads(1)
+    exp = get_experiment("cifar-cnn")
+    cfg = build_config(exp, [*overrides, "device=cpu", "checkpoint_every=0"], quick=True)
+
+    def join(port: int) -> None:  # a fresh rendezvous for each run (each run tears its group down)
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                          WORLD_SIZE=str(world))
+
+    join(ports[0])
+    run_experiment(exp, cfg, out=Path(out) / "whole")
+    join(ports[1])
+    os.environ[STOP_AFTER] = str(stop_after)
+    try:
+        run_experiment(exp, cfg, out=Path(out) / "stopped")
+        raise AssertionError(f"rank {rank} did not stop after snapshot {stop_after}")
+    except Interrupted:
+        pass
+    del os.environ[STOP_AFTER]
+    # Rank 0 made the folder before the first step, which no rank takes alone.
+    (folder,) = (Path(out) / "stopped" / exp.name).iterdir()
+    join(ports[2])
+    # Every rank reads the recorded config before any joins the group (run_experiment's first
+    # step), so none sees the run.json that rank 0's resume rewrites.
+    exp, recorded = resume_config(folder)
+    run_experiment(exp, recorded, resume=folder)

@@ -168,17 +168,18 @@ def comparable_results(run_dir: Path) -> dict[str, Any]:
             "status": json.loads((run_dir / "run.json").read_text())["status"]}
 
 
-def spy_snapshots(monkeypatch: Any) -> dict[str, bool]:
-    """Job -> whether its last snapshot was ``finished``, for every save from now on: what state/resume.json
-    held before a finished run dropped its snapshots."""
+def spy_snapshots(monkeypatch: Any) -> list[tuple[str, bool]]:
+    """``(job, finished)`` of every snapshot saved from now on, in order: what state/resume.json
+    recorded before a finished run dropped its snapshots (``dict(saves)``: each job's last)."""
     from trainlab.resume import RunSnapshots
 
-    last: dict[str, bool] = {}
+    saves: list[tuple[str, bool]] = []
     save = RunSnapshots.save
 
     def spying(self: Any, job: str, snapshot: Any) -> None:
-        last[job] = snapshot.finished
+        if self.writable:
+            saves.append((job, snapshot.finished))
         save(self, job, snapshot)
 
     monkeypatch.setattr(RunSnapshots, "save", spying)
-    return last
+    return saves

@@ -69,13 +69,14 @@ def uninterrupted(tmp_path_factory):
 def test_a_stopped_and_resumed_study_ends_as_an_uninterrupted_one(tmp_path, monkeypatch, uninterrupted,
                                                                    name, stop_after):
     overrides, _, jobs = CASES[name]
-    saved = spy_snapshots(monkeypatch)
+    saves = spy_snapshots(monkeypatch)
     resumed = stop_and_resume(name, tmp_path, stop_after, monkeypatch, **overrides)
     assert comparable_results(resumed) == uninterrupted(name)
     info = json.loads((resumed / "run.json").read_text())
     assert info["status"] == "done" and info["resumed"] == 1
     # every job ends finished (a second resume would train and score nothing), and then the run
     # drops its snapshots
+    saved = dict(saves)
     assert sorted(saved) == jobs and all(saved.values())
     assert not (resumed / STATE_DIR).exists()
 

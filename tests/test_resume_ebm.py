@@ -38,8 +38,9 @@ def test_ebm_eval_resumes_to_the_same_tables(tmp_path, monkeypatch, whole, stop_
 
 @pytest.mark.parametrize("stop_after", [1, 4, 9])  # in the regressor's training, after a sampling, inside the last
 def test_ebm_sample_resumes_to_the_same_tables(tmp_path, monkeypatch, whole, stop_after):
-    saved = spy_snapshots(monkeypatch)
+    saves = spy_snapshots(monkeypatch)
     resumed = stop_and_resume("ebm-sample", tmp_path, stop_after, monkeypatch, **SAMPLE)
     _check(resumed, whole["ebm-sample"])
+    saved = dict(saves)
     assert sorted(saved) == ["regressor", "regressor_mala", "regressor_ula", "true_mala", "true_ula"]
     assert all(saved.values()) and not (resumed / STATE_DIR).exists()

@@ -94,6 +94,9 @@ class RunSnapshots:
         return snapshot
 
     def _save(self, job: str, snapshot: Snapshot) -> None:
+        # Counted where nothing is written too: a data-parallel rank other than 0 then stops
+        # (STOP_AFTER) at the boundary where rank 0 does, as all ranks do on Ctrl-C.
+        self._saves += 1
         if not self.writable:
             return
         files = dict(self._manifest.get("files", {}))
@@ -112,7 +115,6 @@ class RunSnapshots:
         if old is not None:
             for suffix in (".pt", ".json"):
                 self._file(old, suffix).unlink(missing_ok=True)
-        self._saves += 1
 
     def _file(self, stem: str, suffix: str) -> Path:
         # Not with_suffix: a job name may hold a dot ("h5_lr0.1"), which with_suffix would cut off.

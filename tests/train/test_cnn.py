@@ -1,5 +1,6 @@
 """The airbench-style trainer: schedule, lookahead, optimizer groups, TTA, and learning a tiny task."""
 
+import json
 import math
 
 import pytest
@@ -102,3 +103,39 @@ def test_huge_learning_rate_is_reported_as_diverged():
                        generator=torch.Generator().manual_seed(0), progress=False)
     assert result.status == "diverged"
     assert not math.isfinite(result.history[-1]["train_loss"])
+
+
+def _train_tiny(snapshot=None, seed=0) -> tuple[FastCNN, object]:
+    """The tiny stripes task, lookahead from epoch 3 on; ``seed`` sets the initial
+    weights and the generator (a resumed training must take both from its snapshot)."""
+    torch.manual_seed(seed)
+    model = FastCNN(1, 2, (4, 8, 8), image_size=8)
+    result = train_cnn(model, stripes(128, 0), tiny_settings(epochs=5), test=stripes(64, 1), progress=False,
+                       generator=torch.Generator().manual_seed(3 + seed), snapshot=snapshot)
+    return model, result
+
+
+@pytest.mark.parametrize("stop_after", [1, 3, 5])
+def test_a_training_stopped_at_an_epoch_boundary_continues_to_the_same_weights(tmp_path, monkeypatch, stop_after):
+    # 5 epochs of 4 steps, lookahead from step 10 (epoch 3): saves after epochs 1-4, then the finished one (5).
+    from trainlab.resume import STOP_AFTER, RunSnapshots
+
+    whole, expected = _train_tiny()
+    monkeypatch.setenv(STOP_AFTER, str(stop_after))
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny(RunSnapshots(tmp_path, every_s=0).slot("cnn"))
+    monkeypatch.delenv(STOP_AFTER)
+    store = RunSnapshots(tmp_path, every_s=0)  # a new process: the folder is all it has
+    resumed, result = _train_tiny(store.slot("cnn"), seed=1)  # other initial weights and generator seed
+    assert result.history == expected.history and result.status == "done"
+    for name, value in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    assert RunSnapshots(tmp_path, every_s=0).load("cnn").finished
+
+
+def test_a_training_snapshots_only_when_its_slot_is_due(tmp_path):
+    from trainlab.resume import MANIFEST, STATE_DIR, RunSnapshots
+
+    _train_tiny(RunSnapshots(tmp_path, every_s=3600).slot("cnn"))
+    manifest = json.loads((tmp_path / STATE_DIR / MANIFEST).read_text())
+    assert manifest["count"] == 1 and manifest["files"] == {"cnn": "cnn-1"}  # only the finished one

@@ -46,3 +46,22 @@ def test_two_gloo_processes_train_in_step(tmp_path):
     assert [h["train_loss"] for h in r0["history"]] == [h["train_loss"] for h in r1["history"]]
     assert "test_acc" in r0["history"][-1] and "test_acc" not in r1["history"][-1]  # rank 0 evaluates
     assert r0["acc"] > 90
+
+
+@pytest.mark.slow  # three data-parallel runs in two fresh processes: ~18 s of CPU in all
+def test_two_gloo_processes_stopped_and_resumed_end_as_an_uninterrupted_run(tmp_path):
+    # cifar-cnn's quick run, 2 seeds of 2 epochs on 2 ranks: snapshots 1-2 for seed 0, 3-4 for seed 1;
+    # stopped inside seed 1, every rank loads the snapshots rank 0 saved.
+    import distributed_worker
+    from helpers import comparable_results
+
+    from trainlab.checkpoints import read_checkpoint
+
+    ports = (_free_port(), _free_port(), _free_port())
+    mp.spawn(distributed_worker.stop_and_resume_rank,
+             args=(2, ports, str(tmp_path), 3, ["seeds=2", "epochs=2"]), nprocs=2, join=True)
+    (whole,), (resumed,) = ((tmp_path / part / "cifar-cnn").iterdir() for part in ("whole", "stopped"))
+    assert comparable_results(resumed) == comparable_results(whole)
+    assert comparable_results(resumed)["status"] == "done"
+    (wa, _), (wb, _) = read_checkpoint(whole, "cnn"), read_checkpoint(resumed, "cnn")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

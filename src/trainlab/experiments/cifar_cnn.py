@@ -23,6 +23,7 @@ from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
 from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
@@ -41,7 +42,7 @@ STUDY_BAR = 90.0
 
 
 @dataclass
-class Config(CNNConfig):
+class Config(Checkpointing, CNNConfig):
     classes: Optional[List[int]] = None
     """Classes to keep (relabelled 0..k-1 in this order); None keeps all ten."""
     seeds: int = 1
@@ -60,6 +61,7 @@ def run(cfg: Config, out: Run) -> None:
     width = cfg.width
     out.text("data", data.describe() + ".", title="Data")
 
+    snapshots = out.snapshots(cfg.checkpoint_every)  # every rank loads rank 0's; only rank 0 saves
     rows, histories, per_class = [], [], []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
@@ -67,7 +69,8 @@ def run(cfg: Config, out: Run) -> None:
             model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
         result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
-                           dist_ctx=dist, on_record=lambda record: out.log(seed=seed, **record))
+                           dist_ctx=dist, on_record=lambda record: out.log(seed=seed, **record),
+                           snapshot=snapshots.slot(f"seed{seed}"))
         if dist is not None and not dist.is_main:
             continue  # rank 0 evaluates and writes the report
         final = evaluate_cnn(model, *data.test, tta_level=cfg.tta_level, flip=cfg.flip)

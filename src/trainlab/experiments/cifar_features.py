@@ -33,11 +33,13 @@ from trainlab.config import check, positive
 from trainlab.device import global_seed, torch_generator
 from trainlab.errors import DataError
 from trainlab.experiments._cifar import CifarDataConfig, load_tensors
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.alexnet import MIN_SIZE, AlexNet, extract_features, load_weights
 from trainlab.nn.cnn import FastCNN
 from trainlab.nn.mlp import MLP
 from trainlab.runs import Run
 from trainlab.train.loop import evaluate, fit, make_optimizer
+from trainlab.train.snapshots import SnapshotSlot, pack, unpack
 
 NAME = "cifar-features"
 STUDY = "numpy"
@@ -48,6 +50,8 @@ QUICK = {"dataset": "digits", "classes": None, "image_size": 64, "head_epochs": 
          "train_limit": 300}
 
 STUDY_ACC = 63.48
+EXTRACT_CHUNK = 16
+"""Batches of AlexNet feature extraction between two chances to save a snapshot (when one is due)."""
 PRINTOUT = """The study printed its AlexNet with 128 and 256 output channels in the second and third
 convolutions (features.3, features.6). torchvision's AlexNet -- the one whose ImageNet weights
 it loaded -- has 192 and 384 there (Krizhevsky's one-GPU variant: 64, 192, 384, 256, 256), and a
@@ -55,7 +59,7 @@ weights file fixes the shapes, so this AlexNet follows the weights file: 61,100,
 
 
 @dataclass
-class Config(CifarDataConfig):
+class Config(Checkpointing, CifarDataConfig):
     classes: Optional[List[int]] = field(default_factory=lambda: [0, 1])
     """Classes to keep (the study's airplane vs automobile: [0,1]); null for all ten."""
     weights: Optional[str] = None
@@ -102,12 +106,9 @@ def run(cfg: Config, out: Run) -> None:
                   f"randomly initialised AlexNet (torchvision's layer shapes and initialisation, seed {cfg.seed}), "
                   "so they are random-projection features, not ImageNet features. Give torchvision's "
                   "`alexnet-owt-7be5be79.pth` as `weights=` to repeat the study.")
+    snapshots = out.snapshots(cfg.checkpoint_every)
     start = time.perf_counter()
-    feats = {"alexnet_1000": [], "alexnet_4096": []}
-    for x in (train_x, test_x):
-        hidden, logits = extract_features(alexnet, x, image_size=cfg.image_size, batch_size=cfg.batch_size)
-        feats["alexnet_1000"].append(logits.cpu().numpy())
-        feats["alexnet_4096"].append(hidden.cpu().numpy())
+    feats = _alexnet_features(alexnet, (train_x, test_x), cfg, snapshots.slot("alexnet"))
     extract_s = time.perf_counter() - start
     del alexnet
     out.text("alexnet", f"{source} Images resized to {cfg.image_size} x {cfg.image_size} (bilinear), grayscale "
@@ -128,14 +129,8 @@ def run(cfg: Config, out: Run) -> None:
     rows, confusion = [], None
     labels = (train_y.cpu().numpy(), test_y.cpu().numpy())
     for name, (tr, te) in feats.items():
-        scaler = StandardScaler().fit(tr)
-        tr, te = scaler.transform(tr).astype(np.float32), scaler.transform(te).astype(np.float32)
-        logreg = LogisticRegression(max_iter=1000, random_state=cfg.seed).fit(tr, labels[0])
-        mlp_train, mlp_test, pred = _mlp_head(tr, labels[0], te, labels[1], cfg, device, len(data.class_names))
-        rows.append({"features": name, "dims": tr.shape[1],
-                     "logreg_train_acc": 100 * logreg.score(tr, labels[0]),
-                     "logreg_test_acc": 100 * logreg.score(te, labels[1]),
-                     "mlp_train_acc": mlp_train, "mlp_test_acc": mlp_test})
+        row, pred = _heads(name, tr, te, labels, cfg, device, len(data.class_names), snapshots)
+        rows.append(row)
         if name == "alexnet_1000":
             confusion = confusion_matrix(labels[1], pred, labels=range(len(data.class_names)))
     out.table("features", rows, title="Test accuracy of two heads on each feature set",
@@ -161,7 +156,46 @@ def run(cfg: Config, out: Run) -> None:
                 **{f"{r['features']}_logreg_test_acc": r["logreg_test_acc"] for r in rows}, extract_s=extract_s)
 
 
-def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int):
+def _alexnet_features(alexnet: AlexNet, splits, cfg: Config, slot: SnapshotSlot) -> dict[str, list[np.ndarray]]:
+    """AlexNet's 1000 outputs and 4096 penultimate features of each split's images, extracted
+    in chunks of EXTRACT_CHUNK batches: a stopped run keeps the chunks it had (``slot``), and
+    a finished extraction is all a resumed one needs."""
+    saved = slot.load()
+    chunks = unpack(saved)["chunks"] if saved is not None else [[] for _ in splits]
+    if saved is None or not saved.finished:
+        size = EXTRACT_CHUNK * cfg.batch_size  # whole batches: a chunk's features are the unchunked ones
+        for done, images in zip(chunks, splits):
+            for start in range(len(done) * size, len(images), size):
+                hidden, logits = extract_features(alexnet, images[start : start + size], image_size=cfg.image_size,
+                                                  batch_size=cfg.batch_size)
+                done.append({"hidden": hidden.cpu(), "logits": logits.cpu()})
+                if slot.due():
+                    slot.save(pack(chunks=chunks))
+        slot.save(pack(finished=True, chunks=chunks))
+    return {key: [torch.cat([c[part] for c in done]).numpy() for done in chunks]
+            for key, part in (("alexnet_1000", "logits"), ("alexnet_4096", "hidden"))}
+
+
+def _heads(name: str, tr, te, labels, cfg: Config, device, n_classes: int, snapshots) -> tuple[dict, np.ndarray]:
+    """Logistic regression and the MLP head on feature set ``name``: its table row and the head's
+    test predictions. Both are kept in a finished snapshot, so a resumed run fits no set twice."""
+    slot = snapshots.slot(f"heads_{name}")
+    saved = slot.load()
+    if saved is not None:
+        done = unpack(saved)
+        return done["row"], done["pred"]
+    scaler = StandardScaler().fit(tr)
+    tr, te = scaler.transform(tr).astype(np.float32), scaler.transform(te).astype(np.float32)
+    logreg = LogisticRegression(max_iter=1000, random_state=cfg.seed).fit(tr, labels[0])
+    mlp_train, mlp_test, pred = _mlp_head(tr, labels[0], te, labels[1], cfg, device, n_classes,
+                                          snapshots.slot(f"mlp_{name}"))
+    row = {"features": name, "dims": tr.shape[1], "logreg_train_acc": 100 * logreg.score(tr, labels[0]),
+           "logreg_test_acc": 100 * logreg.score(te, labels[1]), "mlp_train_acc": mlp_train, "mlp_test_acc": mlp_test}
+    slot.save(pack(finished=True, row=row, pred=pred))
+    return row, pred
+
+
+def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int, snapshot: SnapshotSlot):
     """Train features -> hidden ReLU -> classes with Adam; (train acc, test acc, test predictions)."""
     x_tr, x_te = torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)
     t_tr, t_te = torch.as_tensor(y_tr, device=device), torch.as_tensor(y_te, device=device)
@@ -169,7 +203,7 @@ def _mlp_head(tr, y_tr, te, y_te, cfg: Config, device, n_classes: int):
         head = MLP(x_tr.shape[1], cfg.head_hidden, n_classes, "relu").to(device)
     fit(head, x_tr, t_tr, optimizer=make_optimizer("adam", head.parameters(), cfg.head_lr),
         loss_fn=nn.CrossEntropyLoss(), epochs=cfg.head_epochs, batch_size=cfg.batch_size,
-        generator=torch_generator(cfg.seed), progress=False)
+        generator=torch_generator(cfg.seed), progress=False, snapshot=snapshot)
     with torch.inference_mode():
         pred = head.eval()(x_te).argmax(1).cpu().numpy()
     return evaluate(head, x_tr, t_tr)["acc"], evaluate(head, x_te, t_te)["acc"], pred

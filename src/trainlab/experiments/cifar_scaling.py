@@ -29,6 +29,7 @@ from trainlab.data import per_class
 from trainlab.data.subsets import random_subset
 from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors
+from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.nn.flops import training_flops_per_example
 from trainlab.report.figures import new_figure
@@ -47,7 +48,7 @@ QUICK = {"dataset": "digits", "per_class": [1, 10], "seeds": 2, "epochs": 6, "mi
 
 
 @dataclass
-class Config(CNNConfig):
+class Config(Checkpointing, CNNConfig):
     CPU_WIDTH: ClassVar[int] = 12  # the study's 15 trainings fit 10 min of 2 CPU cores (measured, README)
 
     width: Optional[int] = None
@@ -100,11 +101,16 @@ def run(cfg: Config, out: Run) -> None:
             filled = _filled(idx, cfg)
             jobs.append((k, seed, idx, filled, replace(cfg, epochs=_epochs(len(filled), cfg)), model))
 
+    snapshots = out.snapshots(cfg.checkpoint_every)
+
     def train_one(job) -> dict:
         k, seed, idx, filled, settings, model = job
         filled = torch.as_tensor(filled, device=device)
         result = train_cnn(model, (data.train[0][filled], data.train[1][filled]), settings,
-                           generator=torch_generator(seed, device), progress=False)
+                           generator=torch_generator(seed, device), progress=False,
+                           snapshot=snapshots.slot(_job_name(k, seed)))
+        # A resumed run evaluates a finished network again (from its saved weights, to the same
+        # numbers): a few percent of its training, not worth a second kind of snapshot.
         seen = torch.as_tensor(idx[random_subset(len(idx), cfg.train_eval_limit, seed=seed)], device=device)
         steps = _steps(len(filled), settings)
         return {"per_class": "all" if k is None else k, "train_images": len(idx), "seed": seed,
@@ -130,7 +136,7 @@ def run(cfg: Config, out: Run) -> None:
         out.log(**row)
         # every trained network, for reuse (from_run=) and the API; described as cifar-cnn's is
         if row["status"] == "done":
-            save_checkpoint(out, f"{'all' if k is None else f'per_class{k}'}_seed{seed}", model, config=cfg,
+            save_checkpoint(out, _job_name(k, seed), model, config=cfg,
                             architecture={"in_channels": data.channels, "num_classes": n_classes,
                                           "widths": list(block_widths(width)), "image_size": data.image_size},
                             dataset=cfg.dataset, train_images=row["train_images"], seed=seed)
@@ -162,6 +168,11 @@ def run(cfg: Config, out: Run) -> None:
                    for r in table},
                 **{f"train_acc_{r['per_class']}" if r["per_class"] != "all" else "train_acc_full": r["train_acc"]
                    for r in table})
+
+
+def _job_name(k: int | None, seed: int) -> str:
+    """The name of one training's snapshot and checkpoint: ``per_class<k>_seed<s>`` or ``all_seed<s>``."""
+    return f"{'all' if k is None else f'per_class{k}'}_seed{seed}"
 
 
 def _filled(idx: np.ndarray, cfg: Config) -> np.ndarray:

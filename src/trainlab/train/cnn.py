@@ -44,6 +44,7 @@ from trainlab.data.augment import augment, translate
 from trainlab.nn.cnn import FastCNN
 from trainlab.train import distributed
 from trainlab.train.result import TrainResult, loss_status
+from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 
 @dataclass
@@ -203,6 +204,7 @@ def train_cnn(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     dist_ctx: distributed.DistContext | None = None,
     progress: bool = True,
+    snapshot: SnapshotSlot | None = None,
 ) -> TrainResult:
     """Train ``model`` on uint8 images (N, C, H, W) with int64 labels, all on one device.
 
@@ -215,6 +217,13 @@ def train_cnn(
     whitening initialisation and the training steps, not the evaluations.
     The model must already be on the images' device; ``generator`` must be seeded
     the same on every rank.
+
+    With a ``snapshot`` slot (:mod:`trainlab.train.snapshots`) training continues from the
+    slot's last epoch boundary (a finished job loads its weights and returns its result at
+    once) and saves there when the slot says it is due: weights and buffers, the optimizer's
+    momenta, the generator, the step (the schedule is a function of the step) and whether
+    lookahead has started (its average is the network at an epoch's end). Data-parallel,
+    every rank loads the same snapshot.
     """
     x, y = train
     device = x.device
@@ -240,7 +249,24 @@ def train_cnn(
     history: list[dict[str, float]] = []
     status, step = "done", 0
     epochs = math.ceil(total_steps / steps_per_epoch)
-    bar = tqdm(range(1, epochs + 1), desc="train", disable=None if progress else True, leave=False)
+    # Loaded after the set-up above, which the state overwrites but whose layouts (channels_last) stay.
+    modules = {"model": model, "optimizer": optimizer}
+    resumed = resume_training(snapshot, modules=modules, generators=(generator,))
+    if resumed is not None:
+        state, finished = resumed
+        history, status, step, train_seconds = state["history"], state["status"], state["step"], state["seconds"]
+        if finished:
+            return TrainResult(status=status, seconds=train_seconds, history=history)
+        if state["lookahead"]:  # every epoch ends with the network reset to its average: the two are equal
+            lookahead = Lookahead(model)
+
+    def save(finished: bool) -> None:
+        if snapshot is not None and (finished or snapshot.due()):
+            snapshot.save(training_snapshot(
+                finished=finished, modules=modules, generators=(generator,), history=history, status=status,
+                step=step, seconds=train_seconds, lookahead=lookahead is not None))
+
+    bar = tqdm(range(len(history) + 1, epochs + 1), desc="train", disable=None if progress else True, leave=False)
     for epoch in bar:
         start = time.perf_counter()
         model.train()
@@ -291,4 +317,7 @@ def train_cnn(
         if status == "diverged":
             break
         bar.set_postfix(loss=f"{record['train_loss']:.3g}", acc=f"{record.get('test_acc', record['train_acc']):.3g}")
+        if epoch < epochs:
+            save(finished=False)
+    save(finished=True)
     return TrainResult(status=status, seconds=train_seconds, history=history)

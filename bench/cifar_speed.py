@@ -9,7 +9,8 @@ pixels). Network: ``trainlab.nn.cnn.FastCNN`` at airbench94's widths
   augmented (flip, 2-pixel reflect translation) as one batch per epoch, index
   slices per step, lookahead EMA, bf16 autocast + channels_last on CUDA,
   ``--compile`` for torch.compile. Images/s counts the epochs after the first
-  (the first pays for cuDNN autotuning and compilation, as airbench's warm-up run does).
+  (the first pays for compilation and, with --fast, cuDNN autotuning, as airbench's warm-up run does).
+  CUDA algorithms are chosen as `trainlab run` chooses them (deterministic; `--fast` as deterministic=false).
 - reference: the usual script: a ``Dataset`` returning one normalised float
   image per index with its own random flip and translation (NumPy, reflect
   padding), a shuffling ``DataLoader``, the same network and Nesterov SGD,
@@ -48,7 +49,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as a script
 
-from trainlab.device import resolve_device
+from trainlab.device import algorithm_choice, resolve_device
 from trainlab.nn.cnn import FastCNN, block_widths
 from trainlab.train.cnn import CNNTraining, evaluate_cnn, make_optimizer, train_cnn
 
@@ -129,6 +130,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--fast", action="store_true",
+                        help="CUDA's fast mode, a run's deterministic=false (cudnn.benchmark); default: what runs use")
     parser.add_argument("--quick", action="store_true", help="CPU smoke size: 1024 images, 3 epochs, batch 256")
     args = parser.parse_args()
     if args.quick:
@@ -136,12 +139,16 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    with algorithm_choice(device, deterministic=not args.fast):  # as trainlab run chooses them
+        measure(args, device)
+
+
+def measure(args: argparse.Namespace, device: torch.device) -> None:
+    """Train, evaluate and time both ways; print the comparison and the RESULT line."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device {name}, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}; "
           f"{args.train_size} random CIFAR-shaped images, {args.epochs} epochs, width {args.width}, "
-          f"batch {args.batch_size}, compile {args.compile}")
+          f"batch {args.batch_size}, compile {args.compile}, {'fast' if args.fast else 'deterministic'} algorithms")
 
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.train_size, 32, 32, 3), dtype=torch.uint8, generator=g)
@@ -201,7 +208,7 @@ def main() -> None:
     print(f"projected full airbench94 run ({AIRBENCH_EPOCHS} epochs x {FULL_TRAIN} + TTA on {FULL_TEST}): "
           f"{projected:.2f} s (airbench94 publishes 3.83 s on an A100); load average now {os.getloadavg()[0]:.1f}")
     print(f"RESULT images_per_s={ips:.0f} projected_full_run_s={projected:.2f} speedup={ips / ref_ips:.2f} "
-          f"limit_ratio={limit_ratio:.2f} device={device.type}")
+          f"limit_ratio={limit_ratio:.2f} device={device.type} fast={int(args.fast)}")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -78,3 +80,72 @@ def test_check_allocation_refuses_what_the_machine_lacks_in_one_line():
     with pytest.raises(DataError, match="a huge buffer needs .* but cpu has .* free") as info:
         check_allocation(free * 4 + 2**40, "a huge buffer", error=DataError)
     assert "\n" not in str(info.value)
+
+
+def _two_gpus(monkeypatch):
+    """A CPU-only machine made to look like one with two GPUs (nothing touches them here)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+@pytest.mark.parametrize("name", ["cuda:x", "cuda:", "tpu", "cuda:-1", "cpu:0"])
+def test_a_malformed_device_is_one_line_naming_the_choices(name):
+    from trainlab.config import BaseConfig
+
+    for check in (lambda: resolve_device(name), lambda: BaseConfig(device=name)):
+        with pytest.raises(ConfigError, match=r"not one of auto, cpu, cuda, cuda:N or mps") as info:
+            check()
+        assert "\n" not in str(info.value)
+
+
+def test_a_gpu_index_is_checked_against_the_gpus_this_process_sees(monkeypatch):
+    _two_gpus(monkeypatch)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(ConfigError, match=r"device=cuda:7 .* sees 2 GPU\(s\) \(cuda:0 to cuda:1\)"):
+        resolve_device("cuda:7")
+
+
+def test_cuda_runs_are_deterministic_unless_asked_to_be_fast(monkeypatch):
+    from trainlab.device import CUBLAS_WORKSPACE, algorithm_choice
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cudnn = torch.backends.cudnn
+    before = (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled())
+    with algorithm_choice(torch.device("cuda", 0)):
+        assert (cudnn.benchmark, cudnn.deterministic) == (False, True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE
+    assert (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled()) == before
+    with algorithm_choice("cuda", deterministic=False):
+        assert cudnn.benchmark and not cudnn.deterministic and not torch.are_deterministic_algorithms_enabled()
+    assert (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled()) == before
+    with algorithm_choice("cpu"):  # nothing to choose: the CPU's numbers stay what they were
+        assert (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled()) == before
+
+
+def test_env_json_records_the_gpus_and_the_algorithm_choice(monkeypatch):
+    from trainlab.device import algorithm_choice
+    from trainlab.runs import environment
+
+    _two_gpus(monkeypatch)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"Test GPU {index}")
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91000)
+    assert "gpu_name" not in environment(torch.device("cpu"), 0)
+    for deterministic in (True, False):
+        with algorithm_choice("cuda:1", deterministic):
+            env = environment(torch.device("cuda", 1), 0)
+        assert env["gpu_name"] == "Test GPU 1" and env["gpu_count"] == 2
+        assert (env["cuda_version"], env["cudnn_version"]) == ("12.8", 91000)
+        assert env["deterministic_algorithms"] is deterministic and env["cudnn_benchmark"] is not deterministic
+        assert env["tf32_matmul"] == torch.backends.cuda.matmul.allow_tf32
+        assert env["tf32_cudnn"] == torch.backends.cudnn.allow_tf32
+
+
+def test_a_run_records_its_algorithm_choice_in_its_config(tmp_path):
+    import trainlab
+
+    run = trainlab.run("adam-bump", quick=True, out=tmp_path, device="cpu", deterministic=False)
+    assert run.config.deterministic is False
+    assert "deterministic: false" in (run.path / "config.yaml").read_text()

@@ -20,6 +20,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from trainlab.device import DEVICE_NAMES, valid_device_name
 from trainlab.errors import ConfigError
 from trainlab.files import not_a_file
 
@@ -46,15 +47,14 @@ class BaseConfig:
     """Seed for every random source (data split, init, batching, sampling)."""
     device: str = "auto"
     """auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."""
+    deterministic: bool = True
+    """CUDA: deterministic algorithms, same seed same tables; false: fast (cudnn.benchmark), varies run to run."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # every float setting, whatever the recipe checks next
             finite(f.name, getattr(self, f.name))
         check(0 <= self.seed <= SEED_LIMIT, f"seed must be in 0..{SEED_LIMIT} (got {self.seed})")
-        check(
-            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
-            f"device={self.device!r} is not one of auto, cpu, cuda, cuda:N, mps",
-        )
+        check(valid_device_name(self.device), f"device={self.device!r} is not one of {DEVICE_NAMES}")
 
 
 def check(condition: bool, message: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,19 +17,100 @@ import torch
 from trainlab.errors import ConfigError, TrainlabError
 
 
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+"""What ``device=`` accepts (``cuda:N``: the N-th visible GPU, counting from 0)."""
+
+
+def valid_device_name(name: str) -> bool:
+    """Whether ``name`` is one of :data:`DEVICE_NAMES` (the format only: availability is :func:`resolve_device`'s)."""
+    return re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is not None
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit choice must be available."""
+    """``auto`` picks cuda, then mps, then cpu; an explicit choice must be available.
+
+    Checked here, in one line each: the name (``cuda:x`` is not a device), CUDA or MPS
+    being there at all, and a ``cuda:N`` index against the GPUs this process sees
+    (``cuda:7`` on a two-GPU machine would otherwise fail at its first tensor).
+    """
+    if not valid_device_name(name):
+        raise ConfigError(f"device={name!r} is not one of {DEVICE_NAMES}")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} asked for but CUDA is not available; use device=cpu or auto")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={name} asked for but CUDA is not available; use device=cpu or auto")
+        count = torch.cuda.device_count()
+        if ":" in name and int(name.split(":")[1]) >= count:
+            raise ConfigError(f"device={name} asked for but this process sees {count} GPU(s) "
+                              f"(cuda:0 to cuda:{count - 1}); use one of those or device=cuda")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device=mps asked for but MPS is not available; use device=cpu or auto")
     return torch.device(name)
+
+
+CUBLAS_WORKSPACE = ":4096:8"
+"""``CUBLAS_WORKSPACE_CONFIG`` for deterministic cuBLAS (NVIDIA's documented setting; costs ~24 MiB)."""
+
+
+@contextmanager
+def algorithm_choice(device: torch.device | str, deterministic: bool = True) -> Iterator[None]:
+    """The one place where runs and benches choose CUDA's algorithms; restored afterwards.
+
+    On CUDA, ``deterministic`` (the default) turns ``cudnn.benchmark`` off and asks for
+    deterministic algorithms (``torch.use_deterministic_algorithms(True, warn_only=True)``:
+    an op with no deterministic kernel, such as ``index_add_`` on CUDA, warns once instead
+    of failing) with ``CUBLAS_WORKSPACE_CONFIG`` set for cuBLAS, so the same seed on the same
+    machine gives the same tables. ``deterministic=False`` is the fast mode: cuDNN times
+    its algorithms for each new shape (``cudnn.benchmark``) and non-deterministic kernels
+    are allowed; results then differ from run to run in the last bits (and more after
+    training amplifies them). TF32 is left at torch's defaults either way (recorded in
+    env.json by :func:`accelerator_record`). The CPU and MPS have nothing to choose here.
+
+    ``CUBLAS_WORKSPACE_CONFIG`` is read when cuBLAS starts, so it is set for the rest of the
+    process (and only if unset); the torch flags are process-wide, hence the restore.
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    previous = (cudnn.benchmark, cudnn.deterministic, torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled())
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    cudnn.benchmark, cudnn.deterministic = not deterministic, deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    try:
+        yield
+    finally:
+        cudnn.benchmark, cudnn.deterministic = previous[:2]
+        torch.use_deterministic_algorithms(previous[2], warn_only=previous[3])
+
+
+def accelerator_record(device: torch.device | str) -> dict:
+    """What decides a GPU run's numbers and speed, for env.json: the GPUs, the CUDA and cuDNN
+    versions, TF32 and the algorithm choice (:func:`algorithm_choice`). Empty off CUDA."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return {}
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    cudnn = torch.backends.cudnn
+    return {
+        "gpu_name": torch.cuda.get_device_name(index),
+        "gpu_count": torch.cuda.device_count(),
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": cudnn.version(),
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "tf32_cudnn": cudnn.allow_tf32,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_benchmark": cudnn.benchmark,
+        "cudnn_deterministic": cudnn.deterministic,
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
 
 
 def available_memory(device: torch.device | str = "cpu") -> int:

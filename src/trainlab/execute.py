@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from trainlab.config import load_config, to_dict
-from trainlab.device import resolve_device, seed_everything, use_threads
+from trainlab.device import algorithm_choice, resolve_device, seed_everything, use_threads
 from trainlab.errors import ConfigError, TrainlabError
 from trainlab.experiments.registry import Experiment
 from trainlab.export import following, targets
@@ -79,7 +79,7 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     try:
         seed_everything(cfg.seed)
         main = group is None or group.is_main
-        with full_disk_is_one_line(out if resume is None else resume), \
+        with algorithm_choice(device, cfg.deterministic), full_disk_is_one_line(out if resume is None else resume), \
                 hold(Path(resume), "the run") if resume is not None and main else nullcontext():
             if main and resume is not None:
                 check_resumable(Path(resume), current_info(Path(resume)))
@@ -135,16 +135,17 @@ def current_info(folder: Path) -> dict[str, Any]:
 def run_experiments(exp: Experiment, cfgs: Sequence[Any], *, out: str | Path) -> list[Path]:
     """Run several configs of ``exp`` at once through its ``run_batch``, one run folder each.
 
-    The configs differ only in the experiment's ``batchable`` fields, so device and seed
-    are the first config's (``run_batch`` seeds per config where seeds differ). Every
-    folder ends as :func:`run_experiment`'s would; the folders are returned in config order.
+    The configs differ only in the experiment's ``batchable`` fields, so device, seed and
+    algorithm choice (``deterministic``) are the first config's (``run_batch`` seeds per
+    config where seeds differ). Every folder ends as :func:`run_experiment`'s would; the
+    folders are returned in config order.
     """
     if exp.run_batch is None:
         raise ConfigError(f"{exp.name} cannot run several configs at once (it defines no run_batch)")
     check_out(out)
     device = resolve_device(cfgs[0].device)
     seed_everything(cfgs[0].seed)
-    with full_disk_is_one_line(out):
+    with algorithm_choice(device, cfgs[0].deterministic), full_disk_is_one_line(out):
         runs = [Run.create(Path(out), exp.name, cfg, device, title=exp.title) for cfg in cfgs]
         _run_recipe(lambda: exp.run_batch(list(cfgs), runs), runs)
     return [run.path for run in runs]

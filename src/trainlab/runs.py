@@ -54,10 +54,12 @@ def git_commit() -> str | None:
 
 
 def environment(device: Any, seed: int) -> dict[str, Any]:
-    """Versions, device, git commit and seed: what it takes to reproduce a run."""
+    """Versions, device, git commit and seed: what it takes to reproduce a run (on CUDA also the GPUs,
+    CUDA and cuDNN versions, TF32 and the algorithm choice: :func:`trainlab.device.accelerator_record`)."""
     import numpy
     import torch
 
+    from trainlab.device import accelerator_record
     from trainlab.version import __version__
 
     return {
@@ -72,6 +74,7 @@ def environment(device: Any, seed: int) -> dict[str, Any]:
         "git_commit": git_commit(),
         "seed": seed,
         "argv": sys.argv,
+        **accelerator_record(device),
     }
 
 

@@ -139,3 +139,17 @@ def test_a_training_snapshots_only_when_its_slot_is_due(tmp_path):
     _train_tiny(RunSnapshots(tmp_path, every_s=3600).slot("cnn"))
     manifest = json.loads((tmp_path / STATE_DIR / MANIFEST).read_text())
     assert manifest["count"] == 1 and manifest["files"] == {"cnn": "cnn-1"}  # only the finished one
+
+
+def test_compile_with_bf16_autocast_is_refused_in_one_line(monkeypatch):
+    import trainlab.train.cnn as cnn
+    from trainlab.errors import ConfigError
+
+    assert cnn._autocast_dtype(torch.device("cuda")) == torch.bfloat16  # how CUDA trains
+    assert cnn._autocast_dtype(torch.device("cpu")) is None  # so compile=true on the CPU runs
+    # CUDA's autocast on this CPU-only machine: the refusal comes before any compiling or training
+    monkeypatch.setattr(cnn, "_autocast_dtype", lambda device: torch.bfloat16)
+    x, y = torch.zeros(8, 3, 32, 32, dtype=torch.uint8), torch.zeros(8, dtype=torch.long)
+    with pytest.raises(ConfigError, match="compile=true with bf16 autocast .* use compile=false") as info:
+        train_cnn(FastCNN(3, 10, (4, 4, 4)), (x, y), tiny_settings(compile=True), generator=torch.Generator())
+    assert "\n" not in str(info.value)

@@ -88,7 +88,7 @@ def fit_conditional_model(settings: ConditionalSettings, X: Any, y: Any, n_class
         torch.as_tensor(X).to(device), torch.as_tensor(y).to(device), n_classes=n_classes,
         arch=settings.arch, T=settings.T, schedule=settings.schedule, beta_low=settings.beta_low,
         beta_high=settings.beta_high, steps=settings.train_steps, batch_size=settings.batch_size, lr=settings.lr,
-        label_dropout=settings.label_dropout, generator=torch_generator(settings.seed),
+        label_dropout=settings.label_dropout, generator=torch_generator(settings.seed, device),
         model_kwargs=settings.model_kwargs(), snapshot=snapshot,
     )
 
@@ -111,7 +111,7 @@ def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[A
     scheduler = make_scheduler(**settings.schedule_args())
     members = [StackMember(make_conditional_model(settings.arch, np.shape(X)[1], settings.T, c,
                                                   **settings.model_kwargs()).to(device),
-                           scheduler, torch.as_tensor(X).to(device), torch_generator(settings.seed),
+                           scheduler, torch.as_tensor(X).to(device), torch_generator(settings.seed, device),
                            labels=torch.as_tensor(y).to(device))
                for X, y, c in data]
     stacks = plan_stacks([(np.shape(X)[1], c) for X, _, c in data])

@@ -9,7 +9,10 @@ Every model trains on a seeded training split and is scored against a disjoint h
 split (:func:`trainlab.diffusion.metrics.sample_quality`). With ``stacked=True`` the models
 of one data dimension train and sample as stacks (:mod:`trainlab.diffusion.stacked`), the
 stacks side by side on the cores (:func:`trainlab.workers.run_independent`); ``stacked=False``
-trains them one at a time, the reference: the same tables up to float rounding. Every
+trains them one at a time, the reference: the same tables up to float rounding. Each model's
+generator lives on its data's device, so its draws need no copy to the device at every step;
+the CPU's and a GPU's random streams differ, so a GPU run's tables differ from a CPU run's
+(as any two seeds do), while each device repeats its own. Every
 trained model comes back with its row: ``make_noise_model(**noise_model_architecture(...))``
 rebuilds it for its weights.
 
@@ -166,7 +169,7 @@ def fit_and_score(protocol: Protocol, scheduler: NoiseScheduler, train: torch.Te
     With ``slots`` the model snapshots as job ``job`` (see the module docstring).
     """
     model = new_noise_model(protocol, train.shape[1], scheduler.T, seed, train.device)
-    gen = torch_generator(seed)
+    gen = torch_generator(seed, train.device)  # draws on the device: no copy per step (module doc)
     result = train_ddpm(model, scheduler, train, steps=protocol.train_steps, batch_size=protocol.batch_size,
                         lr=protocol.lr, generator=gen, snapshot=slots(job) if slots is not None else None)
 
@@ -204,7 +207,7 @@ class Floors:
 def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: Sequence[torch.nn.Module],
                          progress: bool, slots: Slots | None, job: str) -> list[Scored]:
     """:func:`fit_and_score` for the models of one stack (one data dimension)."""
-    members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed))
+    members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed, spec.train.device))
                for model, spec in zip(models, specs)]
     results = train_ddpm_stack(members, steps=protocol.train_steps, batch_size=protocol.batch_size, lr=protocol.lr,
                                progress=progress, snapshot=slots(job) if slots is not None else None)

@@ -77,8 +77,8 @@ def _rows(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _per_sample(coef: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """``coef[t]`` shaped to broadcast against ``like`` (batch first)."""
-    return _rows(coef.to(like.device)[t.to(like.device).long()], like)
+    """``coef[t]`` shaped to broadcast against ``like`` (batch first); ``coef`` on ``like``'s device."""
+    return _rows(coef[t.to(like.device).long()], like)
 
 
 class NoiseScheduler:
@@ -89,6 +89,9 @@ class NoiseScheduler:
     ``variance`` picks the reverse-step variance: ``"beta"`` (``sigma_t^2 = beta_t``,
     the DDPM paper's and the study's choice) or ``"posterior"``
     (``beta_tilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t)``).
+
+    A step on another device uses a copy of the tables made there once (:meth:`on`): a copy
+    per step would be a host-to-device transfer per step on a GPU.
     """
 
     def __init__(self, betas: torch.Tensor, variance: str = "beta"):
@@ -117,6 +120,17 @@ class NoiseScheduler:
         self._sigma = var.sqrt().tolist()
         self._c_x_t = (1 / alphas.sqrt()).float()
         self._c_eps_t = (betas / (alphas.sqrt() * (1 - abar).sqrt())).float()
+        self._copies: dict[tuple[str, torch.device], torch.Tensor] = {}
+
+    def on(self, name: str, device: torch.device) -> torch.Tensor:
+        """The table attribute ``name`` on ``device``, copied there at its first use only."""
+        table = getattr(self, name)
+        if table.device == device:
+            return table
+        key = (name, device)
+        if key not in self._copies:
+            self._copies[key] = table.to(device)
+        return self._copies[key]
 
     def __len__(self) -> int:
         return self.T
@@ -128,8 +142,8 @@ class NoiseScheduler:
         """
         t = torch.as_tensor(t)
         return (
-            _per_sample(self.sqrt_alphas_cumprod, t, x0) * x0
-            + _per_sample(self.sqrt_one_minus_alphas_cumprod, t, x0) * noise
+            _per_sample(self.on("sqrt_alphas_cumprod", x0.device), t, x0) * x0
+            + _per_sample(self.on("sqrt_one_minus_alphas_cumprod", x0.device), t, x0) * noise
         )
 
     def posterior_mean(self, model_output: torch.Tensor, t, x_t: torch.Tensor) -> torch.Tensor:
@@ -137,7 +151,8 @@ class NoiseScheduler:
         if isinstance(t, int):
             return self._c_x[t] * x_t - self._c_eps[t] * model_output
         t = torch.as_tensor(t)
-        return _per_sample(self._c_x_t, t, x_t) * x_t - _per_sample(self._c_eps_t, t, x_t) * model_output
+        return (_per_sample(self.on("_c_x_t", x_t.device), t, x_t) * x_t
+                - _per_sample(self.on("_c_eps_t", x_t.device), t, x_t) * model_output)
 
     def step(
         self,
@@ -151,7 +166,7 @@ class NoiseScheduler:
 
         ``x_{t-1} = posterior_mean + sigma_t * z`` with ``z = noise`` if given (pass zeros for
         the deterministic mean path), else ``z ~ N(0, I)`` drawn from ``generator`` (on the
-        generator's device, then moved).  ``t`` is a Python int (all rows at the same step)
+        generator's device, then moved: give a generator on ``x_t``'s device to draw it there).  ``t`` is a Python int (all rows at the same step)
         or an integer tensor ``(B,)``; rows with ``t == 0`` get no noise.
         """
         mean = self.posterior_mean(model_output, t, x_t)
@@ -161,7 +176,7 @@ class NoiseScheduler:
             sigma = self._sigma[t]
         else:
             t = torch.as_tensor(t)
-            sigma = _per_sample(self.sigmas, t, x_t) * _rows(t > 0, x_t)
+            sigma = _per_sample(self.on("sigmas", x_t.device), t, x_t) * _rows(t > 0, x_t)
         if noise is None:
             dev = generator.device if generator is not None else x_t.device
             noise = torch.randn(x_t.shape, generator=generator, device=dev, dtype=x_t.dtype).to(x_t.device)

@@ -37,6 +37,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from trainlab.device import threads_for_step, use_threads
+from trainlab.diffusion.ddpm import gaussian_noise
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.train.result import StackResult, training_flops
@@ -315,7 +316,7 @@ def sample_stack(
             k = sum(T > t for T in Ts)  # models still sampling
             for j in range(k):
                 if Ts[j] - 1 == t:  # this model's chain starts here: x_{T-1} ~ N(0, I)
-                    x[j] = _randn((m, d), gens[j], device)
+                    x[j] = gaussian_noise((m, d), gens[j], device)
             xs = x[:k]
             t_vec = torch.full((k, m), t, dtype=torch.long, device=device)
             eps = forward({n_: p[:k] for n_, p in params.items()}, {n_: v[:k] for n_, v in buffers.items()},
@@ -325,7 +326,7 @@ def sample_stack(
                 eps = (xs - a[:k, t] * x0) / b[:k, t]
             mean = c_x[:k, t] * xs - c_eps[:k, t] * eps
             if t > 0:
-                z = torch.stack([_randn((m, d), gens[j], device) for j in range(k)])
+                z = torch.stack([gaussian_noise((m, d), gens[j], device) for j in range(k)])
                 mean = mean + sigma[:k, t] * z
             x[:k] = mean
         for j in range(len(order)):
@@ -336,9 +337,6 @@ def sample_stack(
     return out  # type: ignore[return-value]
 
 
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    dev = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=dev).to(device)
 
 
 MAX_STACK = 8

@@ -109,7 +109,7 @@ def run(cfg: Config, out: Run) -> None:
         per_scale = {}
         for w in cfg.guidance_scales:
             samples = sample_cfg(model, scheduler, len(labels), labels, w, prior=start,
-                                 generator=torch_generator(cfg.seed + 1)).cpu().numpy()
+                                 generator=torch_generator(cfg.seed + 1, out.device)).cpu().numpy()
             per_scale[w] = samples
             out.save_array(f"samples/{name}_w{w:g}.npy", samples)
             judged = judge.predict(samples)

@@ -62,16 +62,7 @@ def run(cfg: Config, out: Run) -> None:
 
     # Measure: MSE (the study's loss) and MAE, per kind of test point and overall.
     pred = predict(setup.regressor, setup.x_test)
-    err = (pred - setup.e_test).double()
-    rows = []
-    for part in [*dict.fromkeys(setup.part.tolist()), "all"]:
-        mask = torch.as_tensor(setup.part == part if part != "all" else np.ones(len(setup.part), bool),
-                               device=err.device)
-        e, true = err[mask], setup.e_test[mask].double()
-        mse, baseline = float((e**2).mean()), float(((true - true.mean()) ** 2).mean())
-        rows.append({"points": part, "n": int(mask.sum()), "mse": mse, "mae": float(e.abs().mean()),
-                     "baseline_mse": baseline, "r2": 1 - mse / baseline if baseline > 0 else float("nan"),
-                     "energy_mean": float(true.mean()), "energy_std": float(true.std())})
+    rows = error_rows(pred, setup.e_test, setup.part)
     out.table("test", rows, columns=["points", "n", "mse", "mae", "baseline_mse", "r2", "energy_mean", "energy_std"],
               title="Test loss", caption="mse: the study's loss (mean squared error of the predicted energy); "
               "baseline_mse: predicting the mean energy of those points for each (their variance); "
@@ -106,6 +97,22 @@ def run(cfg: Config, out: Run) -> None:
     if status == "diverged":
         out.mark_diverged("the regressor's training diverged (NaN/Inf loss)" if setup.status == "diverged"
                           else "the regressor's predictions are NaN/Inf (they overflow float32)")
+
+
+def error_rows(pred: torch.Tensor, true: torch.Tensor, part: np.ndarray) -> list[dict]:
+    """The test table's rows: MSE, MAE, baseline MSE, R^2 and energy spread per kind of point
+    (``part``) and for all. Summed in float64 on the CPU (one copy; an Apple GPU has no float64)."""
+    err = (pred - true).detach().cpu().double()  # the float32 errors, summed in float64
+    true = true.detach().cpu().double()
+    rows = []
+    for name in [*dict.fromkeys(part.tolist()), "all"]:
+        mask = torch.as_tensor(part == name if name != "all" else np.ones(len(part), bool))
+        e, t = err[mask], true[mask]
+        mse, baseline = float((e**2).mean()), float(((t - t.mean()) ** 2).mean())
+        rows.append({"points": name, "n": int(mask.sum()), "mse": mse, "mae": float(e.abs().mean()),
+                     "baseline_mse": baseline, "r2": 1 - mse / baseline if baseline > 0 else float("nan"),
+                     "energy_mean": float(t.mean()), "energy_std": float(t.std())})
+    return rows
 
 
 def _plot_scatter(pred: torch.Tensor, true: torch.Tensor, part: np.ndarray, n: int, seed: int):

@@ -15,7 +15,10 @@ Cost: MALA keeps (x, E(x), grad E(x)) for every chain, so each step evaluates th
 energy and its gradient once, at the proposal: the same one forward and one backward
 pass per step as ULA. All chains are one batch: ``energy`` maps ``(chains, d)`` to
 ``(chains,)`` and the gradient of ``energy(x).sum()`` is every chain's gradient.
-Nothing in the loop synchronises with the host (no ``.item()``).
+Nothing in the loop synchronises with the host (no ``.item()``). The acceptance ratio and
+its statistics are computed in the chains' dtype (``x0``'s): float32 chains never put a
+float64 tensor on the device (an Apple GPU has none), and the energies they compare are
+float32 already, so a float64 ratio would only round float32 numbers more carefully.
 
 The shape is BlackJAX's: a :class:`LangevinState` (position, energy, gradient of every
 chain), :func:`init`, and one-step kernels :func:`mala_step` and :func:`ula_step` that
@@ -114,14 +117,14 @@ class LangevinInfo:
     proposal: LangevinState
     """The proposed states with their energies and gradients (possibly NaN or infinite)."""
     log_accept_ratio: torch.Tensor
-    """float64 ``(chains,)``: MALA's log Metropolis-Hastings ratio; for ULA 0 (kept) or -inf (refused);
+    """``(chains,)`` in the chains' dtype: MALA's log Metropolis-Hastings ratio; for ULA 0 (kept) or -inf (refused);
     -inf wherever the proposal was refused as non-finite or out of bounds."""
     accepted: torch.Tensor
     """bool ``(chains,)``: the chain moved to its proposal."""
 
     @property
     def accept_prob(self) -> torch.Tensor:
-        """min(1, acceptance ratio), float64 ``(chains,)``."""
+        """min(1, acceptance ratio), ``(chains,)`` in the chains' dtype."""
         return self.log_accept_ratio.clamp(max=0.0).exp()
 
 
@@ -141,12 +144,14 @@ def mala_step(state: LangevinState, energy: Energy, tau: float | torch.Tensor,
     """One Metropolis-adjusted Langevin step of every chain; returns ``(new state, info)``.
 
     Draws ``xi`` (``randn`` of the position's shape) and then ``u`` (``rand`` of ``(chains,)``,
-    float64) from ``generator``. ``tau`` may be a 0-d float64 tensor (an adapted step stays on the
-    device). Proposals outside ``bounds`` or with a non-finite state, energy or gradient are refused.
+    in the position's dtype) from ``generator``. ``tau`` may be a 0-d tensor (an adapted step
+    stays on the device). Proposals outside ``bounds`` or with a non-finite state, energy or
+    gradient are refused.
     """
-    tau = _as_step(tau, state.position.device)
+    x = state.position
+    tau = _as_step(tau, x)
     proposal, xi, ok = _propose(state, energy, tau, generator, bounds)
-    u = torch.rand(state.energy.shape[0], generator=generator, dtype=torch.float64, device=state.position.device)
+    u = torch.rand(state.energy.shape[0], generator=generator, dtype=x.dtype, device=x.device)
     log_alpha = _log_accept(state, proposal, xi, tau)
     log_alpha = torch.where(ok, log_alpha, torch.full_like(log_alpha, -math.inf))
     take = torch.log(u) < log_alpha
@@ -160,9 +165,9 @@ def ula_step(state: LangevinState, energy: Energy, tau: float | torch.Tensor,
 
     Draws ``xi`` (``randn`` of the position's shape) from ``generator``, nothing else.
     """
-    tau = _as_step(tau, state.position.device)
+    tau = _as_step(tau, state.position)
     proposal, _, ok = _propose(state, energy, tau, generator, bounds)
-    log_ratio = torch.zeros(ok.shape, dtype=torch.float64, device=ok.device).masked_fill_(~ok, -math.inf)
+    log_ratio = torch.zeros(ok.shape, dtype=state.position.dtype, device=ok.device).masked_fill_(~ok, -math.inf)
     return _move(state, proposal, ok), LangevinInfo(proposal, log_ratio, ok)
 
 
@@ -306,16 +311,16 @@ class _Chains:
                              f"not {steps} steps of {list(x0.shape)}: it is another sampling's")
         state = init(x0, energy) if saved is None else LangevinState(
             *(saved[k].to(dev) for k in ("position", "energy", "gradient")))
-        zeros = torch.zeros(x0.shape[0], dtype=torch.float64, device=dev)
+        zeros = torch.zeros(x0.shape[0], dtype=x0.dtype, device=dev)  # counts: exact in float32 to 2**24 steps
         chains = cls(state, torch.empty((n_samples, *x0.shape), dtype=x0.dtype, device=dev),
                      torch.empty((steps, x0.shape[0]), dtype=state.energy.dtype, device=dev),
-                     zeros, zeros.clone(), torch.full((), tau, dtype=torch.float64, device=dev),
-                     None if target_accept is None else DualAveraging(tau, target_accept, device=dev))
+                     zeros, zeros.clone(), _as_step(tau, x0),
+                     None if target_accept is None else DualAveraging(tau, target_accept, device=dev, dtype=x0.dtype))
         if saved is not None:
             chains.samples[: len(saved["samples"])] = saved["samples"].to(dev)
             chains.trace[: saved["done"]] = saved["trace"].to(dev)
             chains.accepted, chains.burn_in_accept, chains.step = (
-                saved[k].to(dev) for k in ("accepted", "burn_in_accept", "step"))
+                saved[k].to(dev, x0.dtype) for k in ("accepted", "burn_in_accept", "step"))
             chains.done, chains.burn_in_s, chains.phase_s = saved["done"], saved["burn_in_s"], saved["phase_s"]
             if saved["adapter"] is None:  # burn-in had ended: the step was frozen
                 chains.adapter = None
@@ -339,7 +344,7 @@ class _Chains:
     def end_burn_in(self) -> None:
         self.burn_in_accept, self.accepted = self.accepted, torch.zeros_like(self.accepted)
         if self.adapter is not None:
-            self.step = torch.full((), self.adapter.final_tau, dtype=torch.float64, device=self.step.device)
+            self.step = torch.full_like(self.step, self.adapter.final_tau)
             self.adapter = None
 
     def record(self, state: LangevinState, info: LangevinInfo, i: int, burn_in: int, thin: int) -> None:
@@ -354,18 +359,17 @@ class _Chains:
         self.done = i + 1
 
 
-def _as_step(tau: float | torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The step as a 0-d float64 tensor: the acceptance ratio is computed in float64."""
-    return torch.as_tensor(tau, dtype=torch.float64, device=device)
+def _as_step(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The step as a 0-d tensor of ``like``'s dtype and device (the chains')."""
+    return torch.as_tensor(tau, dtype=like.dtype, device=like.device)
 
 
 def _propose(state: LangevinState, energy: Energy, tau: torch.Tensor, generator: Optional[torch.Generator],
              bounds: Optional[tuple[float, float]]) -> tuple[LangevinState, torch.Tensor, torch.Tensor]:
     """The Langevin proposal of every chain, its noise ``xi`` and which proposals may be taken at all."""
     x = state.position
-    tau_x = tau.to(x.dtype)
     xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-    position = x - tau_x * state.gradient + torch.sqrt(2 * tau_x) * xi
+    position = x - tau * state.gradient + torch.sqrt(2 * tau) * xi
     e, g = energy_and_grad(energy, position)
     ok = torch.isfinite(e) & torch.isfinite(g).all(1) & torch.isfinite(position).all(1)
     if bounds is not None:
@@ -381,16 +385,16 @@ def _move(state: LangevinState, proposal: LangevinState, take: torch.Tensor) -> 
 
 
 def _log_accept(state: LangevinState, proposal: LangevinState, xi: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-    """log of exp(-E(x') + E(x)) q(x | x') / q(x' | x), in float64.
+    """log of exp(-E(x') + E(x)) q(x | x') / q(x' | x), in the chains' dtype.
 
     log q(b | a) = -|b - a + tau grad E(a)|^2 / (4 tau) + const; forwards, b - a + tau grad E(a)
     is sqrt(2 tau) xi, so log q(x' | x) = -|xi|^2 / 2 needs no gradient at x.
     """
     x = state.position
-    back = (x - proposal.position + tau.to(x.dtype) * proposal.gradient).double()
+    back = x - proposal.position + tau * proposal.gradient
     log_q_back = -(back * back).sum(1) / (4 * tau)
-    log_q_fwd = -0.5 * (xi.double() ** 2).sum(1)
-    return (state.energy.double() - proposal.energy.double()) + log_q_back - log_q_fwd
+    log_q_fwd = -0.5 * (xi**2).sum(1)
+    return (state.energy - proposal.energy) + log_q_back - log_q_fwd
 
 
 def _sync(device: torch.device) -> None:

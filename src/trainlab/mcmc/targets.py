@@ -33,7 +33,8 @@ class GaussianEnergy:
         self.components = components
         self.variances = variances
         self.noise_variance = float(noise_variance)
-        self.log_norm = 0.5 * (float(torch.log(variances.double()).sum()) + (d - k) * math.log(noise_variance)
+        log_variances = torch.log(variances.detach().cpu().double())  # float64 on the host: MPS has none
+        self.log_norm = 0.5 * (float(log_variances.sum()) + (d - k) * math.log(noise_variance)
                                + d * math.log(2 * math.pi))
 
     @classmethod
@@ -78,7 +79,8 @@ class GaussianEnergy:
         (d/2 + log Z under the target itself). Infinite when tau >= 2 lam_min (ULA diverges).
         """
         k, d = self.components.shape
-        lam = torch.cat([self.variances.double().cpu(), torch.full((d - k,), self.noise_variance, dtype=torch.float64)])
+        lam = torch.cat([self.variances.detach().cpu().double(),
+                         torch.full((d - k,), self.noise_variance, dtype=torch.float64)])
         if tau >= 2 * float(lam.min()):
             return math.inf
         return self.log_norm + float((1.0 / (2.0 - tau / lam)).sum())

@@ -125,6 +125,8 @@ class FastCNN(nn.Module):
 
         The filters are the eigenvectors of the covariance of all k x k patches of
         the normalised images, divided by sqrt(eigenvalue + eps), and their negatives.
+        The covariance and its eigenvectors are computed in float64 on the CPU (an Apple
+        GPU has no float64; one copy of the patches per run), the filters then go to the layer.
         """
         x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
         self.mean.copy_(x.mean(dim=(0, 2, 3), keepdim=True))
@@ -132,10 +134,10 @@ class FastCNN(nn.Module):
         x = (x - self.mean) / self.std
         c, k = x.shape[1], self.whiten.kernel_size[0]
         patches = x.unfold(2, k, 1).unfold(3, k, 1)  # N, C, H', W', k, k
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).cpu().double()
         cov = patches.T @ patches / patches.shape[0]
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)  # ascending
         eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
         filters = (eigenvectors.T / torch.sqrt(eigenvalues.clamp_min(0) + eps)[:, None]).reshape(-1, c, k, k)
-        self.whiten.weight.copy_(torch.cat([filters, -filters]).to(self.whiten.weight.dtype))
+        self.whiten.weight.copy_(torch.cat([filters, -filters]).to(self.whiten.weight))
         self.whiten.bias.zero_()

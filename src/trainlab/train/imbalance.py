@@ -68,7 +68,12 @@ def weight_factor(expr: str, n: int, counts: tuple[int, int]) -> float:
 
 def strategy_data(strategy: str, rows: torch.Tensor, labels: torch.Tensor, factor: float = 1.0, *,
                   gamma: float = 2.0, tau: float = 1.0) -> TrialData:
-    """The training set-up of a trained strategy; ``labels`` are the labels of ``rows`` (0 common, 1 rare)."""
+    """The training set-up of a trained strategy; ``labels`` are the labels of ``rows`` (0 common, 1 rare).
+
+    ``resample``'s sample weights are float64 on the CPU, where the sampler draws from them
+    (``torch.multinomial`` of float64 weights, as ``WeightedRandomSampler``): never on the device.
+    """
+    labels = labels.cpu()  # counted and weighted on the host: the counts are read there anyway
     counts = torch.bincount(labels, minlength=2).tolist()
     if strategy == "none":
         return TrialData(rows)

@@ -92,10 +92,11 @@ def binary_metrics_stacked(
     threshold of 0 is the argmax of two logits, ties going to class 0 as argmax's
     do). The numbers equal scikit-learn's (the tests check it, ties in the
     scores included); scikit-learn itself takes milliseconds per call and model,
-    longer than training hundreds of these models.
+    longer than training hundreds of these models. The counts and ratios are float64 on
+    the CPU (one copy of the scores; an Apple GPU has no float64).
     """
-    y = y_true.to(scores.device).bool()
-    thr = torch.as_tensor(threshold, dtype=scores.dtype, device=scores.device).reshape(-1, 1)
+    scores, y = scores.cpu(), y_true.cpu().bool()
+    thr = torch.as_tensor(threshold, dtype=scores.dtype).cpu().reshape(-1, 1)
     pred = scores > thr
     pos = y.sum().double()
     tp = (pred & y).sum(1).double()
@@ -103,7 +104,7 @@ def binary_metrics_stacked(
     fn = pos - tp
     tn = (~y).sum().double() - fp
     n = float(y.numel())
-    nan = torch.tensor(math.nan, dtype=torch.float64, device=scores.device)
+    nan = torch.tensor(math.nan, dtype=torch.float64)
 
     def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.where(b > 0, a / b.clamp_min(1e-300), nan)
@@ -121,7 +122,7 @@ def binary_metrics_stacked(
         "balanced_acc": present.nanmean(0),  # mean recall over the classes present in y_true
         "mcc": ratio(tp * tn - fp * fn, mcc_den),
     }
-    return {k: v.cpu().numpy().astype(np.float64) for k, v in out.items()}
+    return {k: v.numpy().astype(np.float64) for k, v in out.items()}
 
 
 def _ranked(y: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -157,17 +158,18 @@ def best_f1_threshold(y_true: torch.Tensor, scores: torch.Tensor) -> torch.Tenso
     Candidates are the gaps between consecutive distinct scores (the threshold is
     the midpoint of the gap, not a sample's own score); among equally good cuts
     the highest threshold wins. A set without positives cannot rank cuts by F1:
-    those models keep threshold 0 (the argmax decision). Shape (models,).
+    those models keep threshold 0 (the argmax decision). Shape (models,), on ``scores``' device;
+    the search runs in float64 on the CPU (one copy of the scores; an Apple GPU has no float64).
     """
-    y = y_true.to(scores.device).bool()
+    device, scores, y = scores.device, scores.cpu(), y_true.cpu().bool()
     s, _, tp, last = _ranked(y, scores)
     pos = y.sum().double()
     if pos == 0:
-        return torch.zeros(scores.shape[0], dtype=scores.dtype, device=scores.device)
+        return torch.zeros(scores.shape[0], dtype=scores.dtype, device=device)
     k = torch.arange(1, s.shape[1] + 1, device=s.device, dtype=torch.float64)
     f1 = torch.where(last, 2 * tp / (k + pos), -1.0)  # F1 = 2TP / (2TP + FP + FN) = 2TP / (predicted + positives)
     best = f1.argmax(1, keepdim=True)
     here = s.gather(1, best)
     below = s.gather(1, (best + 1).clamp_max(s.shape[1] - 1))
     at_end = best == s.shape[1] - 1  # best to call everything positive: go below the lowest score
-    return torch.where(at_end, here - 1.0, (here + below) / 2).squeeze(1)
+    return torch.where(at_end, here - 1.0, (here + below) / 2).squeeze(1).to(device)

@@ -29,7 +29,8 @@ from trainlab.config import check
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
 from trainlab.train.loop import epoch_order
-from trainlab.train.stack.shared_batches import ACTIVATION_FNS, ACTIVATION_GRADS, ADAM_BETAS, ADAM_EPS
+from trainlab.train.stack.shared_batches import (ACTIVATION_FNS, ACTIVATION_GRADS, ADAM_BETAS, ADAM_EPS,
+                                                 adam_step_counters, fused_adam)
 from trainlab.train.stack.spec import TrialData, TrialSpec, init_trial
 
 
@@ -71,8 +72,7 @@ class PerTrialStack:
         self._alive_mask = torch.ones(t, 1, 1, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self._steps = [torch.zeros((), device=device) for _ in self.params]
-        self._fused = device.type in ("cpu", "cuda")
+        self._steps, self._fused = adam_step_counters(len(self.params), device), fused_adam(device)
         # One leader per group (its first trial): the group's rows, sampler and batch order.
         self._leaders = [self.data[i * k] for i in range(g)]
         self._generators = [torch_generator(self.specs[i * k].seed) for i in range(g)]

@@ -40,6 +40,21 @@ ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the solo path us
 ADAM_EPS = 1e-8
 
 
+def fused_adam(device: torch.device) -> bool:
+    """Whether torch's functional ``adam`` runs its fused kernel here (CPU, CUDA) or its foreach branch (MPS)."""
+    return device.type in ("cpu", "cuda")
+
+
+def adam_step_counters(count: int, device: torch.device) -> list[torch.Tensor]:
+    """``count`` step counters for torch's functional ``adam`` on ``device``.
+
+    The fused kernel reads them on the device. The foreach branch (MPS) reads every device
+    counter with ``.item()`` at every call (3,040 host syncs in a quick mnist-grid), so there
+    they live on the CPU, where ``torch.optim.Adam`` keeps them too.
+    """
+    return [torch.zeros((), device=device if fused_adam(device) else "cpu") for _ in range(count)]
+
+
 class StackedMLP:
     """The trials of one stack as four tensors, with a hand-written training step.
 
@@ -92,9 +107,9 @@ class StackedMLP:
         self.exp_avg = [torch.zeros_like(p[:k]) for p, k in zip(self._updated(), self.adam_rows)]
         self.exp_avg_sq = [torch.zeros_like(p[:k]) for p, k in zip(self._updated(), self.adam_rows)]
         # torch's Adam counts steps in tensors, one per parameter; one set per Adam run.
-        self._adam_steps = {rows.start: [torch.zeros((), device=device) for _ in range(4)]
+        self._adam_steps = {rows.start: adam_step_counters(4, device)
                             for rows, _, optimizer, _ in self.runs if optimizer == "adam"}
-        self._fused = device.type in ("cpu", "cuda")
+        self._fused = fused_adam(device)
         self._minus_one = torch.full((1, 1, 1), -1.0, device=device)
         self._generator = torch_generator(self.specs[0].seed)  # the batch order, as loop.fit draws it
 

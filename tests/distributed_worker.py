@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -21,7 +22,7 @@ def stripes(n: int, seed: int, size: int = 8) -> tuple[torch.Tensor, torch.Tenso
 
 def train_rank(rank: int, world: int, port: int, out: str) -> None:
     from trainlab.nn.cnn import FastCNN
-    from trainlab.train import distributed
+    from trainlab.train import cnn, distributed
     from trainlab.train.cnn import CNNTraining, evaluate_cnn, train_cnn
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
@@ -29,15 +30,19 @@ def train_rank(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     ctx = distributed.setup(distributed.from_env(), torch.device("cpu"))
     try:
+        bars = []  # whether each progress bar train_cnn makes is drawn (tqdm: disable=None draws on a terminal)
+        real_tqdm = cnn.tqdm
+        cnn.tqdm = lambda *args, **kw: bars.append(kw["disable"] is not True) or real_tqdm(*args, **kw)
         torch.manual_seed(0)
         model = FastCNN(1, 2, (8, 16, 16), image_size=8)
         settings = CNNTraining(epochs=6, batch_size=32, lr=4.0, whiten_bias_epochs=1, translate=1)
         test = stripes(128, 1)
         result = train_cnn(model, stripes(256, 0), settings, generator=torch.Generator().manual_seed(3),
-                           test=test, dist_ctx=ctx, progress=False)
+                           test=test, dist_ctx=ctx, progress=True)
         acc = evaluate_cnn(model, *test, tta_level=2).acc
         torch.save({"params": {k: v for k, v in model.named_parameters()}, "history": result.history, "acc": acc,
-                    "backend": ctx.backend}, Path(out) / f"rank{rank}.pt")
+                    "backend": ctx.backend, "bars": bars, "batchnorm": batchnorm_after_a_forward(ctx),
+                    **data_loading(ctx, Path(out))}, Path(out) / f"rank{rank}.pt")
     finally:
         distributed.teardown()
 
@@ -77,3 +82,42 @@ def stop_and_resume_rank(rank: int, world: int, ports: tuple[int, int, int], out
     # step), so none sees the run.json that rank 0's resume rewrites.
     exp, recorded = resume_config(folder)
     run_experiment(exp, recorded, resume=folder)
+
+
+def batchnorm_after_a_forward(ctx) -> float:
+    """A BatchNorm whose running mean is the rank, after one training forward through ``distributed.wrap``.
+
+    Momentum 0 keeps the running mean as it was, so what is left is whether DDP copied rank 0's
+    (broadcast_buffers) over it: 0.0 on every rank, or each rank's own."""
+    from trainlab.train import distributed
+
+    norm = torch.nn.BatchNorm1d(1, momentum=0.0)
+    norm.running_mean.fill_(float(ctx.rank))
+    net = distributed.wrap(torch.nn.Sequential(torch.nn.Linear(1, 1), norm), ctx, torch.device("cpu"))
+    net(torch.randn(4, 1)).sum().backward()
+    return float(norm.running_mean)
+
+
+def data_loading(ctx, out: Path) -> dict:
+    """local_main_first: local rank 0 loads first, and its failure stops every rank with its message."""
+    from trainlab.errors import DataError
+    from trainlab.train import distributed
+
+    filled = out / "filled"
+
+    def load() -> bool:  # rank 0 fills a "cache" slowly; the others only look
+        if ctx.local_rank == 0:
+            time.sleep(0.3)
+            filled.touch()
+        return filled.exists()
+
+    def broken() -> None:
+        if ctx.local_rank == 0:
+            raise DataError("cifar10 not found: put it somewhere")
+
+    try:
+        distributed.local_main_first(broken, ctx)
+        error = ""
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return {"found_filled": distributed.local_main_first(load, ctx), "load_error": error}

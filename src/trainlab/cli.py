@@ -189,6 +189,10 @@ def sweep(
     backend: str = typer.Option("local", "--backend", help="local (this process) or ray (Ray Tune)."),
     workers: int = typer.Option(1, "--workers", help="Trials run at once (ray backend)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
+    gpus_per_trial: Optional[float] = typer.Option(
+        None, "--gpus-per-trial",
+        help="GPUs each Ray trial asks for (0.5: two trials share one); default 1 where the device can be cuda "
+             "and the cluster has GPUs, else 0."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep folder to resume; finished trials are skipped."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
     log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
@@ -198,7 +202,7 @@ def sweep(
 
     path = run_sweep(
         name, list(overrides or []), yaml_file=config, quick=quick, backend=backend,
-        workers=workers, address=address, resume=resume, out=out, log=log or (),
+        workers=workers, address=address, gpus_per_trial=gpus_per_trial, resume=resume, out=out, log=log or (),
     )
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))

@@ -154,6 +154,21 @@ def test_fetch_copies_data_dir_into_cache(tmp_path, no_mirror):
     assert "(cache)" in load_images("cifar10").source
 
 
+def test_a_cached_folder_that_reads_is_never_replaced_one_that_does_not_is(tmp_path, no_mirror):
+    """Another process may be reading a good cache folder: fetching a second copy keeps it, same
+    files (inodes) and all. A partial folder reads for no one and gives way to the good copy."""
+    cached = _extracted(no_mirror.cache / "cifar10")
+    inodes = {p.name: p.stat().st_ino for p in cached.iterdir()}
+    _archive(tmp_path / "other", meta=_meta(num_vis=1))  # a different, good copy
+    assert cifar.fetch_cifar10(tmp_path / "other") == cached
+    assert {p.name: p.stat().st_ino for p in cached.iterdir()} == inodes
+    (cached / TRAIN_BATCHES[2]).unlink()
+    assert cifar.fetch_cifar10(tmp_path / "other") == cached
+    assert load_images("cifar10").train_images.shape == (5 * PER_BATCH, 32, 32, 3)
+    assert cifar.read_meta(cached / META)["num_vis"] == 1  # the copy from "other"
+    assert sorted(os.listdir(cached.parent)) == [FOLDER]  # no staging or set-aside folder left
+
+
 def test_cli_data_info_counts_classes(tmp_path, no_mirror, capsys):
     _archive(tmp_path / "user")
     with pytest.raises(SystemExit) as info:

@@ -260,6 +260,9 @@ def test_headline_figure_plots_finished_trials_one_line_per_other_key():
         (["x=1,2", "--backend", "dask"], "--backend 'dask'"),
         (["x=1,2", "--workers", "2"], "--backend ray"),
         (["x=1,2", "--address", "10.0.0.1:6379"], "--backend ray"),
+        (["x=1,2", "--gpus-per-trial", "1"], "--backend ray"),
+        (["x=1,2", "--backend", "ray", "--gpus-per-trial", "-1"], "must be >= 0"),
+        (["x=1,2", "--backend", "ray", "--gpus-per-trial", "1.5"], "use a value below 1 or 2"),
         (["--resume", "."], "not a sweep folder"),
     ],
 )

@@ -7,7 +7,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainlab.train.distributed import DistContext, from_env, shard
+from trainlab.train.distributed import DistContext, from_env, local_main_first, shard
 
 pytestmark = pytest.mark.skipif(not (dist.is_available() and dist.is_gloo_available()),
                                 reason="torch.distributed with gloo is not available")
@@ -35,11 +35,18 @@ def test_from_env_needs_more_than_one_process(monkeypatch):
     assert from_env() == DistContext(1, 1, 2)
 
 
-def test_two_gloo_processes_train_in_step(tmp_path):
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """What each of 2 gloo processes recorded (distributed_worker.train_rank): one spawn for the module's tests."""
     import distributed_worker
 
-    mp.spawn(distributed_worker.train_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    out = tmp_path_factory.mktemp("ranks")
+    mp.spawn(distributed_worker.train_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+def test_two_gloo_processes_train_in_step(two_ranks):
+    r0, r1 = two_ranks
     assert r0["backend"] == "gloo"
     for name, p in r0["params"].items():
         assert torch.equal(p, r1["params"][name]), name  # gradients averaged: the replicas never drift
@@ -65,3 +72,23 @@ def test_two_gloo_processes_stopped_and_resumed_end_as_an_uninterrupted_run(tmp_
     assert comparable_results(resumed)["status"] == "done"
     (wa, _), (wb, _) = read_checkpoint(whole, "cnn"), read_checkpoint(resumed, "cnn")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_only_rank_0_draws_a_progress_bar(two_ranks):
+    assert [r["bars"] for r in two_ranks] == [[True], [False]]
+
+
+def test_batchnorm_statistics_stay_per_rank(two_ranks):
+    """As the README says: DDP's broadcast_buffers would have made rank 1's running mean rank 0's 0.0."""
+    assert [r["batchnorm"] for r in two_ranks] == [0.0, 1.0]
+
+
+def test_local_rank_0_loads_first_and_its_failure_stops_every_rank(two_ranks):
+    assert [r["found_filled"] for r in two_ranks] == [True, True]  # rank 1 loaded after rank 0 had filled it
+    r0, r1 = (r["load_error"] for r in two_ranks)
+    assert r0 == "DataError: cifar10 not found: put it somewhere"  # rank 0 raises its own error
+    assert r1 == "TrainlabError: rank 0 could not load the data, so no rank trains: " + r0  # and rank 1 too, at once
+
+
+def test_outside_a_group_local_main_first_just_loads():
+    assert local_main_first(lambda: 7, None) == 7

@@ -34,7 +34,8 @@ MODES = ("max", "min")
 
 
 def sweep(name: str, grid: Mapping[str, Iterable[Any]] | None = None, *, quick: bool = False,
-          backend: str = "local", workers: int = 1, address: str | None = None, out: str | Path = "runs",
+          backend: str = "local", workers: int = 1, address: str | None = None,
+          gpus_per_trial: float | None = None, out: str | Path = "runs",
           resume: str | Path | None = None, log: Sequence[str] = (), **fixed: Any) -> Sweep:
     """Run one trial of experiment ``name`` per point of ``grid`` into a new sweep folder under
     ``out`` and return it, blocking until every trial has ended.
@@ -45,7 +46,8 @@ def sweep(name: str, grid: Mapping[str, Iterable[Any]] | None = None, *, quick: 
     changing slowest. Keyword arguments are fixed in every trial (``epochs=2``). Every trial
     config is validated before anything runs (the command line's :class:`ConfigError`); a trial
     that fails or diverges is a row with that status and the sweep goes on. ``backend``,
-    ``workers`` and ``address`` are ``trainlab sweep``'s options (``backend="ray"`` for Ray Tune).
+    ``workers``, ``address`` and ``gpus_per_trial`` are ``trainlab sweep``'s options
+    (``backend="ray"`` for Ray Tune).
     ``resume=SWEEP_DIR`` runs the trials of that sweep not yet done or diverged (give no grid,
     or the one it was started with). Ctrl-C (a notebook's stop button) stops the sweep, writes
     its report and is raised again; resume it later. ``log=["mlflow"]`` logs the sweep live as
@@ -53,7 +55,7 @@ def sweep(name: str, grid: Mapping[str, Iterable[Any]] | None = None, *, quick: 
     """
     items = override_text(fixed) + grid_items(grid or {})
     return Sweep(run_sweep(name, items, quick=quick, backend=backend, workers=workers, address=address,
-                           resume=resume, out=out, log=log))
+                           gpus_per_trial=gpus_per_trial, resume=resume, out=out, log=log))
 
 
 def grid_items(grid: Mapping[str, Iterable[Any]]) -> list[str]:

@@ -19,10 +19,15 @@ Lookup order, first hit wins (as for the IDX datasets in ``sources``):
   3. a download of the tarball, kept only once SHA-256 verified, then extracted into the cache;
   4. a DataError saying what to put where.
 
-Safety. Unpickling runs whatever a pickle names, so batches are read with
-:class:`RestrictedUnpickler`, which builds only dicts, lists, tuples, strings,
-bytes, numbers and NumPy arrays of plain dtypes, and refuses every other global
-(``os.system``, ``builtins.eval``, ...; ``bytes`` only as ``bytes()``). Tar
+Several processes. Extracting or downloading into the cache happens under
+``sources.cache_lock`` (the first process fills the cache, the others wait and read it),
+and a folder enters the cache by one rename, whole. A ``cifar-10-batches-py/`` already
+in the cache that reads is never deleted or replaced: another process may be reading it
+(data-parallel ranks and Ray trials share one cache). Only a folder that does not read
+(a partial copy, useless to everyone) is replaced by a good one.
+
+Safety. Batches are read with :class:`~trainlab.data.safe_pickle.RestrictedUnpickler`,
+which builds data only and refuses every global that could run code. Tar
 members must stay inside ``cifar-10-batches-py/`` and pass tarfile's ``data``
 filter (no absolute paths, ``..``, links out of the folder or device files).
 """
@@ -43,7 +48,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from trainlab.data.sources import cache_dir, download_file
+from trainlab.data.safe_pickle import RestrictedUnpickler
+from trainlab.data.sources import cache_dir, cache_lock, download_file
 from trainlab.errors import DataError
 from trainlab.files import atomic_copy
 
@@ -61,70 +67,6 @@ ROW = 3 * SIDE * SIDE  # 3072 values per image in a batch's "data"
 
 
 # --------------------------------------------------------------------------- pickles
-def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    if subtype is not np.ndarray:
-        raise pickle.UnpicklingError(f"array subtype {subtype!r} is not numpy.ndarray")
-    return np.ndarray.__new__(np.ndarray, shape, _dtype(dtype))
-
-
-def _dtype(*args: Any) -> np.dtype:
-    dtype = np.dtype(*args)
-    if dtype.hasobject:
-        raise pickle.UnpicklingError(f"dtype {dtype} holds Python objects")
-    return dtype
-
-
-def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: str) -> np.ndarray:
-    array = np.frombuffer(buffer, dtype=_dtype(dtype)).reshape(shape, order=order)
-    return array.copy()
-
-
-def _empty_bytes(*args: Any) -> bytes:
-    # Protocol 2 spells b"" as bytes(); any argument (bytes(10**12) allocates) is refused.
-    if args:
-        raise pickle.UnpicklingError(f"bytes{args!r}")
-    return b""
-
-
-def _encode(text: str, encoding: str = "latin1") -> bytes:
-    # Protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1").
-    if encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
-    return text.encode("latin1")
-
-
-_NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric")
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler for data only: containers, strings, numbers and NumPy arrays.
-
-    Containers and scalars need no globals; arrays need ``numpy.ndarray``,
-    ``numpy.dtype`` and NumPy's reconstruct helpers, which are replaced by
-    checked versions (no subclasses, no object dtypes). Any other global raises
-    ``pickle.UnpicklingError`` before it is imported.
-    """
-
-    _ALLOWED: dict[tuple[str, str], Any] = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): _dtype,
-        ("_codecs", "encode"): _encode,
-        ("__builtin__", "bytes"): _empty_bytes,
-        ("builtins", "bytes"): _empty_bytes,
-        **{(module, "_reconstruct"): _reconstruct for module in _NUMPY_MODULES if "multiarray" in module},
-        **{(module, "_frombuffer"): _frombuffer for module in _NUMPY_MODULES if "numeric" in module},
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._ALLOWED[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
-
-    def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("refused persistent id")
-
-
 def safe_unpickle(stream: BinaryIO, where: str) -> Any:
     """Load one pickle with :class:`RestrictedUnpickler`; anything refused or broken is a DataError."""
     try:
@@ -229,6 +171,7 @@ def extract_archive(archive: Path, dest: Path) -> Path:
     ``data`` filter; on any refusal or error nothing is left in ``dest``
     (extraction goes to a temporary folder that is renamed at the end). Files
     and folders get the umask's permissions (as every file trainlab writes), not the archive's.
+    A folder already there that reads is kept (see :func:`_install`).
     """
     dest.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
@@ -253,13 +196,32 @@ def extract_archive(archive: Path, dest: Path) -> Path:
                             f"re-download {ARCHIVE}") from None
         if not (staging / FOLDER).is_dir():
             raise DataError(f"{archive}: holds no {FOLDER}/ folder; is it {ARCHIVE}?")
-        target = dest / FOLDER
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging / FOLDER, target)
-        return target
+        return _install(staging / FOLDER, dest / FOLDER)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _install(staged: Path, target: Path) -> Path:
+    """Put the complete folder ``staged`` at ``target`` by one rename (a reader sees all of it or none).
+
+    A folder already at ``target`` that reads is kept, and ``staged`` is left for the caller
+    to delete: another process may be reading it, and deleting a folder under a reader is how
+    data-parallel ranks failed with ``FileNotFoundError``. One that does not read is useless to
+    every process and is replaced (moved aside first: ``os.replace`` cannot overwrite a folder).
+    """
+    if target.exists():
+        try:
+            read_folder(target)
+            return target
+        except DataError:
+            pass
+        aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=".replaced-"))
+        os.replace(target, aside / FOLDER)
+        os.replace(staged, target)
+        shutil.rmtree(aside, ignore_errors=True)
+        return target
+    os.replace(staged, target)
+    return target
 
 
 def _open_tar(archive: Path) -> tarfile.TarFile:
@@ -296,7 +258,9 @@ def where_to_put() -> str:
 
 
 def download(dest: Path | None = None, *, mirrors: Sequence[str] | None = None, sha256: str | None = None) -> Path:
-    """Download the tarball into ``dest`` (the cache), verify it, extract it, delete it; return the folder."""
+    """Download the tarball into ``dest`` (the cache), verify it, extract it, delete it; return the folder.
+
+    Into the cache, hold ``sources.cache_lock`` around it (:func:`load_cifar10` does)."""
     dest = cache_dir(NAME) if dest is None else Path(dest)
     failures = []
     for base in mirrors if mirrors is not None else MIRRORS:
@@ -338,19 +302,25 @@ def load_cifar10(
             return read_folder(extract_archive(archive, Path(tmp)), archive), f"{archive} (data_dir)"
 
     cached = cache_dir(NAME)
-    if (cached / FOLDER).is_dir():
+    if (cached / FOLDER).is_dir():  # read without the lock: a folder in the cache is whole and stays
         return read_folder(cached / FOLDER), f"{cached / FOLDER} (cache)"
-    if (cached / ARCHIVE).is_file():  # put there by hand: extract once, keep the folder
-        folder = extract_archive(cached / ARCHIVE, cached)
-        return read_folder(folder), f"{cached / ARCHIVE} (cache, extracted)"
-    if not download_ok:
+    if not download_ok and not (cached / ARCHIVE).is_file():
         raise DataError(f"{NAME} not found (download disabled): {where_to_put()}")
-    folder = download(cached, mirrors=mirrors, sha256=sha256)
-    return read_folder(folder), f"{folder} (downloaded)"
+    with cache_lock(NAME) as cached:
+        if (cached / FOLDER).is_dir():  # another process filled the cache while this one waited
+            origin = f"{cached / FOLDER} (cache)"
+        elif (cached / ARCHIVE).is_file():  # put there by hand: extract once, keep the folder
+            extract_archive(cached / ARCHIVE, cached)
+            origin = f"{cached / ARCHIVE} (cache, extracted)"
+        else:
+            origin = f"{download(cached, mirrors=mirrors, sha256=sha256)} (downloaded)"
+    return read_folder(cached / FOLDER), origin
 
 
 def fetch_cifar10(data_dir: str | os.PathLike | None = None, **kw: Any) -> Path:
-    """Make sure the cache holds a checked ``cifar-10-batches-py/``; return that folder."""
+    """Make sure the cache holds a checked ``cifar-10-batches-py/``; return that folder.
+
+    From ``data_dir``, its copy goes into the cache unless the cache already holds one that reads."""
     target = cache_dir(NAME) / FOLDER
     if data_dir is None:
         if not target.is_dir():
@@ -359,19 +329,18 @@ def fetch_cifar10(data_dir: str | os.PathLike | None = None, **kw: Any) -> Path:
     root = Path(data_dir).expanduser()
     load_cifar10(root, download_ok=False)  # a broken copy fails here, before anything is copied
     folder, archive = _folder_in(root), _archive_in(root)
-    if folder is None:
-        return extract_archive(archive, target.parent)
-    if folder.resolve() != target.resolve():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".copy-"))
-        try:
-            for name in (META, *TRAIN_BATCHES, TEST_BATCH):  # not copytree: it would copy the user's modes
-                atomic_copy(folder / name, staging / FOLDER / name)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging / FOLDER, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with cache_lock(NAME) as cached:
+        if folder is None:
+            return extract_archive(archive, cached)
+        if folder.resolve() != target.resolve():
+            cached.mkdir(exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=cached, prefix=".copy-"))
+            try:
+                for name in (META, *TRAIN_BATCHES, TEST_BATCH):  # not copytree: it would copy the user's modes
+                    atomic_copy(folder / name, staging / FOLDER / name)
+                _install(staging / FOLDER, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -15,6 +15,7 @@ from trainlab.data.sources import (
     SOURCES,
     Located,
     cache_dir,
+    cache_lock,
     download_all,
     file_sha256,
     find_files,
@@ -79,20 +80,23 @@ def fetch(
         return cifar.fetch_cifar10(data_dir, mirrors=mirrors, sha256=None if sha256 is None else sha256.get(cifar.ARCHIVE))
     if name not in SOURCES:
         raise ConfigError(f"unknown dataset {name!r}; known: digits, cifar10, {', '.join(sorted(SOURCES))}")
-    target = cache_dir(name)
     if data_dir is not None:
         located = locate(name, data_dir, download=False)
         load_located(name, located)  # a corrupt or mismatched copy fails here, not later
-    elif not find_files(target)[1]:
-        return target
-    elif (system := system_copy(get_source(name))) is not None:
-        located = Located(system, find_files(system)[0], str(system))
-        _verify_content(name, located)
-    else:
-        return download_all(name, target, mirrors=mirrors, sha256=sha256)
-    if located.folder.resolve() == target.resolve():
-        return target
-    target.mkdir(parents=True, exist_ok=True)
-    for path in located.files.values():
-        atomic_copy(path, target / path.name)
+    elif not find_files(cache_dir(name))[1]:
+        return cache_dir(name)
+    with cache_lock(name) as target:  # one process fills the cache; the others find it filled
+        if data_dir is None:
+            if not find_files(target)[1]:
+                return target
+            system = system_copy(get_source(name))
+            if system is None:
+                return download_all(name, target, mirrors=mirrors, sha256=sha256)
+            located = Located(system, find_files(system)[0], str(system))
+            _verify_content(name, located)
+        if located.folder.resolve() == target.resolve():
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        for path in located.files.values():
+            atomic_copy(path, target / path.name)
     return target

@@ -17,6 +17,12 @@ on a machine with datasets installed as on a fresh one.
 Files enter the cache through ``files.atomic_file``: whole and verified or not
 at all, with the umask's permissions like every other file trainlab writes.
 
+Several processes on one machine (data-parallel ranks, Ray trials, runs started side
+by side) may find a dataset missing at once. Whatever fills the cache holds
+:func:`cache_lock` (the kernel's file lock, next to the dataset's folder), then looks
+again: the first process downloads, the others wait and find the files there. A cache
+that already holds the dataset is read without the lock, so a read-only shared cache works.
+
 Checksums. ``sha256`` is of the ``.gz`` files exactly as the mirrors serve
 them (what a download must match). ``content_sha256`` is of the decompressed
 IDX bytes: Debian re-compressed Fashion-MNIST when packaging it (its .gz
@@ -32,7 +38,8 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +164,32 @@ def cache_dir(name: str) -> Path:
     return _folder_or_none_yet(root / name, f"the {name} cache folder {root / name}", "move that file away")
 
 
+@contextmanager
+def cache_lock(name: str) -> Iterator[Path]:
+    """Hold the cache of dataset ``name`` while the block fills it; yields its folder.
+
+    One process at a time, across every process of the machine (and of the nodes sharing
+    the cache's filesystem): the lock is ``.<name>.lock`` beside the dataset's folder,
+    held through ``filelock`` (the kernel's flock, released if its holder dies, even by
+    SIGKILL). The block should look for the files again before fetching them: another
+    process may have put them there while this one waited.
+    """
+    from filelock import FileLock
+
+    folder = cache_dir(name)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(folder.parent / f".{name}.lock"))
+        lock.acquire()
+    except OSError as exc:
+        raise DataError(f"cannot lock the {name} cache in {folder.parent} ({exc.strerror or exc}); "
+                        "set TRAINLAB_DATA to a folder you can write") from None
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
 def _folder_or_none_yet(path: Path, what: str, fix: str) -> Path:
     """``path``, if it is a folder or can be made one; else a one-line DataError naming ``what`` and ``fix``.
 
@@ -254,7 +287,11 @@ def locate(
 
     if not download:
         raise DataError(f"{name} not found (download disabled): {where_to_put(name)}")
-    folder = download_all(name, cached, mirrors=mirrors, sha256=sha256)
+    with cache_lock(name) as cached:
+        files, missing = find_files(cached)
+        if not missing:  # another process downloaded them while this one waited
+            return Located(cached, files, f"{cached} (cache)")
+        folder = download_all(name, cached, mirrors=mirrors, sha256=sha256)
     files, _ = find_files(folder)
     return Located(folder, files, f"{folder} (downloaded)")
 

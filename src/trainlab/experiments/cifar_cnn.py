@@ -29,6 +29,7 @@ from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std
 from trainlab.runs import Run
 from trainlab.train.cnn import evaluate_cnn, train_cnn
+from trainlab.train.distributed import local_main_first
 
 NAME = "cifar-cnn"
 STUDY = "optim-cnn"
@@ -57,7 +58,8 @@ class Config(Checkpointing, CNNConfig):
 def run(cfg: Config, out: Run) -> None:
     device, dist = out.device, getattr(out, "dist", None)
     cfg = cfg.for_device(device)  # width and batch size for this hardware
-    data = load_tensors(cfg, device, cfg.classes)
+    # local rank 0 fills the dataset cache first; the other ranks then read it
+    data = local_main_first(lambda: load_tensors(cfg, device, cfg.classes), dist)
     width = cfg.width
     out.text("data", data.describe() + ".", title="Data")
 

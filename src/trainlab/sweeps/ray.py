@@ -13,6 +13,11 @@ not used); a trial stopped after a snapshot continues in its folder as on the lo
 backend wherever its worker sees that folder (a local Ray, or shared storage), and
 starts again in a new folder where it does not.
 The combined table needs only the records, which travel through Ray.
+
+GPUs. Ray hides from a trial every GPU it did not ask for (``CUDA_VISIBLE_DEVICES``), so
+a trial asking only for a CPU runs ``device=auto`` on the CPU and fails ``device=cuda``.
+Each trial asks for :func:`gpu_share` GPUs: ``--gpus-per-trial`` when given, else one
+where the trials' device can be CUDA and the cluster has GPUs.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -50,11 +56,12 @@ def run_ray(
     *,
     workers: int = 1,
     address: str | None = None,
+    gpus_per_trial: float | None = None,
 ) -> None:
-    """Run ``trials`` through Ray Tune, ``workers`` at a time, one CPU each.
+    """Run ``trials`` through Ray Tune, ``workers`` at a time, one CPU and :func:`gpu_share` GPUs each.
 
-    Without ``address`` a local Ray with ``workers`` CPUs is started (and shut
-    down afterwards); with it, this process joins that cluster.
+    Without ``address`` a local Ray with ``workers`` CPUs (and the machine's GPUs) is
+    started (and shut down afterwards); with it, this process joins that cluster.
     """
     ray = require_ray()
     from ray import tune
@@ -67,6 +74,8 @@ def run_ray(
     if started_here:
         _init(ray, workers, address)
     try:
+        devices = sorted({str(t.config.get("device", "auto")) for t in trials})
+        gpus = gpu_share(devices, gpus_per_trial, _largest_node_gpus(ray))
         seen: set[str] = set()
 
         class Recorder(tune.Callback):
@@ -93,7 +102,7 @@ def run_ray(
             tune.report({RESULT_KEY: json.dumps(record)})
 
         tuner = tune.Tuner(
-            tune.with_resources(trainable, {"cpu": 1}),
+            tune.with_resources(trainable, {"cpu": 1, "gpu": gpus}),
             param_space={"key": tune.grid_search(list(by_key))},
             tune_config=tune.TuneConfig(max_concurrent_trials=workers),
             run_config=tune.RunConfig(
@@ -113,6 +122,42 @@ def run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def check_gpu_share(share: float) -> None:
+    """Refuse in one line a ``--gpus-per-trial`` Ray cannot schedule: negative, or above 1 and not whole."""
+    if not math.isfinite(share) or share < 0:
+        raise ConfigError(f"--gpus-per-trial must be >= 0 (got {share:g})")
+    if share > 1 and share != int(share):
+        raise ConfigError(f"--gpus-per-trial {share:g}: Ray shares one GPU in fractions, or gives whole GPUs; "
+                          f"use a value below 1 or {math.ceil(share)}")
+
+
+def gpu_share(devices: Sequence[str], asked: float | None, node_gpus: float) -> float:
+    """The GPUs each trial asks Ray for, given the trials' ``device`` settings and the most GPUs one node has.
+
+    ``asked`` (``--gpus-per-trial``) when given; else 1 where a trial's device can be CUDA
+    (``auto``, ``cuda``, ``cuda:N``) and a node has a GPU, 0 otherwise. Refused in one line,
+    since every trial would fail or wait forever: ``device=cuda`` with no GPU share, and a
+    share larger than any node has.
+    """
+    cuda = [d for d in devices if d.startswith("cuda")]
+    wants = bool(cuda) or "auto" in devices
+    share = asked if asked is not None else (1.0 if wants and node_gpus > 0 else 0.0)
+    if cuda and share == 0:
+        why = "--gpus-per-trial 0 hides the GPUs from every trial" if asked is not None else "the Ray cluster has no GPU"
+        raise ConfigError(f"device={cuda[0]} but {why}; use device=auto or cpu"
+                          + (", or drop --gpus-per-trial" if asked is not None else ""))
+    if share > node_gpus:
+        raise ConfigError(f"--gpus-per-trial {share:g} but the largest Ray node has {node_gpus:g} GPUs: "
+                          "no trial could start; ask for fewer")
+    return share
+
+
+def _largest_node_gpus(ray: Any) -> float:
+    """The most GPUs one live node of the Ray cluster has (a trial runs on one node)."""
+    return max((float(node.get("Resources", {}).get("GPU", 0)) for node in ray.nodes() if node.get("Alive")),
+               default=0.0)
 
 
 def _init(ray: Any, workers: int, address: str | None) -> None:

@@ -51,6 +51,7 @@ def run_sweep(
     backend: str = "local",
     workers: int = 1,
     address: str | None = None,
+    gpus_per_trial: float | None = None,
     resume: str | Path | None = None,
     out: str | Path = "runs",
     log: Sequence[str] = (),
@@ -64,8 +65,10 @@ def run_sweep(
     with the report written either way. A second process resuming the same sweep
     while this one runs is refused (:func:`trainlab.processes.hold`). ``log`` names trackers
     that follow the sweep live: one parent run, each trial nested (:mod:`trainlab.export`).
+    ``gpus_per_trial`` is the GPU share each Ray trial asks for (None: one where the trials'
+    device can be CUDA and the cluster has GPUs, see :func:`trainlab.sweeps.ray.gpu_share`).
     """
-    _check_backend(backend, workers, address)
+    _check_backend(backend, workers, address, gpus_per_trial)
     log = targets(log)
     exp = get_experiment(name)
     if resume is not None:
@@ -83,12 +86,12 @@ def run_sweep(
     with full_disk_is_one_line(path), hold(path, "the sweep"), following(path, log):
         if resume is not None:
             update_info(path, status="running", error=None, **identity())
-        _run_pending(exp, trials, sweep_run, backend, workers, address)
+        _run_pending(exp, trials, sweep_run, backend, workers, address, gpus_per_trial)
     return path
 
 
 def _run_pending(exp: Experiment, trials: list[Trial], sweep_run: Run, backend: str, workers: int,
-                 address: str | None) -> None:
+                 address: str | None, gpus_per_trial: float | None) -> None:
     """Run the trials not yet finished and write the sweep's report, also when it is stopped."""
     path = sweep_run.path
     records_path = path / TRIALS_FILE
@@ -108,7 +111,8 @@ def _run_pending(exp: Experiment, trials: list[Trial], sweep_run: Run, backend: 
         elif pending:
             from trainlab.sweeps.ray import run_ray
 
-            run_ray(exp, pending, path / TRIALS_DIR, record, workers=workers, address=address)
+            run_ray(exp, pending, path / TRIALS_DIR, record, workers=workers, address=address,
+                    gpus_per_trial=gpus_per_trial)
     except KeyboardInterrupt as exc:
         write_report(sweep_run, trials, "interrupted", time.perf_counter() - start)
         raise interrupted(exc, path) from None
@@ -136,7 +140,7 @@ def plan(
     return trials, spec
 
 
-def _check_backend(backend: str, workers: int, address: str | None) -> None:
+def _check_backend(backend: str, workers: int, address: str | None, gpus_per_trial: float | None) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if workers < 1:
@@ -145,9 +149,13 @@ def _check_backend(backend: str, workers: int, address: str | None) -> None:
         raise ConfigError("--workers applies to --backend ray; the local backend runs one trial at a time")
     if backend == "local" and address:
         raise ConfigError("--address joins a Ray cluster; add --backend ray")
+    if backend == "local" and gpus_per_trial is not None:
+        raise ConfigError("--gpus-per-trial applies to --backend ray; the local backend runs on the configs' device")
     if backend == "ray":
-        from trainlab.sweeps.ray import require_ray
+        from trainlab.sweeps.ray import check_gpu_share, require_ray
 
+        if gpus_per_trial is not None:
+            check_gpu_share(gpus_per_trial)
         require_ray()
 
 

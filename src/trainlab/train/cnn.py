@@ -27,7 +27,7 @@ What makes airbench fast, and what this trainer does:
 Data-parallel runs (see ``train.distributed``) give every rank its shard of each
 global batch; gradients are averaged by DistributedDataParallel, and the loss
 is multiplied by the world size so that a step equals the single-process step
-on the whole batch (BatchNorm statistics stay per rank).
+on the whole batch (BatchNorm statistics stay per rank); only rank 0 draws a progress bar.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def train_cnn(
     optimizer = make_optimizer(model, settings, batch_size)
     net: nn.Module = model
     if dist_ctx is not None:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = distributed.wrap(model, dist_ctx, device)
     if settings.compile:
         net = torch.compile(net)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="sum")
@@ -280,7 +280,9 @@ def train_cnn(
                 finished=finished, modules=modules, generators=(generator,), history=history, status=status,
                 step=step, seconds=train_seconds, lookahead=lookahead is not None))
 
-    bar = tqdm(range(len(history) + 1, epochs + 1), desc="train", disable=None if progress else True, leave=False)
+    # one bar per run, not per rank: N bars on one terminal overwrite each other
+    shown = progress and (dist_ctx is None or dist_ctx.is_main)
+    bar = tqdm(range(len(history) + 1, epochs + 1), desc="train", disable=None if shown else True, leave=False)
     for epoch in bar:
         start = time.perf_counter()
         model.train()

@@ -7,7 +7,16 @@ group (gloo on the CPU, NCCL on CUDA GPUs, one GPU per local rank) and
 :func:`teardown` leaves it. Every rank draws the same permutation of the
 training set each epoch and takes every ``world_size``-th index of each global
 batch, so together the ranks see exactly the batches one process would, each
-rank only its shard. Only rank 0 writes anything.
+rank only its shard. Only rank 0 writes anything and draws progress bars.
+
+Data: :func:`local_main_first` lets local rank 0 of each node fill the dataset cache
+while the node's other ranks wait (the cache's file lock, ``data.sources.cache_lock``,
+keeps nodes sharing one filesystem apart too).
+
+BatchNorm statistics stay per rank (:func:`wrap` turns DDP's ``broadcast_buffers`` off):
+the ranks' running means and variances are never used, since rank 0 alone evaluates and
+saves, so copying rank 0's to every rank at each forward would cost a collective per step
+and change nothing that is reported.
 """
 
 from __future__ import annotations
@@ -15,11 +24,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, TrainlabError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,38 @@ def teardown() -> None:
     except RuntimeError:
         pass  # another rank failed or left; its own error is the one to report
     dist.destroy_process_group()
+
+
+def wrap(model: nn.Module, ctx: DistContext, device: torch.device) -> nn.Module:
+    """``model`` in DistributedDataParallel, gradients averaged over the ranks, BatchNorm statistics per rank."""
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                               broadcast_buffers=False)
+
+
+def local_main_first(load: Callable[[], T], ctx: DistContext | None) -> T:
+    """``load()`` on every rank, local rank 0 first: it fills the node's dataset cache, then the
+    others read it (a barrier for all ranks).
+
+    The barrier gathers whether each local rank 0 failed, so a failure there stops every rank
+    at once with its message, instead of leaving the others to wait in the first collective
+    until its timeout.
+    """
+    if ctx is None:
+        return load()
+    failure: BaseException | None = None
+    if ctx.local_rank == 0:
+        try:
+            result = load()
+        except Exception as exc:  # every rank must reach the barrier below
+            failure = exc
+    messages: list[str | None] = [None] * ctx.world_size
+    dist.all_gather_object(messages, None if failure is None else f"{type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    for rank, message in enumerate(messages):
+        if message is not None:
+            raise TrainlabError(f"rank {rank} could not load the data, so no rank trains: {message}")
+    return result if ctx.local_rank == 0 else load()
 
 
 def shard(global_batch: torch.Tensor, ctx: DistContext | None) -> torch.Tensor:

@@ -91,12 +91,13 @@ def algorithm_choice(device: torch.device | str, deterministic: bool = True) -> 
         torch.use_deterministic_algorithms(previous[2], warn_only=previous[3])
 
 
-def accelerator_record(device: torch.device | str) -> dict:
+def accelerator_record(device: torch.device | str | None) -> dict:
     """What decides a GPU run's numbers and speed, for env.json: the GPUs, the CUDA and cuDNN
-    versions, TF32 and the algorithm choice (:func:`algorithm_choice`). Empty off CUDA."""
-    device = torch.device(device)
-    if device.type != "cuda":
+    versions, TF32 and the algorithm choice (:func:`algorithm_choice`). Empty off CUDA and for a
+    folder that trains nothing itself (``None``: a sweep's)."""
+    if device is None or torch.device(device).type != "cuda":
         return {}
+    device = torch.device(device)
     index = device.index if device.index is not None else torch.cuda.current_device()
     cudnn = torch.backends.cudnn
     return {

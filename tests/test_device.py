@@ -126,7 +126,7 @@ def test_cuda_runs_are_deterministic_unless_asked_to_be_fast(monkeypatch):
 
 def test_env_json_records_the_gpus_and_the_algorithm_choice(monkeypatch):
     from trainlab.device import algorithm_choice
-    from trainlab.runs import environment
+    from trainlab.environment import environment
 
     _two_gpus(monkeypatch)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: f"Test GPU {index}")

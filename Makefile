@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[test,ray,tensorboard,mlflow]"
+	$(PY) -m pip install -q -e ".[test,ray,tensorboard,mlflow,tune]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -230,7 +230,7 @@ def test_list_runs_shows_overrides_and_filters(binary, binary_narrow, scratch, o
     assert str(scratch.path) not in set(trainlab.list_runs(out, name="mnist-binary")["path"])
     assert trainlab.list_runs(out, status="killed").empty
     with pytest.raises(ConfigError, match="status='finished' is not one of running, done, diverged, failed, "
-                                          "interrupted, killed"):
+                                          "interrupted, pruned, killed"):
         trainlab.list_runs(out, status="finished")
     assert trainlab.list_runs(out / "nothing-here").empty
 

@@ -446,7 +446,7 @@ def test_runs_refuses_an_unknown_status_naming_the_choices(capsys, tmp_path):
     code, out, err = _cli(capsys, "runs", "--out", str(tmp_path), "--status", "finished")
     assert (code, out) == (2, "")
     assert err.strip().splitlines() == [
-        "error: status='finished' is not one of running, done, diverged, failed, interrupted, killed"]
+        "error: status='finished' is not one of running, done, diverged, failed, interrupted, pruned, killed"]
 
 
 def test_compare_prints_the_differing_config_values_of_both_runs_and_their_summaries(three_runs, capsys):

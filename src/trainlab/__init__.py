@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainlab.api import (Run, Sweep, compare, list_experiments, list_runs, load_run, load_sweep, make_config, run,
-                              show, sweep)
+    from trainlab.api import (Run, Sweep, Tune, compare, list_experiments, list_runs, load_run, load_sweep, load_tune,
+                              make_config, run, show, sweep, tune)
     from trainlab.errors import ConfigError, DataError, TrainlabError
 
-__all__ = ["Run", "Sweep", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "make_config", "run",
-           "show", "sweep", "ConfigError", "DataError", "TrainlabError", "__version__"]
+__all__ = ["Run", "Sweep", "Tune", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "load_tune",
+           "make_config", "run", "show", "sweep", "tune", "ConfigError", "DataError", "TrainlabError", "__version__"]
 ERRORS = ("ConfigError", "DataError", "TrainlabError")
 """What the API raises for bad input (one line naming the fix), catchable as ``trainlab.ConfigError``."""
 

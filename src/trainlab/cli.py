@@ -209,6 +209,31 @@ def sweep(
 
 
 @app.command()
+@stoppable
+def tune(
+    name: str = typer.Argument(..., help="Experiment name (see trainlab list)."),
+    space: Optional[List[str]] = typer.Argument(
+        None, help="key=loguniform(a,b), uniform(a,b), int(a,b[,log]), choice(a,b,c), or key=value (fixed)."),
+    trials: int = typer.Option(20, "--trials", help="Trials to run (with --resume: until the study holds this many)."),
+    metric: str = typer.Option("", "--metric", help="Validation number of the summary to optimise, e.g. val_acc."),
+    mode: str = typer.Option("max", "--mode", help="max or min."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Start no trial after this long: 90s, 10m, 1.5h."),
+    pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none (per-epoch validation reports)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
+    quick: bool = typer.Option(False, "--quick", help="Start every trial from the quick profile."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Tune folder whose study to continue."),
+    out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
+) -> None:
+    """Search settings with Optuna (TPE, pruning); the last line printed is the tune folder."""
+    from trainlab.sweeps.tuning import run_tune
+
+    path = run_tune(name, list(space or []), trials=trials, metric=metric, mode=mode, timeout=timeout,
+                    pruner=pruner, yaml_file=config, quick=quick, resume=resume, out=out)
+    typer.echo(f"report: {path / 'report.html'}")
+    typer.echo(str(path))
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run folder.")) -> None:
     """Re-render report.md and report.html of a run folder."""
     from trainlab.report.html import render_report
@@ -226,7 +251,7 @@ def runs(
     name: Optional[str] = typer.Option(None, "--name", help="Only the runs of this experiment."),
     status: Optional[str] = typer.Option(
         # runs.STATUSES, written out: importing trainlab.runs would slow every command's --help
-        None, "--status", help="Only the runs with this status: running, done, diverged, failed, interrupted, killed."),
+        None, "--status", help="Only the runs with this status: running, done, diverged, failed, interrupted, pruned, killed."),
 ) -> None:
     """List runs, newest first: experiment, start time, status, headline metric, folder, overrides."""
     from trainlab.api import list_runs

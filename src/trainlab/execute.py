@@ -23,7 +23,7 @@ from trainlab.files import read_json
 from trainlab.processes import hold
 from trainlab.report.folder import RUN_INFO
 from trainlab.resume import check_resumable
-from trainlab.runs import Run, SilentRun, check_out, full_disk_is_one_line, shown_status
+from trainlab.runs import Pruned, Run, SilentRun, check_out, full_disk_is_one_line, shown_status
 from trainlab.train import distributed
 
 
@@ -45,7 +45,8 @@ def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
 
 def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
                    on_folder: Callable[[Path], None] | None = None, resume: str | Path | None = None,
-                   log: Sequence[str] = ()) -> Path | None:
+                   log: Sequence[str] = (),
+                   reporter: Callable[[int, dict[str, float]], None] | None = None) -> Path | None:
     """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
@@ -64,6 +65,9 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     config: :func:`resume_config`); ``out`` is then unused. See :mod:`trainlab.resume`.
     ``log`` names trackers (``tensorboard``, ``mlflow``: :mod:`trainlab.export`) that follow
     the folder while the run runs; a tracker that fails never fails the run.
+    ``reporter(step, values)`` gets the recipe's per-epoch validation numbers
+    (:meth:`~trainlab.runs.Run.report_epoch`); when it raises :class:`~trainlab.runs.Pruned`
+    the folder records ``pruned`` and the epoch, and ``Pruned`` is raised again.
     """
     if resume is None:
         check_out(out)
@@ -90,6 +94,7 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
                 run = SilentRun(exp.name, device, cfg.seed, dist=group, resumes=resume)
             if main and on_folder is not None:
                 on_folder(run.path)
+            run.epoch_reporter = reporter
             with following(run.path, log if main else ()):
                 _run_recipe(lambda: exp.run(cfg, run), [run])
     finally:
@@ -155,10 +160,10 @@ def _run_recipe(recipe: Callable[[], None], runs: Sequence[Run]) -> None:
     """Call ``recipe`` (which writes through ``runs``) and finish every run with how it ended."""
     start = time.perf_counter()
 
-    def finish(status: str, error: str | None = None) -> None:
+    def finish(status: str, error: str | None = None, **extra: Any) -> None:
         seconds = time.perf_counter() - start
         for run in runs:
-            run.finish(status, seconds, error=error)
+            run.finish(status, seconds, error=error, **extra)
 
     try:
         # One CPU thread unless a workload asks for more through device.cpu_plan (quick and
@@ -172,6 +177,9 @@ def _run_recipe(recipe: Callable[[], None], runs: Sequence[Run]) -> None:
         # lone run of this process names its folder.
         alone = len(runs) == 1 and not isinstance(runs[0], SilentRun)
         raise interrupted(exc, runs[0].path if alone else None) from None
+    except Pruned as exc:  # a tune stopped the run: not a failure, so no error line
+        finish("pruned", pruned_epoch=exc.epoch)
+        raise
     except TrainlabError as exc:
         finish("failed", str(exc))
         raise

@@ -33,9 +33,21 @@ from trainlab.report.tables import rows_to_csv, rows_to_markdown
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 """A full disk or quota: the errors that end a run with one line instead of a traceback."""
 
-STATUSES = ("running", "done", "diverged", "failed", "interrupted", "killed")
-"""Every status a run folder can show: the five run.json records, and ``killed`` for a
-``running`` run whose process died (:func:`shown_status`)."""
+STATUSES = ("running", "done", "diverged", "failed", "interrupted", "pruned", "killed")
+"""Every status a run folder can show: the six run.json records (``pruned``: a tune stopped the
+run early, :class:`Pruned`), and ``killed`` for a ``running`` run whose process died (:func:`shown_status`)."""
+
+
+class Pruned(Exception):
+    """Raised by a run's epoch reporter (:meth:`Run.report_epoch`) to stop a run a tune gave up on.
+
+    Not a :class:`TrainlabError`: nothing went wrong. The executor finishes the run ``pruned``
+    with the epoch it reached and raises it again for the tune.
+    """
+
+    def __init__(self, epoch: int):
+        super().__init__(f"pruned after epoch {epoch}")
+        self.epoch = epoch
 
 
 @dataclass
@@ -67,6 +79,8 @@ class Run:
         self._snapshots: Any = None
         self.state_folder = self.path
         """The folder whose ``state/`` snapshots this run loads (its own, but see :class:`SilentRun`)."""
+        self.epoch_reporter: Callable[[int, dict[str, float]], None] | None = None
+        """What :meth:`report_epoch` calls (a tune's pruning check, installed by the executor), or None."""
 
     # -- creation -----------------------------------------------------------
     @classmethod
@@ -111,6 +125,16 @@ class Run:
         """Append one record (an epoch, a step, a trial) to metrics.jsonl."""
         if not self.replaying:
             append_jsonl(self.path / "metrics.jsonl", record)
+
+    def report_epoch(self, step: int, **values: float) -> None:
+        """Hand one epoch's validation numbers to whoever watches this run (a tune's pruner).
+
+        The one pruning hook: recipes call it from their training loop's epoch callback, with
+        ``step`` counting epochs over the whole run. It may raise :class:`Pruned`; without a
+        watcher (a plain ``trainlab run``) it does nothing.
+        """
+        if self.epoch_reporter is not None and not self.replaying:
+            self.epoch_reporter(step, values)
 
     def snapshots(self, every_s: float) -> Any:
         """This run's :class:`~trainlab.resume.RunSnapshots`: slots for its training jobs' snapshots,
@@ -218,8 +242,10 @@ class Run:
             # (for ebm-sample hundreds of MB, optimizer moments included) would only take space.
             shutil.rmtree(self.path / "state", ignore_errors=True)
 
-    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
-        info = {"status": status, "finished": timestamp()}
+    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None,
+               **extra: Any) -> None:
+        """Record how the run ended in run.json (``extra``: more fields, e.g. ``pruned_epoch``) and render the report."""
+        info = {"status": status, "finished": timestamp(), **extra}
         if seconds is not None:
             info["seconds"] = round(seconds, 3)
         if error:
@@ -267,7 +293,8 @@ class SilentRun(Run):
     def text(self, name: str, body: str, **kw: Any) -> None:
         pass
 
-    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None) -> None:
+    def finish(self, status: str = "done", seconds: float | None = None, error: str | None = None,
+               **extra: Any) -> None:
         pass
 
 

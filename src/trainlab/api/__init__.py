@@ -20,6 +20,7 @@ from trainlab.api.folder import Run, load_run
 from trainlab.api.launch import run
 from trainlab.api.overview import compare, list_runs
 from trainlab.api.sweeps import Sweep, load_sweep, sweep
+from trainlab.api.tunes import Tune, load_tune, tune
 
-__all__ = ["Run", "Sweep", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "make_config", "run",
-           "show", "sweep"]
+__all__ = ["Run", "Sweep", "Tune", "compare", "list_experiments", "list_runs", "load_run", "load_sweep", "load_tune",
+           "make_config", "run", "show", "sweep", "tune"]

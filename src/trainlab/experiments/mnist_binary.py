@@ -101,13 +101,18 @@ def run(cfg: Config, out: Run) -> None:
     trained = []
     for repeat in range(cfg.seeds):
         seed = cfg.seed + repeat
-        for batch_size in cfg.batch_sizes:
+        for position, batch_size in enumerate(cfg.batch_sizes):
+            # Epochs counted over the whole run, so a tune's pruner compares trials at the same
+            # (repeat, batch size, epoch): the step means the same training in every trial.
+            first_step = (repeat * len(cfg.batch_sizes) + position) * cfg.epochs
             with global_seed(seed):  # same initial weights for every batch size of a repeat
                 model = MLP(in_dim, cfg.hidden, n_classes, cfg.activation).to(device)
             optimizer = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
 
-            def validate(epoch: int) -> dict[str, float]:
-                return {"val_acc": evaluate(model, *split["val"])["acc"]}
+            def validate(epoch: int, first_step: int = first_step) -> dict[str, float]:
+                values = {"val_acc": evaluate(model, *split["val"])["acc"]}
+                out.report_epoch(first_step + epoch, **values)  # a tune may stop the run here (Pruned)
+                return values
 
             result = fit(
                 model, *split["train"],
@@ -177,6 +182,8 @@ def report(cfg: Config, out, data, split, trained: list[tuple[int, int, MLP, Tra
     out.summary(
         headline="test_acc",
         test_acc=best["test_acc"] if best else float("nan"),
+        # The best batch size's validation accuracy: what picks best_batch_size, and a tune's objective.
+        val_acc=best["val_acc"] if best else float("nan"),
         best_batch_size=best["batch_size"] if best else None,
         diverged=sum(r["status"] == "diverged" for r in table),  # batch sizes whose training diverged (the table names them)
         **{f"test_acc_bs{r['batch_size']}": r["test_acc"] for r in table},

@@ -360,7 +360,10 @@ class _Chains:
 
 
 def _as_step(tau: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """The step as a 0-d tensor of ``like``'s dtype and device (the chains')."""
+    """The step as a 0-d tensor of ``like``'s dtype and device (the chains'): the step itself when it
+    already is one (the sampler's own, every step), so no copy is made."""
+    if isinstance(tau, torch.Tensor) and tau.dtype == like.dtype and tau.device == like.device:
+        return tau
     return torch.as_tensor(tau, dtype=like.dtype, device=like.device)
 
 

@@ -183,3 +183,17 @@ def spy_snapshots(monkeypatch: Any) -> list[tuple[str, bool]]:
 
     monkeypatch.setattr(RunSnapshots, "save", spying)
     return saves
+
+
+def register_probe(tmp_path: Path, monkeypatch: Any, module: str, source: str) -> Path:
+    """Make ``source`` the experiment module ``trainlab.experiments.<module>`` for one test; return its folder.
+    The caller pops ``sys.modules`` entry ``trainlab.experiments.<module>`` when the test ends."""
+    import textwrap
+
+    import trainlab.experiments
+
+    folder = tmp_path / "probe_pkg"
+    folder.mkdir()
+    (folder / f"{module}.py").write_text(textwrap.dedent(source))
+    monkeypatch.setattr(trainlab.experiments, "__path__", [*trainlab.experiments.__path__, str(folder)])
+    return folder

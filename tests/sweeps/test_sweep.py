@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 import trainlab
 import trainlab.experiments
-from helpers import cli
+from helpers import cli, register_probe
 from trainlab.errors import ConfigError
 from trainlab.execute import build_config, run_experiment
 from trainlab.experiments.registry import get_experiment
@@ -116,11 +115,7 @@ def _write(cfg, out, loss):
 @pytest.fixture
 def probe(tmp_path, monkeypatch):
     """Register the probe experiment; return the folder holding it."""
-    folder = tmp_path / "probe_pkg"
-    folder.mkdir()
-    (folder / "sweep_probe.py").write_text(textwrap.dedent(PROBE))
-    monkeypatch.setattr(trainlab.experiments, "__path__", [*trainlab.experiments.__path__, str(folder)])
-    yield folder
+    yield register_probe(tmp_path, monkeypatch, "sweep_probe", PROBE)
     sys.modules.pop("trainlab.experiments.sweep_probe", None)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from collections import Counter
 
 import pytest
@@ -19,7 +18,7 @@ optuna = pytest.importorskip("optuna")
 
 import trainlab  # noqa: E402
 import trainlab.experiments  # noqa: E402
-from helpers import cli  # noqa: E402
+from helpers import cli, register_probe  # noqa: E402
 from trainlab.errors import ConfigError  # noqa: E402
 from trainlab.files import read_jsonl  # noqa: E402
 from trainlab.processes import Interrupted  # noqa: E402
@@ -69,11 +68,7 @@ def run(cfg, out):
 
 @pytest.fixture
 def probe(tmp_path, monkeypatch):
-    folder = tmp_path / "probe_pkg"
-    folder.mkdir()
-    (folder / "tune_probe.py").write_text(textwrap.dedent(PROBE))
-    monkeypatch.setattr(trainlab.experiments, "__path__", [*trainlab.experiments.__path__, str(folder)])
-    yield folder
+    yield register_probe(tmp_path, monkeypatch, "tune_probe", PROBE)
     sys.modules.pop("trainlab.experiments.tune_probe", None)
 
 

@@ -139,19 +139,29 @@ def _many(count: float) -> str:
     return "infinitely many" if count == math.inf else str(count)
 
 
+def keyed_items(items: Sequence[str], *, not_pair: str, twice: str) -> list[tuple[str, str]]:
+    """``(key, value)`` of every ``key=value`` item; an item without ``=`` (message ``not_pair``,
+    formatted with ``item``) or a key given twice (``twice``, with ``key``) is refused in one line."""
+    pairs, seen = [], set()
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(not_pair.format(item=repr(item)))
+        if key in seen:
+            raise ConfigError(twice.format(key=key))
+        seen.add(key)
+        pairs.append((key, value))
+    return pairs
+
+
 def expand(overrides: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
     """Split overrides into the fixed ones and swept key -> list of value texts."""
     fixed: list[str] = []
     swept: dict[str, list[str]] = {}
-    seen: set[str] = set()
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} is not key=value (for example hidden=2,3,4)")
-        if key in seen:
-            raise ConfigError(f"{key} is given twice; give each key once (key=a,b,c sweeps it)")
-        seen.add(key)
+    for key, value in keyed_items(
+            overrides, not_pair="override {item} is not key=value (for example hidden=2,3,4)",
+            twice="{key} is given twice; give each key once (key=a,b,c sweeps it)"):
         values = sweep_values(key, value)
         if values is None:
             fixed.append(f"{key}={value}")

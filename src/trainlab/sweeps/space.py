@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from trainlab.errors import ConfigError
-from trainlab.sweeps.grid import split_top_level
+from trainlab.sweeps.grid import keyed_items, split_top_level
 
 _CALL = re.compile(r"^\s*(loguniform|uniform|int|choice)\s*\((.*)\)\s*$", re.DOTALL)
 KINDS = ("loguniform", "uniform", "int", "choice")
@@ -71,15 +71,9 @@ def parse_space(items: Sequence[str]) -> tuple[list[str], list[Param]]:
     """Split ``key=...`` items into the fixed override items and the searched parameters."""
     fixed: list[str] = []
     params: list[Param] = []
-    seen: set[str] = set()
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"{item!r} is not key=value (for example lr=loguniform(1e-4,1e-1))")
-        if key in seen:
-            raise ConfigError(f"{key} is given twice; give each key once")
-        seen.add(key)
+    for key, value in keyed_items(
+            items, not_pair="{item} is not key=value (for example lr=loguniform(1e-4,1e-1))",
+            twice="{key} is given twice; give each key once"):
         call = _CALL.match(value)
         if call is None:
             fixed.append(f"{key}={value}")

@@ -15,7 +15,8 @@ from trainlab.report.figures import new_figure
 from trainlab.report.html import render_report
 from trainlab.files import read_jsonl
 from trainlab.errors import ConfigError
-from trainlab.runs import Run, check_out, list_runs
+from trainlab.run_list import list_runs
+from trainlab.runs import Run, check_out
 
 
 @dataclass

@@ -23,7 +23,8 @@ from trainlab.files import read_json
 from trainlab.processes import hold
 from trainlab.report.folder import RUN_INFO
 from trainlab.resume import check_resumable
-from trainlab.runs import Pruned, Run, SilentRun, check_out, full_disk_is_one_line, shown_status
+from trainlab.run_list import shown_status
+from trainlab.runs import Pruned, Run, SilentRun, check_out, full_disk_is_one_line
 from trainlab.train import distributed
 
 

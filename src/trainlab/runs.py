@@ -23,11 +23,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from trainlab.config import config_hash, to_yaml
 from trainlab.environment import environment
 from trainlab.errors import ConfigError, TrainlabError
-from trainlab.files import append_jsonl, atomic_write, jsonable, read_json
-from trainlab.processes import DEAD, ELSEWHERE, identity, liveness, timestamp
+from trainlab.files import append_jsonl, atomic_write, jsonable
+from trainlab.processes import identity, timestamp
 from trainlab.report.html import render_report
 from trainlab.report.folder import MANIFEST, RUN_INFO
-from trainlab.report.numbers import format_value
 from trainlab.report.tables import rows_to_csv, rows_to_markdown
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -35,7 +34,7 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 STATUSES = ("running", "done", "diverged", "failed", "interrupted", "pruned", "killed")
 """Every status a run folder can show: the six run.json records (``pruned``: a tune stopped the
-run early, :class:`Pruned`), and ``killed`` for a ``running`` run whose process died (:func:`shown_status`)."""
+run early, :class:`Pruned`), and ``killed`` for a ``running`` run whose process died (:func:`trainlab.run_list.shown_status`)."""
 
 
 class Pruned(Exception):
@@ -363,64 +362,3 @@ def update_info(folder: Path | str, missing: Mapping[str, Any] | None = None, **
     data = json.loads(path.read_text()) if missing is None or path.exists() else dict(missing)
     data.update(info)
     atomic_write(path, json.dumps(data, indent=2))
-
-
-def list_runs(out: Path, on_damaged: Callable[[Path, str], None] | None = None) -> list[dict[str, Any]]:
-    """Every run folder under ``out`` with its run.json and headline value, newest first.
-
-    A run whose process died (SIGKILL, out of memory, power) shows as ``killed``; one
-    running on another host is shown ``running`` with a ``note`` (it cannot be checked
-    from here). A folder whose run.json is damaged is skipped and passed to ``on_damaged``
-    with the reason, so one bad folder never hides the others.
-    """
-    found = []
-    # <out>/<name>/<run>/ and, for tours, <out>/tour-*/<name>/<run>/; a sweep's own trial
-    # folders (<sweep>/trials/...) are shown through their sweep, not one by one.
-    paths = [*Path(out).glob(f"*/*/{RUN_INFO}"), *Path(out).glob(f"tour-*/*/*/{RUN_INFO}")]
-    for info_path in paths:
-        info = read_json(info_path)
-        problem = _damage(info)
-        if problem is None:
-            try:
-                info["headline_value"] = _headline_value(info, read_json(info_path.parent / "summary.json", {}))
-            except (TypeError, ValueError) as exc:
-                problem = f"summary.json has a bad headline value ({exc})"
-        if problem is not None:
-            if on_damaged is not None:
-                on_damaged(info_path.parent, problem)
-            continue
-        info["path"] = str(info_path.parent)
-        info.update(shown_status(info))
-        found.append(info)
-    return sorted(found, key=lambda r: r["started"], reverse=True)
-
-
-def _damage(info: Any) -> str | None:
-    """Why run.json cannot be listed, or None."""
-    if not isinstance(info, dict):
-        return "run.json is missing, unreadable or not a JSON object"
-    for key in ("experiment", "status", "started"):
-        if not isinstance(info.get(key), str):
-            return f"run.json's {key!r} is {info.get(key)!r}, not text"
-    if not isinstance(info.get("headline", ""), (str, type(None))):
-        return f"run.json's 'headline' is {info['headline']!r}, not text"
-    return None
-
-
-def _headline_value(info: Mapping[str, Any], summary: Any) -> str:
-    key = info.get("headline")
-    if not key or not isinstance(summary, dict) or key not in summary:
-        return ""
-    return f"{key}={format_value(summary[key], key)}"
-
-
-def shown_status(info: Mapping[str, Any]) -> dict[str, Any]:
-    """``killed`` for a ``running`` run whose process is gone; a note when it runs on another host."""
-    if info["status"] != "running":
-        return {}
-    state = liveness(info)
-    if state == DEAD:
-        return {"status": "killed"}
-    if state == ELSEWHERE:
-        return {"note": f"running on {info.get('host')}; cannot check from here"}
-    return {}

@@ -21,7 +21,7 @@ from trainlab.report.folder import (MANIFEST, RUN_INFO, config_values, inside, i
                                     run_info_problem, summary_problem)
 from trainlab.report.html import figure_html, header_html, render_report, summary_box, summary_entries
 from trainlab.report.style import scoped_css
-from trainlab.runs import shown_status
+from trainlab.run_list import shown_status
 from trainlab.api.models import load_model
 
 SCOPE = "trainlab-run"

@@ -15,7 +15,7 @@ from trainlab.config import one_of, to_dict
 from trainlab.errors import ConfigError
 from trainlab.experiments.registry import find_experiment
 from trainlab.runs import STATUSES
-from trainlab.runs import list_runs as run_infos
+from trainlab.run_list import list_runs as run_infos
 
 LIST_COLUMNS = ["name", "started", "status", "seconds", "overrides", "headline", "path", "note"]
 

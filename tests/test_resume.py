@@ -186,3 +186,18 @@ def test_runs_lists_the_resume_command_of_a_stopped_run(tmp_path, monkeypatch):
         run_quick("mnist-binary", tmp_path, checkpoint_every=0)
     (row,) = trainlab.list_runs(tmp_path).to_dict("records")
     assert row["status"] == "interrupted" and row["note"] == f"resume: trainlab run --resume {stop.value.folder}"
+
+
+def test_the_replay_ends_at_the_job_saved_last_even_when_another_job_saves_first(tmp_path):
+    # Jobs in worker threads: on resume, job "b" (not the one saved last) may continue and save
+    # before "a" (saved last) loads; the replay must still end when "a" loads.
+    store = RunSnapshots(tmp_path, every_s=0)
+    store.save("b", pack(step=1))
+    store.save("a", pack(step=1))
+    caught_up = []
+    again = RunSnapshots(tmp_path, every_s=0, on_caught_up=lambda: caught_up.append(True))
+    again.load("b")
+    again.save("b", pack(step=2))
+    assert not caught_up
+    again.load("a")
+    assert caught_up == [True]

@@ -58,6 +58,10 @@ class RunSnapshots:
         self._manifest = read_manifest(self.folder)
         self._saves = 0
         self._on_caught_up = on_caught_up
+        # The job saved last before this process started: the replay ends when it loads. Kept apart
+        # from the manifest, which the jobs' new saves rewrite (a job in another worker thread may
+        # save before that job loads).
+        self._replay_until = self._manifest.get("latest")
         self._lock = threading.Lock()  # jobs in worker threads save through one manifest
 
     def slot(self, job: str) -> "Slot":
@@ -88,7 +92,7 @@ class RunSnapshots:
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise DataError(f"{self._file(stem, '.json')} is damaged ({exc}); "
                             "start the run again without --resume") from None
-        if job == self._manifest.get("latest") and self._on_caught_up is not None:
+        if job == self._replay_until and self._on_caught_up is not None:
             self._on_caught_up()
             self._on_caught_up = None
         return snapshot

@@ -1,5 +1,6 @@
 """Worker threads give exactly what running the tasks here one after another gives."""
 
+import pytest
 import torch
 
 from trainlab import workers
@@ -71,3 +72,55 @@ def test_run_independent_tells_each_task_whether_it_runs_alone(monkeypatch):
     one_by_one = run_independent(lambda t, alone: (t, alone), [1, 2], costs=[1.0, 1.0], step_flops=1.0,
                                  device="cpu", tell_alone=True)
     assert side_by_side == [(1, False), (2, False)] and one_by_one == [(1, True), (2, True)]
+
+
+def test_an_interrupted_pool_stops_its_running_tasks_at_their_next_boundary_and_starts_no_more():
+    # Ctrl-C reaches only the main thread, which waits in the pool; the running tasks see
+    # stop_requested() at their next boundary (a snapshot slot's due/save) and end there.
+    import os
+    import signal
+    import threading
+    import time
+
+    from trainlab.workers import _map_tasks, stop_requested
+
+    started, stopped_at = [], {}
+
+    def task(i: int) -> int:
+        started.append(i)
+        for step in range(2000):  # 20 s if nothing stops it
+            if stop_requested():
+                stopped_at[i] = step
+                raise KeyboardInterrupt
+            time.sleep(0.01)
+        return i
+
+    assert not stop_requested()  # outside a pool
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    begin = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _map_tasks(task, range(4), workers=2)
+    assert time.monotonic() - begin < 5
+    assert sorted(started) == [0, 1] and sorted(stopped_at) == [0, 1]  # tasks 2 and 3 never started
+
+
+def test_a_slot_in_a_stopping_pool_saves_at_once_then_stops(tmp_path):
+    import threading
+
+    from trainlab.resume import RunSnapshots
+    from trainlab.train.snapshots import pack
+
+
+    slot = RunSnapshots(tmp_path, every_s=3600).slot("job")
+    assert not slot.due()
+    stop = threading.Event()
+    workers._WORKER.stop = stop
+    try:
+        stop.set()
+        assert slot.due()
+        with pytest.raises(KeyboardInterrupt):
+            slot.save(pack(step=3))
+    finally:
+        del workers._WORKER.stop
+    assert RunSnapshots(tmp_path, every_s=0).load("job").info["step"] == 3

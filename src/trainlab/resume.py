@@ -32,6 +32,7 @@ from trainlab.checkpoints import read_state_dict, state_dict_bytes
 from trainlab.errors import ConfigError, DataError
 from trainlab.files import atomic_write
 from trainlab.train.snapshots import Snapshot
+from trainlab.workers import stop_requested
 
 STATE_DIR = "state"
 MANIFEST = "resume.json"
@@ -141,11 +142,14 @@ class Slot:
         return self.store.load(self.job)
 
     def due(self) -> bool:
-        return time.monotonic() - self._last_save >= self.store.every_s
+        # A job in a worker pool told to stop saves at this boundary whatever the timer says.
+        return stop_requested() or time.monotonic() - self._last_save >= self.store.every_s
 
     def save(self, snapshot: Snapshot) -> None:
         self._last_save = time.monotonic()
         self.store.save(self.job, snapshot)
+        if stop_requested():
+            raise KeyboardInterrupt("the run was stopped; this job saved its state")
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

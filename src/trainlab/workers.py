@@ -24,6 +24,7 @@ own generators; torch's global one (module initialisers) only inside
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -34,6 +35,19 @@ from trainlab.device import CpuPlan, core_limit, cpu_plan, use_threads
 T = TypeVar("T")
 
 
+_WORKER = threading.local()
+"""Per worker thread: ``stop``, the event of the pool it belongs to (see :func:`stop_requested`)."""
+
+
+def stop_requested() -> bool:
+    """Whether the pool running this task was told to stop (Ctrl-C or SIGTERM reached the thread that
+    waits for it). Signals reach only the main thread, and a pool waits for its running tasks before
+    it can raise, so long tasks look here at their boundaries: a training job's snapshot slot does
+    (:class:`trainlab.resume.Slot`): it saves and stops at once. False outside a worker thread."""
+    stop = getattr(_WORKER, "stop", None)
+    return stop is not None and stop.is_set()
+
+
 def _map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int) -> list[T]:
     """``[fn(task) for task in tasks]`` on up to ``workers`` single-threaded worker threads."""
     tasks = list(tasks)
@@ -42,8 +56,18 @@ def _map_tasks(fn: Callable[[Any], T], tasks: Sequence[Any], workers: int) -> li
     with core_limit(1):
         if workers == 1:
             return [fn(task) for task in tasks]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trainlab-worker") as pool:
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trainlab-worker",
+                                  initializer=setattr, initargs=(_WORKER, "stop", stop))
+        try:
             return list(pool.map(fn, tasks))
+        except BaseException:
+            # Interrupted (or a task failed): tasks not started never start, running ones stop at
+            # their next snapshot boundary instead of training to their end.
+            stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_planned(fn: Callable[[Any], T], tasks: Sequence[Any], plan: CpuPlan) -> list[T]:

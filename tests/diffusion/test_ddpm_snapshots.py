@@ -29,9 +29,12 @@ def init(T: int, seed: int) -> NoiseModel:
     return NoiseModel(2, T, hidden=16, depth=1)
 
 
+RECIPE = {"warmup_steps": 15, "ema_decay": 0.9}  # warm-up across a boundary; the EMA must resume too
+
+
 def train_solo(slot, model: NoiseModel, gen: torch.Generator, labels=None):
     return train_ddpm(model, make_scheduler("linear", model.T), points(0), steps=STEPS, batch_size=64, lr=1e-2,
-                      generator=gen, check_every=CHECK, progress=False, labels=labels, snapshot=slot)
+                      generator=gen, check_every=CHECK, progress=False, labels=labels, snapshot=slot, **RECIPE)
 
 
 def stopped_after(k: int, folder, monkeypatch, train, *fresh):
@@ -104,7 +107,7 @@ def stack_members(poisoned: int | None = None) -> list[StackMember]:
 
 def train_stack(slot, members):
     return train_ddpm_stack(members, steps=STEPS, batch_size=64, lr=1e-2, check_every=CHECK, progress=False,
-                            snapshot=slot)
+                            snapshot=slot, **RECIPE)
 
 
 @pytest.mark.parametrize("poisoned", [None, 1])

@@ -36,16 +36,21 @@ def assert_same_weights(a, b, **tol):
         torch.testing.assert_close(p, q, **tol)
 
 
-def test_every_stacked_model_equals_its_solo_run_step_by_step():
+# the old recipe (cosine decay only), and warm-up + cosine decay with the EMA's weights at the end
+RECIPES = [{}, {"warmup_steps": 10, "ema_decay": 0.9}]
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_stacked_model_equals_its_solo_run_step_by_step(recipe):
     members, solos = [], []
     for kind, T, seed, n in PLAN:
         model, sch = build(kind, T, seed)
         members.append(StackMember(copy.deepcopy(model), sch, data(seed, n), torch.Generator().manual_seed(seed)))
         solos.append((model, sch, data(seed, n), torch.Generator().manual_seed(seed)))
-    results = train_ddpm_stack(members, steps=40, batch_size=64, lr=1e-2, check_every=7, progress=False)
+    results = train_ddpm_stack(members, steps=40, batch_size=64, lr=1e-2, check_every=7, progress=False, **recipe)
     for member, result, (model, sch, X, gen) in zip(members, results, solos):
         alone = train_ddpm(model, sch, X, steps=40, batch_size=64, lr=1e-2, generator=gen, check_every=7,
-                           progress=False)
+                           progress=False, **recipe)
         assert result.status == alone.status == "done"
         # the loss of every step (each depends on every earlier update), then the weights
         torch.testing.assert_close(losses(result), losses(alone),
@@ -87,8 +92,9 @@ def poison(model: torch.nn.Module, X: torch.Tensor, how: str) -> torch.Tensor:
     return X * 1e30
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
 @pytest.mark.parametrize("how", ["overflow", "nan_point", "weights"])
-def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouched(how):
+def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouched(how, recipe):
     plan = PLAN[:3]
     members, solos = [], []
     for i, (kind, T, seed, n) in enumerate(plan):
@@ -96,10 +102,10 @@ def test_a_diverging_model_stops_as_it_would_alone_and_leaves_the_others_untouch
         X = poison(model, data(seed, n), how) if i == 1 else data(seed, n)  # model 1: NaN loss
         members.append(StackMember(copy.deepcopy(model), sch, X, torch.Generator().manual_seed(seed)))
         solos.append((model, sch, X, torch.Generator().manual_seed(seed)))
-    results = train_ddpm_stack(members, steps=30, batch_size=64, lr=1e-2, check_every=10, progress=False)
+    results = train_ddpm_stack(members, steps=30, batch_size=64, lr=1e-2, check_every=10, progress=False, **recipe)
     for member, result, (model, sch, X, gen) in zip(members, results, solos):
         alone = train_ddpm(model, sch, X, steps=30, batch_size=64, lr=1e-2, generator=gen, check_every=10,
-                           progress=False)
+                           progress=False, **recipe)
         assert result.status == alone.status
         assert len(result.history) == len(alone.history)
         torch.testing.assert_close(losses(result), losses(alone),

@@ -61,6 +61,10 @@ class ConditionalSettings:
     """Training batch size."""
     lr: float = 1e-3
     """Adam learning rate (cosine-decayed to 0)."""
+    warmup_steps: int = 0
+    """Steps of linear learning-rate warm-up before the cosine decay."""
+    ema_decay: float = 0.0
+    """Decay of the weights' exponential moving average used for sampling; 0 samples the trained weights."""
     label_dropout: float = 0.1
     """Probability of training a row with the unconditional label."""
     seed: int = 0
@@ -88,6 +92,7 @@ def fit_conditional_model(settings: ConditionalSettings, X: Any, y: Any, n_class
         torch.as_tensor(X).to(device), torch.as_tensor(y).to(device), n_classes=n_classes,
         arch=settings.arch, T=settings.T, schedule=settings.schedule, beta_low=settings.beta_low,
         beta_high=settings.beta_high, steps=settings.train_steps, batch_size=settings.batch_size, lr=settings.lr,
+        warmup_steps=settings.warmup_steps, ema_decay=settings.ema_decay,
         label_dropout=settings.label_dropout, generator=torch_generator(settings.seed, device),
         model_kwargs=settings.model_kwargs(), snapshot=snapshot,
     )
@@ -122,6 +127,7 @@ def fit_conditional_models(settings: ConditionalSettings, data: Sequence[tuple[A
     def one_stack(j: int, alone: bool) -> list[Any]:
         return train_ddpm_stack([members[i] for i in stacks[j]], steps=settings.train_steps,
                                 batch_size=settings.batch_size, lr=settings.lr,
+                                warmup_steps=settings.warmup_steps, ema_decay=settings.ema_decay,
                                 label_dropout=settings.label_dropout, progress=alone,
                                 snapshot=slots(f"stack{j}") if slots is not None else None)
 

@@ -24,6 +24,7 @@ from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
 from trainlab.train.result import TrainResult, training_flops
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
+from trainlab.train.warmup_ema import WeightEMA, warmup_cosine
 
 ARCHS = ("default", "study")
 
@@ -159,6 +160,8 @@ def train_ddpm(
     label_dropout: float = 0.1,
     weight_decay: float = 0.0,
     lr_decay: bool = True,
+    warmup_steps: int = 0,
+    ema_decay: float = 0.0,
     check_every: int = 100,
     on_step: Callable[[int], None] | None = None,
     snapshot: SnapshotSlot | None = None,
@@ -168,8 +171,12 @@ def train_ddpm(
     ``X`` ``(N, d)`` lives on the model's device; each batch is an index slice of a
     seeded permutation (a new one per pass), ``t`` uniform on ``{0..T-1}``.  With
     ``labels`` (``(N,)`` ints, model has ``n_classes``), each label is replaced by the
-    unconditional label ``n_classes`` with probability ``label_dropout``.  Adam with
-    cosine decay of ``lr`` to 0 when ``lr_decay``.  All randomness comes from ``generator``:
+    unconditional label ``n_classes`` with probability ``label_dropout``.  Adam with a linear
+    warm-up of ``lr`` over ``warmup_steps``, then cosine decay to 0 when ``lr_decay``
+    (:func:`~trainlab.train.warmup_ema.warmup_cosine`).  With ``ema_decay`` > 0 an exponential
+    moving average of the weights (:class:`~trainlab.train.warmup_ema.WeightEMA`) is kept and
+    the trained model ends with the average's weights, the ones to sample with.
+    All randomness comes from ``generator``:
     on the model's device it costs no host-to-device copy per step (on the CPU, three).
 
     Losses stay on the device and are checked for NaN/Inf every ``check_every`` steps;
@@ -183,7 +190,7 @@ def train_ddpm(
     slot's last boundary (a finished job returns its result at once, its weights loaded) and
     saves there when the slot says it is due. The boundaries are the NaN checks, every
     ``check_every`` steps: the state saved there is known to be finite. A snapshot holds the
-    model, Adam, the cosine decay, ``generator`` (and the global RNGs), the pass's permutation
+    model, Adam, the learning-rate schedule, the EMA, ``generator`` (and the global RNGs), the pass's permutation
     and position in it, and the losses so far; ``on_step``'s own state is the caller's to keep.
     """
     if steps < 1 or batch_size < 1:
@@ -199,8 +206,11 @@ def train_ddpm(
     gen_dev = generator.device if generator is not None else device
     batch_size = min(batch_size, n)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if lr_decay else None
-    modules = {"model": model, "optimizer": opt, **({"lr_schedule": sched} if sched is not None else {})}
+    sched = warmup_cosine(opt, steps, warmup_steps, lr_decay) if lr_decay or warmup_steps > 0 else None
+    weights = dict(model.named_parameters())
+    ema = WeightEMA(weights, ema_decay) if ema_decay > 0 else None
+    modules = {"model": model, "optimizer": opt, **({"lr_schedule": sched} if sched is not None else {}),
+               **({"ema": ema} if ema is not None else {})}
     generators = (generator,) if generator is not None else ()
     losses = torch.empty(steps, device=device)
     status, done = "done", steps
@@ -243,6 +253,8 @@ def train_ddpm(
             opt.step()
             if sched is not None:
                 sched.step()
+            if ema is not None:
+                ema.update(weights)
             losses[step] = loss.detach()
             if on_step is not None:
                 on_step(step + 1)
@@ -255,6 +267,8 @@ def train_ddpm(
                 if snapshot is not None and step + 1 < steps and snapshot.due():
                     save(False, window, seconds_before + time.perf_counter() - start)
     model.eval()
+    if ema is not None:
+        ema.copy_to(weights)  # the finished snapshot below then holds the averaged weights
     result = _ddpm_result(status, seconds_before, losses[:done], start)
     if snapshot is not None:
         save(True, losses[:done], result.seconds)

@@ -49,6 +49,8 @@ def fit_conditional(
     steps: int = 3000,
     batch_size: int = 512,
     lr: float = 1e-3,
+    warmup_steps: int = 0,
+    ema_decay: float = 0.0,
     label_dropout: float = 0.1,
     generator: torch.Generator | None = None,
     progress: bool = True,
@@ -63,7 +65,8 @@ def fit_conditional(
     scheduler = make_scheduler(schedule, T, beta_low, beta_high)
     model = make_conditional_model(arch, X.shape[1], T, n_classes, **(model_kwargs or {})).to(X.device)
     result = train_ddpm(
-        model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, generator=generator,
+        model, scheduler, X, steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
+        ema_decay=ema_decay, generator=generator,
         progress=progress, labels=y, label_dropout=label_dropout, snapshot=snapshot,
     )
     return model, scheduler, result

@@ -60,6 +60,10 @@ class Protocol:
     """Training batch size."""
     lr: float = 3e-3
     """Adam learning rate (cosine-decayed to 0); at 1e-3 the two rings of circles blur into one."""
+    warmup_steps: int = 0
+    """Steps of linear learning-rate warm-up before the cosine decay."""
+    ema_decay: float = 0.0
+    """Decay of the weights' exponential moving average used for sampling; 0 samples the trained weights."""
     n_samples: int = 4000
     """Samples generated per model for the metrics."""
     emd_k: int = 5
@@ -171,7 +175,8 @@ def fit_and_score(protocol: Protocol, scheduler: NoiseScheduler, train: torch.Te
     model = new_noise_model(protocol, train.shape[1], scheduler.T, seed, train.device)
     gen = torch_generator(seed, train.device)  # draws on the device: no copy per step (module doc)
     result = train_ddpm(model, scheduler, train, steps=protocol.train_steps, batch_size=protocol.batch_size,
-                        lr=protocol.lr, generator=gen, snapshot=slots(job) if slots is not None else None)
+                        lr=protocol.lr, warmup_steps=protocol.warmup_steps, ema_decay=protocol.ema_decay,
+                        generator=gen, snapshot=slots(job) if slots is not None else None)
 
     def sample_and_score() -> list[tuple[dict[str, Any], np.ndarray]]:
         start = time.perf_counter()
@@ -210,7 +215,8 @@ def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: S
     members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed, spec.train.device))
                for model, spec in zip(models, specs)]
     results = train_ddpm_stack(members, steps=protocol.train_steps, batch_size=protocol.batch_size, lr=protocol.lr,
-                               progress=progress, snapshot=slots(job) if slots is not None else None)
+                               warmup_steps=protocol.warmup_steps, ema_decay=protocol.ema_decay, progress=progress,
+                               snapshot=slots(job) if slots is not None else None)
 
     def sample_and_score() -> list[tuple[dict[str, Any], np.ndarray]]:
         start = time.perf_counter()

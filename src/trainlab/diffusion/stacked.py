@@ -42,6 +42,7 @@ from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.train.result import StackResult, training_flops
 from trainlab.train.snapshots import SnapshotSlot, pack, restore_rng, rng_states, unpack
+from trainlab.train.warmup_ema import WeightEMA, warmup_cosine
 
 
 @dataclass
@@ -107,6 +108,8 @@ def train_ddpm_stack(
     label_dropout: float = 0.1,
     weight_decay: float = 0.0,
     lr_decay: bool = True,
+    warmup_steps: int = 0,
+    ema_decay: float = 0.0,
     check_every: int = 100,
     progress: bool = True,
     snapshot: SnapshotSlot | None = None,
@@ -126,7 +129,7 @@ def train_ddpm_stack(
     with every member's weights and generator as training left them. One slot for the whole
     stack, not one per member: the members share one optimizer and step together, so no
     member can stop or continue without the others. A snapshot holds the stacked weights,
-    Adam, the cosine decay, every member's generator, permutation and position, which members
+    Adam, the learning-rate schedule, the EMA, every member's generator, permutation and position, which members
     stopped (and their weights at that check), and the losses so far; a finished one holds
     only what the results need: the members' weights, generators and losses.
     """
@@ -158,7 +161,9 @@ def train_ddpm_stack(
     params, buffers, one = _stacked_forward(models)
     forward = vmap(one, in_dims=(0, 0, 0, 0, 0 if conditional else None))
     opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if lr_decay else None
+    sched = warmup_cosine(opt, steps, warmup_steps, lr_decay) if lr_decay or warmup_steps > 0 else None
+    ema = WeightEMA(params, ema_decay) if ema_decay > 0 else None
+    final = ema.shadow if ema is not None else params  # the weights each member ends with
 
     idx = torch.zeros(M, b, dtype=torch.long, device=device)
     t = torch.zeros(M, b, dtype=torch.long, device=device)
@@ -187,6 +192,8 @@ def train_ddpm_stack(
         opt.load_state_dict(state["optimizer"])
         if sched is not None:
             sched.load_state_dict(state["lr_schedule"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         for k, weights in state["stopped"].items():
             models[int(k)].load_state_dict(weights)
         perms = [p.to(device) if p is not None else None for p in state["perms"]]
@@ -200,6 +207,7 @@ def train_ddpm_stack(
         else:
             snapshot.save(pack(params=params, optimizer=opt.state_dict(), perms=perms, pos=pos,
                                lr_schedule=sched.state_dict() if sched is not None else None,
+                               ema=ema.state_dict() if ema is not None else None,
                                stopped={str(k): models[k].state_dict() for k in range(M) if not alive[k]}, **common))
 
     params_count = sum(p.numel() for model in models for p in model.parameters())
@@ -233,6 +241,8 @@ def train_ddpm_stack(
             opt.step()
             if sched is not None:
                 sched.step()
+            if ema is not None:
+                ema.update(params)
             losses[step] = loss.detach()
             if (step + 1) % check_every == 0 or step + 1 == steps:
                 bad = ~torch.isfinite(losses[: step + 1])
@@ -240,7 +250,7 @@ def train_ddpm_stack(
                     done[k] = int(bad[:, k].nonzero()[0, 0])
                     alive[k] = False
                     alive_mask[k] = False
-                    _write_back(models[k], params, k)  # its weights at the check that stopped it
+                    _write_back(models[k], final, k)  # its weights at the check that stopped it
                 if not any(alive):
                     break
                 if snapshot is not None and step + 1 < steps and snapshot.due():
@@ -249,7 +259,7 @@ def train_ddpm_stack(
     seconds = seconds_before + time.perf_counter() - start  # after the copy to the CPU waited for the device
     for k, model in enumerate(models):
         if alive[k]:
-            _write_back(model, params, k)
+            _write_back(model, final, k)
     if snapshot is not None:
         save(True, kept, seconds)
     return _stack_results(models, alive, done, kept, seconds)

@@ -76,11 +76,18 @@ class ToyProtocolConfig(ToySetsConfig, Protocol):
         for name in ("hidden", "train_steps", "batch_size", "emd_k", "emd_n", "ratio_n"):
             positive(name, getattr(self, name))
         check_lr("adam", self.lr)
+        check_recipe(self.warmup_steps, self.ema_decay)
         check(0 < self.heldout < self.n_points, "heldout must be between 0 and n_points")
         check(self.emd_k * self.emd_n <= min(self.heldout, self.n_samples),
               "emd_k * emd_n must be <= heldout and n_samples; lower emd_n")
         check(self.ratio_n <= min(self.heldout, self.n_points - self.heldout, self.n_samples),
               "ratio_n must be <= heldout, the training split and n_samples; lower ratio_n")
+
+
+def check_recipe(warmup_steps: int, ema_decay: float) -> None:
+    """Refuse a warm-up or EMA decay the trainers cannot use."""
+    check(warmup_steps >= 0, f"warmup_steps must be >= 0 (got {warmup_steps})")
+    check(0 <= ema_decay < 1, f"ema_decay must be in [0, 1); 0 turns the EMA off (got {ema_decay})")
 
 
 def point_sets(cfg: ToyProtocolConfig) -> list[tuple[str, np.ndarray]]:
@@ -116,6 +123,7 @@ class ConditionalDDPMConfig(ToySetsConfig, ConditionalSettings):
         for name in ("hidden", "depth", "T", "train_steps", "batch_size", "mlp_max_iter"):
             positive(name, getattr(self, name))
         check_lr("adam", self.lr)
+        check_recipe(self.warmup_steps, self.ema_decay)
         check(0 < self.beta_low <= self.beta_high < 1, "need 0 < beta_low <= beta_high < 1")
         check(0 <= self.label_dropout < 1, "label_dropout must be in [0, 1)")
 

@@ -8,9 +8,10 @@ noise schedule (linear betas 0.001 -> 0.02, T = 100), each as it is meant to be 
 - the reference is tanelp/tiny-diffusion's training loop: a ``TensorDataset`` and a
   shuffling ``DataLoader`` at batch 32, AdamW at its learning rate 1e-3 (no decay),
   ``clip_grad_norm_(1.0)`` and a ``loss.item()`` per step for its progress bar;
-- trainlab is ``train_ddpm`` as ``ddpm-steps`` runs it by default: batch 512, Adam at
-  3e-3 with cosine decay over 3000 steps, data on the device, threads chosen by
-  ``device.cpu_plan``.
+- trainlab is ``train_ddpm`` with ``ddpm-steps``' default recipe (its config's batch size,
+  learning rate, warm-up and weight EMA, the cosine decay ending at the budget given), data
+  on the device, threads chosen by ``device.cpu_plan``; the weights it returns (the EMA's)
+  are the ones sampled.
 
 Quality is the EMD ratio of 2000 samples (exact EMD to 2000 held-out points over the
 EMD of 2000 training points to the same held-out points, 3 draws; 1 is the sampling-noise
@@ -18,15 +19,15 @@ floor); the time is training wall time (scoring excluded). The reference has no
 learning-rate schedule, so it is scored every ``--reference-every`` steps of one long run
 and its best checkpoint counts. trainlab decays its learning rate to 0 over the steps it
 is given, so a user who wants a model sooner asks for fewer steps: it is trained once
-per budget in ``--budgets``, each run scored at its end (the longest is also scored on
-the way, for the curve). Reported: the reference's best ratio and when it got there; the
-shortest trainlab run at least as good (``time_to_quality_speedup`` is the first time over
-the second's training time), the shortest that reached a ratio of 1.3, when trainlab first reached a ratio of 1.3, and (``emd_5x1000_s``)
-the time of the study's five EMD splits at 1000 points each.
+per budget in ``--budgets``, each run scored at its end with the weights it returns.
+Reported: the reference's best ratio and when it got there; the shortest trainlab run at
+least as good (``time_to_quality_speedup`` is the first time over the second's training
+time), the shortest that reached a ratio of 1.3, and (``emd_5x1000_s``) the time of the
+study's five EMD splits at 1000 points each.
 
-    python bench/ddpm_toy.py [--reference-steps 15000] [--budgets 250,500,1000,1500,2000,3000] [--threads 1]
+    python bench/ddpm_toy.py [--reference-steps 15000] [--budgets 100,150,200,300,400,600,1000] [--threads 1]
 
-About 4 minutes on an idle 2-core machine, most of it the reference and the scoring.
+About 3 minutes on an idle 2-core machine, most of it the reference and the scoring.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ from trainlab.device import claim_cores
 from trainlab.diffusion.ddpm import make_noise_model, sample, train_ddpm
 from trainlab.diffusion.metrics import emd_ratio, emd_splits
 from trainlab.diffusion.schedules import make_scheduler
+from trainlab.experiments import ddpm_steps
+
+
+def ratio_of(model, scheduler, held: np.ndarray, train: np.ndarray, seed: int) -> float:
+    """EMD ratio of 2000 samples of ``model`` (see the module doc)."""
+    samples = sample(model, scheduler, 2000, generator=torch.Generator().manual_seed(seed))
+    return emd_ratio(samples.numpy(), held, train, n=2000, seed=seed)[0]
 
 
 class Checkpoints:
@@ -71,8 +79,7 @@ class Checkpoints:
         if step % self.every:
             return
         now = time.perf_counter()
-        samples = sample(self.model, self.scheduler, 2000, generator=torch.Generator().manual_seed(self.seed))
-        ratio = emd_ratio(samples.numpy(), self.held, self.train, n=2000, seed=self.seed)[0]
+        ratio = ratio_of(self.model, self.scheduler, self.held, self.train, self.seed)
         self.model.train()
         self.points.append((step, now - self.start - self.paused, ratio))
         self.paused += time.perf_counter() - now
@@ -111,10 +118,8 @@ def main() -> None:
     parser.add_argument("--reference-steps", type=int, default=15000,
                         help="reference steps at batch 32 (60 passes over the 8000 points)")
     parser.add_argument("--reference-every", type=int, default=1500)
-    parser.add_argument("--budgets", default="250,500,1000,1500,2000,3000",
-                        help="trainlab runs, each this many steps at batch 512 with its own cosine decay "
-                             "(3000: ddpm-steps' default)")
-    parser.add_argument("--every", type=int, default=250, help="checkpoints inside the longest trainlab run")
+    parser.add_argument("--budgets", default="100,150,200,300,400,600,1000",
+                        help="trainlab runs, each this many steps of ddpm-steps' recipe with its own cosine decay")
     parser.add_argument("--target", type=float, default=1.3)
     parser.add_argument("--threads", type=int, default=0,
                         help="cores both ways may use (0: all; use 1 on a busy machine, where two threads spin-wait)")
@@ -138,43 +143,45 @@ def main() -> None:
     train_ddpm(copy.deepcopy(init), scheduler, train, steps=5, batch_size=512, progress=False)
 
     budgets = sorted(int(b) for b in args.budgets.split(","))
-    runs, models, finals = {}, {}, []
-    for way, steps in [("reference", args.reference_steps)] + [("trainlab", b) for b in budgets]:
+    recipe = ddpm_steps.Config()
+    print(f"trainlab's recipe: batch {recipe.batch_size}, lr {recipe.lr:g}, warm-up {recipe.warmup_steps} steps, "
+          f"EMA decay {recipe.ema_decay:g}", flush=True)
+    model = copy.deepcopy(init)
+    reference = Checkpoints(model, scheduler, held, train_np, args.reference_every, args.seed)
+    torch.manual_seed(args.seed + 1)
+    reference.begin()
+    reference_train(model, scheduler, train, args.reference_steps, args.seed, reference)
+    print(f"\nreference, {args.reference_steps} steps: step, training seconds, EMD ratio "
+          f"(load {os.getloadavg()[0]:.1f})")
+    for step, seconds, ratio in reference.points:
+        print(f"  {step:6d} {seconds:8.2f} s  {ratio:.3f}")
+    finals = []
+    for steps in budgets:
         model = copy.deepcopy(init)
-        every = {"reference": args.reference_every}.get(way, args.every if steps == budgets[-1] else steps)
-        points = Checkpoints(model, scheduler, held, train_np, every, args.seed)
         torch.manual_seed(args.seed + 1)
-        points.begin()
-        if way == "reference":
-            reference_train(model, scheduler, train, steps, args.seed, points)
-        else:
-            train_ddpm(model, scheduler, train, steps=steps, batch_size=512, lr=3e-3,
-                       generator=torch.Generator().manual_seed(args.seed), progress=False, on_step=points)
-            finals.append(points.points[-1])
-        if way == "reference" or steps == budgets[-1]:
-            runs[way], models[way] = points.points, model
-            print(f"\n{way}, {steps} steps: step, training seconds, EMD ratio (load {os.getloadavg()[0]:.1f})")
-            for step, seconds, ratio in points.points:
-                print(f"  {step:6d} {seconds:8.2f} s  {ratio:.3f}")
-    print("\ntrainlab runs of each budget, each decayed to the end: steps, training seconds, final EMD ratio")
+        result = train_ddpm(model, scheduler, train, steps=steps, batch_size=recipe.batch_size, lr=recipe.lr,
+                            warmup_steps=recipe.warmup_steps, ema_decay=recipe.ema_decay,
+                            generator=torch.Generator().manual_seed(args.seed), progress=False)
+        # the weights train_ddpm returned (the EMA's), scored as the reference's checkpoints are
+        finals.append((steps, result.seconds, ratio_of(model, scheduler, held, train_np, args.seed)))
+    print(f"\ntrainlab runs of each budget, each decayed to the end: steps, training seconds, final EMD ratio "
+          f"(load {os.getloadavg()[0]:.1f})")
     for step, seconds, ratio in finals:
         print(f"  {step:6d} {seconds:8.2f} s  {ratio:.3f}")
 
     # what the study could not afford: its five EMD splits, here of 1000 points each
-    gen = sample(models["trainlab"], scheduler, 5000, generator=torch.Generator().manual_seed(1)).numpy()
+    gen = sample(model, scheduler, 5000, generator=torch.Generator().manual_seed(1)).numpy()
     start = time.perf_counter()
     emd_splits(gen, held, k=5, n=1000, seed=args.seed)
     emd_s = time.perf_counter() - start
 
-    ref_best = min(r for _, _, r in runs["reference"])
-    ref_s = first_time(runs["reference"], ref_best)
+    ref_best = min(r for _, _, r in reference.points)
+    ref_s = first_time(reference.points, ref_best)
     ours_s = first_time(finals, ref_best)  # the shortest trainlab run that is at least as good
     ours_target = first_time(finals, args.target)
     ours_best = min(r for _, _, r in finals)
-    in_run = first_time(runs["trainlab"], ref_best)
     print(f"\nreference: best EMD ratio {ref_best:.3f} after {ref_s:.1f} s of training; the shortest trainlab run "
-          f"as good took {ours_s:.1f} s ({ref_s / ours_s:.1f}x sooner; inside the {budgets[-1]}-step run the first "
-          f"checkpoint as good came after {in_run:.1f} s), the shortest to {args.target} {ours_target:.1f} s; "
+          f"as good took {ours_s:.1f} s ({ref_s / ours_s:.1f}x sooner), the shortest to {args.target} {ours_target:.1f} s; "
           f"trainlab's best {ours_best:.3f}; load average {os.getloadavg()[0]:.1f} at end")
     print(f"RESULT time_to_quality_speedup={ref_s / ours_s:.1f} trainlab_s_to_{args.target:g}={ours_target:.1f} "
           f"reference_best_ratio={ref_best:.3f} reference_s_to_best={ref_s:.1f} trainlab_best_ratio={ours_best:.3f} "

@@ -26,7 +26,8 @@ row goes to ``--csv`` as soon as its recipe is scored, and rows already there (o
 earlier run, or of ``bench/ddpm_recipe_curves.py`` with the same settings) are not trained
 again: on a busy machine the recipes can run one at a time, ``--ways old`` then ``--ways
 new``; the report comes from the CSV. ``old_s`` and ``new_s`` add the wall times of the
-runs that trained each recipe's rows.
+runs that trained each recipe's rows. ``--new`` names a candidate recipe that is not the
+default (while the defaults are the old recipe, ``new`` without it is the old one again).
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--datasets", default=",".join(TOY_DATASETS))
+    parser.add_argument("--new", default="", help="the new recipe as key=value,... over ddpm-steps' defaults "
+                        "(e.g. train_steps=1000,warmup_steps=100,ema_decay=0.995): a candidate not yet the default")
     parser.add_argument("--ways", default="old,new", help="recipes to train (the seeds --csv lacks)")
     parser.add_argument("--csv", type=Path, default=Path("ddpm_quality_rows.csv"),
                         help="where the rows go; rows it holds already are not trained again")
@@ -117,6 +120,9 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     datasets = args.datasets.split(",")
     new = {k: getattr(ddpm_steps.Config(), k) for k in OLD_RECIPE}
+    for item in filter(None, args.new.split(",")):
+        key, value = item.split("=")
+        new[key] = type(OLD_RECIPE[key])(float(value))
     print(f"torch {torch.__version__}, {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.1f} at start\n"
           f"old recipe {OLD_RECIPE}\nnew recipe {new}\n{len(datasets)} data sets x {len(seeds)} seeds, T=100 linear",
           flush=True)

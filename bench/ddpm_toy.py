@@ -25,9 +25,9 @@ least as good (``time_to_quality_speedup`` is the first time over the second's t
 time), the shortest that reached a ratio of 1.3, and (``emd_5x1000_s``) the time of the
 study's five EMD splits at 1000 points each.
 
-    python bench/ddpm_toy.py [--reference-steps 15000] [--budgets 100,150,200,300,400,600,1000] [--threads 1]
+    python bench/ddpm_toy.py [--reference-steps 15000] [--budgets 250,500,1000,1500,2000,3000] [--threads 1]
 
-About 3 minutes on an idle 2-core machine, most of it the reference and the scoring.
+About 4 minutes on an idle 2-core machine, most of it the reference and the scoring.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--reference-steps", type=int, default=15000,
                         help="reference steps at batch 32 (60 passes over the 8000 points)")
     parser.add_argument("--reference-every", type=int, default=1500)
-    parser.add_argument("--budgets", default="100,150,200,300,400,600,1000",
+    parser.add_argument("--budgets", default="250,500,1000,1500,2000,3000",
                         help="trainlab runs, each this many steps of ddpm-steps' recipe with its own cosine decay")
     parser.add_argument("--target", type=float, default=1.3)
     parser.add_argument("--threads", type=int, default=0,

@@ -56,7 +56,8 @@ class Protocol:
     """Width of the default residual MLP (ignored by arch=study)."""
     train_steps: int = 3000
     """Optimizer steps per model. 1000 (3x fewer FLOPs) loses quality at T=100 whatever the recipe
-    (bench/ddpm_quality.py, 3 seeds: circles' EMD ratio 0.97 +- 0.16 -> 1.42, NLL 0.41 -> 0.98 nats)."""
+    (bench/ddpm_quality.py, 3 seeds: circles' EMD ratio 0.97 +- 0.16 -> 1.42, NLL 0.41 -> 0.98 nats; at those
+    FLOPs batch 256 x 2000 steps or lr 6e-3 still give 0.80 / 0.89: bench/ddpm_recipe_curves.csv)."""
     batch_size: int = 512
     """Training batch size."""
     lr: float = 3e-3

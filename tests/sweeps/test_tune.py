@@ -9,8 +9,13 @@ take no time.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +33,7 @@ from trainlab.sweeps.tuning import run_tune  # noqa: E402
 
 PROBE = '''
 """A test probe for tuning: val_loss = (x - 2)^2 + 1/epoch, reported every epoch."""
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,12 +55,16 @@ class Config(BaseConfig):
     """File that gets one line per trial start."""
     stop_file: str = ""
     """When this file exists, the trial deletes it and raises KeyboardInterrupt (a one-shot Ctrl-C)."""
+    gate: str = ""
+    """When set, a trial that finds two or more lines in the ledger waits until this file exists."""
 
 
 def run(cfg, out):
     if cfg.ledger:
         with open(cfg.ledger, "a") as fh:
             fh.write(f"{cfg.x!r}\\n")
+    while cfg.gate and len(Path(cfg.ledger).read_text().split()) > 2 and not Path(cfg.gate).exists():
+        time.sleep(0.01)
     if cfg.stop_file and Path(cfg.stop_file).exists():
         Path(cfg.stop_file).unlink()
         raise KeyboardInterrupt
@@ -150,6 +160,45 @@ def test_ctrl_c_then_resume_continues_the_same_study_without_repeating_trials(pr
     assert states == {"COMPLETE": 5, "FAIL": 2}  # the interrupted and the stale trial
     started = ledger.read_text().split()
     assert len(started) == 6 and len(set(started)) == 6  # no point was proposed twice
+    assert info(path)["status"] == "done"
+
+
+def test_kill_9_after_two_trials_then_resume_continues_the_study(probe, tmp_path):
+    """``trainlab tune`` in another process, killed with SIGKILL while its third trial runs."""
+    ledger, gate, out = tmp_path / "ledger.txt", tmp_path / "gate", tmp_path / "out"
+    items = ["x=uniform(-5,5)", "epochs=2", f"ledger={ledger}", f"gate={gate}"]
+    code = ("import sys, trainlab.experiments as e; e.__path__.append(sys.argv[1]); "
+            "from trainlab.cli import main; main(sys.argv[2:])")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(trainlab.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(probe), "tune", "tune-probe", *items, "--trials", "5",
+                             "--metric", "val_loss", "--mode", "min", "--pruner", "none", "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (ledger.exists() and len(ledger.read_text().split()) == 3):  # trials 0 and 1 ended, 2 waits
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the tune did not reach its third trial in 60 s: {proc.communicate()[1]}")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    (path,) = (out / "tune-probe-tune").iterdir()
+    assert info(path)["status"] == "running"  # what the kill left
+    assert [r["trial"] for r in read_jsonl(path / "trials.jsonl")] == [0, 1]
+    assert Counter(t.state.name for t in study(path).trials) == {"COMPLETE": 2, "RUNNING": 1}
+
+    gate.touch()
+    assert cli(["tune", "tune-probe", "--resume", str(path), "--trials", "5", "--metric", "val_loss",
+                "--pruner", "none"]) == 0
+    records = read_jsonl(path / "trials.jsonl")
+    trials = study(path).trials
+    assert [r["trial"] for r in records] == [0, 1, 3, 4, 5]  # trial 2 died with the process
+    assert Counter(t.state.name for t in trials) == {"COMPLETE": 5, "FAIL": 1}
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert [t.number for t in complete] == [r["trial"] for r in records]
+    assert [t.params for t in complete] == [r["params"] for r in records]
+    assert len({r["params"]["x"] for r in records}) == 5  # no ended trial's point ran again
     assert info(path)["status"] == "done"
 
 

@@ -52,6 +52,7 @@ def run_ray_tune(exp: Experiment, spec: dict[str, Any], fixed: Sequence[str], pa
     ray = require_ray()
     import optuna
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
@@ -75,6 +76,10 @@ def run_ray_tune(exp: Experiment, spec: dict[str, Any], fixed: Sequence[str], pa
         proposing after the time limit, reports each epoch at its step, and tells the study the
         trial's trainlab outcome (done, pruned, failed or diverged)."""
 
+        def save(self, checkpoint_path: str) -> None:
+            """Nothing to save: the study is study.db, and a resumed tune continues it there
+            (Tune's experiment restore, which would pickle this searcher, is not used)."""
+
         def suggest(self, trial_id: str) -> dict | str | None:
             if deadline is not None and time.monotonic() > deadline:
                 return Searcher.FINISHED
@@ -92,9 +97,12 @@ def run_ray_tune(exp: Experiment, spec: dict[str, Any], fixed: Sequence[str], pa
             ot_trial = self._ot_trials[trial_id]
             record = json.loads(result[RESULT_KEY]) if result and RESULT_KEY in result else None
             status = record["status"] if record else "pruned" if trial_id in stopped else "interrupted"
+            if result and RESULT_KEY not in result and metric in result:
+                self.on_trial_result(trial_id, result)  # the epoch ASHA stopped at comes here, not to on_trial_result
             ot_trial.set_user_attr("status", status)
-            if record is not None:
-                ot_trial.set_user_attr("key", record["key"])
+            key = record["key"] if record else (result or {}).get("key")
+            if key:
+                ot_trial.set_user_attr("key", key)
             value = objective_value(record or {}, metric)
             state = (optuna.trial.TrialState.PRUNED if status == "pruned" else
                      optuna.trial.TrialState.COMPLETE if math.isfinite(value) else optuna.trial.TrialState.FAIL)
@@ -173,7 +181,7 @@ def run_ray_tune(exp: Experiment, spec: dict[str, Any], fixed: Sequence[str], pa
             tune_config=tune.TuneConfig(search_alg=search, scheduler=scheduler, num_samples=trials,
                                         max_concurrent_trials=workers),
             run_config=tune.RunConfig(name="tune", storage_path=str(path.resolve() / "ray"),
-                                      callbacks=[Recorder()], verbose=0),
+                                      callbacks=[Recorder(), JsonLoggerCallback()], verbose=0),
         )
         # Ctrl-C must reach this process as KeyboardInterrupt (the tune records it interrupted), and
         # Tune's banner goes to stderr: the CLI's stdout is reserved for its own lines.

@@ -8,6 +8,7 @@ take no time.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -49,6 +50,8 @@ QUICK = {}
 class Config(BaseConfig):
     x: float = 0.0
     """The searched value."""
+    y: float = 0.0
+    """A second searched value that does not matter (for the importances)."""
     epochs: int = 4
     """Reports per trial."""
     ledger: str = ""
@@ -120,6 +123,36 @@ def test_mnist_binary_tune_on_digits_finds_a_good_learning_rate(tmp_path):
     metrics = [r for r in best.metrics.to_dict("records")]
     trial = next(t for t in study(result.path).trials if t.user_attrs["key"] == best.path.name.split("-")[-1])
     assert trial.intermediate_values == {int(m["epoch"]): pytest.approx(m["val_acc"]) for m in metrics}
+
+
+def test_report_contents_agree_with_trials_jsonl_and_the_study(probe, tmp_path, monkeypatch):
+    monkeypatch.setattr(tuning, "make_pruner", lambda name: PruneTrialOne())
+    path = run_tune("tune-probe", ["x=uniform(0,4)", "y=uniform(0,1)", "epochs=5"], trials=5, metric="val_loss",
+                    mode="min", out=tmp_path)
+    records, s = read_jsonl(path / "trials.jsonl"), study(path)
+    with open(path / "tables" / "trials.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [int(r["trial"]) for r in table] == [r["trial"] for r in records] == [t.number for t in s.trials]
+    assert [r["status"] for r in table] == [r["status"] for r in records] == ["done", "pruned", "done", "done", "done"]
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["best_trial"] == s.best_trial.number and summary["val_loss"] == pytest.approx(s.best_value)
+    assert summary["test_from"] == "best trial"
+    assert summary["test_loss"] == next(r for r in records if r["trial"] == s.best_trial.number)["summary"]["test_loss"]
+    # Epochs: the pruned trial reached 2 of a full trial's 5.
+    assert (summary["epochs_run"], summary["epochs_saved"]) == (sum(r["epochs"] for r in records), 3)
+    assert summary["wall_s"] > 0 and "pruning saved 3 more" in (path / "report.md").read_text()
+    expected = optuna.importance.get_param_importances(s, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    with open(path / "tables" / "importances.csv", newline="") as fh:
+        found = {r["parameter"]: float(r["importance"]) for r in csv.DictReader(fh)}
+    assert found == pytest.approx({k: round(v, 4) for k, v in expected.items()}) and set(found) == {"x", "y"}
+
+
+def test_too_few_trials_for_importances_is_one_note(probe, tmp_path):
+    path = run_tune("tune-probe", ["x=uniform(0,4)", "y=uniform(0,1)", "epochs=1"], trials=2, metric="val_loss",
+                    mode="min", out=tmp_path)
+    assert not (path / "tables" / "importances.csv").exists()
+    report = (path / "report.md").read_text()
+    assert "Not computed: Optuna needs at least 3 finished trials to fit importances; this tune has 2." in report
 
 
 class PruneTrialOne(optuna.pruners.BasePruner):
@@ -215,6 +248,20 @@ def test_bad_spaces_end_in_one_line_with_exit_2(tmp_path, capsys, space, message
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "mnist-binary-tune").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--backend", "ray", "--pruner", "median"], "--pruner 'median' is not one of asha, none on the ray backend"),
+    (["--pruner", "asha"], "(--pruner asha runs on --backend ray)"),
+    (["--workers", "2"], "--backend ray"),
+    (["--gpus-per-trial", "1"], "--backend ray"),
+    (["--backend", "dask"], "--backend 'dask'"),
+])
+def test_bad_backend_options_end_in_one_line(tmp_path, capsys, options, message):
+    code = cli(["tune", "mnist-binary", "lr=uniform(0.001,0.01)", "--metric", "val_acc", *options, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not tmp_path.joinpath("mnist-binary-tune").exists()
 
 
 def test_a_test_metric_is_refused(tmp_path):

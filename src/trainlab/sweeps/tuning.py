@@ -8,6 +8,8 @@ writes::
         study.db          the Optuna study (SQLite): optuna-dashboard sqlite:///.../study.db opens it
         trials.jsonl      one record per ended trial (done, pruned, failed, diverged), appended at once
         trials/<experiment>/<stamp>-<key>/   each trial's own run folder (the one run path)
+        refit/<experiment>/<stamp>-<key>/    the best settings retrained on train + validation (--refit)
+        ray/              Ray Tune's own logs (--backend ray)
         tables/trials.csv, figures/history.png, report.md, report.html
 
 Optuna's TPE sampler (seeded from the config's seed) proposes each trial's values; the trial
@@ -184,8 +186,8 @@ def run_tune(
             tune_run = Run.create(Path(out), f"{name}-tune", tune_spec, device=None, title=f"Tune of {name}")
             atomic_write(tune_run.path / SPEC_FILE, json.dumps(spec, indent=2))
         path = tune_run.path
-    search = SearchPlan(exp, spec, fixed, params, pruner, seconds_limit, backend,
-                    dict(workers=workers, address=address, gpus_per_trial=gpus_per_trial, devices=[str(base.device)]))
+    ray_options = dict(workers=workers, address=address, gpus_per_trial=gpus_per_trial, devices=[str(base.device)])
+    search = SearchPlan(exp, spec, fixed, params, pruner, seconds_limit, backend, ray_options)
     with full_disk_is_one_line(path), hold(path, "the tune"):
         if resume is not None:
             update_info(path, status="running", error=None, **identity())

@@ -49,3 +49,20 @@ def test_ray_tune_prunes_with_asha_and_records_like_the_local_backend(tmp_path):
     # The same reader as the local backend's.
     assert result.best.summary["val_acc"] == pytest.approx(study.best_value)
     assert result.summary["pruned"] == sum(r["status"] == "pruned" for r in records)
+
+
+@pytest.mark.slow
+def test_ray_tune_trials_ask_for_a_gpu_where_ray_has_one(tmp_path, monkeypatch):
+    """A local Ray told it has one GPU (a logical resource: this machine may have none) schedules each
+    device=auto trial with one GPU, as the Ray sweep does; ``--gpus-per-trial`` would set the share."""
+    from ray import tune
+
+    asked = []
+    real_init, real_with_resources = ray.init, tune.with_resources
+    monkeypatch.setattr(ray, "init", lambda **kw: real_init(**kw, num_gpus=1))
+    monkeypatch.setattr(tune, "with_resources",
+                        lambda trainable, resources: asked.append(resources) or real_with_resources(trainable, resources))
+    result = trainlab.tune("mnist-binary", {"lr": "loguniform(1e-3,1e-1)"}, trials=1, metric="val_acc", quick=True,
+                           backend="ray", out=tmp_path, batch_sizes=[64], epochs=1)  # device left at auto
+    assert asked == [{"cpu": 1, "gpu": 1.0}]
+    assert [r["status"] for r in read_jsonl(result.path / "trials.jsonl")] == ["done"]

@@ -148,8 +148,10 @@ class NeuralNetwork:
         correct = int((logits.argmax(axis=1) == y).sum())
         grads = self.backward(acts + [np.exp(logp)], y)
         for W, b, (dW, db) in zip(self.weights, self.biases, grads):
-            W -= self.learning_rate * dW
-            b -= self.learning_rate * db
+            dW *= self.learning_rate  # in place: the same float32 product as lr * dW, without a temporary
+            db *= self.learning_rate
+            W -= dW
+            b -= db
         return loss, correct
 
     # -- training ------------------------------------------------------------
@@ -209,17 +211,20 @@ class NeuralNetwork:
         for epoch in epochs:
             tick = time.perf_counter()
             order = rng.permutation(n)
-            Xp, yp = X[order], y[order]  # one gather per epoch; batches are then views
             total_loss, total_correct = 0.0, 0
             for start in range(0, n, self.batch_size):
-                xb, yb = Xp[start : start + self.batch_size], yp[start : start + self.batch_size]
+                # A gather per batch, not one of the whole set per epoch: a fresh (n, d) copy each
+                # epoch page-faults its memory in (0.3-3 s for 48000 MNIST images, measured; a batch
+                # fits in cache and its buffer is reused), and the batches hold the same rows.
+                rows = order[start : start + self.batch_size]
+                xb, yb = X[rows], y[rows]
                 loss, correct = self.step(xb, yb)
                 total_loss += loss * len(yb)
                 total_correct += correct
             seconds += time.perf_counter() - tick
             record = {"epoch": epoch, "train_loss": total_loss / n, "train_acc": total_correct / n}
             if X_val is not None:
-                record.update(val_loss=self._loss(X_val, y_val), val_acc=self._accuracy(X_val, y_val))
+                record["val_loss"], record["val_acc"] = self._loss_and_accuracy(X_val, y_val)
             history.append(record)
             epochs.set_postfix(loss=f"{total_loss / n:.4f}", refresh=False)
             status = loss_status(total_loss)
@@ -236,11 +241,10 @@ class NeuralNetwork:
             parts = [log_softmax(self._forward(X[i : i + _EVAL_CHUNK])[1]) for i in range(0, len(X), _EVAL_CHUNK)]
         return np.concatenate(parts) if parts else np.zeros((0, self.layer_sizes[-1]), DTYPE)
 
-    def _loss(self, X: np.ndarray, y: np.ndarray) -> float:
-        return -float(self._log_proba(X)[np.arange(len(y)), y].mean())
-
-    def _accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
-        return float((self._log_proba(X).argmax(axis=1) == y).mean())
+    def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy on ``(X, y)``, from one forward pass."""
+        logp = self._log_proba(X)
+        return -float(logp[np.arange(len(y)), y].mean()), float((logp.argmax(axis=1) == y).mean())
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``."""
@@ -253,12 +257,12 @@ class NeuralNetwork:
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         """Accuracy on ``(X, y)``."""
         X, y = self._check_Xy(X, y, "X", "y")
-        return self._accuracy(X, y)
+        return self._loss_and_accuracy(X, y)[1]
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy on ``(X, y)``."""
         X, y = self._check_Xy(X, y, "X", "y")
-        return self._loss(X, y)
+        return self._loss_and_accuracy(X, y)[0]
 
     def hidden_features(self, X: np.ndarray) -> np.ndarray:
         """Activations of the last hidden layer (the input itself if there is none)."""

@@ -1,7 +1,7 @@
 """The blocked kernel sums against the implementation they replaced (kept here as the oracle).
 
 The old code took one logsumexp per bandwidth over whole distance matrices; the new one
-sums every bandwidth from one cache-sized block (``metrics.log_kernel_sums``). Both run
+sums every bandwidth from one cache-sized block (``metrics._log_kernel_sums``). Both run
 the KDE's exp in float32, so log densities agree to float32 rounding, the study's score
 (float64 both ways) to 1e-12, and the chosen bandwidth exactly.
 """

@@ -79,16 +79,16 @@ def _sq_dists(queries: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     return out
 
 
-KERNEL_BLOCK = 1 << 19
-"""Terms (scales x queries x references) per block of :func:`log_kernel_sums`: small enough to stay in
+_KERNEL_BLOCK = 1 << 19
+"""Terms (scales x queries x references) per block of :func:`_log_kernel_sums`: small enough to stay in
 a core's cache through the exp and the sum (passes over whole matrices were bound by memory)."""
 
 
-def log_kernel_sums(queries: torch.Tensor, refs: torch.Tensor, scales: Sequence[float],
+def _log_kernel_sums(queries: torch.Tensor, refs: torch.Tensor, scales: Sequence[float],
                     dtype: torch.dtype = torch.float64, rows: int | None = None) -> torch.Tensor:
     """``log sum_j exp(-s ||q_i - r_j||^2)`` for every scale ``s`` and query ``q_i``: ``(len(scales), m)`` float64.
 
-    Queries go in blocks of ``rows`` (default: :data:`KERNEL_BLOCK` terms per block). Every
+    Queries go in blocks of ``rows`` (default: :data:`_KERNEL_BLOCK` terms per block). Every
     sum is taken relative to its nearest reference, whose term is ``exp(0) = 1`` at every
     scale, so one distance block serves all scales and nothing overflows; the exp and the
     sum run in ``dtype`` (float32 is ~1e-6 relative, twice as fast). Exponents are floored at
@@ -99,7 +99,7 @@ def log_kernel_sums(queries: torch.Tensor, refs: torch.Tensor, scales: Sequence[
     neg_scale = (-scale).to(dtype)[:, None, None]
     floor = float(math.ceil(math.log(torch.finfo(dtype).tiny)))
     if rows is None:
-        rows = max(1, KERNEL_BLOCK // (len(scale) * refs.shape[0]))
+        rows = max(1, _KERNEL_BLOCK // (len(scale) * refs.shape[0]))
     out = torch.empty(len(scale), queries.shape[0], dtype=torch.float64)
     for i in range(0, queries.shape[0], rows):
         sq = _sq_dists(queries[i:i + rows], refs)
@@ -125,7 +125,7 @@ def study_nll(real: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Ten
     mean of ``-log``, so a few samples in dense regions hide many bad ones; and it is the
     density of the *real* data evaluated at generated points, so a model that puts all
     its samples on one mode scores well. Its value shifts with ``d`` and ``tau``.
-    Computed in log space (:func:`log_kernel_sums`, float64, ``chunk`` samples per block) so
+    Computed in log space (:func:`_log_kernel_sums`, float64, ``chunk`` samples per block) so
     that far-away samples do not underflow to ``-log(0)``; it equals the direct formula
     wherever that is finite.
     """
@@ -135,7 +135,7 @@ def study_nll(real: np.ndarray | torch.Tensor, generated: np.ndarray | torch.Ten
     if temperature <= 0:
         raise DataError(f"temperature must be > 0 (got {temperature})")
     d = x.shape[1]
-    per_sample = log_kernel_sums(s, x, [1.0 / (4.0 * temperature)], rows=chunk)[0]
+    per_sample = _log_kernel_sums(s, x, [1.0 / (4.0 * temperature)], rows=chunk)[0]
     log_mean = torch.logsumexp(per_sample, 0) - math.log(s.shape[0] * x.shape[0]) \
         - 0.5 * d * math.log(2 * math.pi * temperature)
     return float(-log_mean)
@@ -150,7 +150,7 @@ def kde_log_density(refs: np.ndarray | torch.Tensor, queries: np.ndarray | torch
 
     Returns an array ``(len(bandwidths), n_queries)`` (or ``(n_queries,)`` for one
     bandwidth). Every bandwidth comes from the same distance blocks of ``chunk`` queries
-    (:func:`log_kernel_sums`); the exp and its sum run in float32, as a log density
+    (:func:`_log_kernel_sums`); the exp and its sum run in float32, as a log density
     needs ~1e-6 relative accuracy, not 1e-15.
     """
     r = _as_tensor(refs, "refs")
@@ -162,7 +162,7 @@ def kde_log_density(refs: np.ndarray | torch.Tensor, queries: np.ndarray | torch
         raise DataError("KDE bandwidths must be > 0")
     d, n = r.shape[1], r.shape[0]
     const = -0.5 * d * torch.log(2 * math.pi * hs**2) - math.log(n)  # (H,)
-    logp = log_kernel_sums(q, r, (0.5 / hs**2).tolist(), dtype=torch.float32, rows=chunk) + const[:, None]
+    logp = _log_kernel_sums(q, r, (0.5 / hs**2).tolist(), dtype=torch.float32, rows=chunk) + const[:, None]
     res = logp.numpy()
     return res[0] if single else res
 

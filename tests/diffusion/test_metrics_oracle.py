@@ -1,4 +1,4 @@
-"""The blocked kernel sums against the implementation they replaced (kept here as the oracle).
+"""The blocked kernel sums against the implementation they replaced (tests/old_scoring.py, the oracle).
 
 The old code took one logsumexp per bandwidth over whole distance matrices; the new one
 sums every bandwidth from one cache-sized block (``metrics._log_kernel_sums``). Both run
@@ -6,74 +6,17 @@ the KDE's exp in float32, so log densities agree to float32 rounding, the study'
 (float64 both ways) to 1e-12, and the chosen bandwidth exactly.
 """
 
-import math
-
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from old_scoring import old_kde_log_density, old_sample_quality, old_select_bandwidth, old_study_nll
+
 from trainlab.data.toy import make_toy
 from trainlab.diffusion import metrics
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
-
-
-# -- the old implementation, verbatim but for names ------------------------------------------
-
-
-def _old_sq_dists(queries, refs):
-    sq = (queries * queries).sum(1, keepdim=True) + (refs * refs).sum(1) - 2.0 * queries @ refs.T
-    return sq.clamp_min_(0.0)
-
-
-def old_study_nll(real, generated, temperature=0.1, chunk=2048):
-    x = torch.as_tensor(real, dtype=torch.float64)
-    s = torch.as_tensor(generated, dtype=torch.float64)
-    d = x.shape[1]
-    parts = [torch.logsumexp((-_old_sq_dists(s[i:i + chunk], x) / (4.0 * temperature)).flatten(), 0)
-             for i in range(0, s.shape[0], chunk)]
-    log_sum = torch.logsumexp(torch.stack(parts), 0)
-    log_mean = log_sum - math.log(s.shape[0] * x.shape[0]) - 0.5 * d * math.log(2 * math.pi * temperature)
-    return float(-log_mean)
-
-
-def old_kde_log_density(refs, queries, bandwidths, chunk=2048):
-    r = torch.as_tensor(refs, dtype=torch.float64)
-    q = torch.as_tensor(queries, dtype=torch.float64)
-    hs = torch.tensor(list(bandwidths), dtype=torch.float64)
-    d, n = r.shape[1], r.shape[0]
-    const = -0.5 * d * torch.log(2 * math.pi * hs**2) - math.log(n)
-    rows = max(1, min(chunk, 4_000_000 // n))
-    out = []
-    for i in range(0, q.shape[0], rows):
-        neg_half_sq = (-0.5 * _old_sq_dists(q[i:i + rows], r)).float()
-        out.append(torch.stack([torch.logsumexp(neg_half_sq / float(h) ** 2, 1) for h in hs]).double())
-    out = [o + const[:, None] for o in out]
-    return torch.cat(out, 1).numpy()
-
-
-def old_select_bandwidth(refs, heldout, bandwidths=metrics.DEFAULT_BANDWIDTHS, refine=8):
-    grid = sorted(float(h) for h in bandwidths)
-    curve = old_kde_log_density(refs, heldout, grid).mean(axis=1)
-    best = int(np.argmax(curve))
-    if refine > 0 and len(grid) > 1:
-        lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-        fine = [float(h) for h in np.geomspace(lo, hi, refine + 2)[1:-1]]
-        fine_curve = old_kde_log_density(refs, heldout, fine).mean(axis=1)
-        grid, curve = grid + fine, np.concatenate([curve, fine_curve])
-        best = int(np.argmax(curve))
-    return grid[best], float(curve[best])
-
-
-def old_kde_nll(model_samples, real_heldout, seed=0):
-    real = torch.as_tensor(real_heldout, dtype=torch.float64)
-    perm = torch.from_numpy(np.random.default_rng(seed).permutation(real.shape[0]))
-    half = real.shape[0] // 2
-    val, test = real[perm[:half]], real[perm[half:]]
-    h, _ = old_select_bandwidth(model_samples, val)
-    logp = old_kde_log_density(model_samples, test, [h])[0]
-    return float(-logp.mean()), h
 
 
 # -- random point clouds ---------------------------------------------------------------------
@@ -129,12 +72,15 @@ def test_study_nll_equals_the_old_implementation(pair, temperature):
     assert new == np.float64(old) or abs(new - old) <= 1e-12 * max(1.0, abs(old))
 
 
-def test_kde_nll_on_the_toy_sets_equals_the_old_implementation():
+def test_sample_quality_on_the_toy_sets_equals_the_old_implementation():
     # the recipes' case: samples near the data (a noisy copy of training points), held-out real points
     for name in ("moons", "manycircles", "helix"):
-        points = make_toy(name, n=1500, seed=1)[0]
-        noisy = points[:700] + 0.03 * np.random.default_rng(2).normal(size=points[:700].shape).astype(np.float32)
-        got = metrics.kde_nll(noisy, points[700:], seed=3)
-        nll, h = old_kde_nll(noisy, points[700:], seed=3)
-        assert got.bandwidth == h
-        assert abs(got.nll - nll) <= 1e-6 * max(1.0, abs(nll))
+        points = make_toy(name, n=1600, seed=1)[0]
+        held, other = points[:800], points[800:]
+        noisy = other[:700] + 0.03 * np.random.default_rng(2).normal(size=other[:700].shape).astype(np.float32)
+        floor = metrics.emd_floor(held, other, n=300, seed=0)
+        got = metrics.sample_quality(noisy, held, other, emd_k=2, emd_n=200, seed=3, floor=floor)
+        old = old_sample_quality(noisy, held, floor, emd_k=2, emd_n=200, seed=3)
+        assert got.keys() == old.keys() and got["nll_bandwidth"] == old["nll_bandwidth"]
+        for key in got:
+            assert abs(got[key] - old[key]) <= 1e-6 * max(1.0, abs(old[key])), (name, key)

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from trainlab.device import thread_limit, threads_for_step
 from trainlab.errors import DataError
 
 DESCRIPTIONS = {
@@ -94,6 +95,8 @@ def _log_kernel_sums(queries: torch.Tensor, refs: torch.Tensor, scales: Sequence
     sum run in ``dtype`` (float32 is ~1e-6 relative, twice as fast). Exponents are floored at
     the smallest normal number's log: such terms are below rounding next to the nearest
     one's 1, and torch's exp takes a slow path on denormals (5-10x on far-off points).
+    Threads follow :func:`trainlab.device.cpu_plan` for one block (a default block is a
+    one-thread step; the recipes score inside single-threaded workers anyway).
     """
     scale = torch.as_tensor(list(scales), dtype=torch.float64)
     neg_scale = (-scale).to(dtype)[:, None, None]
@@ -101,11 +104,13 @@ def _log_kernel_sums(queries: torch.Tensor, refs: torch.Tensor, scales: Sequence
     if rows is None:
         rows = max(1, _KERNEL_BLOCK // (len(scale) * refs.shape[0]))
     out = torch.empty(len(scale), queries.shape[0], dtype=torch.float64)
-    for i in range(0, queries.shape[0], rows):
-        sq = _sq_dists(queries[i:i + rows], refs)
-        nearest = sq.amin(1, keepdim=True)
-        terms = (sq.sub_(nearest).to(dtype)[None] * neg_scale).clamp_min_(floor).exp_()  # (scales, rows, refs)
-        out[:, i:i + rows] = terms.sum(2).double().log_() - scale[:, None] * nearest.T
+    block_flops = 20.0 * len(scale) * rows * refs.shape[0]  # multiply, floor, exp (~15) and add per term
+    with thread_limit(threads_for_step(block_flops, torch.device("cpu"))):  # one thread at the default block
+        for i in range(0, queries.shape[0], rows):
+            sq = _sq_dists(queries[i:i + rows], refs)
+            nearest = sq.amin(1, keepdim=True)
+            terms = (sq.sub_(nearest).to(dtype)[None] * neg_scale).clamp_min_(floor).exp_()  # (scales, rows, refs)
+            out[:, i:i + rows] = terms.sum(2).double().log_() - scale[:, None] * nearest.T
     return out
 
 

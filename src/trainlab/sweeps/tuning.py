@@ -37,7 +37,7 @@ from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import Pruned, Run, check_out, full_disk_is_one_line, update_info
 from trainlab.sweeps.space import Param, check_space, parse_space
 from trainlab.sweeps.trials import TRIALS_DIR, TRIALS_FILE, error_text, failed, outcome, stamp
-from trainlab.sweeps.tune_folder import SPEC_FILE, STUDY_NAME, read_spec, study_url
+from trainlab.sweeps.tune_folder import SPEC_FILE, open_study, read_spec
 
 PRUNERS = ("median", "hyperband", "none")
 MODES = ("max", "min")
@@ -162,18 +162,6 @@ def _maker(exp: Experiment, yaml_file: str | Path | None, quick: bool) -> Any:
     return lambda items: build_config(exp, items, yaml_file=yaml_file, quick=quick)
 
 
-def open_study(path: Path, spec: dict[str, Any], pruner: str = "none", seed_offset: int = 0) -> Any:
-    """The tune's Optuna study in ``study.db`` (created on first use); the sampler is TPE seeded
-    from the config's seed (plus ``seed_offset``, so a resumed tune does not propose its first trials again)."""
-    import optuna
-
-    sampler = optuna.samplers.TPESampler(seed=int(spec.get("seed", 0)) + seed_offset)
-    return optuna.create_study(
-        storage=study_url(path), study_name=STUDY_NAME, load_if_exists=True,
-        direction="maximize" if spec["mode"] == "max" else "minimize", sampler=sampler, pruner=make_pruner(pruner),
-    )
-
-
 def _optimize(exp: Experiment, spec: dict[str, Any], fixed: list[str], params: list[Param], tune_run: Run,
               trials: int, seconds_limit: float | None, pruner: str) -> None:
     """Run trials until ``trials`` have ended in the study (or the time is up), then write the report."""
@@ -185,7 +173,7 @@ def _optimize(exp: Experiment, spec: dict[str, Any], fixed: list[str], params: l
     study = open_study(path, spec)
     _fail_stale(study)
     ended = sum(t.user_attrs.get("status") in COUNTED for t in study.trials)
-    study = open_study(path, spec, pruner, seed_offset=len(study.trials))
+    study = open_study(path, spec, make_pruner(pruner), seed_offset=len(study.trials))
     maker = _maker(exp, spec["config_file"], spec["quick"])
 
     def objective(trial: optuna.Trial) -> float:

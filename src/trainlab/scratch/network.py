@@ -18,7 +18,7 @@ import math
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -163,6 +163,7 @@ class NeuralNetwork:
         y_val: np.ndarray | None = None,
         progress: str | None = None,
         snapshot: SnapshotSlot | None = None,
+        on_record: Callable[[dict[str, float]], None] | None = None,
     ) -> "NeuralNetwork":
         """Train from a fresh initialisation for ``num_epochs`` epochs; returns self.
 
@@ -177,6 +178,9 @@ class NeuralNetwork:
         finished one gives its weights and result at once) and saves there, weights, the batch
         order's generator, history and seconds, whenever the slot says it is due: the continued
         fit ends with the same bits as an uninterrupted one.
+
+        ``on_record`` receives each epoch's record as it ends (not those a snapshot restored); it
+        may raise to stop training there (a tune's pruner does).
         """
         X, y = self._check_Xy(X, y, "X", "y")
         if (X_val is None) != (y_val is None):
@@ -186,10 +190,11 @@ class NeuralNetwork:
         self.reset()
         # Overflow is not an error here: a non-finite loss ends training with ``diverged``.
         with threadpool_limits(_BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            self.result = self._train(X, y, X_val, y_val, progress, snapshot)
+            self.result = self._train(X, y, X_val, y_val, progress, snapshot, on_record)
         return self
 
-    def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None) -> TrainResult:
+    def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None,
+               on_record: Callable[[dict[str, float]], None] | None) -> TrainResult:
         rng = np.random.default_rng([self.seed, 1])  # batch order; independent of the init draw
         n = len(X)
         history: list[dict[str, float]] = []
@@ -230,6 +235,8 @@ class NeuralNetwork:
             status = loss_status(total_loss)
             if status == "diverged":
                 break
+            if on_record is not None:
+                on_record(record)
             if epoch < self.num_epochs:
                 save(finished=False)
         save(finished=True)

@@ -43,7 +43,7 @@ from trainlab.runs import Pruned, Run, check_out, full_disk_is_one_line, update_
 from trainlab.sweeps.runner import BACKENDS, check_backend
 from trainlab.sweeps.space import Param, check_space, parse_space
 from trainlab.sweeps.trials import TRIALS_DIR, TRIALS_FILE, error_text
-from trainlab.sweeps.tune_folder import SPEC_FILE, STUDY_NAME, read_spec, study_url
+from trainlab.sweeps.tune_folder import SPEC_FILE, open_study, read_spec
 from trainlab.sweeps.tune_report import best_row, tune_rows, write_tune_report
 from trainlab.sweeps.tune_trial import objective_value, run_tune_trial
 
@@ -221,18 +221,6 @@ def _maker(exp: Experiment, yaml_file: str | Path | None, quick: bool) -> Any:
     return lambda items: build_config(exp, items, yaml_file=yaml_file, quick=quick)
 
 
-def open_study(path: Path, spec: dict[str, Any], pruner: str = "none", seed: int | None = None) -> Any:
-    """The tune's Optuna study in ``study.db`` (created on first use); the sampler is TPE seeded
-    with ``seed`` (the config's seed where None)."""
-    import optuna
-
-    sampler = optuna.samplers.TPESampler(seed=int(spec.get("seed", 0)) if seed is None else seed)
-    return optuna.create_study(
-        storage=study_url(path), study_name=STUDY_NAME, load_if_exists=True,
-        direction="maximize" if spec["mode"] == "max" else "minimize", sampler=sampler, pruner=make_pruner(pruner),
-    )
-
-
 def _optimize(search: SearchPlan, tune_run: Run, trials: int, refit: bool) -> None:
     """Run trials until ``trials`` have ended in the study (or the time is up), refit if asked,
     then write the report."""
@@ -243,7 +231,7 @@ def _optimize(search: SearchPlan, tune_run: Run, trials: int, refit: bool) -> No
     _fail_stale(study)
     ended = sum(t.user_attrs.get("status") in COUNTED for t in study.trials)
     # A resumed tune seeds its sampler past the trials it has, so it does not propose its first trials again.
-    seed = int(spec.get("seed", 0)) + len(study.trials)
+    offset = len(study.trials)
     maker = _maker(search.exp, spec["config_file"], spec["quick"])
     refit_dir = None
 
@@ -256,9 +244,10 @@ def _optimize(search: SearchPlan, tune_run: Run, trials: int, refit: bool) -> No
             from trainlab.sweeps.tune_ray import run_ray_tune
 
             run_ray_tune(search.exp, spec, search.fixed, search.params, path, trials=trials - ended,
-                         seconds_limit=search.seconds_limit, pruner=search.pruner, seed=seed, **search.ray_options)
+                         seconds_limit=search.seconds_limit, pruner=search.pruner, seed=int(spec.get("seed", 0)) + offset,
+                         **search.ray_options)
         elif trials > ended:
-            study = open_study(path, spec, search.pruner, seed=seed)
+            study = open_study(path, spec, make_pruner(search.pruner), seed_offset=offset)
             study.optimize(objective, n_trials=trials - ended, timeout=search.seconds_limit)
         if refit:
             refit_dir = _refit(search, maker, path)

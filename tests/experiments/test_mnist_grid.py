@@ -6,6 +6,7 @@ from helpers import read_summary, read_table, run_quick
 
 from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
 from trainlab.execute import build_config
+from trainlab.files import read_jsonl
 from trainlab.experiments._data import load_splits
 from trainlab.experiments.mnist_grid import checkpoint_name
 from trainlab.experiments.registry import get_experiment
@@ -14,7 +15,7 @@ from trainlab.train.loop import evaluate
 from trainlab.train.stack import TrialSpec
 
 COLUMNS = ["activation", "batch_size", "optimizer", "lr", "hidden", "train_time_s", "train_acc", "val_acc",
-           "test_acc", "status"]
+           "test_acc", "epochs", "status"]
 
 
 def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
@@ -35,6 +36,12 @@ def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
     assert md.count("best adam") == 2 and md.count("worst sgd") == 2  # one per activation
     assert (run_dir / "figures" / "test_acc_vs_hidden.png").is_file()
     assert math.isfinite(read_summary(run_dir)["test_acc"])
+    # Validation accuracy after every epoch (a tune's pruning reports), ending at the row's value;
+    # the summary's val_acc (a tune's objective) is the best row's.
+    for record in read_jsonl(run_dir / "metrics.jsonl"):
+        assert [h["epoch"] for h in record["history"]] == list(range(1, 21)) == list(range(1, record["epochs"] + 1))
+        assert record["history"][-1]["val_acc"] == record["val_acc"]
+    assert read_summary(run_dir)["val_acc"] == max(float(r["val_acc"]) for r in rows)
 
     # every trial is a checkpoint that gives its row's accuracies exactly (trained in a stack)
     assert len(list_checkpoints(run_dir)) == len(rows)

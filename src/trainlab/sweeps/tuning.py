@@ -15,7 +15,8 @@ runs through :func:`trainlab.execute.run_experiment` and its objective is ``metr
 summary, a validation number (``test*`` metrics are refused: choosing settings on the test set
 would make its numbers optimistic). Pruning goes through the one hook
 :meth:`trainlab.runs.Run.report_epoch`: each reported epoch becomes ``trial.report`` and a trial
-the pruner gives up on ends ``pruned`` with the epoch it reached. ``resume=TUNE_DIR`` loads the
+the pruner gives up on ends ``pruned`` with the epoch it reached; a stacked trial's members are
+pruned one by one (:mod:`trainlab.sweeps.member_pruning`). ``resume=TUNE_DIR`` loads the
 same study (Optuna's RDB storage, ``load_if_exists``) and runs trials until ``trials`` have ended.
 """
 
@@ -35,6 +36,7 @@ from trainlab.experiments.registry import Experiment, get_experiment
 from trainlab.files import append_jsonl, atomic_write
 from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import Pruned, Run, check_out, full_disk_is_one_line, update_info
+from trainlab.sweeps.member_pruning import MemberPruning
 from trainlab.sweeps.space import Param, check_space, parse_space
 from trainlab.sweeps.trials import TRIALS_DIR, TRIALS_FILE, error_text, failed, outcome, stamp
 from trainlab.sweeps.tune_folder import SPEC_FILE, STUDY_NAME, read_spec, study_url
@@ -189,7 +191,7 @@ def _optimize(exp: Experiment, spec: dict[str, Any], fixed: list[str], params: l
     maker = _maker(exp, spec["config_file"], spec["quick"])
 
     def objective(trial: optuna.Trial) -> float:
-        return _run_one(exp, trial, fixed, params, maker, path, spec["metric"])
+        return _run_one(exp, trial, fixed, params, maker, path, spec["metric"], spec["mode"])
 
     start = time.perf_counter()
     try:
@@ -205,7 +207,7 @@ def _optimize(exp: Experiment, spec: dict[str, Any], fixed: list[str], params: l
 
 
 def _run_one(exp: Experiment, trial: Any, fixed: list[str], params: list[Param], maker: Any, path: Path,
-             metric: str) -> float:
+             metric: str, mode: str) -> float:
     """One trial: its config from the sampler, run through the one run path, recorded in trials.jsonl."""
     import optuna
 
@@ -215,13 +217,17 @@ def _run_one(exp: Experiment, trial: Any, fixed: list[str], params: list[Param],
     trials_dir = path / TRIALS_DIR
     reached = [0]
     folder: list[Path] = []
+    members = MemberPruning(trial, metric, mode)
 
-    def reporter(step: int, values: dict[str, float]) -> None:
-        reached[0] = step
+    def reporter(step: int, values: dict[str, Any]) -> set[str] | None:
+        reached[0] = max(reached[0], step)  # a stacked trial's stacks report their epochs in parallel
+        if "members" in values:  # a stacked trial: pruned member by member (member_pruning.py)
+            return members.give_up(step, values["members"])
         if metric in values:
             trial.report(float(values[metric]), step)
             if trial.should_prune():
                 raise Pruned(step)
+        return None
 
     record: dict[str, Any] = {"trial": trial.number, "key": key, "params": dict(trial.params)}
     start = time.perf_counter()
@@ -230,10 +236,12 @@ def _run_one(exp: Experiment, trial: Any, fixed: list[str], params: list[Param],
         run_experiment(exp, cfg, out=trials_dir, on_folder=folder.append, reporter=reporter)
     except Pruned as exc:
         record.update(status="pruned", path=str(folder[0]), epochs=exc.epoch)
+        members.report_curve()
     except Exception as exc:  # a trial's crash must not stop the tune: the study records it failed
         failed(record, exc, trials_dir, exp.name, key)
     else:
         record.update(outcome(folder[0]), epochs=reached[0])
+        members.report_curve()  # what later trials' members are compared against
         summary = record["summary"]
         if metric not in summary:
             numbers = [k for k, v in summary.items() if isinstance(v, (int, float)) and not k.startswith("test")]

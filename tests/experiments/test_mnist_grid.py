@@ -5,6 +5,7 @@ import pytest
 from helpers import read_summary, read_table, run_quick
 
 from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
+from trainlab.errors import ConfigError
 from trainlab.execute import build_config
 from trainlab.files import read_jsonl
 from trainlab.experiments._data import load_splits
@@ -93,3 +94,11 @@ def test_diverging_trials_are_marked_and_a_grid_with_no_result_says_diverged(tmp
         run_quick("mnist-grid", tmp_path / "c", lrs=[0.01, 1e39], **small)
     with pytest.raises(ConfigError, match="^lrs=1e\\+38 is too large for Adam"):
         run_quick("mnist-grid", tmp_path / "c", lrs=[1e38, 0.01], **small)
+
+
+def test_empty_lrs_give_each_optimizer_the_studys_rate():
+    exp = get_experiment("mnist-grid")
+    assert build_config(exp, ["optimizers=[sgd,adam]", "lrs=[]"]).optimizer_lrs() == [("sgd", 1e-2), ("adam", 1e-3)]
+    assert build_config(exp, []).optimizer_lrs() == [("adam", 1e-3), ("sgd", 1e-2)]
+    with pytest.raises(ConfigError, match=r"one learning rate per optimizer"):
+        build_config(exp, ["lrs=[0.1]"])

@@ -50,6 +50,8 @@ SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, 
 RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
+STUDY_LRS = {"adam": 1e-3, "sgd": 1e-2}
+"""The study's learning rate of each optimizer (what ``lrs=[]`` gives)."""
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]
 VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "epochs"]
 
@@ -77,7 +79,8 @@ class Config(SplitDataConfig):
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd"])
     """Optimizers of the grid (adam, sgd)."""
     lrs: List[float] = field(default_factory=lambda: [1e-3, 1e-2])
-    """Learning rate of each optimizer, in the same order (the study's Adam 1e-3, SGD 1e-2)."""
+    """Learning rate of each optimizer, in the same order (the study's Adam 1e-3, SGD 1e-2); an empty
+    list gives each optimizer the study's (so a tune may search ``optimizers=choice([adam],[sgd])``)."""
     hiddens: List[int] = field(default_factory=lambda: [4, 32, 64, 128])
     """Hidden-layer widths of the grid."""
     epochs: int = 5
@@ -95,9 +98,14 @@ class Config(SplitDataConfig):
         for name in self.optimizers:
             one_of("optimizers", name, OPTIMIZERS)
         check(len(self.optimizers) > 0, "optimizers must list at least one optimizer")
-        check(len(self.lrs) == len(self.optimizers), "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2]")
-        for optimizer, lr in zip(self.optimizers, self.lrs):
+        check(len(self.lrs) in (0, len(self.optimizers)),
+              "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2], or [] for the study's")
+        for optimizer, lr in self.optimizer_lrs():
             check_lr(optimizer, lr, "lrs")
+
+    def optimizer_lrs(self) -> list[tuple[str, float]]:
+        """(optimizer, learning rate) pairs of the grid."""
+        return list(zip(self.optimizers, self.lrs or [STUDY_LRS[name] for name in self.optimizers]))
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
         positive("batch_sizes", self.batch_sizes)
         check(len(self.hiddens) > 0, "hiddens must list at least one width")
@@ -117,7 +125,7 @@ def run(cfg: Config, out: Run) -> None:
     specs = [
         TrialSpec(hidden=h, activation=act, optimizer=opt, lr=lr, batch_size=bs, seed=cfg.seed + r)
         for r in range(cfg.seeds) for act in cfg.activations for bs in cfg.batch_sizes
-        for opt, lr in zip(cfg.optimizers, cfg.lrs) for h in cfg.hiddens
+        for opt, lr in cfg.optimizer_lrs() for h in cfg.hiddens
     ]
     names = [checkpoint_name(spec) for spec in specs]
 
@@ -210,7 +218,7 @@ def _training_note(cfg: Config, results: list, device: torch.device) -> str:
            f"{sum(r.stack_seconds / r.stack_size for r in results):.1f} s of training in all)."
            if cfg.stacked else "Trials were trained one at a time; train_time_s is each trial's own training time.")
     return (f"Cross-entropy loss, {cfg.epochs} epochs per trial, "
-            + ", ".join(f"{o} lr {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lrs))
+            + ", ".join(f"{o} lr {lr:g}" for o, lr in cfg.optimizer_lrs())
             + f" (Adam with torch's default betas 0.9/0.999, plain SGD), on {device}. "
             "Initial weights are nn.Linear's, seeded per trial; batches are a seeded permutation per epoch, "
             "the same for every trial of a batch size. The best row is chosen by validation accuracy, "

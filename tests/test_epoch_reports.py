@@ -1,0 +1,62 @@
+"""Every tunable recipe reports its validation metric after each epoch through ``Run.report_epoch``.
+
+Oracles: the run folder. What the recipe hands the watcher each epoch is what its metrics.jsonl
+records for that epoch, and its summary's value is the last epoch's (the best model's, for a
+recipe that trains several: those report member by member). mnist-binary and mnist-grid are
+checked in their own tests and in tests/sweeps.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import _value, read_metrics, read_summary
+
+from trainlab.execute import build_config, run_experiment
+from trainlab.experiments.registry import get_experiment
+
+
+def watched(name, tmp_path, **overrides):
+    """Run ``name`` quick on the CPU with a watcher that records every report; (folder, reports)."""
+    reports = []
+
+    def reporter(step, values):
+        reports.append((step, values))
+
+    exp = get_experiment(name)
+    items = [f"{k}={_value(v)}" for k, v in overrides.items()] + ["device=cpu"]
+    return run_experiment(exp, build_config(exp, items, quick=True), out=tmp_path, reporter=reporter), reports
+
+
+def test_mnist_reconstruct_reports_val_mse_every_epoch(tmp_path):
+    run_dir, reports = watched("mnist-reconstruct", tmp_path, epochs=3)
+    logged = read_metrics(run_dir)
+    assert [step for step, _ in reports] == [r["epoch"] for r in logged] == [1, 2, 3]
+    assert [values["val_mse"] for _, values in reports] == [r["val_mse"] for r in logged]
+    assert read_summary(run_dir)["val_mse"] == pytest.approx(logged[-1]["val_mse"], rel=1e-6)
+
+
+def test_cifar_cnn_holds_out_a_validation_split_and_reports_it(tmp_path):
+    run_dir, reports = watched("cifar-cnn", tmp_path, epochs=2, val_fraction=0.2, seeds=2)
+    logged = read_metrics(run_dir)
+    # Steps count over both seeds' epochs, as one run's.
+    assert [step for step, _ in reports] == [1, 2, 3, 4]
+    assert [values["val_acc"] for _, values in reports] == [r["val_acc"] for r in logged]
+    lasts = [r["val_acc"] for r in logged if r["epoch"] == 2]
+    assert read_summary(run_dir)["val_acc"] == pytest.approx(sum(lasts) / 2)
+    assert "held out for validation" in (run_dir / "report.md").read_text()
+
+
+def test_cifar_cnn_without_a_split_reports_nothing(tmp_path):
+    run_dir, reports = watched("cifar-cnn", tmp_path, epochs=1)
+    assert reports == [] and "val_acc" not in read_summary(run_dir)
+
+
+def test_scratch_mlp_reports_each_activation_as_a_member(tmp_path):
+    run_dir, reports = watched("scratch-mlp", tmp_path, epochs=3, activations=["relu", "tanh"], sklearn="false",
+                               tsne_points=0)
+    logged = read_metrics(run_dir)
+    for activation in ("relu", "tanh"):
+        mine = [(step, v["members"][activation]["val_acc"]) for step, v in reports if activation in v["members"]]
+        assert mine == [(r["epoch"], r["val_acc"]) for r in logged if r["activation"] == activation]
+    last = {r["activation"]: r["val_acc"] for r in logged if r["epoch"] == 3}
+    assert read_summary(run_dir)["val_acc"] == pytest.approx(max(last.values()))

@@ -14,6 +14,7 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 import trainlab  # noqa: E402
+import trainlab.errors  # noqa: E402
 from trainlab.files import read_jsonl  # noqa: E402
 from trainlab.sweeps import tuning  # noqa: E402
 from trainlab.sweeps.tune_folder import STUDY_NAME  # noqa: E402
@@ -76,3 +77,9 @@ def test_a_pruned_member_stops_and_the_other_trains_as_in_a_plain_run(tmp_path, 
     trial = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{path / 'study.db'}").trials[0]
     assert trial.intermediate_values == pytest.approx(best)
     assert histories[-1][-1]["val_acc"] == pytest.approx(rows.loc[16, "val_acc"])  # final == last epoch's
+
+
+def test_tuning_a_recipe_without_its_validation_split_names_the_fix(tmp_path):
+    with pytest.raises(trainlab.errors.ConfigError, match=r"summary has no 'val_l1'.*val_fraction=0.1"):
+        run_tune("autoencoder", ["lr=loguniform(1e-3,1e-2)", "archs=[mlp]", "latents=[2]", "seeds=1", "epochs=1",
+                                 "device=cpu"], trials=1, metric="val_l1", mode="min", quick=True, out=tmp_path)

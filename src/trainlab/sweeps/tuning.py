@@ -245,7 +245,9 @@ def _run_one(exp: Experiment, trial: Any, fixed: list[str], params: list[Param],
         summary = record["summary"]
         if metric not in summary:
             numbers = [k for k, v in summary.items() if isinstance(v, (int, float)) and not k.startswith("test")]
-            raise ConfigError(f"{exp.name}'s summary has no {metric!r}; --metric takes one of: {', '.join(numbers)}")
+            split = " or give it a validation split, val_fraction=0.1" if getattr(cfg, "val_fraction", None) == 0 else ""
+            raise ConfigError(f"{exp.name}'s summary has no {metric!r}; --metric takes one of: {', '.join(numbers)}"
+                              + split)
         if record["status"] == "done" and isinstance(summary[metric], (int, float)):
             value = float(summary[metric])
     trial.set_user_attr("status", record["status"])

@@ -83,3 +83,31 @@ def test_tuning_a_recipe_without_its_validation_split_names_the_fix(tmp_path):
     with pytest.raises(trainlab.errors.ConfigError, match=r"summary has no 'val_l1'.*val_fraction=0.1"):
         run_tune("autoencoder", ["lr=loguniform(1e-3,1e-2)", "archs=[mlp]", "latents=[2]", "seeds=1", "epochs=1",
                                  "device=cpu"], trials=1, metric="val_l1", mode="min", quick=True, out=tmp_path)
+
+
+def test_stacks_on_worker_threads_are_pruned_member_by_member(tmp_path, monkeypatch):
+    from trainlab import workers
+    from trainlab.device import CpuPlan
+
+    seen_threads = set()
+
+    class PruneBatch64(optuna.pruners.BasePruner):
+        """Gives up on the batch-64 members after epoch 1; reads the study as the median pruner does."""
+
+        def prune(self, study, trial):
+            import threading
+
+            seen_threads.add(threading.current_thread().name)
+            study.get_trials(deepcopy=False)  # the SQLite study, read from a worker thread
+            return "_bs64_" in trial.user_attrs.get("member", "")
+
+    monkeypatch.setattr(tuning, "make_pruner", lambda name: PruneBatch64())
+    monkeypatch.setattr(workers, "cpu_plan", lambda *a, **k: CpuPlan(workers=2, threads=1))
+    items = [*GRID[:-3], "batch_sizes=[64,128]", "hiddens=[8,16]", "device=cpu", "epochs=int(3,4)"]
+    path = run_tune("mnist-grid", items, trials=1, metric="val_acc", out=tmp_path)
+    [record] = read_jsonl(path / "trials.jsonl")
+    assert record["status"] == "done" and record["summary"]["pruned"] == 2
+    rows = pd.read_csv(path / record["path"] / "tables" / "grid.csv")
+    assert {(r.batch_size, r.status, r.epochs) for r in rows.itertuples()} == {
+        (64, "pruned", 1), (128, "done", record["params"]["epochs"])}
+    assert seen_threads and "MainThread" not in seen_threads

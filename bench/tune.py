@@ -26,8 +26,8 @@ Prints one line per seed and ``RESULT epochs_ratio=<mean>±<sd> best_val_diff=<m
 (sample sd over the seeds). No wall-clock figures: the ratio is of epochs, which load cannot change.
 
 Run: ``python bench/tune.py [--epochs 5] [--trials 16] [--seeds 3] [--train-limit N]``
-(on an idle 2-core machine about 3 minutes per seed at the defaults; ``--train-limit`` trains on a
-seeded subset when that is too slow).
+(about 10 minutes per seed at the defaults on the 2-core machine under a load average of about 15,
+measured; ``--train-limit`` trains on a seeded subset when that is too slow).
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def run(cfg: Config, out: Run) -> None:
             # (one model per trial: that model's loss after each epoch), on one step per epoch of the run.
             out.report_epoch(i * cfg.epochs + record["epoch"], val_loss=min(finished_best, record["val_loss"]))
 
-        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}", snapshot=timer, on_record=report)
+        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}", snapshot=timer, on_epoch=report)
         seconds = timer.seconds()
         if not net.diverged:  # a diverged network's weights are no model
             save_checkpoint(out, f"h{h}_lr{lr:g}", net, architecture=net.architecture(), config=cfg,

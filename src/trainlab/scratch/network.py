@@ -28,7 +28,7 @@ from trainlab.errors import ConfigError, DataError
 from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
-from trainlab.train.result import TrainResult, loss_status
+from trainlab.train.result import StopTraining, TrainResult, loss_status
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 FORMAT = "trainlab.scratch.NeuralNetwork/1"
@@ -163,7 +163,7 @@ class NeuralNetwork:
         y_val: np.ndarray | None = None,
         progress: str | None = None,
         snapshot: SnapshotSlot | None = None,
-        on_record: Callable[[dict[str, float]], None] | None = None,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> "NeuralNetwork":
         """Train from a fresh initialisation for ``num_epochs`` epochs; returns self.
 
@@ -172,15 +172,15 @@ class NeuralNetwork:
         report them); ``val_*`` are measured on the whole validation set after each
         epoch (not counted in ``result.seconds``). A non-finite loss stops training
         with status ``diverged``. ``progress`` labels the epoch progress bar (stderr,
-        shown only on a terminal).
+        shown only on a terminal). ``on_epoch(record)`` sees each epoch's record once it is
+        measured (not those a snapshot restored); it may raise
+        :class:`~trainlab.train.result.StopTraining` to end training there with status ``pruned``
+        (a tune giving up on this network), and any other exception ends the fit with it.
 
         With a ``snapshot`` slot, training continues from the slot's last epoch boundary (a
         finished one gives its weights and result at once) and saves there, weights, the batch
         order's generator, history and seconds, whenever the slot says it is due: the continued
         fit ends with the same bits as an uninterrupted one.
-
-        ``on_record`` receives each epoch's record as it ends (not those a snapshot restored); it
-        may raise to stop training there (a tune's pruner does).
         """
         X, y = self._check_Xy(X, y, "X", "y")
         if (X_val is None) != (y_val is None):
@@ -190,11 +190,11 @@ class NeuralNetwork:
         self.reset()
         # Overflow is not an error here: a non-finite loss ends training with ``diverged``.
         with threadpool_limits(_BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            self.result = self._train(X, y, X_val, y_val, progress, snapshot, on_record)
+            self.result = self._train(X, y, X_val, y_val, progress, snapshot, on_epoch)
         return self
 
     def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None,
-               on_record: Callable[[dict[str, float]], None] | None) -> TrainResult:
+               on_epoch: Callable[[dict[str, float]], None] | None) -> TrainResult:
         rng = np.random.default_rng([self.seed, 1])  # batch order; independent of the init draw
         n = len(X)
         history: list[dict[str, float]] = []
@@ -235,8 +235,12 @@ class NeuralNetwork:
             status = loss_status(total_loss)
             if status == "diverged":
                 break
-            if on_record is not None:
-                on_record(record)
+            if on_epoch is not None:
+                try:
+                    on_epoch(record)
+                except StopTraining:
+                    status = "pruned"
+                    break
             if epoch < self.num_epochs:
                 save(finished=False)
         save(finished=True)

@@ -23,22 +23,29 @@ from trainlab.sweeps.trials import failed, outcome, stamp
 
 
 def run_tune_trial(exp: Experiment, cfg: Any, number: int, params: Mapping[str, Any], trials_dir: Path,
-                   metric: str, report: Callable[[int, float, Path], None]) -> dict[str, Any]:
+                   metric: str, report: Callable[[int, float, Path], None],
+                   members: Callable[[int, Mapping[str, Mapping[str, float]]], set[str]] | None = None
+                   ) -> dict[str, Any]:
     """Run trial ``number`` (config ``cfg``, sampled ``params``) under ``trials_dir``; return its record.
 
     ``report(step, value, folder)`` gets ``metric`` after each epoch the recipe reports (and the
     trial's run folder) and raises
-    :class:`~trainlab.runs.Pruned` to stop the trial. A trial's crash becomes status ``failed``;
+    :class:`~trainlab.runs.Pruned` to stop the trial. A recipe training several models as one
+    reports them as ``members``; ``members(step, {name: values})`` returns those to stop (without
+    it, e.g. on Ray, a stacked trial is not pruned). A trial's crash becomes status ``failed``;
     a summary without ``metric`` is the user's mistake and raises :class:`ConfigError`.
     """
     key = config_hash(cfg)
     reached = [0]
     folder: list[Path] = []
 
-    def reporter(step: int, values: dict[str, float]) -> None:
-        reached[0] = step
+    def reporter(step: int, values: dict[str, Any]) -> set[str] | None:
+        reached[0] = max(reached[0], step)  # a stacked trial's stacks report their epochs in parallel
+        if "members" in values:
+            return members(step, values["members"]) if members is not None else None
         if metric in values:
             report(step, float(values[metric]), folder[0])
+        return None
 
     record: dict[str, Any] = {"trial": number, "key": key, "params": dict(params)}
     start = time.perf_counter()
@@ -53,7 +60,9 @@ def run_tune_trial(exp: Experiment, cfg: Any, number: int, params: Mapping[str, 
         summary = record["summary"]
         if metric not in summary:
             numbers = [k for k, v in summary.items() if isinstance(v, (int, float)) and not k.startswith("test")]
-            raise ConfigError(f"{exp.name}'s summary has no {metric!r}; --metric takes one of: {', '.join(numbers)}")
+            split = " or give it a validation split, val_fraction=0.1" if getattr(cfg, "val_fraction", None) == 0 else ""
+            raise ConfigError(f"{exp.name}'s summary has no {metric!r}; --metric takes one of: {', '.join(numbers)}"
+                              + split)
     return stamp(record, time.perf_counter() - start, trials_dir)
 
 

@@ -17,7 +17,8 @@ runs through :func:`trainlab.execute.run_experiment` and its objective is ``metr
 summary, a validation number (``test*`` metrics are refused: choosing settings on the test set
 would make its numbers optimistic). Pruning goes through the one hook
 :meth:`trainlab.runs.Run.report_epoch`: each reported epoch becomes ``trial.report`` and a trial
-the pruner gives up on ends ``pruned`` with the epoch it reached. ``resume=TUNE_DIR`` loads the
+the pruner gives up on ends ``pruned`` with the epoch it reached; a stacked trial's members are
+pruned one by one (:mod:`trainlab.sweeps.member_pruning`). ``resume=TUNE_DIR`` loads the
 same study (Optuna's RDB storage, ``load_if_exists``) and runs trials until ``trials`` have ended.
 ``backend="ray"`` runs the same search on Ray Tune (:mod:`trainlab.sweeps.tune_ray`: OptunaSearch on
 this study, ASHA pruning). ``refit=True`` retrains the best trial's settings on the training and
@@ -40,6 +41,7 @@ from trainlab.experiments.registry import Experiment, get_experiment
 from trainlab.files import append_jsonl, atomic_write, read_jsonl
 from trainlab.processes import hold, identity, interrupted
 from trainlab.runs import Pruned, Run, check_out, full_disk_is_one_line, update_info
+from trainlab.sweeps.member_pruning import MemberPruning
 from trainlab.sweeps.runner import BACKENDS, check_backend
 from trainlab.sweeps.space import Param, check_space, parse_space
 from trainlab.sweeps.trials import TRIALS_DIR, TRIALS_FILE, error_text
@@ -236,7 +238,7 @@ def _optimize(search: SearchPlan, tune_run: Run, trials: int, refit: bool) -> No
     refit_dir = None
 
     def objective(trial: optuna.Trial) -> float:
-        return _run_one(search.exp, trial, search.fixed, search.params, maker, path, spec["metric"])
+        return _run_one(search.exp, trial, search.fixed, search.params, maker, path, spec["metric"], spec["mode"])
 
     start = time.perf_counter()
     try:
@@ -261,18 +263,22 @@ def _optimize(search: SearchPlan, tune_run: Run, trials: int, refit: bool) -> No
 
 
 def _run_one(exp: Experiment, trial: Any, fixed: list[str], params: list[Param], maker: Any, path: Path,
-             metric: str) -> float:
-    """One trial of the local backend: its config from the sampler, pruned through the study's pruner."""
+             metric: str, mode: str) -> float:
+    """One trial of the local backend: its config from the sampler, pruned through the study's pruner
+    (a stacked trial member by member, :mod:`trainlab.sweeps.member_pruning`)."""
     import optuna
 
     cfg = maker([*fixed, *(p.suggest(trial) for p in params)])
+    members = MemberPruning(trial, metric, mode)
 
     def report(step: int, value: float, folder: Path) -> None:
         trial.report(value, step)
         if trial.should_prune():
             raise Pruned(step)
 
-    record = run_tune_trial(exp, cfg, trial.number, trial.params, path / TRIALS_DIR, metric, report)
+    record = run_tune_trial(exp, cfg, trial.number, trial.params, path / TRIALS_DIR, metric, report,
+                            members=members.give_up)
+    members.report_curve()  # a stacked trial's curve (its best member's), what later trials are compared against
     trial.set_user_attr("key", record["key"])
     trial.set_user_attr("status", record["status"])
     append_jsonl(path / TRIALS_FILE, record)

@@ -1,7 +1,8 @@
 """Benchmark: each experiment's default run, one at a time, as a new user runs it.
 
-Each experiment runs as ``trainlab run NAME --out DIR`` in a fresh process (start-up,
-data loading, report writing included), one after another, and its wall time is
+Each experiment runs as ``trainlab run NAME --out DIR/NAME`` in a fresh process and an
+empty output folder (start-up, data loading, report writing included; nothing to reuse, so
+``ebm-sample`` trains its own regressor), one after another, and its wall time is
 printed with the machine's one-minute load average before and after. These are
 the numbers behind every ``RUNTIME`` and the README's experiment table; take them on
 an idle machine (the load columns say whether it was).
@@ -34,7 +35,7 @@ def time_one(name: str, out: Path) -> dict:
     """Run ``trainlab run NAME`` once in a fresh interpreter; its wall time, exit code and loads."""
     before = _load()
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "trainlab", "run", name, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "trainlab", "run", name, "--out", str(out / name)],
                           capture_output=True, text=True)
     seconds = time.perf_counter() - start
     last = (proc.stderr.strip().splitlines() or [""])[-1]

@@ -6,7 +6,12 @@ Three measurements (``--mode``):
 - ``rates``: the FLOP rate each study model's training step reaches on one thread (MLP and conv,
   code size 2 and 32, at each ``--batches`` size) in % of the one-thread matmul rate, the models'
   steps interleaved round by round and timed by the thread's CPU time (what a worker thread of
-  the ``autoencoder`` experiment gets of a core).
+  the ``autoencoder`` experiment gets of a core); then encoding and decoding the images in
+  chunks of ``INFERENCE_CHUNK`` against the former 8192 (the experiments' measures after training).
+- ``measure``: the ``autoencoder`` experiment's measures of its models after training (test and
+  train L1 and the rest: every image encoded and decoded), done as before (one model after another in
+  the main thread on torch's threads, chunks of 8192) and as the recipe does now (side by side through
+  the worker pool, one thread each, chunks of ``INFERENCE_CHUNK``), alternated ``--repeats`` times.
 - ``quality``: the ``autoencoder`` study's models (both archs, λ = 2 and 32, ``--seeds`` seeds)
   trained with today's batch size and learning rate (``--old``) and with each of ``--candidates``
   (default: the experiment's current defaults), on the same data: test L1 per model, and per
@@ -31,6 +36,7 @@ the test L1 of each model; the two differ only by the batch order. Each way runs
 
     python bench/autoencoder.py [--arch mlp|conv] [--latent 32] [--epochs 3] [--repeats 2]
     python bench/autoencoder.py --mode rates [--batches 64 128 256]
+    python bench/autoencoder.py --mode measure [--repeats 2]
     python bench/autoencoder.py --mode quality [--seeds 3] [--old 64:1e-3] [--candidates 128:1.4e-3 ...]
                                 [--train-limit N] [--epochs 10]
 """
@@ -54,9 +60,10 @@ from trainlab.data import load_images, to_tensor
 from trainlab.data.subsets import random_subset
 from trainlab.device import use_threads
 from trainlab.experiments._autoencoder import AutoencoderConfig
-from trainlab.nn.autoencoder import STUDY_ARCHS, decode_all, encode_all, new_study_autoencoder
+from trainlab.nn.autoencoder import INFERENCE_CHUNK, STUDY_ARCHS, decode_all, encode_all, new_study_autoencoder
 from trainlab.nn.flops import training_flops_per_example
 from trainlab.train.autoencoder import AutoencoderSpec, train_autoencoder, train_autoencoders
+from trainlab.workers import run_independent
 
 
 class PerSampleImages(Dataset):
@@ -164,8 +171,32 @@ def rates(args: argparse.Namespace) -> None:
         print(f"{arch:4s} λ={latent:<2d} batch {batch:4d}: {flops[arch, latent, batch] / 1e6:.2f} MFLOP per "
               f"training image, {args.images / statistics.median(s):6.0f} images/s, {rate / 1e9:5.1f} GFLOP/s "
               f"= {100 * rate / matmul:3.0f}% of matmul", flush=True)
+    speedups = _inference(data, x, args)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
-    print(f"RESULT matmul_gflops={matmul / 1e9:.1f} worst_fraction_of_matmul={worst:.2f}")
+    print(f"RESULT matmul_gflops={matmul / 1e9:.1f} worst_fraction_of_matmul={worst:.2f} "
+          + " ".join(f"inference_speedup_{arch}={v:.2f}" for arch, v in speedups.items()))
+
+
+def _inference(data, x: torch.Tensor, args: argparse.Namespace) -> dict[str, float]:
+    """Encoding and decoding ``x`` in chunks of the default size against the old 8192 (one thread,
+    CPU-timed, interleaved): per arch, the old time over the new for encode + decode."""
+    new = INFERENCE_CHUNK
+    speedups = {}
+    for arch in STUDY_ARCHS:
+        model, _ = new_study_autoencoder(arch, 32, data.image_shape, "relu", args.seed, torch.device("cpu"))
+        codes = encode_all(model, x)
+        seconds: dict[int, list[float]] = {8192: [], new: []}
+        for _ in range(args.repeats):
+            for chunk in seconds:
+                begin = time.thread_time()
+                encode_all(model, x, batch_size=chunk)
+                decode_all(model, codes, batch_size=chunk)
+                seconds[chunk].append(time.thread_time() - begin)
+        speedups[arch] = statistics.median(o / n for o, n in zip(seconds[8192], seconds[new]))
+        print(f"{arch:4s} λ=32 encode + decode of {len(x)} images: {1e6 * statistics.median(seconds[new]) / len(x):.0f} "
+              f"us per image in chunks of {new}, {1e6 * statistics.median(seconds[8192]) / len(x):.0f} in chunks of "
+              f"8192 ({speedups[arch]:.2f}x)", flush=True)
+    return speedups
 
 
 def _stepper(model: torch.nn.Module, x: torch.Tensor, batch: int) -> Callable[[int], float]:
@@ -188,6 +219,62 @@ def _stepper(model: torch.nn.Module, x: torch.Tensor, batch: int) -> Callable[[i
 
     step(batch)
     return step
+
+
+@torch.inference_mode()
+def _chunks_of_8192(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """How ``encode_all`` / ``decode_all`` ran before: chunks of 8192 on the caller's threads."""
+    return torch.cat([fn(x[i : i + 8192]) for i in range(0, x.shape[0], 8192)])
+
+
+def measure(args: argparse.Namespace) -> None:
+    """The recipe's measure phase before (serial, chunks of 8192) and now (worker pool, small chunks)."""
+    from trainlab.experiments import autoencoder as recipe
+
+    data = load_images("fashion-mnist")
+    x_train, x_test = to_tensor(data.train_images, "cpu"), to_tensor(data.test_images, "cpu")
+    y_train, y_test = torch.as_tensor(data.train_labels), torch.as_tensor(data.test_labels)
+    models = [new_study_autoencoder(arch, latent, data.image_shape, "relu", args.seed, torch.device("cpu"))[0]
+              for arch in STUDY_ARCHS for latent in (2, 32)]
+    per_image = [training_flops_per_example(m, x_train[:1]) / 3 for m in models]
+    print(f"Fashion-MNIST ({data.source}), {len(x_train)} training and {len(x_test)} test images; {len(models)} "
+          f"models (mlp and conv, λ = 2 and 32); {torch.get_num_threads()} torch threads in the main thread; "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+
+    def one(model):
+        return recipe._measure(model, data.image_shape, x_train, y_train, x_test, y_test)
+
+    def before():
+        recipe.encode_all = lambda m, x: _chunks_of_8192(m.encode, x)
+        recipe.decode_all = lambda m, c: _chunks_of_8192(m.decode, c)
+        try:
+            return [one(m) for m in models]
+        finally:
+            recipe.encode_all, recipe.decode_all = encode_all, decode_all
+
+    def now():
+        return run_independent(one, models, costs=[f * (len(x_train) + len(x_test)) for f in per_image],
+                               step_flops=INFERENCE_CHUNK * max(per_image), device="cpu")
+
+    wall: dict[str, list[float]] = {"before": [], "now": []}
+    cpu: dict[str, list[float]] = {"before": [], "now": []}
+    results = {}
+    for rep in range(args.repeats):
+        for way, fn in (("before", before), ("now", now)):
+            w, c = time.perf_counter(), time.process_time()
+            results[way] = fn()
+            wall[way].append(time.perf_counter() - w)
+            cpu[way].append(time.process_time() - c)
+            print(f"repeat {rep + 1} {way:6s} {wall[way][-1]:6.1f} s wall {cpu[way][-1]:6.1f} s cpu  "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    same = all(abs(a["test_l1"] - b["test_l1"]) < 1e-5 and a["dead_units"] == b["dead_units"]
+               for a, b in zip(results["before"], results["now"]))
+    ratios = [b / n for b, n in zip(wall["before"], wall["now"])]
+    print(f"wall-time ratio (before / now) per repeat: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"load average {os.getloadavg()[0]:.1f} at end")
+    print(f"RESULT measure_speedup={statistics.median(ratios):.2f} "
+          f"cpu_ratio={statistics.median(cpu['before']) / statistics.median(cpu['now']):.2f} same_numbers={same} "
+          f"now_s={statistics.median(wall['now']):.1f} before_s={statistics.median(wall['before']):.1f}")
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -248,14 +335,14 @@ def _setting(text: str) -> tuple[int, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["pipeline", "rates", "quality"], default="pipeline")
+    parser.add_argument("--mode", choices=["pipeline", "rates", "measure", "quality"], default="pipeline")
     parser.add_argument("--arch", choices=["mlp", "conv"], default="mlp", help="pipeline: the model")
     parser.add_argument("--latent", type=int, default=32, help="pipeline: its code size")
     parser.add_argument("--epochs", type=int, default=None, help="pipeline: 3; quality: 10 (the experiment's)")
     parser.add_argument("--batch", type=int, default=64, help="pipeline: batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="pipeline: Adam's learning rate")
     parser.add_argument("--repeats", type=int, default=None, help="runs of each way, interleaved "
-                        "(pipeline: 2; rates: rounds, 5)")
+                        "(pipeline: 2; rates: rounds, 5; measure: 2)")
     parser.add_argument("--threads", type=int, default=1, help="pipeline: torch threads for both ways")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256], help="rates: batch sizes")
@@ -269,6 +356,9 @@ def main() -> None:
     if args.mode == "rates":
         args.repeats = args.repeats or 5
         rates(args)
+    elif args.mode == "measure":
+        args.repeats = args.repeats or 2
+        measure(args)
     elif args.mode == "quality":
         args.epochs = args.epochs or AutoencoderConfig().epochs
         quality(args)

@@ -26,11 +26,13 @@ from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.experiments._autoencoder import (AutoencoderConfig, best_val_l1, checkpoint_name, design,
                                                load_images_and_labels, raise_if_all_pruned, train_all)
-from trainlab.nn.autoencoder import STUDY_ARCHS, dead_units, decode_all, encode_all
+from trainlab.nn.autoencoder import INFERENCE_CHUNK, STUDY_ARCHS, dead_units, decode_all, encode_all
+from trainlab.nn.flops import training_flops_per_example
 from trainlab.report.figures import log_scale_if_any, mosaic, new_figure
 from trainlab.report.tables import mean_std, with_std
 from trainlab.runs import Run
 from trainlab.train.autoencoder import AutoencoderSpec
+from trainlab.workers import run_independent
 
 NAME = "autoencoder"
 STUDY = "optim-cnn"
@@ -88,7 +90,13 @@ def run(cfg: Config, out: Run) -> None:
             for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
     loss_rows, test_rows, class_rows, models, drawn_status = [], [], [], {}, {}
     trained = train_all(specs, cfg, x_train, shape, out, x_val)
-    for t in trained:
+    # Measuring a model on every image is independent of the others: side by side on the cores too
+    # (each encodes and decodes every image once, in chunks of INFERENCE_CHUNK).
+    per_image = [training_flops_per_example(t.model, x_train[:1]) / 3 for t in trained]
+    measured = run_independent(lambda t: _measure(t.model, shape, x_train, y_train, x_test, y_test), trained,
+                               costs=[f * (len(x_train) + len(x_test)) for f in per_image],
+                               step_flops=INFERENCE_CHUNK * max(per_image), device=device)
+    for t, measures in zip(trained, measured):
         arch, latent, seed = t.spec.arch, t.spec.latent, t.spec.seed
         for record in t.result.history:
             out.log(arch=arch, latent=latent, seed=seed, **record)
@@ -96,7 +104,7 @@ def run(cfg: Config, out: Run) -> None:
                               "train_l1": record["train_loss"]})
         row = {"arch": arch, "latent": latent, "seed": seed, "status": t.result.status,
                "train_time_s": t.result.seconds, "train_cpu_s": t.cpu_seconds,
-               **_measure(t.model, shape, x_train, y_train, x_test, y_test)}
+               **measures}
         test_rows.append(row)
         class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c], "test_l1": v}
                        for c, v in enumerate(row.pop("per_class"))]

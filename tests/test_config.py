@@ -180,3 +180,13 @@ def test_a_renamed_key_names_its_new_name():
     with pytest.raises(ConfigError, match=r"unknown key 'learning_rates' \(renamed to lrs\)"):
         load_config(Sweep, ["learning_rates=[0.1]"])
     assert load_config(Sweep, ["lrs=[0.1]"]).lrs == [0.1]
+
+
+def test_a_list_fields_singular_key_sets_a_list_of_one():
+    assert load_config(Demo, ["batch_size=8"]) == load_config(Demo, ["batch_sizes=[8]"])
+    with pytest.raises(ConfigError, match=r"^batch_size takes one value .* give a list as batch_sizes=\[2,4\]$"):
+        load_config(Demo, ["batch_size=[2,4]"])
+    with pytest.raises(ConfigError, match=r"unknown key 'batch_size'"):  # both at once: the list wins, no guess
+        load_config(Demo, ["batch_size=8", "batch_sizes=[2]"])
+    with pytest.raises(ConfigError, match="batch_sizes"):  # the list's own checks apply
+        load_config(Demo, ["batch_size=-1"])

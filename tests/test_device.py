@@ -59,6 +59,25 @@ def test_cpu_plan_is_one_rule_for_threads_and_workers(monkeypatch):
     assert device.cpu_plan(cpu, 1e9, tasks=5, total_flops=big) == device.CpuPlan(workers=1, threads=1)
 
 
+def test_steps_whose_numbers_ignore_threads_get_only_the_idle_cores(monkeypatch):
+    import trainlab.device as device
+
+    cpu, big = torch.device("cpu"), device.SMALL_STEP_FLOPS * 10
+    monkeypatch.setattr(device, "available_cores", lambda: 2)
+    monkeypatch.setattr(device, "idle_cores", lambda: 1.9)  # the other core is free
+    assert device.cpu_plan(cpu, big, threads_change_numbers=False).threads == 2
+    monkeypatch.setattr(device, "idle_cores", lambda: 0.4)  # other processes hold the cores
+    assert device.cpu_plan(cpu, big, threads_change_numbers=False).threads == 1
+    assert device.cpu_plan(cpu, big).threads == 2  # numbers that depend on threads: same at any load
+    assert device.cpu_plan(cpu, device.SMALL_STEP_FLOPS / 10, threads_change_numbers=False).threads == 1
+
+
+def test_idle_cores_is_a_share_of_the_available_cores():
+    from trainlab.device import available_cores, idle_cores
+
+    assert 0.0 <= idle_cores(0.02) <= available_cores()
+
+
 def test_use_threads_sets_and_restores_within_the_available_cores():
     from trainlab.device import available_cores, use_threads
 

@@ -66,6 +66,16 @@ def test_cifar_scaling_side_by_side_trainings_resume(tmp_path, monkeypatch, whol
     same_networks(resumed, whole["cifar-scaling"])
 
 
+@pytest.mark.parametrize("stop_after", [2, 6])  # inside the first tuned network's training, inside the second's
+def test_a_tuned_cifar_scaling_stopped_and_resumed_ends_as_an_uninterrupted_run(tmp_path, monkeypatch, stop_after):
+    # The tuned jobs (costlier) train first; their trials keep no snapshot, only each study's
+    # trials in tunes/<network>/study.db, which the resumed run reads back instead of tuning again.
+    tuned = {**SCALING, "tune_trials": 2}
+    whole = run_quick("cifar-scaling", tmp_path / "whole", checkpoint_every=0, **tuned)
+    resumed = stop_and_resume("cifar-scaling", tmp_path / "stopped", stop_after, monkeypatch, **tuned)
+    assert comparable_results(resumed) == comparable_results(whole)
+    same_networks(resumed, whole)
+
 
 # cifar-features' quick run extracting AlexNet's features one batch of 128 at a time (a snapshot
 # after each: 3 batches of the 300 training images, 4 of the 450 test images, saves 1-7, then 8

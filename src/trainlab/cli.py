@@ -179,6 +179,10 @@ def with_flags(items: List[str], **flags: object) -> List[str]:
     return items
 
 
+GPUS_PER_TRIAL_HELP = ("GPUs each Ray trial asks for (0.5: two trials share one); default 1 where the device can be "
+                       "cuda and the cluster has GPUs, else 0.")
+
+
 @app.command()
 @stoppable
 def sweep(
@@ -189,10 +193,7 @@ def sweep(
     backend: str = typer.Option("local", "--backend", help="local (this process) or ray (Ray Tune)."),
     workers: int = typer.Option(1, "--workers", help="Trials run at once (ray backend)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
-    gpus_per_trial: Optional[float] = typer.Option(
-        None, "--gpus-per-trial",
-        help="GPUs each Ray trial asks for (0.5: two trials share one); default 1 where the device can be cuda "
-             "and the cluster has GPUs, else 0."),
+    gpus_per_trial: Optional[float] = typer.Option(None, "--gpus-per-trial", help=GPUS_PER_TRIAL_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Sweep folder to resume; finished trials are skipped."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
     log: Optional[List[str]] = typer.Option(None, "--log", help=LOG_HELP),
@@ -218,9 +219,16 @@ def tune(
     metric: str = typer.Option("", "--metric", help="Validation number of the summary to optimise, e.g. val_acc."),
     mode: str = typer.Option("max", "--mode", help="max or min."),
     timeout: Optional[str] = typer.Option(None, "--timeout", help="Start no trial after this long: 90s, 10m, 1.5h."),
-    pruner: str = typer.Option("median", "--pruner", help="median, hyperband or none (per-epoch validation reports)."),
+    pruner: Optional[str] = typer.Option(
+        None, "--pruner", help="median (default), hyperband or none; with --backend ray: asha (default) or none."),
+    refit: bool = typer.Option(False, "--refit", help="Retrain the best settings on training + validation images "
+                                                      "and report that run's test numbers (else the best trial's)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of config values."),
     quick: bool = typer.Option(False, "--quick", help="Start every trial from the quick profile."),
+    backend: str = typer.Option("local", "--backend", help="local (this process) or ray (Ray Tune: OptunaSearch + ASHA)."),
+    workers: int = typer.Option(1, "--workers", help="Trials run at once (ray backend)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address; default starts a local Ray."),
+    gpus_per_trial: Optional[float] = typer.Option(None, "--gpus-per-trial", help=GPUS_PER_TRIAL_HELP),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Tune folder whose study to continue."),
     out: Path = typer.Option(Path("runs"), "--out", help=OUT_HELP),
 ) -> None:
@@ -228,7 +236,8 @@ def tune(
     from trainlab.sweeps.tuning import run_tune
 
     path = run_tune(name, list(space or []), trials=trials, metric=metric, mode=mode, timeout=timeout,
-                    pruner=pruner, yaml_file=config, quick=quick, resume=resume, out=out)
+                    pruner=pruner, refit=refit, yaml_file=config, quick=quick, backend=backend, workers=workers,
+                    address=address, gpus_per_trial=gpus_per_trial, resume=resume, out=out)
     typer.echo(f"report: {path / 'report.html'}")
     typer.echo(str(path))
 

@@ -40,7 +40,9 @@ class BaseConfig:
 
     A config may declare ``RENAMED: ClassVar[dict[str, str]]``, keys an earlier version used
     mapped to their names now, so that an old command line is told the new name in its one line.
-    A list field is named as the plural of the key it varies (``hiddens``, ``lrs``, ``Ts``).
+    A list field is named as the plural of the key it varies (``hiddens``, ``lrs``, ``Ts``); an
+    override of the singular key sets a list of one (``hidden=50`` is ``hiddens=[50]``), so a
+    tune searches a grid recipe's key one value per trial.
     """
 
     seed: int = 0
@@ -95,6 +97,22 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+def _singular_keys(cls: type, parsed: dict[str, str], names: Sequence[str]) -> dict[str, str]:
+    """Overrides of a list field's singular key (``hidden=50``) as the list of one (``hiddens=[50]``)."""
+    lists = {f.name for f in dataclasses.fields(cls)
+             if f.default_factory is not dataclasses.MISSING and isinstance(f.default_factory(), list)}
+    out: dict[str, str] = {}
+    for key, value in parsed.items():
+        plural = f"{key}s"
+        if key not in names and plural in lists and plural not in parsed:
+            if value.strip().startswith("["):
+                raise ConfigError(f"{key} takes one value (a list of one {plural}); give a list as {plural}={value}")
+            out[plural] = f"[{value}]"
+        else:
+            out[key] = value
+    return out
+
+
 def _closest(key: str, names: Sequence[str], renamed: Mapping[str, str]) -> str:
     if key in renamed:  # a key an earlier version had: name its new name, whatever difflib thinks
         return f" (renamed to {renamed[key]})"
@@ -143,7 +161,7 @@ def load_config(
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of key: value")
         sources.append((str(path), loaded))
-    parsed = split_overrides(overrides)
+    parsed = _singular_keys(cls, split_overrides(overrides), names)
     for key in parsed:
         if key not in names:
             raise ConfigError(f"unknown key {key!r}{_closest(key, names, renamed)}; keys: {', '.join(names)}")

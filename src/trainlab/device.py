@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,15 +193,17 @@ def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gene
     return gen
 
 
-# Below this many FLOPs per step (about 12 ms on one core) a step runs on one thread.
+# Below this many FLOPs per step (about 6 ms on one core of the 2-core machine) a step runs on one thread.
 # A second intra-op thread synchronises with the first at every operation, and when
 # another process holds the other core OpenMP's spin-waiting makes each small operation
 # wait for a time slice: measured 0.6 ms with one thread against 56 ms with two for a
 # 64-5-2 MLP at batch size 2; ddpm-steps' quick run (a stack of two width-32 noise
 # models, 6e7 FLOPs per step) took 103 s with two threads and 18 s with one on a machine
 # with load 16. Independent work uses the other core through single-threaded workers
-# instead (cpu_plan), which never wait on each other.
-SMALL_STEP_FLOPS = 1e9
+# instead (cpu_plan), which never wait on each other. The Langevin step of 16 chains
+# through the study's 14.4M-parameter regressor (9.2e8 FLOPs: a forward and an
+# input-gradient pass) is a handful of large GEMMs, so it is over the line (it was 1e9).
+SMALL_STEP_FLOPS = 5e8
 # Below this much work in all, workers are not started. The threshold was set when
 # workers were processes (1-2 s each to import torch); threads start in microseconds,
 # but it is kept so that the same workloads go side by side as before.
@@ -254,7 +258,8 @@ class CpuPlan:
     """torch/BLAS threads when the tasks run here; None leaves them alone (not a CPU workload)."""
 
 
-def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, total_flops: float = 0.0) -> CpuPlan:
+def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, total_flops: float = 0.0,
+             threads_change_numbers: bool = True) -> CpuPlan:
     """The one rule for thread settings, for quick and full runs alike.
 
     - Not on the CPU: nothing to decide.
@@ -263,14 +268,54 @@ def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, tota
       up to one per task. Two workers never wait on each other, where two threads
       of one step synchronise every operation (and spin when another process holds a core).
     - Otherwise here, one task after another: one thread for steps under ``SMALL_STEP_FLOPS``,
-      every core for larger ones.
+      every core for larger ones; but a step whose numbers are the same at any thread count
+      (``threads_change_numbers=False``: checked by its caller's tests) gets only the cores that
+      are idle now (:func:`idle_cores`), one thread while other processes hold them. A step of
+      16 Langevin chains through the 14.4M-parameter regressor took 4-12x longer on two threads
+      than on one with the 2-core machine at load 6. Steps whose numbers depend on the thread
+      count (a GEMM that splits a sum) keep every core, so the same seed gives the same numbers
+      at any load.
     """
     if torch.device(device).type != "cpu":
         return CpuPlan(workers=1, threads=None)
     cores = available_cores()
     if tasks > 1 and cores > 1 and total_flops >= MIN_PARALLEL_FLOPS:
         return CpuPlan(workers=min(cores, tasks), threads=1)
-    return CpuPlan(workers=1, threads=1 if step_flops < SMALL_STEP_FLOPS else cores)
+    if step_flops < SMALL_STEP_FLOPS or cores == 1:
+        return CpuPlan(workers=1, threads=1)
+    if threads_change_numbers:
+        return CpuPlan(workers=1, threads=cores)
+    return CpuPlan(workers=1, threads=max(1, min(cores, math.floor(idle_cores() + 0.25))))
+
+
+def idle_cores(window_s: float = 0.05) -> float:
+    """How many of this process's cores no process used over the next ``window_s`` seconds (this
+    thread sleeps meanwhile): the idle share of each core in the affinity mask, from /proc/stat,
+    summed. Where /proc/stat is missing (macOS, Windows), every available core counts as idle."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        before = _cpu_ticks(cpus)
+        time.sleep(window_s)
+        after = _cpu_ticks(cpus)
+    except (AttributeError, OSError, ValueError, KeyError):
+        return float(available_cores())
+    idle = 0.0
+    for cpu in cpus:
+        spent = after[cpu][1] - before[cpu][1]
+        idle += (after[cpu][0] - before[cpu][0]) / spent if spent > 0 else 1.0  # no tick counted: nobody ran
+    return min(idle, float(available_cores()))
+
+
+def _cpu_ticks(cpus: list[int]) -> dict[int, tuple[int, int]]:
+    """(idle + iowait ticks, all ticks) per CPU number, from /proc/stat."""
+    ticks = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *values = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                counts = [int(v) for v in values[:8]]  # user nice system idle iowait irq softirq steal
+                ticks[int(name[3:])] = (counts[3] + counts[4], sum(counts))
+    return {cpu: ticks[cpu] for cpu in cpus}
 
 
 @contextmanager
@@ -305,6 +350,6 @@ def thread_limit(n: int | None, device: torch.device | str = "cpu") -> Iterator[
         yield
 
 
-def threads_for_step(flops_per_step: float, device: torch.device) -> int | None:
+def threads_for_step(flops_per_step: float, device: torch.device, threads_change_numbers: bool = True) -> int | None:
     """Threads for one workload stepping ``flops_per_step`` at a time (see :func:`cpu_plan`)."""
-    return cpu_plan(device, flops_per_step).threads
+    return cpu_plan(device, flops_per_step, threads_change_numbers=threads_change_numbers).threads

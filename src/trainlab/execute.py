@@ -24,7 +24,7 @@ from trainlab.processes import hold
 from trainlab.report.folder import RUN_INFO
 from trainlab.resume import check_resumable
 from trainlab.run_list import shown_status
-from trainlab.runs import Pruned, Run, SilentRun, check_out, full_disk_is_one_line
+from trainlab.runs import EpochReporter, Pruned, Run, SilentRun, check_out, full_disk_is_one_line
 from trainlab.train import distributed
 
 
@@ -47,7 +47,7 @@ def stored_config(exp: Experiment, values: Mapping[str, Any]) -> Any:
 def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
                    on_folder: Callable[[Path], None] | None = None, resume: str | Path | None = None,
                    log: Sequence[str] = (),
-                   reporter: Callable[[int, dict[str, float]], None] | None = None) -> Path | None:
+                   reporter: EpochReporter | None = None) -> Path | None:
     """Run ``exp`` with ``cfg`` into a new run folder under ``out`` and return the folder.
 
     The folder records status ``done``, ``diverged`` (the recipe said its result
@@ -68,7 +68,8 @@ def run_experiment(exp: Experiment, cfg: Any, *, out: str | Path = "runs",
     the folder while the run runs; a tracker that fails never fails the run.
     ``reporter(step, values)`` gets the recipe's per-epoch validation numbers
     (:meth:`~trainlab.runs.Run.report_epoch`); when it raises :class:`~trainlab.runs.Pruned`
-    the folder records ``pruned`` and the epoch, and ``Pruned`` is raised again.
+    the folder records ``pruned`` and the epoch, and ``Pruned`` is raised again; for a stacked
+    trial it returns the members it gives up on (:data:`~trainlab.runs.EpochReporter`).
     """
     if resume is None:
         check_out(out)

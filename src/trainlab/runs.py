@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
 
 from trainlab.config import config_hash, to_yaml
 from trainlab.environment import environment
@@ -35,6 +35,12 @@ NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 STATUSES = ("running", "done", "diverged", "failed", "interrupted", "pruned", "killed")
 """Every status a run folder can show: the six run.json records (``pruned``: a tune stopped the
 run early, :class:`Pruned`), and ``killed`` for a ``running`` run whose process died (:func:`trainlab.run_list.shown_status`)."""
+
+
+EpochReporter = Callable[[int, dict[str, Any]], Optional[Iterable[str]]]
+"""A run's watcher: ``reporter(step, values)`` with :meth:`Run.report_epoch`'s numbers (a stacked
+trial's under ``values["members"]``); it may raise :class:`Pruned`, and returns the names of the
+members it gives up on (or None)."""
 
 
 class Pruned(Exception):
@@ -78,7 +84,7 @@ class Run:
         self._snapshots: Any = None
         self.state_folder = self.path
         """The folder whose ``state/`` snapshots this run loads (its own, but see :class:`SilentRun`)."""
-        self.epoch_reporter: Callable[[int, dict[str, float]], None] | None = None
+        self.epoch_reporter: EpochReporter | None = None
         """What :meth:`report_epoch` calls (a tune's pruning check, installed by the executor), or None."""
 
     # -- creation -----------------------------------------------------------
@@ -125,15 +131,24 @@ class Run:
         if not self.replaying:
             append_jsonl(self.path / "metrics.jsonl", record)
 
-    def report_epoch(self, step: int, **values: float) -> None:
+    def report_epoch(self, step: int, members: Mapping[str, Mapping[str, float]] | None = None,
+                     **values: float) -> frozenset[str]:
         """Hand one epoch's validation numbers to whoever watches this run (a tune's pruner).
 
         The one pruning hook: recipes call it from their training loop's epoch callback, with
         ``step`` counting epochs over the whole run. It may raise :class:`Pruned`; without a
         watcher (a plain ``trainlab run``) it does nothing.
+
+        A run that trains several models as one (a stacked trial) also gives each member's
+        numbers, ``members={name: {"val_acc": ...}}`` with ``step`` the member's own epoch, and
+        gets back the names of the members the watcher gives up on: the recipe stops training
+        those (status ``pruned`` with the epoch) and goes on with the others. The watcher sees
+        them as ``values["members"]``.
         """
-        if self.epoch_reporter is not None and not self.replaying:
-            self.epoch_reporter(step, values)
+        if self.epoch_reporter is None or self.replaying:
+            return frozenset()
+        given_up = self.epoch_reporter(step, {**values, "members": dict(members)} if members else dict(values))
+        return frozenset(given_up or ())
 
     def snapshots(self, every_s: float) -> Any:
         """This run's :class:`~trainlab.resume.RunSnapshots`: slots for its training jobs' snapshots,

@@ -34,3 +34,13 @@ def test_classes_are_relabelled_and_train_limit_caps_before_the_split():
     n_train, n_val = len(splits["train"][1]), len(splits["val"][1])
     assert describe_splits(data, splits) == (
         f"digits ({data.source}): {n_train} train, {n_val} validation, {expected} test images")
+
+
+def test_train_on_val_trains_on_both_parts_and_keeps_the_held_out_part():
+    data = load_images("digits")
+    cpu = torch.device("cpu")
+    plain = device_splits(data, cpu, classes=[1, 2], train_limit=200, seed=5)
+    refit = device_splits(data, cpu, classes=[1, 2], train_limit=200, seed=5, train_on_val=True)
+    for i in (0, 1):  # images, labels: the plain split's training part, then its validation part
+        assert torch.equal(refit["train"][i], torch.cat([plain["train"][i], plain["val"][i]]))
+        assert torch.equal(refit["val"][i], plain["val"][i]) and torch.equal(refit["test"][i], plain["test"][i])

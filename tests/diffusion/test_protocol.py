@@ -1,13 +1,16 @@
 """The toy-set protocol: models fitted as stacks side by side score as they do one at a time."""
 
+import dataclasses
 import pytest
 import torch
 
 from trainlab import workers
 from trainlab.data.toy import make_toy
 from trainlab.device import CpuPlan
+from trainlab.diffusion import protocol
 from trainlab.diffusion.protocol import FitSpec, Protocol, fit_and_score_all, split_points
 from trainlab.diffusion.schedules import make_scheduler
+from trainlab.diffusion.stacked import MAX_STACK
 
 TINY = Protocol(hidden=16, train_steps=30, batch_size=64, n_samples=300, emd_k=2, emd_n=100, ratio_n=100)
 
@@ -38,3 +41,19 @@ def test_stacks_on_any_number_of_workers_score_as_one_model_at_a_time(monkeypatc
         assert points_s.shape == points_a.shape == (300, 2)
         for key in ("emd_ratio", "nll", "final_loss"):
             assert row_s[key] == pytest.approx(row_a[key], rel=1e-3), key
+
+
+def test_a_split_spread_over_several_stacks_draws_its_emd_floor_once(monkeypatch):
+    monkeypatch.setattr(workers, "cpu_plan", lambda *a, **k: CpuPlan(workers=2, threads=1))
+    drawn, real_floor = [], protocol.emd_floor
+
+    def counted(*args, **kwargs):
+        drawn.append(real_floor(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(protocol, "emd_floor", counted)
+    train, held = split_points(make_toy("moons", n=600)[0], heldout=300, seed=0, device=torch.device("cpu"))
+    one_split = [FitSpec(make_scheduler("linear", 5 + T), train, held, seed=T) for T in range(MAX_STACK + 1)]
+    rows = [fit.row for fit in fit_and_score_all(one_split, dataclasses.replace(TINY, train_steps=2))]
+    assert len(drawn) == 1  # two stacks, one split: one floor
+    assert {row["emd_floor"] for row in rows} == {drawn[0].floor}

@@ -1,6 +1,7 @@
 import numpy as np
 from helpers import read_summary, read_table, run_quick
 
+from trainlab.config import load_config
 from trainlab.experiments.cifar_scaling import QUICK, Config, _epochs, _steps
 
 
@@ -64,3 +65,71 @@ def test_parallel_trainings_give_the_same_numbers(tmp_path, monkeypatch):
         return [{k: v for k, v in r.items() if k != "train_time_s"} for r in runs]
 
     assert numbers(1) == numbers(2)
+
+
+def test_a_quick_tune_writes_tuned_beside_untuned(tmp_path):
+    import optuna
+
+    from trainlab.checkpoints import checkpoint_info
+    from trainlab.sweeps.tune_folder import STUDY_NAME, study_url
+
+    run_dir = run_quick("cifar-scaling", tmp_path, full=False, min_steps=20, tune_trials=2)
+    _, sizes = read_table(run_dir, "sizes")
+    _, runs = read_table(run_dir, "runs")
+    columns, tuned = read_table(run_dir, "tuned")
+    assert [r["per_class"] for r in tuned] == ["1", "10"]
+    for column in ("untuned_test_acc", "untuned_test_acc_std", "tuned_test_acc", "tuned_test_acc_std", "gain_std"):
+        assert column in columns
+    summary = read_summary(run_dir)
+    for size, row in zip(sizes, tuned):
+        k = row["per_class"]
+        assert float(row["untuned_test_acc"]) == float(size["test_acc"])  # the untuned table, unchanged
+        mine = [float(r["test_acc"]) for r in runs if r["per_class"] == k and r["settings"] == "tuned"]
+        assert len(mine) == 2 and np.isclose(float(row["tuned_test_acc"]), np.mean(mine))
+        assert summary[f"tuned_test_acc_{k}"] == float(row["tuned_test_acc"])
+
+    _, chosen = read_table(run_dir, "chosen")
+    assert [(r["per_class"], r["validation"], r["val_images"]) for r in chosen] == \
+        [("1", "extra", "50"), ("1", "extra", "50"), ("10", "held out", "20"), ("10", "held out", "20")]
+    cfg = load_config(Config, base=QUICK)
+    for row in chosen:
+        name = f"tuned_per_class{row['per_class']}_seed{row['seed']}"
+        study = optuna.load_study(study_name=STUDY_NAME, storage=study_url(run_dir / "tunes" / name))
+        assert len(study.trials) == 2 and all(t.state.name == "COMPLETE" for t in study.trials)
+        # the first trial is the untuned settings; the chosen ones are the study's best trial
+        assert study.trials[0].params == {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "length": 1.0,
+                                          "translate": cfg.translate}
+        assert float(row["untuned_val_acc"]) == study.trials[0].value
+        assert float(row["val_acc"]) == study.best_value >= study.trials[0].value
+        assert checkpoint_info(run_dir, name)["tuned"] == study.best_trial.params
+        untuned, tuned_run = ({r["settings"]: r for r in runs if r["per_class"] == row["per_class"]
+                               and r["seed"] == row["seed"]}[s] for s in ("untuned", "tuned"))
+        if study.best_trial.number == 0:  # same subset, same initial weights, same settings: same network
+            assert tuned_run["test_acc"] == untuned["test_acc"]
+
+
+def test_the_validation_split_is_disjoint_from_what_trains_and_from_the_test_set():
+    import torch
+
+    from trainlab.data import per_class
+    from trainlab.experiments._cifar import load_tensors
+    from trainlab.experiments._scaling_tune import validation_split
+
+    cfg = load_config(Config, base=QUICK)
+    data = load_tensors(cfg, torch.device("cpu"))
+    labels = data.train[1].numpy()
+    for k, held, extra in ((10, 2, False), (5, 1, False), (1, 0, True)):
+        subset = per_class(labels, k, seed=3)
+        split = validation_split(labels, subset, fraction=0.2, extra_per_class=4, seed=3)
+        assert split.extra == extra
+        assert not set(split.fit) & set(split.val)
+        if extra:  # one image per class: scored on 4 other training images per class
+            assert list(split.fit) == list(subset) and not set(split.val) & set(subset)
+            assert np.bincount(labels[split.val]).tolist() == [4] * 10
+        else:  # held out from the subset: what trains and what scores make up the subset
+            assert sorted([*split.fit, *split.val]) == sorted(subset)
+            assert np.bincount(labels[split.val]).tolist() == [held] * 10
+        # indices into the training images only (the test set is a separate array nothing indexes)
+        assert split.val.max() < len(labels) and split.val.min() >= 0
+        test_images = {bytes(x) for x in data.test[0].numpy()}
+        assert not any(bytes(x) in test_images for x in data.train[0][split.val].numpy())

@@ -63,3 +63,22 @@ def test_a_regressor_trained_here_is_saved_and_reused_by_from_run(tmp_path):
     _, rows = read_table(again, "sampling")
     assert [(r["energy"], r["method"]) for r in rows] == [("regressor", "mala")]
     assert first.name in (again / "report.md").read_text()  # the report names where its energy came from
+
+
+def test_an_ebm_eval_run_with_the_same_energy_settings_is_reused_not_trained_again(tmp_path):
+    from helpers import comparable_results
+
+    small = dict(methods=["mala"], burn_in=20, n_samples=20, tsne_points=0, chains=4, sw_points=100)
+    other = run_quick("ebm-eval", tmp_path, epochs=9)  # another energy setting: never reused
+    eval_dir = run_quick("ebm-eval", tmp_path)  # the quick energy settings are ebm-sample's
+    reused = run_quick("ebm-sample", tmp_path, **small)
+    report = (reused / "report.md").read_text()
+    assert f"reused from the ebm-eval run {eval_dir.name}" in report and other.name not in report
+    assert not (reused / "checkpoints").exists()  # nothing trained, nothing saved
+    # the oracle: training the regressor here gives the same weights, so the same chains and tables
+    trained = run_quick("ebm-sample", tmp_path, reuse_eval=False, **small)
+    assert (trained / "checkpoints" / "regressor.pt").is_file() and "reused" not in (trained / "report.md").read_text()
+    assert comparable_results(reused)["tables"] == comparable_results(trained)["tables"]
+    # other energy settings: no ebm-eval run fits (the epochs=9 one differs in seed), so it trains
+    fresh = run_quick("ebm-sample", tmp_path, seed=1, epochs=9, **small)
+    assert (fresh / "checkpoints" / "regressor.pt").is_file() and "reused" not in (fresh / "report.md").read_text()

@@ -5,7 +5,9 @@ import pytest
 from helpers import read_summary, read_table, run_quick
 
 from trainlab.checkpoints import checkpoint_info, list_checkpoints, load_checkpoint
+from trainlab.errors import ConfigError
 from trainlab.execute import build_config
+from trainlab.files import read_jsonl
 from trainlab.experiments._data import load_splits
 from trainlab.experiments.mnist_grid import checkpoint_name
 from trainlab.experiments.registry import get_experiment
@@ -14,7 +16,7 @@ from trainlab.train.loop import evaluate
 from trainlab.train.stack import TrialSpec
 
 COLUMNS = ["activation", "batch_size", "optimizer", "lr", "hidden", "train_time_s", "train_acc", "val_acc",
-           "test_acc", "status"]
+           "test_acc", "epochs", "status"]
 
 
 def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
@@ -35,6 +37,12 @@ def test_quick_grid_has_the_seeds_columns_and_marks(tmp_path):
     assert md.count("best adam") == 2 and md.count("worst sgd") == 2  # one per activation
     assert (run_dir / "figures" / "test_acc_vs_hidden.png").is_file()
     assert math.isfinite(read_summary(run_dir)["test_acc"])
+    # Validation accuracy after every epoch (a tune's pruning reports), ending at the row's value;
+    # the summary's val_acc (a tune's objective) is the best row's.
+    for record in read_jsonl(run_dir / "metrics.jsonl"):
+        assert [h["epoch"] for h in record["history"]] == list(range(1, 21)) == list(range(1, record["epochs"] + 1))
+        assert record["history"][-1]["val_acc"] == record["val_acc"]
+    assert read_summary(run_dir)["val_acc"] == max(float(r["val_acc"]) for r in rows)
 
     # every trial is a checkpoint that gives its row's accuracies exactly (trained in a stack)
     assert len(list_checkpoints(run_dir)) == len(rows)
@@ -86,3 +94,11 @@ def test_diverging_trials_are_marked_and_a_grid_with_no_result_says_diverged(tmp
         run_quick("mnist-grid", tmp_path / "c", lrs=[0.01, 1e39], **small)
     with pytest.raises(ConfigError, match="^lrs=1e\\+38 is too large for Adam"):
         run_quick("mnist-grid", tmp_path / "c", lrs=[1e38, 0.01], **small)
+
+
+def test_empty_lrs_give_each_optimizer_the_studys_rate():
+    exp = get_experiment("mnist-grid")
+    assert build_config(exp, ["optimizers=[sgd,adam]", "lrs=[]"]).optimizer_lrs() == [("sgd", 1e-2), ("adam", 1e-3)]
+    assert build_config(exp, []).optimizer_lrs() == [("adam", 1e-3), ("sgd", 1e-2)]
+    with pytest.raises(ConfigError, match=r"one learning rate per optimizer"):
+        build_config(exp, ["lrs=[0.1]"])

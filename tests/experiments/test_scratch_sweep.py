@@ -36,7 +36,7 @@ def test_scratch_sweep_quick(tmp_path):
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 4 * 4  # four models, four epochs each
     summary = read_summary(run_dir)
-    assert summary["best_val_loss"] == min(float(r["final_val_loss"]) for r in rows)
+    assert summary["val_loss"] == min(float(r["final_val_loss"]) for r in rows)
 
     # every network is a checkpoint that gives its row's validation loss and accuracy exactly
     assert list_checkpoints(run_dir) == sorted(["h5_lr0.1", "h5_lr0.01", "h50_lr0.1", "h50_lr0.01"])
@@ -60,3 +60,34 @@ def test_a_sweep_where_every_network_diverged_finishes_diverged_with_its_figures
     assert info["status"] == "diverged" and "diverged" in info["error"]
     assert (run_dir / "figures" / "final_val_loss.png").is_file()  # a linear axis, not a crash
     assert list_checkpoints(run_dir) == []  # diverged networks are no models to hand back
+
+
+def test_a_tune_searches_one_network_per_trial_and_prunes_on_its_validation_loss(tmp_path):
+    import pytest
+
+    optuna = pytest.importorskip("optuna")
+    from helpers import cli
+
+    from trainlab.files import read_jsonl
+    from trainlab.sweeps.tune_folder import STUDY_NAME, study_url
+
+    code = cli(["tune", "scratch-sweep", "hidden=int(4,256,log)", "lr=loguniform(1e-3,1)", "epochs=3",
+                "--metric", "val_loss", "--mode", "min", "--trials", "3", "--quick", "--out", str(tmp_path)])
+    assert code == 0
+    (tune_dir,) = (tmp_path / "scratch-sweep-tune").iterdir()
+    study = optuna.load_study(study_name=STUDY_NAME, storage=study_url(tune_dir))
+    records = read_jsonl(tune_dir / "trials.jsonl")
+    assert len(records) == len(study.trials) == 3
+    for record, trial in zip(records, study.trials):
+        run_dir = tune_dir / record["path"]
+        # one network per trial: the sampled width and rate, not the quick profile's grid
+        assert {(m["hidden_units"], m["learning_rate"]) for m in read_jsonl(run_dir / "metrics.jsonl")} == \
+            {(trial.params["hidden"], trial.params["lr"])}
+        # the pruner saw the validation loss after every epoch, as metrics.jsonl has it
+        epochs = read_jsonl(run_dir / "metrics.jsonl")
+        assert trial.intermediate_values == {m["epoch"]: m["val_loss"] for m in epochs}
+        if record["status"] == "pruned":  # the median pruner may stop a trial worse than the others
+            assert trial.state.name == "PRUNED" and len(epochs) == record["epochs"] < 3
+        else:
+            assert len(epochs) == 3 and trial.value == read_summary(run_dir)["val_loss"] == epochs[-1]["val_loss"]
+    assert "pruned" in {r["status"] for r in records}  # trial 2 trails both after its first epoch (seeded TPE)

@@ -170,3 +170,25 @@ def test_from_state_dict_checks_the_description_before_building(digits):
     ]:
         with pytest.raises(DataError, match=match):
             NeuralNetwork.from_state_dict(state, architecture)
+
+
+def test_on_epoch_sees_each_epoch_as_it_ends_and_may_stop_training(digits):
+    X, y, Xv, yv = digits
+    seen = []
+    net = NeuralNetwork([64, 16, 10], learning_rate=0.1, batch_size=64, num_epochs=3)
+    net.fit(X, y, Xv, yv, on_epoch=seen.append)
+    assert seen == net.result.history and [r["epoch"] for r in seen] == [1, 2, 3]
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(record):
+        seen.append(record)
+        if record["epoch"] == 2:
+            raise Stop
+
+    seen.clear()
+    with pytest.raises(Stop):  # a tune's pruner stops a training this way
+        NeuralNetwork([64, 16, 10], learning_rate=0.1, batch_size=64, num_epochs=3).fit(X, y, Xv, yv,
+                                                                                       on_epoch=stop_at_two)
+    assert [r["epoch"] for r in seen] == [1, 2]

@@ -4,11 +4,13 @@ import math
 
 import pytest
 
-from trainlab.train.result import STATUSES, TrainResult, loss_status
+from trainlab.train.result import STATUSES, TrainResult, combined_status, loss_status
 
 
-def test_statuses_are_the_three_words_tables_use():
-    assert STATUSES == ("done", "diverged", "failed")
+def test_statuses_are_the_four_words_tables_use():
+    assert STATUSES == ("done", "diverged", "failed", "pruned")
+    assert [combined_status(s) for s in (["done"], ["done", "pruned"], ["pruned", "diverged"], ["failed", "pruned"])] \
+        == ["done", "pruned", "diverged", "failed"]
     assert [loss_status(x) for x in (0.5, math.nan, math.inf, -math.inf)] == ["done", "diverged", "diverged", "diverged"]
 
 

@@ -28,7 +28,8 @@ from trainlab.sweeps.tuning import run_tune
 
 
 def tune(name: str, space: Mapping[str, str] | None = None, *, trials: int, metric: str, mode: str = "max",
-         timeout: str | float | None = None, pruner: str = "median", quick: bool = False,
+         timeout: str | float | None = None, pruner: str | None = None, quick: bool = False, refit: bool = False,
+         backend: str = "local", workers: int = 1, address: str | None = None, gpus_per_trial: float | None = None,
          out: str | Path = "runs", resume: str | Path | None = None, **fixed: Any) -> Tune:
     """Tune experiment ``name`` with Optuna into a new tune folder under ``out`` and return it.
 
@@ -36,15 +37,20 @@ def tune(name: str, space: Mapping[str, str] | None = None, *, trials: int, metr
     (``{"lr": "loguniform(1e-4,1e-1)", "hidden": "int(4,256,log)", "activation": "choice(relu,tanh)"}``);
     keyword arguments are fixed in every trial. ``metric`` is a validation number of the
     experiment's summary, maximised or minimised (``mode``); ``timeout`` (seconds, or ``"10m"``)
-    stops starting trials; ``pruner`` is median, hyperband or none. ``resume=TUNE_DIR``
-    continues that tune's study until ``trials`` trials have ended in it (give no space).
+    stops starting trials; ``pruner`` is median (the default), hyperband or none, or on Ray asha
+    (the default) or none. ``refit=True`` retrains the best settings on the training and validation
+    images once the search ends and reports that run's test numbers (else the best trial's own).
+    ``backend="ray"`` runs the search on Ray Tune, ``workers`` trials at a time, on a local Ray or
+    the cluster at ``address``, each trial asking for ``gpus_per_trial`` GPUs (as ``trainlab.sweep``).
+    ``resume=TUNE_DIR`` continues that tune's study until ``trials`` trials have ended in it (give no space).
     """
     if not isinstance(space or {}, Mapping):
         raise ConfigError(f"space is a {type(space).__name__}, not a dict of key: range; "
                           "write space={'lr': 'loguniform(1e-4,1e-1)'}")
     items = override_text(fixed) + [f"{key}={value}" for key, value in (space or {}).items()]
     return Tune(run_tune(name, items, trials=trials, metric=metric, mode=mode, timeout=timeout, pruner=pruner,
-                         quick=quick, resume=resume, out=out))
+                         quick=quick, refit=refit, backend=backend, workers=workers, address=address,
+                         gpus_per_trial=gpus_per_trial, resume=resume, out=out))
 
 
 class Tune:
@@ -93,6 +99,18 @@ class Tune:
         if best is None:
             raise ConfigError(f"no trial of {self.path} has finished with a number in {self.metric!r}")
         return Run(inside(self.path, best["folder"]))
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The tune's summary.json: trial counts, epochs run and saved by pruning, wall time, the best
+        trial and the chosen settings' test numbers (``test_from``: ``refit`` or ``best trial``)."""
+        return self._folder.summary
+
+    @property
+    def refit(self) -> Run | None:
+        """The run that retrained the best settings on training + validation images (``refit=True``), or None."""
+        folder = self.summary.get("test_folder") if self.summary.get("test_from") == "refit" else None
+        return Run(inside(self.path, folder)) if folder else None
 
     def report_html(self) -> Path:
         """The path of the tune's report.html."""

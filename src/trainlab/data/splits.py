@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from trainlab.data.images import ImageDataset, to_tensor
@@ -20,12 +21,15 @@ def device_splits(
     seed: int = 0,
     classes: Sequence[int] | None = None,
     train_limit: int | None = None,
+    train_on_val: bool = False,
 ) -> dict[str, Split]:
     """``{"train", "val", "test"}`` -> (x float32 (N, H*W) in [0, 1], y int64), all on ``device``.
 
     ``classes`` keeps only those classes (labels become their index in ``classes``);
     ``train_limit`` keeps a seeded random subset of that many training images before
     the training images are split ``1 - val_fraction`` / ``val_fraction`` with ``seed``.
+    ``train_on_val`` trains on both parts (a refit after tuning); ``val`` is still the held-out part,
+    now seen in training.
     """
     train_images, train_labels = data.train_images, data.train_labels
     test_images, test_labels = data.test_images, data.test_labels
@@ -37,6 +41,8 @@ def device_splits(
     train_idx, val_idx = train_val_split(len(train_labels), val_fraction, seed=seed)
     x_all = to_tensor(train_images, device)
     y_all = torch.as_tensor(train_labels, device=device).long()
+    if train_on_val:
+        train_idx = np.concatenate([train_idx, val_idx])
     return {
         "train": (x_all[train_idx], y_all[train_idx]),
         "val": (x_all[val_idx], y_all[val_idx]),

@@ -25,6 +25,7 @@ instead of sampling and scoring again (the trainer's finished snapshot gives the
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence
@@ -139,10 +140,12 @@ def fit_and_score_all(specs: Sequence[FitSpec], protocol: Protocol, stacked: boo
     cost = [training_flops(params[i], protocol.batch_size * protocol.train_steps)
             + 2.0 * params[i] * protocol.n_samples * spec.scheduler.T for i, spec in enumerate(specs)]
 
+    floors = Floors(protocol)
+
     def one_stack(j: int, alone: bool) -> list[Scored]:
         stack = stacks[j]
         return _fit_and_score_stack(protocol, [specs[i] for i in stack], [models[i] for i in stack], progress=alone,
-                                    slots=slots, job=f"stack{j}")
+                                    slots=slots, job=f"stack{j}", floors=floors)
 
     per_stack = run_independent(one_stack, range(len(stacks)), costs=[sum(cost[i] for i in stack) for stack in stacks],
                                 step_flops=max(training_flops(sum(params[i] for i in stack), protocol.batch_size)
@@ -199,23 +202,31 @@ class Floors:
 
     The floor depends on the split only (seeded by ``protocol.seed``), so every model of a
     data set is divided by the same number, and the exact EMD behind it is solved once
-    per split rather than once per model (on moons it was 1.6 s of each model's 5.9 s of scoring).
+    per split rather than once per model (its three exact 2000-point EMDs took 1.3 s of CPU time
+    against 2.0 s for all of one model's scoring, ``bench/ddpm_scoring.py``). One instance serves every stack of a study: stacks score in worker threads, and a split's
+    models are spread over several stacks (ddpm-schedules' 19 per data set over three), so the
+    first to need a split's floor draws it while any other needing that split waits for it.
     """
 
     def __init__(self, protocol: Protocol):
         self.protocol = protocol
         self.known: dict[int, EMDFloor] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def of(self, train: torch.Tensor, held: torch.Tensor) -> EMDFloor:
         key = id(held)  # the models of one data set share its held-out tensor
-        if key not in self.known:
-            self.known[key] = emd_floor(held.cpu(), train.cpu(), n=self.protocol.ratio_n, seed=self.protocol.seed)
+        with self._locks_lock:
+            split_lock = self._locks.setdefault(key, threading.Lock())
+        with split_lock:
+            if key not in self.known:
+                self.known[key] = emd_floor(held.cpu(), train.cpu(), n=self.protocol.ratio_n, seed=self.protocol.seed)
         return self.known[key]
 
 
 def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: Sequence[torch.nn.Module],
-                         progress: bool, slots: Slots | None, job: str) -> list[Scored]:
-    """:func:`fit_and_score` for the models of one stack (one data dimension)."""
+                         progress: bool, slots: Slots | None, job: str, floors: Floors) -> list[Scored]:
+    """:func:`fit_and_score` for the models of one stack (one data dimension); ``floors`` is shared by all stacks."""
     members = [StackMember(model, spec.scheduler, spec.train, torch_generator(spec.seed, spec.train.device))
                for model, spec in zip(models, specs)]
     results = train_ddpm_stack(members, steps=protocol.train_steps, batch_size=protocol.batch_size, lr=protocol.lr,
@@ -227,7 +238,7 @@ def _fit_and_score_stack(protocol: Protocol, specs: Sequence[FitSpec], models: S
         samples = sample_stack(models, [spec.scheduler for spec in specs], protocol.n_samples,
                                generators=[m.generator for m in members], clip_x0=protocol.clip_x0)
         sample_s = (time.perf_counter() - start) / len(specs)
-        out, floors = [], Floors(protocol)
+        out = []
         for spec, result, points in zip(specs, results, samples):
             points = points.cpu().numpy()
             floor = floors.of(spec.train, spec.held)

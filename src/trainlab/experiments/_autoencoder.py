@@ -12,16 +12,20 @@ from typing import Sequence
 
 import torch
 
-from trainlab.config import one_of, positive
-from trainlab.data import to_tensor
+from torch import nn
+
+from trainlab.config import check, one_of, positive
+from trainlab.data import to_tensor, train_val_split
 from trainlab.data.subsets import random_subset
 from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.experiments._resume import Checkpointing
 from trainlab.nn.activations import activation_name
 from trainlab.nn.autoencoder import LATENT_ACTIVATIONS, OUTPUT_ACTIVATIONS
-from trainlab.resume import RunSnapshots
+from trainlab.runs import Pruned, Run
 from trainlab.train.autoencoder import AutoencoderSpec, TrainedAutoencoder, train_autoencoders
 from trainlab.train.loop import check_lr
+from trainlab.train.metrics import mean_loss
+from trainlab.train.result import StopTraining
 
 
 def _size(shape: Sequence[int]) -> str:
@@ -58,6 +62,9 @@ class AutoencoderConfig(Checkpointing, ImageDataConfig):
     """Minibatch size."""
     lr: float = 1e-3
     """Adam's learning rate."""
+    val_fraction: float = 0.0
+    """Share of the training images held out for validation: every model's val_l1 after each epoch
+    (a tune's objective, ``--metric val_l1 --mode min``); 0 trains on all of them, as the study did."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -69,17 +76,21 @@ class AutoencoderConfig(Checkpointing, ImageDataConfig):
         positive("epochs", self.epochs)
         positive("batch_size", self.batch_size)
         check_lr("adam", self.lr)
+        check(0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1) (got {self.val_fraction})")
 
 
 def load_images_and_labels(cfg: AutoencoderConfig, device: torch.device):
-    """The dataset and its train and test images (flat, in [0, 1]) and labels on ``device``.
-
-    No validation split: the study trains on the whole training set and reports the test set.
+    """The dataset, its train and test images (flat, in [0, 1]) and labels on ``device``, and the
+    validation images (None without a split: the study trains on the whole training set).
     """
     data = load_data(cfg)
     keep = random_subset(len(data.train_labels), cfg.train_limit, seed=cfg.seed)
+    x_val = None
+    if cfg.val_fraction > 0:  # drawn from the (limited) training images with the seed, as the MLP studies do
+        kept, held = train_val_split(len(keep), cfg.val_fraction, seed=cfg.seed)
+        keep, x_val = keep[kept], to_tensor(data.train_images[keep[held]], device)
     return (data, to_tensor(data.train_images[keep], device), torch.as_tensor(data.train_labels[keep], device=device),
-            to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device))
+            to_tensor(data.test_images, device), torch.as_tensor(data.test_labels, device=device), x_val)
 
 
 def checkpoint_name(arch: str, latent: int, seed: int) -> str:
@@ -88,10 +99,39 @@ def checkpoint_name(arch: str, latent: int, seed: int) -> str:
 
 
 def train_all(specs: Sequence[AutoencoderSpec], cfg: AutoencoderConfig, x: torch.Tensor,
-              image_shape: Sequence[int], snapshots: RunSnapshots) -> list[TrainedAutoencoder]:
+              image_shape: Sequence[int], out: Run, x_val: torch.Tensor | None) -> list[TrainedAutoencoder]:
     """:func:`trainlab.train.autoencoder.train_autoencoders` with the config's settings, each model
-    snapshotting in the slot named as its checkpoint (``snapshots``: the run's ``out.snapshots(...)``)."""
+    snapshotting in the slot named as its checkpoint. With validation images, every model's
+    ``val_l1`` after each epoch goes to ``out.report_epoch`` as a member named as its checkpoint:
+    a tune may stop some models (status ``pruned``) while the others go on."""
+    snapshots = out.snapshots(cfg.checkpoint_every)
+
+    def validate(spec: AutoencoderSpec, model: nn.Module, epoch: int) -> dict[str, float]:
+        values = {"val_l1": mean_loss(model, x_val, x_val, nn.L1Loss())}
+        if out.report_epoch(epoch, members={checkpoint_name(spec.arch, spec.latent, spec.seed): values}):
+            raise StopTraining(values)
+        return values
+
     return train_autoencoders(specs, x, image_shape, latent_activation=cfg.latent_activation,
                               output_activation=cfg.output_activation, lr=cfg.lr, epochs=cfg.epochs,
                               batch_size=cfg.batch_size,
-                              snapshots=[snapshots.slot(checkpoint_name(s.arch, s.latent, s.seed)) for s in specs])
+                              snapshots=[snapshots.slot(checkpoint_name(s.arch, s.latent, s.seed)) for s in specs],
+                              on_epoch=validate if x_val is not None else None)
+
+
+def best_val_l1(trained: Sequence[TrainedAutoencoder]) -> dict[str, float]:
+    """The summary's ``val_l1`` (a tune's objective): the best (arch, λ)'s last-epoch validation L1,
+    averaged over its seeds, among models that finished; nothing without a validation split."""
+    per_model: dict[tuple[str, int], list[float]] = {}
+    for t in trained:
+        if t.result.status == "done" and "val_l1" in t.result.history[-1]:
+            per_model.setdefault((t.spec.arch, t.spec.latent), []).append(t.result.history[-1]["val_l1"])
+    if not per_model:
+        return {"val_l1": float("nan")} if any("val_l1" in h for t in trained for h in t.result.history) else {}
+    return {"val_l1": min(sum(v) / len(v) for v in per_model.values())}
+
+
+def raise_if_all_pruned(trained: Sequence[TrainedAutoencoder]) -> None:
+    """A tune that gave up on every model prunes the run (after its tables are written)."""
+    if trained and all(t.result.status == "pruned" for t in trained):
+        raise Pruned(max(len(t.result.history) for t in trained))

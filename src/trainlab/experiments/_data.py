@@ -2,7 +2,7 @@
 
 One mixin instead of five copies: ``dataset``, ``data_dir`` and ``train_limit`` with their
 checks (:class:`ImageDataConfig`), plus ``val_fraction`` for recipes that hold out a
-validation split (:class:`SplitDataConfig`).
+validation split and ``train_on_val`` to train on it as well (:class:`SplitDataConfig`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ class SplitDataConfig(ImageDataConfig):
 
     val_fraction: float = 0.2
     """Share of the training images held out for validation (the studies' 80/20 split)."""
+    train_on_val: bool = False
+    """Train on the validation images too (a tune's --refit): validation numbers then measure seen images."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -59,5 +61,5 @@ def load_splits(cfg: SplitDataConfig, device: torch.device | str,
     """The dataset and its train / validation / test tensors on ``device``, as configured."""
     data = load_data(cfg)
     splits = device_splits(data, torch.device(device), val_fraction=cfg.val_fraction, seed=cfg.seed,
-                           classes=classes, train_limit=cfg.train_limit)
+                           classes=classes, train_limit=cfg.train_limit, train_on_val=cfg.train_on_val)
     return data, splits

@@ -10,12 +10,14 @@ that energy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 
 from trainlab.checkpoints import FOLDER, list_checkpoints, read_checkpoint, save_checkpoint
@@ -25,8 +27,11 @@ from trainlab.data.tensors import load_energy_data, load_tensor_file
 from trainlab.device import global_seed, torch_generator
 from trainlab.errors import ConfigError, DataError
 from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.files import read_json
 from trainlab.mcmc.targets import GaussianEnergy
 from trainlab.nn.energy import EnergyRegressor, halving_widths
+from trainlab.report.folder import RUN_INFO
+from trainlab.run_list import list_runs
 from trainlab.train.loop import check_lr, fit
 from trainlab.train.snapshots import SnapshotSlot
 
@@ -221,6 +226,40 @@ def load_run(folder: str, device: torch.device) -> tuple[EnergyRegressor, Option
             raise DataError(f"{path / 'target.pt'} is not a saved Gaussian energy ({exc})") from None
         target = _target_to(target, device)
     return _freeze(model, device), target
+
+
+def reusable_eval_run(run_folder: Path, cfg: EnergyConfig) -> Optional[Path]:
+    """The ebm-eval run beside ``run_folder`` (under the same output folder) whose regressor is the one
+    ``cfg`` would train, or None: status done, finished before this run started (so a resumed run makes
+    the same choice), the same value for every :class:`EnergyConfig` field (they decide the weights:
+    data, energy, architecture, training, seed, device), its regressor saved; the newest of those."""
+    if cfg.weights is not None:
+        return None
+    started = _when(read_json(run_folder / RUN_INFO, {}).get("started"))
+    if started is None:
+        return None
+    wanted = {f.name: getattr(cfg, f.name) for f in fields(EnergyConfig)}
+    for info in list_runs(run_folder.parent.parent):  # newest first
+        folder = Path(info["path"])
+        finished = _when(info.get("finished"))
+        if info["experiment"] != "ebm-eval" or info["status"] != "done" or finished is None or finished > started:
+            continue
+        try:
+            recorded = yaml.safe_load((folder / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if (isinstance(recorded, dict) and all(recorded.get(k, object()) == v for k, v in wanted.items())
+                and "regressor" in list_checkpoints(str(folder))):
+            return folder
+    return None
+
+
+def _when(stamp: Any) -> Optional[datetime]:
+    """run.json's ``started`` or ``finished`` as a time, or None when missing or damaged."""
+    try:
+        return datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return None
 
 
 def _freeze(model: EnergyRegressor, device: torch.device) -> EnergyRegressor:

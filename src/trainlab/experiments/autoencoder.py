@@ -24,13 +24,15 @@ import torch.nn.functional as F
 from trainlab.analysis.reconstruction import class_knn_accuracy, edge_strength, per_class_l1
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
-from trainlab.experiments._autoencoder import (AutoencoderConfig, checkpoint_name, design, load_images_and_labels,
-                                               train_all)
-from trainlab.nn.autoencoder import STUDY_ARCHS, dead_units, decode_all, encode_all
+from trainlab.experiments._autoencoder import (AutoencoderConfig, best_val_l1, checkpoint_name, design,
+                                               load_images_and_labels, raise_if_all_pruned, train_all)
+from trainlab.nn.autoencoder import INFERENCE_CHUNK, STUDY_ARCHS, dead_units, decode_all, encode_all
+from trainlab.nn.flops import training_flops_per_example
 from trainlab.report.figures import log_scale_if_any, mosaic, new_figure
 from trainlab.report.tables import mean_std, with_std
 from trainlab.runs import Run
 from trainlab.train.autoencoder import AutoencoderSpec
+from trainlab.workers import run_independent
 
 NAME = "autoencoder"
 STUDY = "optim-cnn"
@@ -75,7 +77,7 @@ class Config(AutoencoderConfig):
 
 def run(cfg: Config, out: Run) -> None:
     device = out.device
-    data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
+    data, x_train, y_train, x_test, y_test, x_val = load_images_and_labels(cfg, device)
     shape = data.image_shape
     # The best constant image under L1 is the pixel-wise median: what a collapsed model can reach at most.
     median = x_train.median(dim=0).values
@@ -87,7 +89,14 @@ def run(cfg: Config, out: Run) -> None:
     specs = [AutoencoderSpec(arch, latent, seed) for arch in cfg.archs for latent in cfg.latents
             for seed in range(cfg.seed, cfg.seed + cfg.seeds)]
     loss_rows, test_rows, class_rows, models, drawn_status = [], [], [], {}, {}
-    for t in train_all(specs, cfg, x_train, shape, out.snapshots(cfg.checkpoint_every)):
+    trained = train_all(specs, cfg, x_train, shape, out, x_val)
+    # Measuring a model on every image is independent of the others: side by side on the cores too
+    # (each encodes and decodes every image once, in chunks of INFERENCE_CHUNK).
+    per_image = [training_flops_per_example(t.model, x_train[:1]) / 3 for t in trained]
+    measured = run_independent(lambda t: _measure(t.model, shape, x_train, y_train, x_test, y_test), trained,
+                               costs=[f * (len(x_train) + len(x_test)) for f in per_image],
+                               step_flops=INFERENCE_CHUNK * max(per_image), device=device)
+    for t, measures in zip(trained, measured):
         arch, latent, seed = t.spec.arch, t.spec.latent, t.spec.seed
         for record in t.result.history:
             out.log(arch=arch, latent=latent, seed=seed, **record)
@@ -95,7 +104,7 @@ def run(cfg: Config, out: Run) -> None:
                               "train_l1": record["train_loss"]})
         row = {"arch": arch, "latent": latent, "seed": seed, "status": t.result.status,
                "train_time_s": t.result.seconds, "train_cpu_s": t.cpu_seconds,
-               **_measure(t.model, shape, x_train, y_train, x_test, y_test)}
+               **measures}
         test_rows.append(row)
         class_rows += [{"arch": arch, "latent": latent, "seed": seed, "class": data.class_names[c], "test_l1": v}
                        for c, v in enumerate(row.pop("per_class"))]
@@ -154,7 +163,9 @@ def run(cfg: Config, out: Run) -> None:
                 constant_test_l1=constant_l1,
                 **{f"{r['arch']}_latent{r['latent']}_test_l1": r["test_l1"] for r in summary},
                 **{f"{r['arch']}_latent{r['latent']}_train_time_s": r["train_time_s"] for r in summary},
-                **{f"{r['arch']}_latent{r['latent']}_train_cpu_s": r["train_cpu_s"] for r in summary})
+                **{f"{r['arch']}_latent{r['latent']}_train_cpu_s": r["train_cpu_s"] for r in summary},
+                **best_val_l1(trained))
+    raise_if_all_pruned(trained)
     if not finished:
         out.mark_diverged("every autoencoder diverged (NaN/Inf loss)")
 

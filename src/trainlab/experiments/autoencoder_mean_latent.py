@@ -25,7 +25,8 @@ from trainlab.analysis.reconstruction import edge_strength
 from trainlab.checkpoints import checkpoint_info, load_checkpoint, save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.errors import ConfigError
-from trainlab.experiments._autoencoder import AutoencoderConfig, checkpoint_name, load_images_and_labels, train_all
+from trainlab.experiments._autoencoder import (AutoencoderConfig, best_val_l1, checkpoint_name, load_images_and_labels,
+                                               raise_if_all_pruned, train_all)
 from trainlab.nn.autoencoder import STUDY_ARCHS, build_autoencoder, dead_units, decode_all, encode_all
 from trainlab.report.figures import mosaic, new_figure
 from trainlab.runs import Run
@@ -62,13 +63,13 @@ class Config(AutoencoderConfig):
 def run(cfg: Config, out: Run) -> None:
     device = out.device
     checkpoints = _from_run_checkpoints(cfg)  # before the data: a wrong from_run is wrong whatever data is installed
-    data, x_train, y_train, x_test, y_test = load_images_and_labels(cfg, device)
+    data, x_train, y_train, x_test, y_test, x_val = load_images_and_labels(cfg, device)
     shape, n_classes = data.image_shape, data.num_classes
     pixel_mean = x_train.mean(dim=0)
     class_means = torch.stack([x_train[y_train == c].mean(dim=0) for c in range(n_classes)])
     typical_edges = edge_strength(x_test, shape)
 
-    models = _models(cfg, out, data, x_train, device, checkpoints)
+    models, trained = _models(cfg, out, data, x_train, x_val, device, checkpoints)
     rows, class_rows, decoded, per_class, recon_means, notes = [], [], {}, {}, {}, []
     for latent in cfg.latents:
         model, origin = models[latent]
@@ -129,7 +130,9 @@ def run(cfg: Config, out: Run) -> None:
     out.text("explanation", "\n\n".join(notes), title="What the decoded mean shows")
     out.summary(headline=f"l1_to_pixel_mean_latent{cfg.latents[0]}",
                 **{f"l1_to_pixel_mean_latent{r['latent']}": r["l1_to_pixel_mean"] for r in rows},
-                **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows})
+                **{f"isolation_latent{r['latent']}": r["isolation"] for r in rows},
+                **best_val_l1(trained))  # with val_fraction > 0: a tune's objective
+    raise_if_all_pruned(trained)
 
 
 def _from_run_checkpoints(cfg: Config) -> dict[int, dict]:
@@ -146,11 +149,13 @@ def _from_run_checkpoints(cfg: Config) -> dict[int, dict]:
     return infos
 
 
-def _models(cfg: Config, out, data, x_train: torch.Tensor, device, checkpoints: dict[int, dict]) -> dict[int, tuple]:
-    """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here."""
+def _models(cfg: Config, out, data, x_train: torch.Tensor, x_val: torch.Tensor | None, device,
+            checkpoints: dict[int, dict]) -> tuple[dict[int, tuple], list]:
+    """λ -> (model, where it came from): loaded from ``from_run``'s checkpoints, or trained (and saved) here;
+    and the trained models' results (none when loaded)."""
     if cfg.from_run is None:
         trained = train_all([AutoencoderSpec(cfg.arch, latent, cfg.seed) for latent in cfg.latents], cfg, x_train,
-                            data.image_shape, out.snapshots(cfg.checkpoint_every))
+                            data.image_shape, out, x_val)
         models = {}
         for t in trained:
             for record in t.result.history:
@@ -159,8 +164,8 @@ def _models(cfg: Config, out, data, x_train: torch.Tensor, device, checkpoints: 
                             architecture=t.description, config=cfg, dataset=data.name)
             models[t.spec.latent] = (t.model, f"trained here ({cfg.epochs} epochs, {t.result.seconds:.0f} s, final "
                                           f"train L1 {t.result.final_loss():.4f}, status {t.result.status})")
-        return models
-    return {latent: _load(cfg, data, latent, checkpoints[latent], device) for latent in cfg.latents}
+        return models, trained
+    return {latent: _load(cfg, data, latent, checkpoints[latent], device) for latent in cfg.latents}, []
 
 
 def _load(cfg: Config, data, latent: int, info: dict, device) -> tuple:

@@ -10,17 +10,27 @@ label smoothing, Nesterov SGD with warmup and decay, lookahead EMA and
 flip-and-translate test-time augmentation. It also runs on Fashion-MNIST, MNIST
 and digits (grayscale: the first layer takes one channel), and data-parallel
 under ``torchrun`` (see the README).
+
+Validation and tuning: ``val_fraction`` (0 by default: every training image trains, as the study
+did) holds out that share of the training images, drawn with the seed; the held-out images are
+scored after every epoch (``val_loss``, ``val_acc`` without test-time augmentation, reported through
+``Run.report_epoch`` so a tune can prune the run) and the summary's ``val_acc`` is the mean over
+seeds of the last epoch's, a tune's objective: ``trainlab tune cifar-cnn 'lr=loguniform(2,40)'
+val_fraction=0.1 --metric val_acc``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
+import torch
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, positive
+from trainlab.data import train_val_split
 from trainlab.device import global_seed, torch_generator
 from trainlab.experiments._cifar import CNNConfig, load_tensors, per_class_accuracy
 from trainlab.experiments._resume import Checkpointing
@@ -48,10 +58,14 @@ class Config(Checkpointing, CNNConfig):
     """Classes to keep (relabelled 0..k-1 in this order); None keeps all ten."""
     seeds: int = 1
     """Training runs with seeds seed, seed+1, ...; more than one adds std columns."""
+    val_fraction: float = 0.0
+    """Share of the training images held out for validation after every epoch (a tune's val_acc);
+    0 trains on all of them, as the study did."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         positive("seeds", self.seeds)
+        check(0 <= self.val_fraction < 1, f"val_fraction must be in [0, 1) (got {self.val_fraction})")
         check(self.classes is None or len(self.classes) >= 2, "classes needs at least two classes or null for all")
 
 
@@ -60,8 +74,10 @@ def run(cfg: Config, out: Run) -> None:
     cfg = cfg.for_device(device)  # width and batch size for this hardware
     # local rank 0 fills the dataset cache first; the other ranks then read it
     data = local_main_first(lambda: load_tensors(cfg, device, cfg.classes), dist)
+    train, val = _hold_out(data.train, cfg.val_fraction, cfg.seed)
     width = cfg.width
-    out.text("data", data.describe() + ".", title="Data")
+    out.text("data", data.describe() + (f"; {len(val[1])} of the training images held out for validation "
+                                        f"(val_fraction {cfg.val_fraction})" if val else "") + ".", title="Data")
 
     snapshots = out.snapshots(cfg.checkpoint_every)  # every rank loads rank 0's; only rank 0 saves
     rows, histories, per_class = [], [], []
@@ -70,8 +86,18 @@ def run(cfg: Config, out: Run) -> None:
         with global_seed(seed):  # same initial weights on every rank
             model = FastCNN(data.channels, len(data.class_names), block_widths(width), image_size=data.image_size)
         model = model.to(device)
-        result = train_cnn(model, data.train, cfg, generator=torch_generator(seed, device), test=data.test,
-                           dist_ctx=dist, on_record=lambda record: out.log(seed=seed, **record),
+
+        def validate(epoch: int, model: FastCNN = model, first_step: int = repeat * math.ceil(cfg.epochs)) -> dict:
+            """Validation numbers after an epoch; a tune may stop the run here (steps count over all seeds)."""
+            if val is None:
+                return {}
+            measured = evaluate_cnn(model, *val, tta_level=0)
+            values = {"val_loss": measured.loss, "val_acc": measured.acc}
+            out.report_epoch(first_step + epoch, **values)
+            return values
+
+        result = train_cnn(model, train, cfg, generator=torch_generator(seed, device), test=data.test,
+                           dist_ctx=dist, on_record=lambda record: out.log(seed=seed, **record), on_epoch=validate,
                            snapshot=snapshots.slot(f"seed{seed}"))
         if dist is not None and not dist.is_main:
             continue  # rank 0 evaluates and writes the report
@@ -80,8 +106,9 @@ def run(cfg: Config, out: Run) -> None:
         rows.append({"seed": seed, "epochs": cfg.epochs, "train_loss": last["train_loss"],
                      "train_acc": last["train_acc"], "test_loss": last.get("test_loss", float("nan")),
                      "test_acc": last.get("test_acc", float("nan")), "test_acc_tta": final.acc,
+                     **({"val_acc": last["val_acc"]} if "val_acc" in last else {}),
                      "train_time_s": result.seconds,
-                     "images_per_s": len(data.train[1]) * cfg.epochs / max(result.seconds, 1e-9),
+                     "images_per_s": len(train[1]) * cfg.epochs / max(result.seconds, 1e-9),
                      "status": result.status})
         histories.append(result.history)
         per_class.append(per_class_accuracy(final.predictions, data.test[1], data.class_names))
@@ -120,7 +147,17 @@ def run(cfg: Config, out: Run) -> None:
         "image_size": data.image_size}, dataset=cfg.dataset, classes=cfg.classes, seed=rows[-1]["seed"])
     out.summary(headline="test_acc_tta", test_acc_tta=tta, test_acc=float(np.mean([r["test_acc"] for r in rows])),
                 train_time_s=float(np.mean([r["train_time_s"] for r in rows])), width=width,
-                epochs=cfg.epochs, seeds=len(rows))
+                epochs=cfg.epochs, seeds=len(rows),
+                **({"val_acc": float(np.mean([r.get("val_acc", np.nan) for r in rows]))} if val else {}))
+
+
+def _hold_out(train: tuple[torch.Tensor, torch.Tensor], val_fraction: float,
+              seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+    """(training, validation) images: ``val_fraction`` of ``train`` held out with ``seed``; none for 0."""
+    if val_fraction == 0:
+        return train, None
+    kept, held = (torch.as_tensor(i, device=train[1].device) for i in train_val_split(len(train[1]), val_fraction, seed))
+    return (train[0][kept], train[1][kept]), (train[0][held], train[1][held])
 
 
 def _recipe(cfg: Config) -> str:

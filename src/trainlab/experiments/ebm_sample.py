@@ -22,13 +22,14 @@ import numpy as np
 import torch
 
 from trainlab.config import check, one_of, positive
-from trainlab.device import torch_generator
+from trainlab.device import threads_for_step, torch_generator, use_threads
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.experiments._data import load_data
-from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare, save_models
+from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare, reusable_eval_run, save_models
 from trainlab.experiments._resume import Checkpointing
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
+from trainlab.nn.energy import energy_flops
 from trainlab.report.figures import new_figure
 from trainlab.runs import Run
 
@@ -53,6 +54,9 @@ samples follow exp(-E)."""
 class Config(Checkpointing, EnergyConfig):
     from_run: Optional[str] = None
     """An ebm-eval run folder: sample its saved regressor (and true energy) instead of training one."""
+    reuse_eval: bool = True
+    """Without from_run: sample the regressor of the newest finished ebm-eval run in the same --out trained
+    with the same energy settings (the weights this run would train) instead of training it again."""
     methods: List[str] = field(default_factory=lambda: ["mala", "ula"])
     """Samplers: mala (accept/reject) and/or ula (always accept)."""
     chains: int = 16
@@ -98,11 +102,16 @@ def run(cfg: Config, out: Run) -> None:
     device = out.device
     snapshots = out.snapshots(cfg.checkpoint_every)
 
-    # The energy: a saved run's regressor, the user's weights, or one trained here on a known energy.
-    if cfg.from_run:
-        regressor, target = load_run(cfg.from_run, device)
+    # The energy: a saved run's regressor (from_run=, or an ebm-eval run beside this one with the same
+    # energy settings), the user's weights, or one trained here on a known energy.
+    reused = None if cfg.from_run or not cfg.reuse_eval else reusable_eval_run(out.path, cfg)
+    if cfg.from_run or reused:
+        regressor, target = load_run(str(cfg.from_run or reused), device)
         pool = energy_pixels(load_data(cfg).test_images, cfg, device)  # held-out images: the starts
-        source = f"Regressor and true energy from the ebm-eval run {Path(cfg.from_run).name}."
+        source = (f"Regressor and true energy from the ebm-eval run {Path(cfg.from_run).name}." if cfg.from_run else
+                  f"Regressor and true energy reused from the ebm-eval run {reused.name} in the same output folder "
+                  "(trained with the same energy settings, so the same weights): nothing was trained here "
+                  "(reuse_eval=false trains it again).")
     else:
         setup = prepare(cfg, device, need_data=False, snapshot=snapshots.slot("regressor"))
         regressor, target, source = setup.regressor, setup.target, setup.describe
@@ -133,10 +142,14 @@ def run(cfg: Config, out: Run) -> None:
     rows, diag_rows, close_rows, results = [], [], [], {}
     for ename, energy in energies.items():
         for method in cfg.methods:
-            res = sample(energy, x0, method=method, tau=cfg.tau, burn_in=cfg.burn_in, n_samples=cfg.n_samples,
-                         thin=cfg.thin, bounds=tuple(cfg.bounds) if cfg.bounds else None,
-                         generator=torch_generator(cfg.seed + 2, device), adapt=cfg.adapt and method == "mala",
-                         snapshot=snapshots.slot(f"{ename}_{method}"))
+            # The regressor's step is a few large GEMMs, worth every idle core; the chains' numbers are the
+            # same at any thread count (tests/mcmc/test_langevin_threads.py). The true energy is tiny.
+            step_flops = energy_flops(regressor, cfg.chains) if ename == "regressor" else 0.0
+            with use_threads(threads_for_step(step_flops, device, threads_change_numbers=False), device):
+                res = sample(energy, x0, method=method, tau=cfg.tau, burn_in=cfg.burn_in, n_samples=cfg.n_samples,
+                             thin=cfg.thin, bounds=tuple(cfg.bounds) if cfg.bounds else None,
+                             generator=torch_generator(cfg.seed + 2, device), adapt=cfg.adapt and method == "mala",
+                             snapshot=snapshots.slot(f"{ename}_{method}"))
             results[(ename, method)] = res
             quantities = {"energy": res.sample_energy}
             if axes_ref is not None:

@@ -13,6 +13,13 @@ grid's 48 models hold 2.2 M weights, 8.7 MB), named
 ``<activation>_bs<batch size>_<optimizer>_lr<lr>_h<width>_seed<seed>``
 (``relu_bs64_adam_lr0.001_h32_seed0``); rebuild one with ``MLP(**info["architecture"])``
 and ``load_checkpoint``.
+
+Tuning (``trainlab tune mnist-grid ... --metric val_acc``): every trial's validation accuracy is
+measured after each epoch and reported per trial of the grid (``Run.report_epoch(members=)``),
+so a tune prunes the grid's trials one by one: a trial the pruner gives up on stops training
+(its row says ``pruned`` and the epochs it reached) while the others go on. The run's
+``val_acc`` (a tune's objective) is its best row's validation accuracy; a run whose every trial
+was pruned ends ``pruned``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from trainlab.nn.mlp import MLP
 from trainlab.report.figures import new_figure
 from trainlab.report.tables import mean_std, rows_to_markdown, with_std
 from trainlab.nn.activations import ACTIVATION_NAMES
-from trainlab.runs import Run
+from trainlab.runs import Pruned, Run
 from trainlab.train.stack import TrialSpec, train_trials
 from trainlab.train.loop import OPTIMIZERS, check_lr
 from trainlab.train.result import combined_status
@@ -43,8 +50,10 @@ SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, 
 RUNTIME = "~30 s"
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
+STUDY_LRS = {"adam": 1e-3, "sgd": 1e-2}
+"""The study's learning rate of each optimizer (what ``lrs=[]`` gives)."""
 KEY = ["activation", "batch_size", "optimizer", "lr", "hidden"]
-VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc"]
+VALUES = ["train_time_s", "train_acc", "val_acc", "test_acc", "epochs"]
 
 STUDY_TABLE = """The study's best and worst rows (one run each, MNIST, Apple M1 CPU, epochs not stated):
 
@@ -70,7 +79,8 @@ class Config(SplitDataConfig):
     optimizers: List[str] = field(default_factory=lambda: ["adam", "sgd"])
     """Optimizers of the grid (adam, sgd)."""
     lrs: List[float] = field(default_factory=lambda: [1e-3, 1e-2])
-    """Learning rate of each optimizer, in the same order (the study's Adam 1e-3, SGD 1e-2)."""
+    """Learning rate of each optimizer, in the same order (the study's Adam 1e-3, SGD 1e-2); an empty
+    list gives each optimizer the study's (so a tune may search ``optimizers=choice([adam],[sgd])``)."""
     hiddens: List[int] = field(default_factory=lambda: [4, 32, 64, 128])
     """Hidden-layer widths of the grid."""
     epochs: int = 5
@@ -88,9 +98,14 @@ class Config(SplitDataConfig):
         for name in self.optimizers:
             one_of("optimizers", name, OPTIMIZERS)
         check(len(self.optimizers) > 0, "optimizers must list at least one optimizer")
-        check(len(self.lrs) == len(self.optimizers), "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2]")
-        for optimizer, lr in zip(self.optimizers, self.lrs):
+        check(len(self.lrs) in (0, len(self.optimizers)),
+              "lrs needs one learning rate per optimizer, e.g. lrs=[1e-3,1e-2], or [] for the study's")
+        for optimizer, lr in self.optimizer_lrs():
             check_lr(optimizer, lr, "lrs")
+
+    def optimizer_lrs(self) -> list[tuple[str, float]]:
+        """(optimizer, learning rate) pairs of the grid."""
+        return list(zip(self.optimizers, self.lrs or [STUDY_LRS[name] for name in self.optimizers]))
         check(len(self.batch_sizes) > 0, "batch_sizes must list at least one batch size")
         positive("batch_sizes", self.batch_sizes)
         check(len(self.hiddens) > 0, "hiddens must list at least one width")
@@ -110,16 +125,23 @@ def run(cfg: Config, out: Run) -> None:
     specs = [
         TrialSpec(hidden=h, activation=act, optimizer=opt, lr=lr, batch_size=bs, seed=cfg.seed + r)
         for r in range(cfg.seeds) for act in cfg.activations for bs in cfg.batch_sizes
-        for opt, lr in zip(cfg.optimizers, cfg.lrs) for h in cfg.hiddens
+        for opt, lr in cfg.optimizer_lrs() for h in cfg.hiddens
     ]
+    names = [checkpoint_name(spec) for spec in specs]
+
+    def watch(epoch: int, records: dict[int, dict[str, float]]) -> list[int]:
+        """Report every trial's validation accuracy; a tune may give up on some (they stop here)."""
+        given_up = out.report_epoch(epoch, members={names[i]: {"val_acc": r["val_acc"]} for i, r in records.items()})
+        return [i for i in records if names[i] in given_up]
+
     results = train_trials(specs, *split["train"], epochs=cfg.epochs, n_classes=data.num_classes,
-                           evals=split, stacked=cfg.stacked)
+                           evals=split, eval_every_epoch=["val"], stacked=cfg.stacked, on_epoch=watch)
 
     rows = []
     for spec, result in zip(specs, results):
         row = {"activation": spec.activation, "batch_size": spec.batch_size, "optimizer": spec.optimizer,
                "lr": spec.lr, "hidden": spec.hidden, "seed": spec.seed, "train_time_s": result.seconds,
-               **result.metrics, "status": result.status}
+               **result.metrics, "epochs": len(result.history), "status": result.status}
         rows.append(row)
         out.log(**row, history=result.history)
         if result.status == "done":  # a diverged model is no model to hand back
@@ -150,9 +172,14 @@ def run(cfg: Config, out: Run) -> None:
             r = table[i]
             best[f"test_acc_{r['activation']}_{r['optimizer']}"] = r["test_acc"]
     headline = max(best.values(), default=float("nan"))
-    out.summary(headline="test_acc", test_acc=headline, **best,
-                trials=len(specs), diverged=sum(r["status"] != "done" for r in rows),
+    # The best row by validation accuracy: a tune's objective (its test number stays in test_acc_*).
+    val_acc = max((r["val_acc"] for r in table if np.isfinite(r["val_acc"])), default=float("nan"))
+    out.summary(headline="test_acc", test_acc=headline, val_acc=val_acc, **best,
+                trials=len(specs), diverged=sum(r["status"] == "diverged" for r in rows),
+                pruned=sum(r["status"] == "pruned" for r in rows),
                 train_time_s=sum(r.stack_seconds / r.stack_size for r in results))
+    if all(r["status"] == "pruned" for r in rows):  # a tune gave up on every trial: the run is pruned
+        raise Pruned(max(r["epochs"] for r in rows))
     if not np.isfinite(headline):
         out.mark_diverged("every trial of the grid diverged (NaN/Inf loss or weights)")
 
@@ -191,11 +218,13 @@ def _training_note(cfg: Config, results: list, device: torch.device) -> str:
            f"{sum(r.stack_seconds / r.stack_size for r in results):.1f} s of training in all)."
            if cfg.stacked else "Trials were trained one at a time; train_time_s is each trial's own training time.")
     return (f"Cross-entropy loss, {cfg.epochs} epochs per trial, "
-            + ", ".join(f"{o} lr {lr:g}" for o, lr in zip(cfg.optimizers, cfg.lrs))
+            + ", ".join(f"{o} lr {lr:g}" for o, lr in cfg.optimizer_lrs())
             + f" (Adam with torch's default betas 0.9/0.999, plain SGD), on {device}. "
             "Initial weights are nn.Linear's, seeded per trial; batches are a seeded permutation per epoch, "
             "the same for every trial of a batch size. The best row is chosen by validation accuracy, "
-            "not test accuracy, so the test column stays an unbiased estimate. " + how)
+            "not test accuracy, so the test column stays an unbiased estimate. Validation accuracy is also "
+            "measured after every epoch (each trial's history in metrics.jsonl); epochs counts the epochs a "
+            "trial trained (fewer for a trial a tune pruned). " + how)
 
 
 def checkpoint_name(spec: TrialSpec) -> str:

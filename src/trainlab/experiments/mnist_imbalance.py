@@ -98,6 +98,8 @@ class Config(SplitDataConfig):
         super().__post_init__()
         check(len(self.classes) == 2 and self.classes[0] != self.classes[1],
               "classes needs two different classes, e.g. classes=[0,1] (the second is thinned)")
+        # Its validation rows fit the post-hoc decision rules, so they cannot also be trained on.
+        check(not self.train_on_val, "mnist-imbalance keeps its validation split apart; set train_on_val=false")
         check(len(self.Ns) > 0, "Ns must list at least one N")
         positive("Ns", self.Ns)
         check(len(self.strategies) > 0, "strategies must list at least one strategy")

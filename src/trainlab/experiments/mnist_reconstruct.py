@@ -93,7 +93,9 @@ def run(cfg: Config, out: Run) -> None:
     loss_fn = nn.MSELoss()
 
     def validate(epoch: int) -> dict[str, float]:
-        return {"val_mse": mean_loss(model, split["val"], split["val"], loss_fn)}
+        values = {"val_mse": mean_loss(model, split["val"], split["val"], loss_fn)}
+        out.report_epoch(epoch, **values)  # a tune (--metric val_mse --mode min) may stop the run here
+        return values
 
     result = fit(model, split["train"], split["train"], optimizer=optimizer, loss_fn=loss_fn, epochs=cfg.epochs,
                  batch_size=cfg.batch_size, generator=torch_generator(cfg.seed), on_epoch=validate,

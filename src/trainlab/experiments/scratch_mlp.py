@@ -25,16 +25,16 @@ import numpy as np
 
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
-from trainlab.data import random_subset, to_tensor
-from trainlab.experiments._data import ImageDataConfig, load_data
+from trainlab.data import describe_splits
+from trainlab.experiments._data import SplitDataConfig, load_splits
 from trainlab.experiments._resume import Checkpointing
 from trainlab.report.figures import new_figure
 from trainlab.nn.activations import activation_name
-from trainlab.runs import Run
+from trainlab.runs import Pruned, Run
 from trainlab.scratch.activations import ACTIVATIONS
 from trainlab.scratch.init import INITS
 from trainlab.scratch.network import NeuralNetwork
-from trainlab.train.result import training_flops
+from trainlab.train.result import StopTraining, training_flops
 from trainlab.train.snapshots import ClockedSlot, SnapshotSlot, pack, unpack
 from trainlab.workers import run_independent
 
@@ -57,9 +57,16 @@ defaults would add weight decay (alpha=1e-4), Adam instead of SGD and its own in
 Here both networks use plain SGD, Glorot/Xavier uniform weights and no weight decay, so the
 table compares implementations, not settings."""
 
+TUNING = """Validation and tuning: the study trained on all training images and drew its error curve on the
+test set; here ``val_fraction`` of the training images (default 0.2, the other studies' 80/20 split)
+is held out, both networks train on the rest, and the curve and the run's ``val_acc`` (the best
+activation's final validation accuracy, a tune's objective) come from that held-out part; the test
+set is scored once, after training. Each activation's network reports its validation accuracy after
+every epoch, so a tune prunes the activations one by one."""
+
 
 @dataclass
-class Config(Checkpointing, ImageDataConfig):
+class Config(Checkpointing, SplitDataConfig):
     hidden: List[int] = field(default_factory=lambda: [256, 128, 64])
     """Hidden layer widths; the input size comes from the data and the output is one unit per class."""
     activations: List[str] = field(default_factory=lambda: ["relu", "sigmoid", "tanh", "identity"])
@@ -93,21 +100,20 @@ class Config(Checkpointing, ImageDataConfig):
 
 
 def run(cfg: Config, out: Run) -> None:
-    # Data: flattened float32 pixels in [0, 1]; the study trained on all of train, tested on test.
-    data = load_data(cfg)
-    keep = random_subset(len(data.train_labels), cfg.train_limit, cfg.seed)
-    X_train, y_train = to_tensor(data.train_images[keep], "cpu").numpy(), data.train_labels[keep]
-    X_test, y_test = to_tensor(data.test_images, "cpu").numpy(), data.test_labels
+    # Data: flattened float32 pixels in [0, 1]; the training images split 80/20 (train / validation).
+    data, split = load_splits(cfg, "cpu")
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = (
+        (x.numpy(), y.numpy()) for x, y in (split["train"], split["val"], split["test"]))
     sizes = [X_train.shape[1], *cfg.hidden, data.num_classes]
     out.text(
         "data",
-        f"{data.name} ({data.source}): {len(y_train)} training and {len(y_test)} test images; "
-        f"network {sizes}, lr {cfg.lr}, batch {cfg.batch_size}, {cfg.epochs} epochs, "
-        f"{cfg.weight_init} initialisation. The test set is also evaluated after every epoch to draw "
-        "the test error curve (it is never used for training).",
+        f"{describe_splits(data, split)}; network {sizes}, lr {cfg.lr}, batch {cfg.batch_size}, "
+        f"{cfg.epochs} epochs, {cfg.weight_init} initialisation. The validation images are evaluated "
+        "after every epoch to draw the error curve (they are never used for training).",
         title="Data and settings",
     )
     out.text("study", STUDY_NOTE, title="The study's numbers")
+    out.text("tuning", TUNING, title="Validation and tuning")
 
     # The fits (NumPy and scikit-learn, per activation) are independent single-threaded jobs:
     # they run side by side on the cores workers.run_independent gives, each on one BLAS thread,
@@ -126,8 +132,14 @@ def run(cfg: Config, out: Run) -> None:
             return fit_sklearn_once(cfg, activation, X_train, y_train, X_test, y_test, slot)
         net = NeuralNetwork(sizes, activation, cfg.lr, cfg.weight_init, cfg.batch_size, cfg.epochs, cfg.seed)
         timer = ClockedSlot(slot, time.perf_counter)
-        net.fit(X_train, y_train, X_test, y_test, progress=f"scratch {activation}" if alone else None,
-                snapshot=timer)
+
+        def watch(record: dict[str, float]) -> None:
+            """Report this network's validation accuracy; a tune may give up on it (pruned here)."""
+            if out.report_epoch(record["epoch"], members={activation: {"val_acc": record["val_acc"]}}):
+                raise StopTraining({})
+
+        net.fit(X_train, y_train, X_val, y_val, progress=f"scratch {activation}" if alone else None,
+                snapshot=timer, on_epoch=watch)
         return net, timer.seconds()
 
     from sklearn.exceptions import ConvergenceWarning  # here: scikit-learn takes seconds to import
@@ -145,17 +157,18 @@ def run(cfg: Config, out: Run) -> None:
     for activation in cfg.activations:
         net, scratch_s = results[("scratch", activation)]
         nets[activation] = net
-        if not net.diverged:  # a diverged network's weights are no model
+        if net.result.status == "done":  # a diverged or pruned network's weights are no model
             save_checkpoint(out, activation, net, architecture=net.architecture(), config=cfg,
                             status=net.result.status, history=net.result.history)
         for epoch, (tl, ta, vl, va) in enumerate(zip(*(net.history[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc"))), 1):
-            out.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
+            out.log(activation=activation, epoch=epoch, train_loss=tl, train_acc=ta, val_loss=vl, val_acc=va)
         # scikit-learn with the same architecture and plain SGD (not run: no status)
         sk_acc, sk_s, sk_status = results.get(("sklearn", activation), (float("nan"), float("nan"), None))
         rows.append(
             {
                 "activation": activation,
-                "scratch_test_acc": float("nan") if net.diverged else net.score(X_test, y_test),
+                "scratch_val_acc": net.score(X_val, y_val) if net.result.status == "done" else float("nan"),
+                "scratch_test_acc": net.score(X_test, y_test) if net.result.status == "done" else float("nan"),
                 "sklearn_test_acc": sk_acc,
                 "scratch_fit_s": scratch_s,
                 "sklearn_fit_s": sk_s,
@@ -174,20 +187,21 @@ def run(cfg: Config, out: Run) -> None:
         + (", side by side, one per core (each a little slower than alone: they share memory bandwidth); "
            "bench/scratch_mlp.py times the two networks alone." if side_by_side else "."),
         columns=["activation", "scratch_test_acc", "sklearn_test_acc", "scratch_fit_s", "sklearn_fit_s",
-                 "scratch_status", "sklearn_status"],
+                 "scratch_status", "sklearn_status", "scratch_val_acc"],
     )
     diverged = [f"{impl} {r['activation']}" for r in rows for impl in ("scratch", "sklearn") if r[f"{impl}_status"] == "diverged"]
     if diverged:
         out.text("diverged", f"Diverged (non-finite loss, training stopped): {', '.join(diverged)}. "
                  f"Plain SGD at lr {cfg.lr} can blow up, most often for the linear network, whose "
                  "activations are not bounded; a smaller lr or fewer layers avoids it.", title="Divergence")
-    out.figure("error_curves", error_figure(nets), title="Training and test error against epoch",
+    out.figure("error_curves", error_figure(nets), title="Training and validation error against epoch",
                caption="Training error averages each epoch's minibatches (taken as the weights move); "
-               "test error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
+               "validation error is measured after each epoch. Cross-entropy per epoch is in metrics.jsonl.")
 
-    # The best model: a t-SNE map of its last hidden layer.
+    # The best model, chosen on the validation split (choosing by test accuracy would make the
+    # reported test number optimistic): a t-SNE map of its last hidden layer.
     healthy = [r for r in rows if r["scratch_status"] == "done"]
-    best = max(healthy, key=lambda r: r["scratch_test_acc"]) if healthy else None
+    best = max(healthy, key=lambda r: r["scratch_val_acc"]) if healthy else None
     if best is not None:
         model = nets[best["activation"]]
         if cfg.tsne_points:
@@ -195,7 +209,7 @@ def run(cfg: Config, out: Run) -> None:
             embedding = tsne(model.hidden_features(X_test[pick]), cfg.seed)
             out.save_array("tsne/embedding.npy", embedding)
             out.figure("tsne", tsne_figure(embedding, y_test[pick], data.class_names, best["activation"]),
-                       title=f"t-SNE of the last hidden layer ({best['activation']}, best test accuracy)",
+                       title=f"t-SNE of the last hidden layer ({best['activation']}, best validation accuracy)",
                        caption=f"{len(pick)} test images, openTSNE with perplexity {min(30.0, (len(pick) - 1) / 3):.0f}.")
     out.summary(
         headline="best_scratch_test_acc",
@@ -203,7 +217,11 @@ def run(cfg: Config, out: Run) -> None:
         best_scratch_test_acc=best["scratch_test_acc"] if best else float("nan"),
         **{f"scratch_test_acc_{r['activation']}": r["scratch_test_acc"] for r in rows},
         **{f"sklearn_test_acc_{r['activation']}": r["sklearn_test_acc"] for r in rows},
+        # The best activation's validation accuracy (fraction): a tune's objective.
+        val_acc=max((r["scratch_val_acc"] for r in healthy), default=float("nan")),
     )
+    if all(r["scratch_status"] == "pruned" for r in rows):  # a tune gave up on every activation
+        raise Pruned(max(len(net.history["val_acc"]) for net in nets.values()))
     if best is None:
         out.mark_diverged("the NumPy network diverged (NaN/Inf loss) with every activation")
 
@@ -268,7 +286,7 @@ def error_figure(nets: dict[str, NeuralNetwork]):
     for ax, (name, net) in zip(axes[0], nets.items()):
         epochs = np.arange(1, len(net.history["train_acc"]) + 1)
         ax.plot(epochs, 1 - np.array(net.history["train_acc"]), label="train")
-        ax.plot(epochs, 1 - np.array(net.history["val_acc"]), label="test")
+        ax.plot(epochs, 1 - np.array(net.history["val_acc"]), label="validation")
         ax.set(xlabel="epoch", title=name, yscale="log")
     axes[0, 0].set_ylabel("error (1 - accuracy)")
     axes[0, 0].legend()

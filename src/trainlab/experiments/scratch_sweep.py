@@ -6,6 +6,8 @@ epochs each (about ten minutes per model), and reported each model's average
 training and validation loss with its loss curves. Here every width is trained
 at every learning rate (the full grid), so the two effects can be read apart,
 and the final-epoch losses are reported next to the study's epoch averages.
+``trainlab tune scratch-sweep 'hidden=int(4,256,log)' 'lr=loguniform(1e-3,1)' --metric val_loss
+--mode min`` searches the same question one network per trial (``hidden=50`` is ``hiddens=[50]``).
 
 Checkpoints (:mod:`trainlab.checkpoints`): every network of the grid that did not
 diverge (all of them: the default grid's 15 networks hold 0.9 M weights, 3.6 MB),
@@ -15,6 +17,7 @@ named ``h<width>_lr<learning rate>``, e.g. ``h50_lr0.01``; rebuild one with
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar, List
@@ -105,19 +108,28 @@ def run(cfg: Config, out: Run) -> None:
     grid = [(h, lr) for h in cfg.hiddens for lr in cfg.lrs]
     snapshots = out.snapshots(cfg.checkpoint_every)
     rows, histories = [], {}
-    for h, lr in tqdm(grid, desc="models", disable=None):
+    finished_best = math.inf  # the lowest final validation loss of the models trained so far
+    for i, (h, lr) in enumerate(tqdm(grid, desc="models", disable=None)):
         net = NeuralNetwork([X.shape[1], h, data.num_classes], cfg.activation, lr, cfg.weight_init,
                             cfg.batch_size, cfg.epochs, cfg.seed)
         timer = ClockedSlot(snapshots.slot(f"h{h}_lr{lr:g}"), time.perf_counter)
-        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}", snapshot=timer)
+
+        def report(record: dict) -> None:  # called inside this model's fit: i and finished_best are this model's
+            out.log(hidden_units=h, learning_rate=lr, epoch=record["epoch"], train_loss=record["train_loss"],
+                    val_loss=record["val_loss"], val_acc=record["val_acc"])
+            # A tune's pruner sees the run's metric so far: the lowest validation loss of the grid
+            # (one model per trial: that model's loss after each epoch), on one step per epoch of the run.
+            out.report_epoch(i * cfg.epochs + record["epoch"], val_loss=min(finished_best, record["val_loss"]))
+
+        net.fit(X, y, X_val, y_val, progress=f"h={h} lr={lr}", snapshot=timer, on_epoch=report)
         seconds = timer.seconds()
         if not net.diverged:  # a diverged network's weights are no model
             save_checkpoint(out, f"h{h}_lr{lr:g}", net, architecture=net.architecture(), config=cfg,
                             status=net.result.status, history=net.result.history)
         hist = net.history
         histories[h, lr] = hist
-        for epoch, (tl, vl, va) in enumerate(zip(hist["train_loss"], hist["val_loss"], hist["val_acc"]), 1):
-            out.log(hidden_units=h, learning_rate=lr, epoch=epoch, train_loss=tl, val_loss=vl, val_acc=va)
+        if net.result.status == "done":
+            finished_best = min(finished_best, hist["val_loss"][-1])
         rows.append(
             {
                 "hidden_units": h,
@@ -142,12 +154,12 @@ def run(cfg: Config, out: Run) -> None:
     out.figure("final_val_loss", width_figure(rows, cfg.lrs), title="Final validation loss against width")
 
     best = min((r for r in rows if r["status"] == "done"), key=lambda r: r["final_val_loss"], default=None)
-    out.summary(
-        headline="best_val_loss",
-        best_val_loss=best["final_val_loss"] if best else float("nan"),
+    out.summary(  # val_loss and val_acc: the best model's (one model per trial of a tune: that one's)
+        headline="val_loss",
+        val_loss=best["final_val_loss"] if best else float("nan"),
+        val_acc=best["val_acc"] if best else float("nan"),
         best_hidden_units=best["hidden_units"] if best else None,
         best_learning_rate=best["learning_rate"] if best else None,
-        best_val_acc=best["val_acc"] if best else float("nan"),
         models=len(rows),
         diverged=sum(r["status"] == "diverged" for r in rows),
     )

@@ -18,7 +18,7 @@ import math
 import time
 import zipfile
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -28,7 +28,7 @@ from trainlab.errors import ConfigError, DataError
 from trainlab.nn.activations import activation_name
 from trainlab.scratch.activations import ACTIVATIONS, get_activation, log_softmax
 from trainlab.scratch.init import INITS, init_weights
-from trainlab.train.result import TrainResult, loss_status
+from trainlab.train.result import StopTraining, TrainResult, loss_status
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 
 FORMAT = "trainlab.scratch.NeuralNetwork/1"
@@ -148,8 +148,10 @@ class NeuralNetwork:
         correct = int((logits.argmax(axis=1) == y).sum())
         grads = self.backward(acts + [np.exp(logp)], y)
         for W, b, (dW, db) in zip(self.weights, self.biases, grads):
-            W -= self.learning_rate * dW
-            b -= self.learning_rate * db
+            dW *= self.learning_rate  # in place: the same float32 product as lr * dW, without a temporary
+            db *= self.learning_rate
+            W -= dW
+            b -= db
         return loss, correct
 
     # -- training ------------------------------------------------------------
@@ -161,6 +163,7 @@ class NeuralNetwork:
         y_val: np.ndarray | None = None,
         progress: str | None = None,
         snapshot: SnapshotSlot | None = None,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
     ) -> "NeuralNetwork":
         """Train from a fresh initialisation for ``num_epochs`` epochs; returns self.
 
@@ -169,7 +172,10 @@ class NeuralNetwork:
         report them); ``val_*`` are measured on the whole validation set after each
         epoch (not counted in ``result.seconds``). A non-finite loss stops training
         with status ``diverged``. ``progress`` labels the epoch progress bar (stderr,
-        shown only on a terminal).
+        shown only on a terminal). ``on_epoch(record)`` sees each epoch's record once it is
+        measured (not those a snapshot restored); it may raise
+        :class:`~trainlab.train.result.StopTraining` to end training there with status ``pruned``
+        (a tune giving up on this network), and any other exception ends the fit with it.
 
         With a ``snapshot`` slot, training continues from the slot's last epoch boundary (a
         finished one gives its weights and result at once) and saves there, weights, the batch
@@ -184,10 +190,11 @@ class NeuralNetwork:
         self.reset()
         # Overflow is not an error here: a non-finite loss ends training with ``diverged``.
         with threadpool_limits(_BLAS_THREADS, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
-            self.result = self._train(X, y, X_val, y_val, progress, snapshot)
+            self.result = self._train(X, y, X_val, y_val, progress, snapshot, on_epoch)
         return self
 
-    def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None) -> TrainResult:
+    def _train(self, X, y, X_val, y_val, progress: str | None, snapshot: SnapshotSlot | None,
+               on_epoch: Callable[[dict[str, float]], None] | None) -> TrainResult:
         rng = np.random.default_rng([self.seed, 1])  # batch order; independent of the init draw
         n = len(X)
         history: list[dict[str, float]] = []
@@ -209,22 +216,31 @@ class NeuralNetwork:
         for epoch in epochs:
             tick = time.perf_counter()
             order = rng.permutation(n)
-            Xp, yp = X[order], y[order]  # one gather per epoch; batches are then views
             total_loss, total_correct = 0.0, 0
             for start in range(0, n, self.batch_size):
-                xb, yb = Xp[start : start + self.batch_size], yp[start : start + self.batch_size]
+                # A gather per batch, not one of the whole set per epoch: a fresh (n, d) copy each
+                # epoch page-faults its memory in (0.3-3 s for 48000 MNIST images, measured; a batch
+                # fits in cache and its buffer is reused), and the batches hold the same rows.
+                rows = order[start : start + self.batch_size]
+                xb, yb = X[rows], y[rows]
                 loss, correct = self.step(xb, yb)
                 total_loss += loss * len(yb)
                 total_correct += correct
             seconds += time.perf_counter() - tick
             record = {"epoch": epoch, "train_loss": total_loss / n, "train_acc": total_correct / n}
             if X_val is not None:
-                record.update(val_loss=self._loss(X_val, y_val), val_acc=self._accuracy(X_val, y_val))
+                record["val_loss"], record["val_acc"] = self._loss_and_accuracy(X_val, y_val)
             history.append(record)
             epochs.set_postfix(loss=f"{total_loss / n:.4f}", refresh=False)
             status = loss_status(total_loss)
             if status == "diverged":
                 break
+            if on_epoch is not None:
+                try:
+                    on_epoch(record)
+                except StopTraining:
+                    status = "pruned"
+                    break
             if epoch < self.num_epochs:
                 save(finished=False)
         save(finished=True)
@@ -236,11 +252,10 @@ class NeuralNetwork:
             parts = [log_softmax(self._forward(X[i : i + _EVAL_CHUNK])[1]) for i in range(0, len(X), _EVAL_CHUNK)]
         return np.concatenate(parts) if parts else np.zeros((0, self.layer_sizes[-1]), DTYPE)
 
-    def _loss(self, X: np.ndarray, y: np.ndarray) -> float:
-        return -float(self._log_proba(X)[np.arange(len(y)), y].mean())
-
-    def _accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
-        return float((self._log_proba(X).argmax(axis=1) == y).mean())
+    def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy on ``(X, y)``, from one forward pass."""
+        logp = self._log_proba(X)
+        return -float(logp[np.arange(len(y)), y].mean()), float((logp.argmax(axis=1) == y).mean())
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities, shape ``(n, n_classes)``."""
@@ -253,12 +268,12 @@ class NeuralNetwork:
     def score(self, X: np.ndarray, y: np.ndarray) -> float:
         """Accuracy on ``(X, y)``."""
         X, y = self._check_Xy(X, y, "X", "y")
-        return self._accuracy(X, y)
+        return self._loss_and_accuracy(X, y)[1]
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """Mean cross-entropy on ``(X, y)``."""
         X, y = self._check_Xy(X, y, "X", "y")
-        return self._loss(X, y)
+        return self._loss_and_accuracy(X, y)[0]
 
     def hidden_features(self, X: np.ndarray) -> np.ndarray:
         """Activations of the last hidden layer (the input itself if there is none)."""

@@ -72,10 +72,10 @@ def run_ray(
     by_key = {t.key: trial_record(t) for t in trials}
     started_here = not ray.is_initialized()
     if started_here:
-        _init(ray, workers, address)
+        init_ray(ray, workers, address)
     try:
         devices = sorted({str(t.config.get("device", "auto")) for t in trials})
-        gpus = gpu_share(devices, gpus_per_trial, _largest_node_gpus(ray))
+        gpus = gpu_share(devices, gpus_per_trial, largest_node_gpus(ray))
         seen: set[str] = set()
 
         class Recorder(tune.Callback):
@@ -90,7 +90,7 @@ def run_ray(
                 key = trial.config["key"]
                 if key not in seen:  # the worker died (killed, out of memory): no record came back
                     seen.add(key)
-                    on_result(_lost(by_key[key], f"Ray trial error: {_error_line(trial)}"))
+                    on_result(_lost(by_key[key], f"Ray trial error: {error_line(trial)}"))
 
         name = exp.name  # a worker process resolves the experiment itself: only its name travels
 
@@ -114,7 +114,7 @@ def run_ray(
         )
         # Tune prints an experiment banner on stdout whatever the verbosity; the CLI's
         # stdout is reserved for its own lines, so send Ray's to stderr.
-        with _quiet_tune(), contextlib.redirect_stdout(sys.stderr):
+        with quiet_tune(), contextlib.redirect_stdout(sys.stderr):
             tuner.fit()
         for key, record in by_key.items():
             if key not in seen:
@@ -154,13 +154,13 @@ def gpu_share(devices: Sequence[str], asked: float | None, node_gpus: float) -> 
     return share
 
 
-def _largest_node_gpus(ray: Any) -> float:
+def largest_node_gpus(ray: Any) -> float:
     """The most GPUs one live node of the Ray cluster has (a trial runs on one node)."""
     return max((float(node.get("Resources", {}).get("GPU", 0)) for node in ray.nodes() if node.get("Alive")),
                default=0.0)
 
 
-def _init(ray: Any, workers: int, address: str | None) -> None:
+def init_ray(ray: Any, workers: int, address: str | None) -> None:
     # This file's package's parent, not `import trainlab`: that would tie the backend to the
     # top-level API (trainlab -> api -> sweeps -> ray -> trainlab, an import cycle).
     package_dir = Path(__file__).resolve().parents[1]
@@ -187,9 +187,10 @@ def _init(ray: Any, workers: int, address: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_tune():
-    """Legacy (silent at verbose=0) output and only the JSON logger (no TensorBoard/CSV), for this call only."""
-    wanted = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+def quiet_tune(**more: str):
+    """Legacy (silent at verbose=0) output and only the JSON logger (no TensorBoard/CSV), for this call only;
+    ``more`` sets further Tune environment switches for the call."""
+    wanted = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", **more}
     before = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
@@ -206,7 +207,7 @@ def _lost(trial: dict[str, Any], error: str) -> dict[str, Any]:
     return {"key": trial["key"], "index": trial["index"], "params": trial["params"], "status": "failed", "error": error}
 
 
-def _error_line(trial: Any) -> str:
+def error_line(trial: Any) -> str:
     text = str(getattr(trial, "error_msg", "") or "worker failed")
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "worker failed"

@@ -68,7 +68,7 @@ def run_sweep(
     ``gpus_per_trial`` is the GPU share each Ray trial asks for (None: one where the trials'
     device can be CUDA and the cluster has GPUs, see :func:`trainlab.sweeps.ray.gpu_share`).
     """
-    _check_backend(backend, workers, address, gpus_per_trial)
+    check_backend(backend, workers, address, gpus_per_trial)
     log = targets(log)
     exp = get_experiment(name)
     if resume is not None:
@@ -140,7 +140,7 @@ def plan(
     return trials, spec
 
 
-def _check_backend(backend: str, workers: int, address: str | None, gpus_per_trial: float | None) -> None:
+def check_backend(backend: str, workers: int, address: str | None, gpus_per_trial: float | None) -> None:
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is not one of {', '.join(BACKENDS)}")
     if workers < 1:

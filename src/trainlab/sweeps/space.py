@@ -53,6 +53,10 @@ class Param:
             value = trial.suggest_int(self.key, int(self.low), int(self.high), log=self.log)
         else:
             value = trial.suggest_float(self.key, self.low, self.high, log=self.log)
+        return self.item(value)
+
+    def item(self, value: Any) -> str:
+        """The override item ``key=value`` of one sampled value (a Ray worker gets the values, not the trial)."""
         return f"{self.key}={_text(value) if not isinstance(value, str) else value}"
 
     def describe(self) -> str:

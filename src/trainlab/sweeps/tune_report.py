@@ -1,10 +1,13 @@
-"""The tune folder's report: the search, the best trial, the trials table, the optimisation history,
-what pruning saved and (when Optuna can compute them) the parameter importances."""
+"""The tune folder's report: the search, the best trial, the chosen settings' test numbers (shown
+once: the best trial's own, or its refit's), the trials table, the optimisation history, wall time
+and what pruning saved, and (when Optuna can compute them) the parameter importances."""
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from trainlab.files import read_jsonl
@@ -14,6 +17,8 @@ from trainlab.sweeps.trials import TRIALS_FILE, _relative
 from trainlab.sweeps.tune_folder import STUDY_NAME, read_spec, study_url
 
 BEST = "best"
+MIN_IMPORTANCE_TRIALS = 3
+"""Finished trials Optuna's importance evaluator needs before its numbers mean anything."""
 
 
 def tune_rows(records: Sequence[Mapping[str, Any]], metric: str, tune_dir: Any) -> tuple[list[dict[str, Any]], list[str]]:
@@ -60,12 +65,15 @@ def epochs_saved(rows: Sequence[Mapping[str, Any]]) -> int:
     return sum(max(full - (r.get("epochs") or 0), 0) for r in rows if r["status"] == "pruned")
 
 
-def write_tune_report(tune_run: Run, status: str, seconds: float, error: str | None = None) -> None:
-    """Tables, figure, text and summary of the tune folder; then report.md/html."""
+def write_tune_report(tune_run: Run, status: str, seconds: float, error: str | None = None,
+                      refit: Path | None = None) -> None:
+    """Tables, figure, text and summary of the tune folder; then report.md/html. ``refit`` is the
+    run folder that retrained the best settings (its test numbers are then the ones shown)."""
     path = tune_run.path
     spec = read_spec(path)
     metric, mode = spec["metric"], spec["mode"]
-    rows, columns = tune_rows(read_jsonl(path / TRIALS_FILE), metric, path)
+    records = read_jsonl(path / TRIALS_FILE)
+    rows, columns = tune_rows(records, metric, path)
     fixed, params = parse_space(spec["space"])
     search = "\n".join(f"- {p.describe()}" for p in params) + (f"\n- fixed: `{' '.join(fixed)}`" if fixed else "")
     command = " ".join(["trainlab tune", spec["experiment"], *spec["space"], f"--metric {metric} --mode {mode}"]
@@ -76,24 +84,69 @@ def write_tune_report(tune_run: Run, status: str, seconds: float, error: str | N
                   f"`trainlab tune {spec['experiment']} --resume {path} --trials N` runs more trials in it.",
                   title="Search")
     best = best_row(rows, metric, mode)
+    test: dict[str, Any] = {}
     if best is not None:
         chosen = ", ".join(f"`{p.key}={best[p.key]}`" for p in params)
         tune_run.text(BEST, f"Trial {best['trial']}: {metric} = {best[metric]} with {chosen}. Its own report "
-                      f"(test numbers included, shown here once) is `{best['folder']}/report.html`.", title="Best trial")
+                      f"is `{best['folder']}/report.html`.", title="Best trial")
+        test = chosen_test_numbers(records, best, refit, path)
+        tune_run.table("test", [{k: v for k, v in test.items() if k != "test_folder"}], title="Test numbers (shown once)",
+                       caption=_test_caption(test, metric))
     tune_run.table("trials", rows, columns=columns, title="Trials",
                    caption="One row per ended trial; `epochs` is the last epoch reported (pruned trials stop there); "
-                           "seconds is wall time.")
+                           "seconds is wall time. Test numbers are left out: settings are chosen on validation.")
     if any(isinstance(r.get(metric), (int, float)) for r in rows):
         tune_run.figure("history", history_figure(rows, metric, mode), title="Optimisation history",
                         caption=f"Each done trial's {metric} and the best so far.")
-    importances = _importances(path)
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "pruned", "failed", "diverged")}
+    saved, run = epochs_saved(rows), sum(int(r.get("epochs") or 0) for r in rows)
+    tune_run.text("time", f"Wall time {seconds:.1f} s for {len(rows)} ended trials ({counts['done']} done, "
+                  f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['diverged']} diverged). "
+                  f"The trials ran {run} epochs; pruning saved {saved} more: for each pruned trial, the epochs a "
+                  "full trial reports (the most any done trial reached) less the epochs it reached.",
+                  title="Time and pruning")
+    importances, why_not = importances_of(path)
     if importances:
         tune_run.table("importances", [{"parameter": k, "importance": v} for k, v in importances.items()],
-                       title="Parameter importances", caption="Optuna's fANOVA importances over the finished trials.")
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "pruned", "failed", "diverged")}
-    tune_run.summary(headline=metric, trials=len(rows), **counts, epochs_saved=epochs_saved(rows),
-                     wall_s=round(seconds, 3), **({metric: best[metric], "best_trial": best["trial"]} if best else {}))
+                       title="Parameter importances",
+                       caption="Optuna's fANOVA importances (seed 0) over the finished trials.")
+    else:
+        tune_run.text("importances", f"Not computed: {why_not}.", title="Parameter importances")
+    tune_run.summary(headline=metric, trials=len(rows), **counts, epochs_run=run, epochs_saved=saved,
+                     wall_s=round(seconds, 3),
+                     **({metric: best[metric], "best_trial": best["trial"], **test} if best else {}))
     tune_run.finish(status, seconds, error=error)
+
+
+def chosen_test_numbers(records: Sequence[Mapping[str, Any]], best: Mapping[str, Any], refit: Path | None,
+                        tune_dir: Path) -> dict[str, Any]:
+    """The ``test*`` numbers of the chosen settings: the refit run's when there is one, else the best
+    trial's own summary's; ``test_from`` says which and ``test_folder`` where they were read."""
+    if refit is not None:
+        summary = _read_summary(Path(refit))
+        source, folder = "refit", _relative(str(refit), tune_dir)
+    else:
+        record = next(r for r in records if r.get("trial") == best["trial"] and r.get("status") == "done")
+        summary, source, folder = record.get("summary") or {}, "best trial", best["folder"]
+    numbers = {k: v for k, v in summary.items() if k.startswith("test") and isinstance(v, (int, float))}
+    return {"test_from": source, **numbers, "test_folder": folder}
+
+
+def _test_caption(test: Mapping[str, Any], metric: str) -> str:
+    if test["test_from"] == "refit":
+        return (f"The best settings retrained on the training and validation images (`--refit`), run "
+                f"`{test['test_folder']}`. Its validation numbers measure images it trained on; only these test "
+                f"numbers count. The search never saw them ({metric} chose the settings).")
+    return (f"The best trial's own run (trained on the training split only), `{test['test_folder']}`. The search "
+            f"never saw them ({metric} chose the settings); `--refit` would retrain on training + validation.")
+
+
+def _read_summary(folder: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def history_figure(rows: Sequence[Mapping[str, Any]], metric: str, mode: str) -> Any:
@@ -114,8 +167,9 @@ def history_figure(rows: Sequence[Mapping[str, Any]], metric: str, mode: str) ->
     return fig
 
 
-def _importances(path: Any) -> dict[str, float]:
-    """Optuna's parameter importances, or nothing where it cannot compute them (few trials, one value)."""
+def importances_of(path: Any) -> tuple[dict[str, float], str]:
+    """Optuna's fANOVA parameter importances (seeded, so the report is the same each time it is
+    written), or nothing and one line saying why (few finished trials, a study it cannot fit)."""
     import optuna
 
     try:
@@ -123,8 +177,11 @@ def _importances(path: Any) -> dict[str, float]:
             warnings.simplefilter("ignore")  # "importances will be equal" for a flat study: the table shows it
             study = optuna.load_study(study_name=STUDY_NAME, storage=study_url(path))
             complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-            if len(complete) < 3:
-                return {}
-            return {k: round(float(v), 4) for k, v in optuna.importance.get_param_importances(study).items()}
-    except Exception:  # importance is a bonus: a study it cannot fit must not fail the report
-        return {}
+            if len(complete) < MIN_IMPORTANCE_TRIALS:
+                return {}, (f"Optuna needs at least {MIN_IMPORTANCE_TRIALS} finished trials to fit importances; "
+                            f"this tune has {len(complete)}")
+            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+            found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            return {k: round(float(v), 4) for k, v in found.items()}, ""
+    except Exception as exc:  # importance is a bonus: a study it cannot fit must not fail the report
+        return {}, f"Optuna could not fit importances ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

@@ -66,13 +66,17 @@ class TrainedAutoencoder:
 
 def train_autoencoders(specs: Sequence[AutoencoderSpec], x: torch.Tensor, image_shape: Sequence[int], *,
                        latent_activation: str, output_activation: str, lr: float, epochs: int,
-                       batch_size: int, snapshots: Sequence[SnapshotSlot] | None = None) -> list[TrainedAutoencoder]:
+                       batch_size: int, snapshots: Sequence[SnapshotSlot] | None = None,
+                       on_epoch: Callable[[AutoencoderSpec, nn.Module, int], dict[str, float]] | None = None,
+                       ) -> list[TrainedAutoencoder]:
     """Train every model of ``specs`` on ``x``, side by side on the cores (:func:`trainlab.workers.run_independent`).
 
     The models are independent and each trains on one thread with its own generators,
     so the results are the same bits whichever core, and in whichever order, they ran.
     Results come back in the order of ``specs``. ``snapshots``: one slot per spec, in the
     same order; a model whose snapshot is finished is loaded from it instead of trained.
+    ``on_epoch(spec, model, epoch)``: ``fit``'s epoch callback for each model (validation numbers;
+    it may stop that model with ``StopTraining``).
     """
     slots = list(snapshots) if snapshots is not None else [None] * len(specs)
     if len(slots) != len(specs):
@@ -83,8 +87,10 @@ def train_autoencoders(specs: Sequence[AutoencoderSpec], x: torch.Tensor, image_
         model, description = new_study_autoencoder(spec.arch, spec.latent, image_shape, latent_activation, spec.seed,
                                                    x.device, output_activation)
         timer = ClockedSlot(slots[i], time.thread_time)  # made here: thread_time counts this worker thread
+        watch = None if on_epoch is None else (lambda epoch: on_epoch(spec, model, epoch))
         result = train_autoencoder(model, x, lr=lr, epochs=epochs, batch_size=batch_size, seed=spec.seed,
-                                   desc=f"{spec.arch} λ={spec.latent} seed {spec.seed}", snapshot=timer)
+                                   desc=f"{spec.arch} λ={spec.latent} seed {spec.seed}", snapshot=timer,
+                                   on_epoch=watch)
         return TrainedAutoencoder(spec, model, description, result, timer.seconds())
 
     def flops_per_image(spec: AutoencoderSpec) -> float:

@@ -17,7 +17,7 @@ from trainlab.config import FLOAT32_MAX, check, positive
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
-from trainlab.train.result import TrainResult, loss_status, training_flops
+from trainlab.train.result import StopTraining, TrainResult, loss_status, training_flops
 
 OPTIMIZERS = ("adam", "sgd")
 ADAM_LR_MAX = FLOAT32_MAX * (1 - 0.9)
@@ -103,7 +103,8 @@ def fit(
     permutation (``WeightedRandomSampler``, see :func:`epoch_order`).
     The mean training loss is accumulated on the device and read once per epoch,
     so the loop never synchronises inside an epoch. ``on_epoch(epoch)`` may
-    evaluate and return extra numbers for the history; its time is not counted.
+    evaluate and return extra numbers for the history; its time is not counted; it may
+    raise :class:`~trainlab.train.result.StopTraining` to end training there as ``pruned``.
     Returns a :class:`TrainResult` whose history holds one record per epoch
     (``epoch``, ``train_loss`` and what ``on_epoch`` returned); a NaN/Inf loss
     stops training with status ``diverged``. Threads follow
@@ -153,7 +154,13 @@ def fit(
                 history.append(record)
                 break
             if on_epoch is not None:
-                record.update(on_epoch(epoch))
+                try:
+                    record.update(on_epoch(epoch))
+                except StopTraining as stop:  # a tune gave up on this model
+                    record.update(stop.values)
+                    history.append(record)
+                    status = "pruned"
+                    break
             history.append(record)
             bar.set_postfix(loss=f"{train_loss:.4g}")
             if epoch < epochs:

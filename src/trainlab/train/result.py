@@ -16,16 +16,30 @@ import math
 from dataclasses import dataclass
 from typing import Iterable
 
-STATUSES = ("done", "diverged", "failed")
+STATUSES = ("done", "diverged", "failed", "pruned")
 """done: trained to the end; diverged: the training loss became NaN/Inf and training
-stopped there; failed: an error ended the run (a sweep records it and goes on)."""
+stopped there; failed: an error ended the run (a sweep records it and goes on); pruned: a
+tune gave up on it after some epochs (a member of a stacked trial, ``Run.report_epoch``)."""
+
+
+class StopTraining(Exception):
+    """Raised by an epoch callback to end one model's training there as ``pruned``.
+
+    ``values`` are the numbers the callback measured for that epoch (kept in the history).
+    """
+
+    def __init__(self, values: dict[str, float]):
+        super().__init__("a tune gave up on this model")
+        self.values = values
 
 
 def combined_status(statuses: Iterable[str]) -> str:
     """One status for several trainings (a table row over seeds): ``done`` only if all are,
-    else ``failed`` if one failed, else ``diverged``."""
+    else ``failed`` if one failed, else ``diverged`` if one diverged, else ``pruned``."""
     seen = set(statuses)
-    return "done" if seen <= {"done"} else "failed" if "failed" in seen else "diverged"
+    if seen <= {"done"}:
+        return "done"
+    return next(status for status in ("failed", "diverged", "pruned") if status in seen)
 
 
 def loss_status(loss: float) -> str:

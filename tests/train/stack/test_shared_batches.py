@@ -215,3 +215,34 @@ def test_stacks_on_parallel_workers_give_the_sequential_results_bit_for_bit(monk
         assert a.spec == b.spec and a.metrics == b.metrics
         for p, q in zip(params_of(a.model), params_of(b.model)):
             assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("stacked", [True, False])
+def test_trials_a_watcher_stops_end_pruned_and_the_others_equal_their_solo_runs(stacked):
+    x, y = toy()
+    specs = [MIXED[1], MIXED[2], MIXED[4], MIXED[0]]
+    seen: list[tuple[int, list[int]]] = []
+
+    def watch(epoch, records):
+        seen.append((epoch, sorted(records)))
+        assert all("train_acc" in r and r["epoch"] == epoch for r in records.values())
+        return [i for i in records if i in (1, 3) and epoch == 2]  # give up on trials 1 and 3 after epoch 2
+
+    results = train_trials(specs, x, y, epochs=4, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                           stacked=stacked, progress=False, on_epoch=watch)
+    assert [r.status for r in results] == ["done", "pruned", "done", "pruned"]
+    assert [len(r.history) for r in results] == [4, 2, 4, 2]
+    assert all(np.isnan(results[i].metrics["train_acc"]) for i in (1, 3))
+    if stacked:  # one stack: every epoch reports the trials still training
+        assert seen == [(1, [0, 1, 2, 3]), (2, [0, 1, 2, 3]), (3, [0, 2]), (4, [0, 2])]
+    for i in (0, 2):  # oracle: the survivors trained alone with no watcher at all
+        alone = train_trials([specs[i]], x, y, epochs=4, n_classes=4, evals={"train": (x, y)}, eval_every_epoch=True,
+                             stacked=False, progress=False)[0]
+        for p, q in zip(params_of(results[i].model), params_of(alone.model), strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-4)
+        for a, b in zip(results[i].history, alone.history, strict=True):
+            assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+    for i in (1, 3):  # a pruned trial's first epochs are its solo run's
+        alone = train_trials([specs[i]], x, y, epochs=2, n_classes=4, progress=False, stacked=False)[0]
+        assert [r["train_loss"] for r in results[i].history] == pytest.approx([r["train_loss"] for r in alone.history],
+                                                                                rel=1e-4)

@@ -10,14 +10,16 @@ return one :class:`~trainlab.train.stack.spec.TrialResult` per trial, in the ord
 the reference every stacked trial is tested against.
 
 A trial whose loss or weights turn NaN/Inf is marked ``diverged`` and frozen; the
-others go on untouched (each stack keeps NaN inside its own trial's block).
+others go on untouched (each stack keeps NaN inside its own trial's block). An ``on_epoch``
+watcher (a tune's member-by-member pruning) may stop trials after any epoch: they are
+frozen the same way and marked ``pruned``, and the others' numbers do not change.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -26,12 +28,17 @@ from trainlab.config import check, positive
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
 from trainlab.train.loop import evaluate, fit, make_optimizer
+from trainlab.train.result import StopTraining
 from trainlab.train.stack.own_batches import PerTrialStack
 from trainlab.train.stack.shared_batches import StackedMLP
 from trainlab.train.stack.spec import TrialData, TrialResult, TrialSpec, init_trial, trial_flops, trial_loss
 from trainlab.workers import run_independent
 
 Evals = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+EpochWatch = Callable[[int, dict[int, dict[str, float]]], Iterable[int]]
+"""``on_epoch(epoch, {position: record})``: called after every epoch with the record (epoch,
+train_loss, <name>_acc) of each trial still training, keyed by its position in the specs given;
+returns the positions of the trials to stop there (status ``pruned``)."""
 
 
 class Stack(Protocol):
@@ -51,7 +58,8 @@ class Stack(Protocol):
 
 
 def _train_epochs(stack: Stack, x: torch.Tensor, y: torch.Tensor, *, epochs: int, evals: Evals,
-                  eval_every_epoch: bool, progress: bool, desc: str) -> list[TrialResult]:
+                  eval_every_epoch: bool | Sequence[str], progress: bool, desc: str,
+                  on_epoch: EpochWatch | None = None) -> list[TrialResult]:
     """The one epoch loop of every stack; results in the order of ``stack.specs``.
 
     The losses are read once per epoch; a trial whose loss or weights are not finite
@@ -60,13 +68,14 @@ def _train_epochs(stack: Stack, x: torch.Tensor, y: torch.Tensor, *, epochs: int
     """
     t = len(stack.specs)
     histories: list[list[dict[str, float]]] = [[] for _ in range(t)]
+    pruned: set[int] = set()  # stack positions a watcher stopped
     seconds = 0.0
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=None if progress else True, leave=False)
     for epoch in bar:
         start = time.perf_counter()
         epoch_loss = stack.train_epoch(x, y).tolist()  # one sync per epoch
         seconds += time.perf_counter() - start
-        accs = {name: stack.accuracy(*xy).tolist() for name, xy in evals.items()} if eval_every_epoch else {}
+        accs = {name: stack.accuracy(*evals[name]).tolist() for name in _each_epoch(evals, eval_every_epoch)}
         finite = stack.finite()
         for k in range(t):
             if not stack.alive[k]:
@@ -77,6 +86,12 @@ def _train_epochs(stack: Stack, x: torch.Tensor, y: torch.Tensor, *, epochs: int
             else:
                 record.update({f"{name}_acc": acc[k] for name, acc in accs.items()})
             histories[k].append(record)
+        if on_epoch is not None:
+            position = {stack.order[k]: k for k in range(t)}
+            watched = {stack.order[k]: histories[k][-1] for k in range(t) if stack.alive[k]}
+            for i in on_epoch(epoch, watched) if watched else ():
+                stack.freeze(position[i])
+                pruned.add(position[i])
         if not any(stack.alive):
             break
 
@@ -87,7 +102,7 @@ def _train_epochs(stack: Stack, x: torch.Tensor, y: torch.Tensor, *, epochs: int
     for k, i in enumerate(stack.order):
         spec, alive = stack.specs[i], stack.alive[k]
         results[i] = TrialResult(
-            spec=spec, status="done" if alive else "diverged", seconds=seconds * spec.hidden / total_width,
+            spec=spec, status="done" if alive else "pruned" if k in pruned else "diverged", seconds=seconds * spec.hidden / total_width,
             model=models[k], history=histories[k],
             metrics={f"{name}_acc": (acc[k] if alive else float("nan")) for name, acc in finals.items()},
             stack_seconds=seconds, stack_size=t)
@@ -102,21 +117,22 @@ def train_stack(
     epochs: int,
     n_classes: int | None = None,
     evals: Evals | None = None,
-    eval_every_epoch: bool = False,
+    eval_every_epoch: bool | Sequence[str] = False,
     progress: bool = True,
     desc: str = "stack",
+    on_epoch: EpochWatch | None = None,
 ) -> list[TrialResult]:
     """Train trials that share batch size and seed as one stack; results in the order of ``specs``.
 
     Batches come from ``loop.batch_indices`` with ``torch_generator(seed)``, exactly as
-    ``loop.fit`` draws them for a trial trained alone.
+    ``loop.fit`` draws them for a trial trained alone. ``on_epoch`` may stop trials (:data:`EpochWatch`).
     """
     check(len({(s.batch_size, s.seed) for s in specs}) == 1, "a stack needs one batch_size and one seed")
     positive("epochs", epochs)
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
     stack = StackedMLP(specs, x.shape[1], n_classes, x.device)
     return _train_epochs(stack, x, y, epochs=epochs, evals=dict(evals or {}), eval_every_epoch=eval_every_epoch,
-                         progress=progress, desc=desc)
+                         progress=progress, desc=desc, on_epoch=on_epoch)
 
 
 def train_alone(
@@ -128,23 +144,28 @@ def train_alone(
     n_classes: int,
     data: TrialData | None = None,
     evals: Evals | None = None,
-    eval_every_epoch: bool = False,
+    eval_every_epoch: bool | Sequence[str] = False,
     progress: bool = True,
+    on_epoch: EpochWatch | None = None,
 ) -> TrialResult:
     """One trial the ordinary way (``MLP`` + ``torch.optim`` + its loss module + ``loop.fit``): the
-    reference for stacks. With ``data`` it trains on those rows of (x, y), with their sampler and loss."""
+    reference for stacks. With ``data`` it trains on those rows of (x, y), with their sampler and loss.
+    ``on_epoch`` sees the trial as position 0 and may stop it (:data:`EpochWatch`)."""
     positive("epochs", epochs)
     evals = dict(evals or {})
     model = init_trial(spec, data, x.shape[1], n_classes).to(x.device)
     optimizer = make_optimizer(spec.optimizer, model.parameters(), spec.lr)
 
-    def on_epoch(epoch: int) -> dict[str, float]:
-        return {f"{name}_acc": evaluate(model, *xy)["acc"] for name, xy in evals.items()} if eval_every_epoch else {}
+    def measure(epoch: int) -> dict[str, float]:
+        values = {f"{name}_acc": evaluate(model, *evals[name])["acc"] for name in _each_epoch(evals, eval_every_epoch)}
+        if on_epoch is not None and 0 in set(on_epoch(epoch, {0: {"epoch": epoch, **values}})):
+            raise StopTraining(values)
+        return values
 
     fitted = fit(model, x, y, optimizer=optimizer, loss_fn=trial_loss(data, x.device), epochs=epochs,
                  batch_size=spec.batch_size, generator=torch_generator(spec.seed),
                  rows=None if data is None else data.rows, sample_weights=None if data is None else data.sample_weights,
-                 on_epoch=on_epoch, progress=progress, desc=f"h{spec.hidden} {spec.activation} {spec.optimizer}")
+                 on_epoch=measure, progress=progress, desc=f"h{spec.hidden} {spec.activation} {spec.optimizer}")
     done = fitted.status == "done"
     metrics = {f"{name}_acc": evaluate(model, *xy)["acc"] if done else float("nan") for name, xy in evals.items()}
     return TrialResult(spec=spec, status=fitted.status, seconds=fitted.seconds, model=model,
@@ -159,22 +180,27 @@ def train_trials(
     epochs: int,
     n_classes: int | None = None,
     evals: Evals | None = None,
-    eval_every_epoch: bool = False,
+    eval_every_epoch: bool | Sequence[str] = False,
     stacked: bool = True,
     progress: bool = True,
+    on_epoch: EpochWatch | None = None,
 ) -> list[TrialResult]:
     """Train any list of trials on all of (x, y); results come back in the order of ``specs``.
 
     ``x`` is (N, in_dim) float on the target device, ``y`` (N,) int64 class indices;
-    ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics (percent).
+    ``evals`` maps a name to (x, y) for the ``<name>_acc`` metrics (percent), measured after
+    training and, with ``eval_every_epoch`` (True, or the names of some sets), after every epoch.
     With ``stacked`` (the default) there is one stack per (batch_size, seed), run through
     ``workers.run_independent`` (the results are those of running them one after another
     on one thread); ``stacked=False`` trains every trial alone with :func:`train_alone`.
+    ``on_epoch`` (:data:`EpochWatch`, positions in ``specs``) may stop trials after any epoch;
+    it is called from the worker threads, one stack at a time per thread.
     """
     n_classes = n_classes if n_classes is not None else int(y.max().item()) + 1
     if not stacked:
         return [train_alone(s, x, y, epochs=epochs, n_classes=n_classes, evals=evals,
-                            eval_every_epoch=eval_every_epoch, progress=progress) for s in specs]
+                            eval_every_epoch=eval_every_epoch, progress=progress,
+                            on_epoch=_renumbered(on_epoch, [i])) for i, s in enumerate(specs)]
     groups: dict[tuple[int, int], list[int]] = {}
     for i, spec in enumerate(specs):
         groups.setdefault((spec.batch_size, spec.seed), []).append(i)
@@ -188,7 +214,7 @@ def train_trials(
     def one_stack(key: tuple[int, int], alone: bool) -> list[TrialResult]:
         return train_stack([specs[i] for i in groups[key]], x, y, epochs=epochs, n_classes=n_classes, evals=evals,
                            eval_every_epoch=eval_every_epoch, progress=progress and alone,
-                           desc=f"batch {key[0]} seed {key[1]}")
+                           desc=f"batch {key[0]} seed {key[1]}", on_epoch=_renumbered(on_epoch, groups[key]))
 
     per_stack = run_independent(one_stack, keys, costs=costs, step_flops=biggest_step, device=x.device,
                                 tell_alone=True)
@@ -249,6 +275,25 @@ def train_per_trial(
     trained = run_independent(train, range(len(built)), costs=costs, step_flops=biggest_step, device=x.device,
                               tell_alone=True)
     return _in_given_order(len(specs), members, trained)
+
+
+def _each_epoch(evals: Evals, eval_every_epoch: bool | Sequence[str]) -> list[str]:
+    """The evaluation sets measured after every epoch: all (True), none (False) or those named."""
+    if isinstance(eval_every_epoch, bool):
+        return list(evals) if eval_every_epoch else []
+    return [name for name in evals if name in eval_every_epoch]
+
+
+def _renumbered(on_epoch: EpochWatch | None, positions: list[int]) -> EpochWatch | None:
+    """A watcher of the trials ``positions`` (of the full list) that a stack numbers 0, 1, ..."""
+    if on_epoch is None:
+        return None
+    local = {i: j for j, i in enumerate(positions)}
+
+    def watch(epoch: int, records: dict[int, dict[str, float]]) -> list[int]:
+        return [local[i] for i in on_epoch(epoch, {positions[j]: r for j, r in records.items()})]
+
+    return watch
 
 
 def _in_given_order(n: int, positions: list[list[int]], stacked: list[list[TrialResult]]) -> list[TrialResult]:

@@ -59,7 +59,7 @@ from _machine import matmul_rates  # bench/ is on sys.path when a bench runs as 
 from trainlab.data import load_images, to_tensor
 from trainlab.data.subsets import random_subset
 from trainlab.device import use_threads
-from trainlab.experiments._autoencoder import AutoencoderConfig
+from trainlab import make_config
 from trainlab.nn.autoencoder import INFERENCE_CHUNK, STUDY_ARCHS, decode_all, encode_all, new_study_autoencoder
 from trainlab.nn.flops import training_flops_per_example
 from trainlab.train.autoencoder import AutoencoderSpec, train_autoencoder, train_autoencoders
@@ -279,7 +279,7 @@ def measure(args: argparse.Namespace) -> None:
 
 def quality(args: argparse.Namespace) -> None:
     """The study's models trained with the old settings and each candidate: test L1, time, worst change in SDs."""
-    defaults = AutoencoderConfig()
+    defaults = make_config("autoencoder")
     candidates = args.candidates or [f"{defaults.batch_size}:{defaults.lr:g}"]
     settings = [_setting(args.old), *(_setting(c) for c in candidates)]
     data = load_images("fashion-mnist")
@@ -360,7 +360,7 @@ def main() -> None:
         args.repeats = args.repeats or 2
         measure(args)
     elif args.mode == "quality":
-        args.epochs = args.epochs or AutoencoderConfig().epochs
+        args.epochs = args.epochs or make_config("autoencoder").epochs
         quality(args)
     else:
         args.epochs, args.repeats = args.epochs or 3, args.repeats or 2

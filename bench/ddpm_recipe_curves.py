@@ -6,7 +6,8 @@ The toy studies' default recipe (``train_steps``, ``batch_size``, ``lr``, ``warm
 several seeds, with ``ddpm-steps``' protocol at T = 100 (see ``bench/ddpm_quality.py``,
 whose :func:`recipe_rows` trains and scores), and every (recipe, budget, data set, seed) row is
 appended to a CSV as soon as it is scored; ``--plot`` draws the curves from that CSV and
-others in its format (``bench/ddpm_quality.py``'s rows: the old recipe's 3000 steps).
+others in its format (``bench/ddpm_quality.py``'s rows: the old recipe's 3000 steps; ``width64`` and
+``width96``: the old recipe with a narrower noise model, ``bench/ddpm_quality.py --new hidden=64``).
 
     python bench/ddpm_recipe_curves.py [--seeds 0,1] [--only old,ema995] [--csv bench/ddpm_recipe_curves.csv]
     python bench/ddpm_recipe_curves.py --plot [more.csv ...]

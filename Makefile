@@ -25,8 +25,10 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/trainlab tour --out runs
 
+# one pytest worker per core: each test runs on one torch thread (tests/conftest.py), so a single
+# process left the second core idle (532 s against 345 s on the 2-core machine)
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 bench: install
 	for f in bench/*.py; do $(PY) $$f || exit 1; done

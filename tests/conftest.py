@@ -1,6 +1,7 @@
 """Suite-wide set-up."""
 
 import dataclasses
+import signal
 
 import pytest
 
@@ -16,6 +17,17 @@ def one_thread():
     2-core machine a second one spin-waits (steps ~100x slower, see trainlab.device)."""
     with thread_limit(1):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_reaches_child_processes():
+    """pytest-xdist's workers run with SIGINT ignored, and an ignored signal stays ignored in every
+    process they start: the command lines the tests interrupt with Ctrl-C would never see it. A
+    handled signal is reset to its default in a new program, so handling it here gives the
+    children the Ctrl-C a terminal gives them."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
 
 
 @pytest.fixture(autouse=True, scope="session")

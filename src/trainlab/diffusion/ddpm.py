@@ -22,6 +22,7 @@ from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
 from trainlab.nn.embeddings import SinusoidalEmbedding
+from trainlab.train.adam import make_adam
 from trainlab.train.result import TrainResult, training_flops
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 from trainlab.train.warmup_ema import WeightEMA, warmup_cosine
@@ -205,7 +206,7 @@ def train_ddpm(
         labels = labels.to(device=device, dtype=torch.long)
     gen_dev = generator.device if generator is not None else device
     batch_size = min(batch_size, n)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = warmup_cosine(opt, steps, warmup_steps, lr_decay) if lr_decay or warmup_steps > 0 else None
     weights = dict(model.named_parameters())
     ema = WeightEMA(weights, ema_decay) if ema_decay > 0 else None

@@ -40,6 +40,7 @@ from trainlab.device import threads_for_step, use_threads
 from trainlab.diffusion.ddpm import gaussian_noise
 from trainlab.diffusion.schedules import NoiseScheduler
 from trainlab.errors import ConfigError
+from trainlab.train.adam import make_adam
 from trainlab.train.result import StackResult, training_flops
 from trainlab.train.snapshots import SnapshotSlot, pack, restore_rng, rng_states, unpack
 from trainlab.train.warmup_ema import WeightEMA, warmup_cosine
@@ -160,7 +161,7 @@ def train_ddpm_stack(
     sqrt_1mab = _padded([m.scheduler.sqrt_one_minus_alphas_cumprod for m in members], device)
     params, buffers, one = _stacked_forward(models)
     forward = vmap(one, in_dims=(0, 0, 0, 0, 0 if conditional else None))
-    opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
+    opt = make_adam(params.values(), lr=lr, weight_decay=weight_decay)
     sched = warmup_cosine(opt, steps, warmup_steps, lr_decay) if lr_decay or warmup_steps > 0 else None
     ema = WeightEMA(params, ema_decay) if ema_decay > 0 else None
     final = ema.shadow if ema is not None else params  # the weights each member ends with

@@ -32,6 +32,7 @@ from trainlab.mcmc.targets import GaussianEnergy
 from trainlab.nn.energy import EnergyRegressor, halving_widths
 from trainlab.report.folder import RUN_INFO
 from trainlab.run_list import list_runs
+from trainlab.train.adam import make_adam
 from trainlab.train.loop import check_lr, fit
 from trainlab.train.snapshots import SnapshotSlot
 
@@ -151,7 +152,7 @@ def train_default(cfg: EnergyConfig, device: torch.device, snapshot: SnapshotSlo
         model.fold_output_scale(1 / out_sd, -float(out.mean()) / out_sd)
     model.to(device)
     result = fit(model, x_train.to(device), ((y_train - mu) / sd)[:, None].to(device),
-                 optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr), loss_fn=nn.functional.mse_loss,
+                 optimizer=make_adam(model.parameters(), lr=cfg.lr), loss_fn=nn.functional.mse_loss,
                  epochs=cfg.epochs, batch_size=cfg.batch_size, generator=torch_generator(cfg.seed + 1),
                  desc="regressor", snapshot=snapshot)
     model.fold_output_scale(sd, mu)  # predicts energies in their own units; state_dict keeps the study's keys

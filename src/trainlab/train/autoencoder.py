@@ -20,6 +20,7 @@ from torch import nn
 from trainlab.device import torch_generator
 from trainlab.nn.autoencoder import new_study_autoencoder
 from trainlab.nn.flops import training_flops_per_example
+from trainlab.train.adam import make_adam
 from trainlab.train.loop import fit
 from trainlab.train.result import TrainResult
 from trainlab.train.snapshots import ClockedSlot, SnapshotSlot
@@ -32,13 +33,12 @@ def train_autoencoder(model: nn.Module, x: torch.Tensor, *, lr: float, epochs: i
     """Reconstruct ``x`` (flat images on the device) with L1 loss and Adam: the study's objective.
 
     Batches are index slices of a seeded permutation of ``x`` (``trainlab.train.loop.fit``,
-    whose thread rule runs these steps on one CPU thread). Adam is torch's fused
-    implementation where the device has one: the same update, one kernel for all
-    parameters instead of several per tensor (20-30% of a CPU step here). ``snapshot``:
+    whose thread rule runs these steps on one CPU thread). Adam is
+    :func:`~trainlab.train.adam.make_adam`'s, fused where the device has a fused kernel
+    (20-30% of a CPU step here would go to the default's several passes). ``snapshot``:
     continue from (and save) the job's snapshots, as ``fit`` does.
     """
-    fused = x.device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
+    optimizer = make_adam(model.parameters(), lr=lr)
     return fit(model, x, x, optimizer=optimizer, loss_fn=nn.L1Loss(), epochs=epochs, batch_size=batch_size,
                generator=torch_generator(seed), on_epoch=on_epoch, desc=desc, snapshot=snapshot)
 

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from trainlab.config import FLOAT32_MAX, check, positive
 from trainlab.device import threads_for_step, use_threads
 from trainlab.errors import ConfigError
+from trainlab.train.adam import make_adam
 from trainlab.train.snapshots import SnapshotSlot, resume_training, training_snapshot
 from trainlab.train.result import StopTraining, TrainResult, loss_status, training_flops
 
@@ -40,7 +41,7 @@ def make_optimizer(name: str, params: Any, lr: float, momentum: float = 0.0) -> 
     """``adam`` or ``sgd`` (plain SGD unless ``momentum`` is given), as the studies use them."""
     check_lr(name, lr)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return make_adam(params, lr=lr)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum)
     raise ConfigError(f"optimizer={name!r} is not one of {', '.join(OPTIMIZERS)}")

@@ -28,9 +28,10 @@ from torch.optim.adam import adam
 from trainlab.config import check
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
+from trainlab.train.adam import fused_adam
 from trainlab.train.loop import epoch_order
 from trainlab.train.stack.shared_batches import (ACTIVATION_FNS, ACTIVATION_GRADS, ADAM_BETAS, ADAM_EPS,
-                                                 adam_step_counters, fused_adam)
+                                                 adam_step_counters)
 from trainlab.train.stack.spec import TrialData, TrialSpec, init_trial
 
 

@@ -33,16 +33,12 @@ from torch.optim.adam import adam
 from trainlab.config import check
 from trainlab.device import torch_generator
 from trainlab.nn.mlp import MLP
+from trainlab.train.adam import fused_adam
 from trainlab.train.loop import batch_indices
 from trainlab.train.stack.spec import TrialSpec, init_solo
 
 ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, which the solo path uses
 ADAM_EPS = 1e-8
-
-
-def fused_adam(device: torch.device) -> bool:
-    """Whether torch's functional ``adam`` runs its fused kernel here (CPU, CUDA) or its foreach branch (MPS)."""
-    return device.type in ("cpu", "cuda")
 
 
 def adam_step_counters(count: int, device: torch.device) -> list[torch.Tensor]:

@@ -28,7 +28,7 @@ NAME = "ebm-eval"
 STUDY = "ebm"
 QUESTION = "Task 0"
 SUMMARY = "EnergyRegressor test MSE and MAE, predicted vs true energy; default energy known exactly (PPCA)"
-RUNTIME = "~2 min"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~95 s"  # bench/runtimes.py, 2026-12-06 (fused Adam), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4}
 
 STUDY_NOTE = """The study loaded the course's weights and test set (100000 points, 784 values each)

@@ -37,7 +37,7 @@ NAME = "ebm-sample"
 STUDY = "ebm"
 QUESTION = "Task 1"
 SUMMARY = "MALA and ULA over many chains: times, acceptance, ESS, R-hat, t-SNE, distance to exact samples"
-RUNTIME = "~3.8 min"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~2.8 min"  # bench/runtimes.py, 2026-12-06 (fused Adam, openTSNE), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
          "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
 

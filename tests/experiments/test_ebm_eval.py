@@ -19,6 +19,7 @@ def test_quick_default_trains_evaluates_and_saves_a_loadable_checkpoint(tmp_path
     assert int(overall["n"]) == int(rows[0]["n"]) + int(rows[1]["n"])
     assert 0 < float(overall["mae"]) ** 2 <= float(overall["mse"])  # Jensen
     assert float(overall["r2"]) > 0.1  # the trained regressor beats predicting the mean energy
+    assert "has not learnt" not in (run_dir / "text" / "verdict.md").read_text()
     assert read_summary(run_dir)["test_mse"] == pytest.approx(float(overall["mse"]))
     # the checkpoint is a plain state_dict in the study's layout, readable weights-only
     state = torch.load(run_dir / "checkpoints" / "regressor.pt", weights_only=True)
@@ -43,6 +44,21 @@ def test_user_weights_and_data_give_their_mse(tmp_path):
     assert [r["points"] for r in rows] == ["file", "all"]
     assert float(rows[-1]["mse"]) == pytest.approx(expected, rel=1e-5)
     assert not (run_dir / "checkpoints").exists()
+    # random weights against random energies: no better than the mean, and the verdict says so
+    assert float(rows[-1]["r2"]) <= 0.1
+    verdict = (run_dir / "text" / "verdict.md").read_text()
+    assert "has not learnt the energy" in verdict and "The given weights do not fit this test set" in verdict
+
+
+def test_a_regressor_that_learnt_nothing_is_named_in_the_verdict(tmp_path):
+    # at lr 1e-9 the weights stay where they started: the output is rescaled to the energies' spread but
+    # carries no information about them, so R^2 <= 0, as on the seeds where the default's training fails
+    run_dir = run_quick("ebm-eval", tmp_path, lr=1e-9, epochs=1)
+    _, rows = read_table(run_dir, "test")
+    r2 = float(rows[-1]["r2"])
+    verdict = (run_dir / "text" / "verdict.md").read_text()
+    assert r2 <= 0.1 and f"R^2 = {r2:.3g} <= 0.1" in verdict and "Its training failed (seed 0)" in verdict
+    assert read_summary(run_dir)["status"] == "done"  # real numbers of a useless model, not a crash
 
 
 def _cli_error(capsys, tmp_path, *items):

@@ -49,6 +49,24 @@ class Config(Checkpointing, EnergyConfig):
         positive("plot_points", self.plot_points)
 
 
+FAILED_FIT_R2 = 0.1
+"""Test R^2 at or below which the regressor counts as not having learnt the energy. The default's
+training ends at R^2 0.53-0.78 where it works, and at 0 (a constant) or far below where it fails:
+seeds 1-3 of 0-5 (``bench/adam_fused.py``, 2026-12-06)."""
+
+
+def failed_fit_note(r2: float, trained_here: bool, seed: int) -> str:
+    """The verdict's warning when the regressor predicts the test energies no better than their mean (or
+    NaN); empty otherwise. A run's status stays ``done``: the numbers are real, the model is just useless."""
+    if r2 > FAILED_FIT_R2:
+        return ""
+    what = (f"Its training failed (seed {seed}): this deep, narrowing ReLU stack ends as a constant or far off "
+            "on some seeds (1-3 of 0-5 with the defaults); try another seed= or other training settings, and do not sample "
+            "this regressor with ebm-sample." if trained_here else
+            "The given weights do not fit this test set.")
+    return f" **The regressor has not learnt the energy** (R^2 = {r2:.3g} <= {FAILED_FIT_R2}). {what}"
+
+
 def run(cfg: Config, out: Run) -> None:
     device = out.device
 
@@ -88,6 +106,7 @@ def run(cfg: Config, out: Run) -> None:
         note += ("." if by_r2 is by_mse else
                  f"; relative to their spread it is worst on the {by_r2['points']}s (R^2 {by_r2['r2']:.3f}, energy "
                  f"std {by_r2['energy_std']:.4g}).")
+    note += failed_fit_note(overall["r2"], trained_here=bool(setup.history), seed=cfg.seed)
     out.text("verdict", note, title="Verdict")
     out.text("study_numbers", STUDY_NOTE, title="The study's numbers")
     status = "done" if setup.status == "done" and np.isfinite(overall["mse"]) else "diverged"

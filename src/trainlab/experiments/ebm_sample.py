@@ -204,7 +204,7 @@ def run(cfg: Config, out: Run) -> None:
         for dims in (2, 3):
             out.figure(f"tsne_{dims}d", _plot_tsne(groups, dims, cfg.seed), title=f"t-SNE of the samples, {dims}-D",
                        caption=f"Up to {cfg.tsne_points} samples per sampler, drawn at random from all chains and "
-                       f"steps (pooled and thinned); openTSNE.")
+                       "steps (pooled and thinned); openTSNE.")
     out.text("convention", f"Proposal x' = x - tau grad E(x) + sqrt(2 tau) xi, xi ~ N(0, I), tau = {cfg.tau}; MALA "
              "accepts with min(1, exp(E(x) - E(x')) q(x|x') / q(x'|x)), q the Gaussian transition density; ULA "
              "always moves. NaN or infinite proposals are rejected. MALA evaluates energy and gradient once per "

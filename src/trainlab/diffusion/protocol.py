@@ -203,8 +203,9 @@ class Floors:
     The floor depends on the split only (seeded by ``protocol.seed``), so every model of a
     data set is divided by the same number, and the exact EMD behind it is solved once
     per split rather than once per model (its three exact 2000-point EMDs took 1.3 s of CPU time
-    against 2.0 s for all of one model's scoring, ``bench/ddpm_scoring.py``). One instance serves every stack of a study: stacks score in worker threads, and a split's
-    models are spread over several stacks (ddpm-schedules' 19 per data set over three), so the
+    against 2.0 s for all of one model's scoring, ``bench/ddpm_scoring.py``). One instance serves
+    every stack of a study: stacks score in worker threads, and a split's models are spread over
+    several stacks (ddpm-schedules' 19 per data set over three), so the
     first to need a split's floor draws it while any other needing that split waits for it.
     """
 

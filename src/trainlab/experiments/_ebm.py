@@ -17,7 +17,6 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from trainlab.checkpoints import FOLDER, list_checkpoints, read_checkpoint, save_checkpoint
@@ -30,7 +29,7 @@ from trainlab.experiments._data import ImageDataConfig, load_data
 from trainlab.files import read_json
 from trainlab.mcmc.targets import GaussianEnergy
 from trainlab.nn.energy import EnergyRegressor, halving_widths
-from trainlab.report.folder import RUN_INFO
+from trainlab.report.folder import RUN_INFO, config_values
 from trainlab.run_list import list_runs
 from trainlab.train.adam import make_adam
 from trainlab.train.loop import check_lr, fit
@@ -245,11 +244,8 @@ def reusable_eval_run(run_folder: Path, cfg: EnergyConfig) -> Optional[Path]:
         finished = _when(info.get("finished"))
         if info["experiment"] != "ebm-eval" or info["status"] != "done" or finished is None or finished > started:
             continue
-        try:
-            recorded = yaml.safe_load((folder / "config.yaml").read_text())
-        except (OSError, yaml.YAMLError):
-            continue
-        if (isinstance(recorded, dict) and all(recorded.get(k, object()) == v for k, v in wanted.items())
+        recorded = config_values(folder)  # empty when missing or damaged: matches nothing
+        if (all(recorded.get(k, object()) == v for k, v in wanted.items())
                 and "regressor" in list_checkpoints(str(folder))):
             return folder
     return None

@@ -78,3 +78,35 @@ def test_an_lr_adams_first_step_cannot_hold_is_refused_and_one_it_can_diverges_c
                  loss_fn=nn.CrossEntropyLoss(), epochs=3, batch_size=100, generator=torch_generator(0),
                  progress=False)
     assert result.status == "diverged"
+
+
+def test_an_lr_schedule_is_stepped_after_every_optimizer_step():
+    # oracle: the same batches by hand, the learning rate set from warm-up + cosine's closed form before each step
+    from trainlab.train.warmup_ema import warmup_cosine
+
+    x, y = _blobs(n=100)
+    epochs, batch, lr, warmup = 3, 16, 0.05, 5
+    steps = epochs * math.ceil(100 / batch)
+    torch.manual_seed(0)
+    fitted = MLP(2, 8, 2, "relu")
+    by_hand = MLP(2, 8, 2, "relu")
+    by_hand.load_state_dict(fitted.state_dict())
+    opt = torch.optim.Adam(fitted.parameters(), lr=lr)
+    fit(fitted, x, y, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), epochs=epochs, batch_size=batch,
+        generator=torch_generator(3), progress=False, lr_schedule=warmup_cosine(opt, steps, warmup))
+
+    hand_opt = torch.optim.Adam(by_hand.parameters(), lr=lr)
+    gen, step = torch_generator(3), 0
+    for _ in range(epochs):
+        for idx in batch_indices(100, batch, gen, torch.device("cpu")):
+            cosine = 0.5 * (1 + math.cos(math.pi * (step - warmup) / (steps - warmup)))
+            factor = (step + 1) / warmup if step < warmup else cosine
+            hand_opt.param_groups[0]["lr"] = lr * factor
+            loss = nn.CrossEntropyLoss()(by_hand(x[idx]), y[idx])
+            hand_opt.zero_grad()
+            loss.backward()
+            hand_opt.step()
+            step += 1
+    assert step == steps and opt.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # decayed to 0 at the end
+    for a, b in zip(fitted.parameters(), by_hand.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -96,6 +96,7 @@ def fit(
     progress: bool = True,
     desc: str = "train",
     snapshot: SnapshotSlot | None = None,
+    lr_schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``epochs`` passes over (x, y).
 
@@ -112,6 +113,8 @@ def fit(
     :func:`trainlab.device.cpu_plan` for the step's size. With a ``snapshot`` slot
     (:mod:`trainlab.train.snapshots`) training continues from the slot's last epoch boundary
     (a finished job returns its result at once) and saves there when the slot says it is due.
+    ``lr_schedule`` (of ``optimizer``, such as :func:`~trainlab.train.warmup_ema.warmup_cosine`) is stepped
+    after every optimizer step and kept in the snapshots with the model and the optimizer.
     """
     if rows is not None:
         rows = rows.to(x.device)
@@ -121,7 +124,8 @@ def fit(
     train_seconds = 0.0
     status = "done"
     first = 1
-    resumed = resume_training(snapshot, modules={"model": model, "optimizer": optimizer}, generators=(generator,))
+    modules = {"model": model, "optimizer": optimizer, **({"lr_schedule": lr_schedule} if lr_schedule is not None else {})}
+    resumed = resume_training(snapshot, modules=modules, generators=(generator,))
     if resumed is not None:
         state, finished = resumed
         history, train_seconds, status = state["history"], state["seconds"], state["status"]
@@ -131,9 +135,8 @@ def fit(
 
     def save(finished: bool) -> None:
         if snapshot is not None and (finished or snapshot.due()):
-            snapshot.save(training_snapshot(finished=finished, modules={"model": model, "optimizer": optimizer},
-                                            generators=(generator,), history=history, seconds=train_seconds,
-                                            status=status))
+            snapshot.save(training_snapshot(finished=finished, modules=modules, generators=(generator,),
+                                            history=history, seconds=train_seconds, status=status))
 
     bar = tqdm(range(first, epochs + 1), desc=desc, disable=None if progress else True, leave=False)
     with use_threads(threads_for_step(training_flops(params, min(batch_size, n)), x.device), x.device):
@@ -146,6 +149,8 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if lr_schedule is not None:
+                    lr_schedule.step()
                 total += loss.detach() * idx.numel()
             train_loss = (total / n).item()  # one sync per epoch
             train_seconds += time.perf_counter() - start

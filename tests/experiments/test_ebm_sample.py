@@ -82,3 +82,22 @@ def test_an_ebm_eval_run_with_the_same_energy_settings_is_reused_not_trained_aga
     # other energy settings: no ebm-eval run fits (the epochs=9 one differs in seed), so it trains
     fresh = run_quick("ebm-sample", tmp_path, seed=1, epochs=9, **small)
     assert (fresh / "checkpoints" / "regressor.pt").is_file() and "reused" not in (fresh / "report.md").read_text()
+
+
+def test_the_verdict_warns_when_the_sampled_regressor_learnt_nothing(tmp_path):
+    # the regressor's test R^2 is in the setup text (computed against the same test set ebm-eval uses), and a
+    # regressor that learnt nothing (lr 1e-9: its weights stay where they started) is named in the verdict,
+    # whether trained here or reused from the ebm-eval run that trained it
+    small = dict(methods=["mala"], burn_in=10, n_samples=10, tsne_points=0, chains=4, sw_points=100)
+    good = run_quick("ebm-sample", tmp_path / "good", **small)
+    assert "The regressor's test R^2: " in (good / "text" / "setup.md").read_text()
+    assert "has not learnt" not in (good / "text" / "verdict.md").read_text()
+    bad = run_quick("ebm-sample", tmp_path / "bad", lr=1e-9, epochs=1, **small)
+    verdict = (bad / "text" / "verdict.md").read_text()
+    assert "**The regressor has not learnt the energy**" in verdict and "Its training failed (seed 0)" in verdict
+    eval_dir = run_quick("ebm-eval", tmp_path / "eval", lr=1e-9, epochs=1)
+    r2 = read_summary(eval_dir)["r2"]
+    from_eval = run_quick("ebm-sample", tmp_path / "from", from_run=eval_dir, **small)
+    verdict = (from_eval / "text" / "verdict.md").read_text()
+    assert f"(R^2 = {r2:.3g} <= 0.1)" in verdict and f"The ebm-eval run {eval_dir.name} trained it" in verdict
+

@@ -11,7 +11,8 @@ from trainlab.nn.energy import EnergyRegressor
 
 @pytest.mark.skipif(available_cores() < 2, reason="needs two cores")
 def test_the_study_regressor_chains_do_not_depend_on_the_thread_count():
-    model = EnergyRegressor().init_for_training(generator=torch.Generator().manual_seed(0)).eval()
+    gen = torch.Generator().manual_seed(0)
+    model = EnergyRegressor().init_for_training(torch.rand(256, 784, generator=gen) * 2 - 1, gen).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     x0 = 0.3 * torch.randn(16, 784, generator=torch.Generator().manual_seed(1))  # ebm-sample's 16 chains

@@ -46,6 +46,29 @@ def test_narrow_regressor_and_flops():
     assert energy_flops(model, 10) == 4 * macs * 10
 
 
+def test_init_for_training_standardises_every_layer_on_the_data():
+    # the study's shape on image-like inputs: every hidden unit's pre-activation has mean 0.5 and std 1 on
+    # the batch (so no unit of the 2- and 4-wide tail is dead), the output mean 0 and std 1
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(512, 784, generator=gen) * 2 - 1
+    model = EnergyRegressor(784, halving_widths(256)).init_for_training(x, generator=gen)
+    h = x
+    with torch.no_grad():
+        for m in model.net:
+            if isinstance(m, nn.Linear):
+                z = m(h)
+                want = 0.0 if m is model.net[-1] else 0.5
+                assert torch.allclose(z.mean(0), torch.full_like(z[0], want), atol=1e-4)
+                assert torch.allclose(z.std(0), torch.ones_like(z[0]), atol=1e-4)
+                if m is not model.net[-1]:
+                    assert bool(((z > 0).float().mean(0) > 0.2).all())  # alive on the data, every unit
+            h = m(h)
+    # the weights come from the generator alone: the same seed, the same model
+    first = EnergyRegressor(8, (4, 2)).init_for_training(x[:, :8], generator=torch.Generator().manual_seed(5))
+    second = EnergyRegressor(8, (4, 2)).init_for_training(x[:, :8], generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
 def test_fold_output_scale_rescales_predictions():
     torch.manual_seed(1)
     model = EnergyRegressor(8, (4, 2))

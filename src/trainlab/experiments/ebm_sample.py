@@ -25,8 +25,10 @@ from trainlab.config import check, one_of, positive
 from trainlab.device import threads_for_step, torch_generator, use_threads
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.experiments._data import load_data
-from trainlab.experiments._ebm import EnergyConfig, energy_pixels, load_run, prepare, reusable_eval_run, save_models
+from trainlab.experiments._ebm import (EnergyConfig, energy_pixels, error_rows, failed_fit_note, load_run, predict,
+                                      prepare, reusable_eval_run, save_models)
 from trainlab.experiments._resume import Checkpointing
+from trainlab.files import read_json
 from trainlab.mcmc.diagnostics import pca_projections, summarize
 from trainlab.mcmc.langevin import sample
 from trainlab.nn.energy import energy_flops
@@ -37,9 +39,9 @@ NAME = "ebm-sample"
 STUDY = "ebm"
 QUESTION = "Task 1"
 SUMMARY = "MALA and ULA over many chains: times, acceptance, ESS, R-hat, t-SNE, distance to exact samples"
-RUNTIME = "~2.8 min"  # bench/runtimes.py, 2026-12-06 (fused Adam, openTSNE), one at a time on the 2-core machine
+RUNTIME = "~2.8 min"  # bench/runtimes.py, 2026-12-06 (3-epoch regressor: 163.3 s, 173.2 s), one at a time, 2 cores
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
-         "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
+         "lr": 1e-3, "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
 
 STUDY_NOTE = """The study (one chain, Apple GPU): Algorithm 1 (MALA) burn-in 26.6 s, total 48.6 s;
 Algorithm 2 (ULA) 10.5 s and 21.4 s, so MALA took 2.3x ULA's time, which the study put down to
@@ -106,18 +108,27 @@ def run(cfg: Config, out: Run) -> None:
     # energy settings), the user's weights, or one trained here on a known energy.
     reused = None if cfg.from_run or not cfg.reuse_eval else reusable_eval_run(out.path, cfg)
     if cfg.from_run or reused:
-        regressor, target = load_run(str(cfg.from_run or reused), device)
+        folder = Path(cfg.from_run or reused).expanduser()
+        regressor, target = load_run(str(folder), device)
         pool = energy_pixels(load_data(cfg).test_images, cfg, device)  # held-out images: the starts
-        source = (f"Regressor and true energy from the ebm-eval run {Path(cfg.from_run).name}." if cfg.from_run else
+        source = (f"Regressor and true energy from the ebm-eval run {folder.name}." if cfg.from_run else
                   f"Regressor and true energy reused from the ebm-eval run {reused.name} in the same output folder "
                   "(trained with the same energy settings, so the same weights): nothing was trained here "
                   "(reuse_eval=false trains it again).")
+        r2, trained_by = read_json(folder / "summary.json", {}).get("r2"), folder.name  # that run's test R^2
     else:
         setup = prepare(cfg, device, need_data=False, snapshot=snapshots.slot("regressor"))
         regressor, target, source = setup.regressor, setup.target, setup.describe
         if setup.history:  # trained here: saved as ebm-eval saves it, so from_run= can reuse it
             save_models(out, setup, cfg)
         pool = setup.images if setup.images is not None else setup.x_test
+        r2, trained_by = None, "here" if setup.history else None
+        if setup.x_test is not None and setup.e_test is not None:
+            r2 = error_rows(predict(regressor, setup.x_test), setup.e_test, setup.part)[-1]["r2"]
+    # a regressor that learnt nothing makes every number below about the wrong energy: the verdict says so
+    fit_note = failed_fit_note(r2, trained_by, cfg.seed) if isinstance(r2, (int, float)) else ""
+    if isinstance(r2, (int, float)):
+        source += f" The regressor's test R^2: {r2:.3f}."
     energies = {"regressor": regressor.energy}
     if target is not None and cfg.true_energy:
         energies["true"] = target
@@ -209,7 +220,8 @@ def run(cfg: Config, out: Run) -> None:
              "accepts with min(1, exp(E(x) - E(x')) q(x|x') / q(x'|x)), q the Gaussian transition density; ULA "
              "always moves. NaN or infinite proposals are rejected. MALA evaluates energy and gradient once per "
              "step, at the proposal.", title="Sampler")
-    out.text("verdict", _verdict(rows, close_rows, target, cfg), title="Verdict")
+    out.text("verdict", (fit_note.strip() + " " if fit_note else "") + _verdict(rows, close_rows, target, cfg),
+             title="Verdict")
     out.text("study_numbers", STUDY_NOTE, title="The study's numbers")
     summary = {f"{r['method']}_{r['energy']}_{k}": r[k] for r in rows for k in ("total_s", "accept_rate", "ess_per_s")}
     summary.update({f"{r['method']}_{r['energy']}_sw_ratio": r["sw_ratio"] for r in close_rows})

@@ -285,7 +285,13 @@ def cpu_plan(device: torch.device | str, step_flops: float, tasks: int = 1, tota
         return CpuPlan(workers=1, threads=1)
     if threads_change_numbers:
         return CpuPlan(workers=1, threads=cores)
-    return CpuPlan(workers=1, threads=max(1, min(cores, math.floor(idle_cores() + 0.25))))
+    return CpuPlan(workers=1, threads=idle_threads())
+
+
+def idle_threads() -> int:
+    """Threads for work whose numbers are the same at any thread count: the cores idle now (at least one).
+    What :func:`cpu_plan` gives such a step, and what a library's own thread pool (openTSNE's ``n_jobs``) gets."""
+    return max(1, min(available_cores(), math.floor(idle_cores() + 0.25)))
 
 
 def idle_cores(window_s: float = 0.05) -> float:

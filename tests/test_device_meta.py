@@ -11,7 +11,7 @@ import torch
 from meta_device import MetaAccelerator
 from trainlab.diffusion.ddpm import NoiseModel, train_ddpm
 from trainlab.diffusion.schedules import make_scheduler
-from trainlab.experiments._ebm import error_rows
+from trainlab.experiments.ebm_eval import error_rows
 from trainlab.mcmc.adaptation import DualAveraging
 from trainlab.mcmc.langevin import init, mala_step, sample, ula_step
 from trainlab.mcmc.targets import GaussianEnergy

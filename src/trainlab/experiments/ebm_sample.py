@@ -39,7 +39,7 @@ NAME = "ebm-sample"
 STUDY = "ebm"
 QUESTION = "Task 1"
 SUMMARY = "MALA and ULA over many chains: times, acceptance, ESS, R-hat, t-SNE, distance to exact samples"
-RUNTIME = "~2.8 min"  # bench/runtimes.py, 2026-12-06 (3-epoch regressor: 163.3 s, 173.2 s), one at a time, 2 cores
+RUNTIME = "~2.5 min"  # bench/runtimes.py, 2026-12-06 (3-epoch regressor: 173.2, 152.2, 147.0 s), one at a time
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
          "lr": 1e-3, "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
 

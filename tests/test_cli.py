@@ -248,6 +248,19 @@ def test_ctrl_c_while_the_command_line_starts_is_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("interrupted"), err
 
 
+def test_ctrl_c_while_the_stop_handlers_are_set_is_one_line(monkeypatch, capsys):
+    # the window the test above can hit: SIGTERM's handler set (what it waits for), SIGHUP's not yet
+    import trainlab.__main__ as entry
+
+    def interrupted_while_setting():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(entry, "stop_like_ctrl_c", interrupted_while_setting)
+    with pytest.raises(SystemExit) as stop:
+        entry.main()
+    assert stop.value.code == 130 and capsys.readouterr().err.strip() == "interrupted"
+
+
 def test_a_full_disk_ends_the_run_with_one_line_and_a_readable_folder(stop_probe, tmp_path, capsys, monkeypatch):
     real_write = files._write_all
 

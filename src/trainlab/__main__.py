@@ -10,8 +10,9 @@ from trainlab.processes import interrupted, stop_like_ctrl_c
 
 
 def main() -> None:
-    stop_like_ctrl_c()
     try:
+        # inside the try: a Ctrl-C between the handlers it sets (SIGTERM's, then SIGHUP's) is one line too
+        stop_like_ctrl_c()
         from trainlab.cli import main as cli_main
     except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)

@@ -63,6 +63,12 @@ def test_init_for_training_standardises_every_layer_on_the_data():
                 if m is not model.net[-1]:
                     assert bool(((z > 0).float().mean(0) > 0.2).all())  # alive on the data, every unit
             h = m(h)
+    # active=None, the earlier recipe: biases 0.5 in the hidden layers, only the output standardised
+    earlier = EnergyRegressor(784, halving_widths(256)).init_for_training(x, torch.Generator().manual_seed(2), None)
+    assert all(bool((m.bias == 0.5).all()) for m in earlier.net[:-1] if isinstance(m, nn.Linear))
+    with torch.no_grad():
+        out = earlier(x).squeeze(-1)
+    assert abs(float(out.mean())) < 1e-4 and abs(float(out.std()) - 1) < 1e-4
     # the weights come from the generator alone: the same seed, the same model
     first = EnergyRegressor(8, (4, 2)).init_for_training(x[:, :8], generator=torch.Generator().manual_seed(5))
     second = EnergyRegressor(8, (4, 2)).init_for_training(x[:, :8], generator=torch.Generator().manual_seed(5))

@@ -59,8 +59,8 @@ class EnergyRegressor(nn.Module):
         with every ReLU unit alive on the data. Why: PyTorch's default init shrinks the signal about
         3x per layer (the study's regressor is constant to ~1e-6 after 12 layers), and He init with
         constant biases leaves units of the 2- and 4-wide layers dead on almost every input for some
-        seeds (measured: the 2-unit layer active on 2% of images, the output's spread 3e-4), after
-        which no learning rate trains it. ``active=None`` is that earlier recipe, kept to compare
+        seeds (measured: the 2-unit layer active on 2% of images, the output's spread 3e-4), from
+        which training did not recover at lr 1e-3 or 1e-4. ``active=None`` is that earlier recipe, kept to compare
         with: He-normal weights, biases 0.5, the output alone standardised on ``x``.
         """
         layers = list(self.net)

@@ -207,10 +207,13 @@ def failed_fit_note(r2: float, trained_by: Optional[str], seed: int) -> str:
     if r2 > FAILED_FIT_R2:
         return ""
     retrain = "try a lower lr= or another seed=, and do not sample this regressor with ebm-sample"
-    what = {"here": f"Its training failed (seed {seed}): this deep, narrowing ReLU stack can end as a constant or "
-                    f"far off (a learning rate of 1e-3 did on half the seeds); {retrain}.",
-            None: "The given weights do not fit this test set."}.get(
-        trained_by, f"The ebm-eval run {trained_by} trained it and its training failed; {retrain}.")
+    if trained_by is None:
+        what = "The given weights do not fit this test set."
+    elif trained_by == "here":
+        what = (f"Its training failed (seed {seed}): this deep, narrowing ReLU stack can end as a constant or "
+                f"far off (a learning rate of 1e-3 did on half the seeds); {retrain}.")
+    else:
+        what = f"The ebm-eval run {trained_by} trained it and its training failed; {retrain}."
     return f" **The regressor has not learnt the energy** (R^2 = {r2:.3g} <= {FAILED_FIT_R2}). {what}"
 
 

@@ -126,9 +126,10 @@ def run(cfg: Config, out: Run) -> None:
         if setup.x_test is not None and setup.e_test is not None:
             r2 = error_rows(predict(regressor, setup.x_test), setup.e_test, setup.part)[-1]["r2"]
     # a regressor that learnt nothing makes every number below about the wrong energy: the verdict says so
-    fit_note = failed_fit_note(r2, trained_by, cfg.seed) if isinstance(r2, (int, float)) else ""
+    fit_note = ""
     if isinstance(r2, (int, float)):
         source += f" The regressor's test R^2: {r2:.3f}."
+        fit_note = failed_fit_note(r2, trained_by, cfg.seed)
     energies = {"regressor": regressor.energy}
     if target is not None and cfg.true_energy:
         energies["true"] = target

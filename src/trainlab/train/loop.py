@@ -124,7 +124,9 @@ def fit(
     train_seconds = 0.0
     status = "done"
     first = 1
-    modules = {"model": model, "optimizer": optimizer, **({"lr_schedule": lr_schedule} if lr_schedule is not None else {})}
+    modules = {"model": model, "optimizer": optimizer}
+    if lr_schedule is not None:
+        modules["lr_schedule"] = lr_schedule
     resumed = resume_training(snapshot, modules=modules, generators=(generator,))
     if resumed is not None:
         state, finished = resumed

@@ -11,12 +11,13 @@ saved from the study's class (keys ``net.0.weight`` ... ``net.24.bias``) loads a
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from trainlab.errors import DataError
+from trainlab.nn.packed_mlp import packed_relu_mlp
 from trainlab.nn.size import size_checked
 
 STUDY_WIDTHS = (4096, 2048, 1024, 512, 256, 128, 64, 32, 16, 8, 4, 2)
@@ -86,6 +87,13 @@ class EnergyRegressor(nn.Module):
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Energies of shape ``(batch,)``: the form :func:`trainlab.mcmc.langevin.sample` takes."""
         return self.net(x).squeeze(-1)
+
+    def frozen_energy(self, batch: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """:meth:`energy` with the weights as they are now, for sampling ``batch`` chains: on a CPU its
+        forward and input gradient run on packed weights, about 2x faster, the same up to float rounding
+        (:mod:`trainlab.nn.packed_mlp`). No weight gradients; later changes to the weights are not seen."""
+        net = packed_relu_mlp(self.net, batch)
+        return lambda x: net(x).squeeze(-1)
 
     @property
     def in_dim(self) -> int:

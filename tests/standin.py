@@ -447,13 +447,22 @@ def unfused_adam(monkeypatch: Any) -> None:
             monkeypatch.setattr(module, "adam", unfused)
 
 
+def unpacked_weights(monkeypatch: Any) -> None:
+    """Sample the energy study's regressor through the module, as on the stand-in: on a CPU trainlab
+    runs it on oneDNN-packed copies of its weights (:mod:`trainlab.nn.packed_mlp`), which the stand-in
+    (not a CPU) does not get, and whose sums are added in another order."""
+    from trainlab.nn import packed_mlp
+
+    monkeypatch.setattr(packed_mlp, "onednn_available", lambda: False)
+
+
 # The CPU runs a stand-in run is compared with, made in a second process (see start_cpu_runs).
 _CPU_RUNS = """
 import json, os, sys
 from pathlib import Path
 import pytest
 from helpers import comparable_results, run_quick
-from standin import unfused_adam
+from standin import unfused_adam, unpacked_weights
 from trainlab.device import thread_limit
 from trainlab.experiments.registry import all_experiments
 
@@ -461,6 +470,7 @@ folder, plan = Path(sys.argv[1]), json.loads(sys.argv[2])
 all_experiments()  # every recipe imported, so that unfused_adam finds their optimizers
 with thread_limit(1), pytest.MonkeyPatch.context() as patch:
     unfused_adam(patch)
+    unpacked_weights(patch)
     for name, overrides in plan.items():
         try:
             result = comparable_results(run_quick(name, folder / "runs", **overrides))
@@ -473,7 +483,8 @@ with thread_limit(1), pytest.MonkeyPatch.context() as patch:
 
 def start_cpu_runs(folder: Path, plan: dict[str, dict]) -> Any:
     """Start a process that runs each experiment of ``plan`` (name -> overrides) on the CPU, one
-    thread, Adam unfused (:func:`unfused_adam`), writing ``folder/<name>.json`` as each ends."""
+    thread, Adam unfused (:func:`unfused_adam`), the regressor unpacked (:func:`unpacked_weights`),
+    writing ``folder/<name>.json`` as each ends."""
     import json
     import os
     import subprocess

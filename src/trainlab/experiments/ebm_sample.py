@@ -39,7 +39,7 @@ NAME = "ebm-sample"
 STUDY = "ebm"
 QUESTION = "Task 1"
 SUMMARY = "MALA and ULA over many chains: times, acceptance, ESS, R-hat, t-SNE, distance to exact samples"
-RUNTIME = "~2.5 min"  # bench/runtimes.py, 2026-12-06 (3-epoch regressor: 173.2, 152.2, 147.0 s), one at a time
+RUNTIME = "~110 s"  # bench/runtimes.py, 2026-12-06 (packed regressor weights: 110.0 s; 111.3, 108.4 s A/B), one at a time
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
          "lr": 1e-3, "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
 
@@ -130,7 +130,7 @@ def run(cfg: Config, out: Run) -> None:
     if isinstance(r2, (int, float)):
         source += f" The regressor's test R^2: {r2:.3f}."
         fit_note = failed_fit_note(r2, trained_by, cfg.seed)
-    energies = {"regressor": regressor.energy}
+    energies = {"regressor": regressor.frozen_energy(cfg.chains)}
     if target is not None and cfg.true_energy:
         energies["true"] = target
 

@@ -29,7 +29,7 @@ NAME = "adam-bump"
 STUDY = "optim-cnn"
 QUESTION = "Q1.1-1.3"
 SUMMARY = "GD stuck before a bump; the largest bump Adam gets over, by checked bisection"
-RUNTIME = "~4 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~3 s"  # bench/runtimes.py, 2026-12-06 (3.4 s), one at a time on the 2-core machine
 QUICK = {"grid": 21}
 
 

@@ -38,7 +38,7 @@ NAME = "autoencoder"
 STUDY = "optim-cnn"
 QUESTION = "Q2"
 SUMMARY = "MLP and convolutional autoencoders, code size 2 and 32, L1 loss: curves, reconstructions, code space"
-RUNTIME = "~5.7 min"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~5 min"  # bench/runtimes.py, 2026-12-06 (307.3 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 12, "seeds": 2, "batch_size": 64}
 
 TEST_VALUES = ["train_l1", "test_l1", "test_mse", "dead_units", "dead_pixels", "dead_pixel_l1", "code_knn_acc",

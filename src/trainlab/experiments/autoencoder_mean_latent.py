@@ -36,7 +36,7 @@ NAME = "autoencoder-mean-latent"
 STUDY = "optim-cnn"
 QUESTION = "Q3"
 SUMMARY = "decode the mean code of the training set (and of each class) for code sizes 2 and 32"
-RUNTIME = "~95 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~85 s"  # bench/runtimes.py, 2026-12-06 (85.5 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 15, "batch_size": 64}
 
 NEIGHBOURS = 50

@@ -39,7 +39,7 @@ NAME = "ddpm-cfg"
 STUDY = "diffusion"
 QUESTION = "§2"
 SUMMARY = "classifier-free guidance on the toy sets, on-target rate and EMD against guidance scale"
-RUNTIME = "~70 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~55 s"  # bench/runtimes.py, 2026-12-06 (56.4 s), one at a time on the 2-core machine
 QUICK = {"datasets": ["moons"], "train_steps": 150, "hidden": 32, "depth": 1, "T": 50, "guidance_scales": [0.0, 2.0],
          "n_samples": 150, "mlp_max_iter": 40}
 

@@ -35,7 +35,7 @@ NAME = "ddpm-classifier"
 STUDY = "diffusion"
 QUESTION = "§2.2"
 SUMMARY = "conditional DDPM as a zero-shot classifier (study score vs denoising error) against n_t"
-RUNTIME = "~55 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~45 s"  # bench/runtimes.py, 2026-12-06 (43.8 s), one at a time on the 2-core machine
 QUICK = {"datasets": ["moons"], "train_steps": 150, "hidden": 32, "depth": 1, "n_ts": [1, 5], "max_test": 200,
          "mlp_max_iter": 20}
 

@@ -34,7 +34,7 @@ NAME = "ddpm-schedules"
 STUDY = "diffusion"
 QUESTION = "§1.2.2"
 SUMMARY = "linear (5 beta ranges), cosine and sigmoid schedules, NLL against T (the study's Figs 1-5)"
-RUNTIME = "~5 min"  # bench/runtimes.py, 2026-12-06 (fused Adam: 302.2 s), one at a time on the 2-core machine
+RUNTIME = "~4.5 min"  # bench/runtimes.py, 2026-12-06 (269.1 s; the same code took 302.2 s that morning)
 QUICK = {"datasets": ["moons"], "Ts": [10, 40], "schedules": ["linear", "cosine", "sigmoid"], "beta_lows": [1e-4],
          "beta_highs": [0.02], "linear_Ts": [40], "train_steps": 60, "hidden": 32, "n_points": 1200, "heldout": 500,
          "n_samples": 500, "emd_k": 2, "emd_n": 200, "ratio_n": 300}

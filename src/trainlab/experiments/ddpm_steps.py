@@ -35,7 +35,7 @@ NAME = "ddpm-steps"
 STUDY = "diffusion"
 QUESTION = "§1.2.1"
 SUMMARY = "DDPM sample quality (NLL, exact EMD) against the number of diffusion steps T"
-RUNTIME = "~6.5 min"  # bench/runtimes.py, 2026-12-06 (fused Adam: 387.9 s), one at a time on the 2-core machine
+RUNTIME = "~6 min"  # bench/runtimes.py, 2026-12-06 (349.1 s; the same code took 387.9 s that morning)
 QUICK = {"datasets": ["moons"], "Ts": [10, 50], "train_steps": 120, "hidden": 32, "n_points": 1400,
          "heldout": 600, "n_samples": 600, "emd_n": 100, "ratio_n": 300}
 

@@ -28,7 +28,7 @@ NAME = "ebm-eval"
 STUDY = "ebm"
 QUESTION = "Task 0"
 SUMMARY = "EnergyRegressor test MSE and MAE, predicted vs true energy; default energy known exactly (PPCA)"
-RUNTIME = "~60 s"  # bench/runtimes.py, 2026-12-06 (3-epoch recipe: 59.9 s), one at a time on the 2-core machine
+RUNTIME = "~60 s"  # bench/runtimes.py, 2026-12-06 (59.2 s), one at a time on the 2-core machine
 # the small digits regressor needs lr 1e-3 in 10 epochs (R^2 0.23-0.42 on seeds 0-3)
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
          "lr": 1e-3}

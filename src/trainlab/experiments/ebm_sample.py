@@ -39,7 +39,7 @@ NAME = "ebm-sample"
 STUDY = "ebm"
 QUESTION = "Task 1"
 SUMMARY = "MALA and ULA over many chains: times, acceptance, ESS, R-hat, t-SNE, distance to exact samples"
-RUNTIME = "~110 s"  # bench/runtimes.py, 2026-12-06 (packed regressor weights: 110.0 s; 111.3, 108.4 s A/B), one at a time
+RUNTIME = "~110 s"  # bench/runtimes.py, 2026-12-06 (packed weights: 110.0, 117.4 s; A/B 111.3, 108.4 s)
 QUICK = {"dataset": "digits", "train_limit": None, "first_width": 64, "epochs": 10, "draws_per_image": 4,
          "lr": 1e-3, "chains": 8, "burn_in": 100, "n_samples": 100, "tsne_points": 60, "sw_points": 400}
 

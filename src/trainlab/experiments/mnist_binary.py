@@ -37,7 +37,7 @@ NAME = "mnist-binary"
 STUDY = "mlp"
 QUESTION = "Q1"
 SUMMARY = "MLP on digits 0 vs 1, time and accuracy against batch size"
-RUNTIME = "~16 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~14 s"  # bench/runtimes.py, 2026-12-06 (13.6 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 5, "lr": 0.01, "train_limit": 1000}
 
 STUDY_TABLE = """The study's Table 1 (one run each, MNIST, Apple M1 CPU):

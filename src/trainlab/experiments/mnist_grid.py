@@ -47,7 +47,7 @@ NAME = "mnist-grid"
 STUDY = "mlp"
 QUESTION = "Q2"
 SUMMARY = "MLP grid (activation x batch size x optimizer x width) on 10 digits, trained as stacks"
-RUNTIME = "~32 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~32 s"  # bench/runtimes.py, 2026-12-06 (31.5 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 20, "hiddens": [4, 32], "batch_sizes": [64, 1024]}
 
 STUDY_LRS = {"adam": 1e-3, "sgd": 1e-2}

@@ -27,7 +27,7 @@ NAME = "receptive-field"
 STUDY = "optim-cnn"
 QUESTION = "Q6"
 SUMMARY = "receptive fields of the ten conv/maxpool stacks, computed and measured from gradients"
-RUNTIME = "~3 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~3 s"  # bench/runtimes.py, 2026-12-06 (3.0 s), one at a time on the 2-core machine
 QUICK = {"empirical": False}
 
 STUDY_ROWS = [

@@ -42,7 +42,7 @@ NAME = "scratch-mlp"
 STUDY = "numpy"
 QUESTION = "Q2"
 SUMMARY = "NumPy MLP with relu/sigmoid/tanh/identity vs scikit-learn, error curves, t-SNE"
-RUNTIME = "~95 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~90 s"  # bench/runtimes.py, 2026-12-06 (92.3 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 
 SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "identity": "identity"}

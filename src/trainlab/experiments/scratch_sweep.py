@@ -41,7 +41,7 @@ NAME = "scratch-sweep"
 STUDY = "numpy"
 QUESTION = "Q3"
 SUMMARY = "NumPy MLP, hidden units x learning rate, average train/validation loss and curves"
-RUNTIME = "~76 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~75 s"  # bench/runtimes.py, 2026-12-06 (74.1 s), one at a time on the 2-core machine
 QUICK = {"dataset": "digits", "epochs": 4, "hiddens": [5, 50], "lrs": [0.1, 0.01]}
 
 STUDY_NOTE = """The study's numbers (MNIST, 100 epochs, one run each; 6-9 s per epoch, 10-15 min per model):

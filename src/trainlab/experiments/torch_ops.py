@@ -31,7 +31,7 @@ NAME = "torch-ops"
 STUDY = "optim-cnn"
 QUESTION = "Q4"
 SUMMARY = "NumPy max/avg pool, conv1d, sigmoid, batch norm, linear against torch (values, grads)"
-RUNTIME = "~4 s"  # bench/runtimes.py, 2026-12-06, one at a time on the 2-core machine
+RUNTIME = "~4 s"  # bench/runtimes.py, 2026-12-06 (3.7 s), one at a time on the 2-core machine
 QUICK: dict = {}
 
 FILES = ("pixel_input.pt", "filter.pt")

@@ -82,3 +82,25 @@ def test_without_onednn_the_module_runs_and_gives_its_own_numbers(monkeypatch):
     assert packed_relu_mlp(model.net, 16) is model.net
     x = torch.rand(3, 64, generator=torch.Generator().manual_seed(4))
     assert torch.equal(model.frozen_energy(16)(x), model.energy(x))
+
+
+@needs_onednn
+@pytest.mark.parametrize("broken", ["raises", "disagrees"])
+def test_a_packed_op_that_fails_or_disagrees_on_this_cpu_gives_the_module_back(monkeypatch, broken):
+    right = packed_mlp._linear
+
+    def linear(x, packed, bias, relu):
+        if broken == "raises":
+            raise RuntimeError("oneDNN: unsupported platform")
+        return 1.01 * right(x, packed, bias, relu)  # the right shapes, numbers 1% off
+
+    model = trained_like()
+    monkeypatch.setattr(packed_mlp, "_linear", linear)
+    assert packed_relu_mlp(model.net, 16) is model.net
+
+
+@needs_onednn
+def test_packing_inside_inference_mode_still_packs():
+    model = trained_like()
+    with torch.inference_mode():
+        assert not isinstance(packed_relu_mlp(model.net, 16), nn.Module)

@@ -15,7 +15,9 @@ weights are held three times (the module's and two packed copies; 173 MB for the
 Only the input gradient exists: the packed copies are constants, and changes made to the module
 after packing are not seen. Where oneDNN is missing, the device is not a CPU, the weights are not
 float32 or the network is not Linear (ReLU Linear)*, :func:`packed_relu_mlp` returns the module
-itself, whose numbers these equal up to float rounding (``tests/nn/test_packed_mlp.py``).
+itself, whose numbers these equal up to float rounding (``tests/nn/test_packed_mlp.py``). The ops are
+private to PyTorch, so each packed copy is first checked against the module on one probe batch (output
+and input gradient); where the ops fail or disagree, the module is used.
 """
 
 from __future__ import annotations
@@ -95,4 +97,24 @@ def packed_relu_mlp(net: nn.Sequential, batch: int) -> Callable[[torch.Tensor], 
     weights = [m.weight for m in linears]
     if any(w.device.type != "cpu" or w.dtype != torch.float32 for w in weights):
         return net
-    return PackedReluMLP(linears, batch)
+    try:
+        packed = PackedReluMLP(linears, batch)
+        agrees = _agrees(packed, net, batch, linears[0].in_features)
+    except (RuntimeError, NotImplementedError):  # private ops: a CPU or build they do not support
+        return net
+    return packed if agrees else net
+
+
+def _agrees(packed: PackedReluMLP, net: nn.Sequential, batch: int, in_dim: int) -> bool:
+    """Whether the packed copy gives the module's outputs and input gradients on one probe batch:
+    the ops are private to PyTorch, so they are checked on every CPU they run on before being used."""
+    results = []
+    with torch.inference_mode(False), torch.enable_grad():  # whatever mode the caller is in
+        probe = torch.linspace(-1.0, 1.0, batch * in_dim).reshape(batch, in_dim)
+        for f in (net, packed):
+            x = probe.clone().requires_grad_(True)
+            out = f(x)
+            (grad,) = torch.autograd.grad(out.sum(), x)
+            results.append((out.detach(), grad))
+    return all(torch.allclose(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()) + 1e-30)
+               for a, b in zip(results[0], results[1]))

@@ -33,7 +33,8 @@ def _linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, re
 
 
 class _PackedLayer(torch.autograd.Function):
-    """``relu?(x W^T + b)`` forward, ``grad W`` (masked by the ReLU) backward, both on packed weights."""
+    """``relu?(x W^T + b)`` forward and ``g W`` backward (``g``: the output gradient, masked by the ReLU),
+    both on packed weights."""
 
     @staticmethod
     def forward(ctx, x, forward_weight, backward_weight, bias, relu: bool):  # type: ignore[override]

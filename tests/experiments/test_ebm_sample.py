@@ -100,14 +100,3 @@ def test_the_verdict_warns_when_the_sampled_regressor_learnt_nothing(tmp_path):
     from_eval = run_quick("ebm-sample", tmp_path / "from", from_run=eval_dir, **small)
     verdict = (from_eval / "text" / "verdict.md").read_text()
     assert f"(R^2 = {r2:.3g} <= 0.1)" in verdict and f"The ebm-eval run {eval_dir.name} trained it" in verdict
-
-
-@pytest.mark.parametrize("dims", [2, 3])
-def test_the_tsne_maps_do_not_depend_on_the_thread_count(dims):
-    # why the t-SNEs may take every idle core: the embedding is the same on one thread and on two
-    import numpy as np
-
-    from trainlab.experiments.ebm_sample import tsne
-
-    points = np.random.default_rng(0).normal(size=(150, 20)) + np.repeat(np.eye(20)[:3] * 4, 50, axis=0)
-    assert np.array_equal(tsne(points, dims, seed=0, threads=1), tsne(points, dims, seed=0, threads=2))

@@ -21,8 +21,9 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from trainlab.analysis.embedding import tsne
 from trainlab.config import check, one_of, positive
-from trainlab.device import idle_threads, threads_for_step, torch_generator, use_threads
+from trainlab.device import threads_for_step, torch_generator, use_threads
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.experiments._data import load_data
 from trainlab.experiments._ebm import (EnergyConfig, energy_pixels, error_rows, failed_fit_note, load_run, predict,
@@ -276,20 +277,6 @@ def _plot_traces(results: dict, burn_in: int):
         ax.axvline(burn_in, color="black", lw=0.8, ls="--")
         ax.set(title=f"{key[1].upper()} ({key[0]} energy)", xlabel="step", ylabel="energy")
     return fig
-
-
-def tsne(points: np.ndarray, dims: int, seed: int, threads: int | None = None) -> np.ndarray:
-    """openTSNE's embedding of ``points`` in ``dims`` dimensions. It is the same at any thread count
-    (tests/experiments/test_ebm_sample.py), so it takes the idle cores unless ``threads`` says otherwise:
-    1.6x faster on two than on one at 2500 points (2-D 7.5 -> 5.0 s, 3-D 12.3 -> 7.4 s, idle)."""
-    from openTSNE import TSNE
-
-    # openTSNE's "auto" picks Barnes-Hut for a few thousand points (FFT, 3x slower at 2500 here, pays for
-    # large sets and exists in 1-D and 2-D only); in 3-D Barnes-Hut, 4x less CPU time than scikit-learn's
-    method = "auto" if dims <= 2 else "bh"
-    return np.asarray(TSNE(n_components=dims, perplexity=min(30.0, (len(points) - 1) / 3),
-                           negative_gradient_method=method, n_jobs=threads or idle_threads(),
-                           random_state=seed).fit(points))
 
 
 def _plot_tsne(groups: dict[str, torch.Tensor], dims: int, seed: int):

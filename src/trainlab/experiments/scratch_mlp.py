@@ -23,6 +23,7 @@ from typing import List
 
 import numpy as np
 
+from trainlab.analysis.embedding import tsne
 from trainlab.checkpoints import save_checkpoint
 from trainlab.config import check, one_of, positive
 from trainlab.data import describe_splits
@@ -42,7 +43,7 @@ NAME = "scratch-mlp"
 STUDY = "numpy"
 QUESTION = "Q2"
 SUMMARY = "NumPy MLP with relu/sigmoid/tanh/identity vs scikit-learn, error curves, t-SNE"
-RUNTIME = "~90 s"  # bench/runtimes.py, 2026-12-06 (92.3 s), one at a time on the 2-core machine
+RUNTIME = "~90 s"  # bench/runtimes.py, 2026-12-06 (92.3 s; 90.1 s with its t-SNE on the idle cores), one at a time
 QUICK = {"dataset": "digits", "epochs": 8, "tsne_points": 200}
 
 SKLEARN_NAMES = {"relu": "relu", "sigmoid": "logistic", "tanh": "tanh", "identity": "identity"}
@@ -206,7 +207,7 @@ def run(cfg: Config, out: Run) -> None:
         model = nets[best["activation"]]
         if cfg.tsne_points:
             pick = np.random.default_rng(cfg.seed).permutation(len(y_test))[: cfg.tsne_points]
-            embedding = tsne(model.hidden_features(X_test[pick]), cfg.seed)
+            embedding = tsne(model.hidden_features(X_test[pick]), seed=cfg.seed)
             out.save_array("tsne/embedding.npy", embedding)
             out.figure("tsne", tsne_figure(embedding, y_test[pick], data.class_names, best["activation"]),
                        title=f"t-SNE of the last hidden layer ({best['activation']}, best validation accuracy)",
@@ -272,13 +273,6 @@ def fit_sklearn(cfg: Config, activation: str, X, y, X_test, y_test) -> tuple[flo
         seconds = time.perf_counter() - start
         acc = float(clf.score(X_test, y_test))
     return acc, seconds, "done"
-
-
-def tsne(features: np.ndarray, seed: int) -> np.ndarray:
-    from openTSNE import TSNE
-
-    perplexity = min(30.0, (len(features) - 1) / 3)
-    return np.asarray(TSNE(perplexity=perplexity, n_jobs=1, random_state=seed).fit(features.astype(np.float64)))
 
 
 def error_figure(nets: dict[str, NeuralNetwork]):

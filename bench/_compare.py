@@ -6,12 +6,14 @@
 run ``ebm-eval`` once per seed and way and judge the second way against the first the same way:
 the change of each quality number's mean in the first way's seed-to-seed SDs, and, because one
 failed fit (R^2 <= 0.1: a constant predictor, or one far off) swamps those SDs, R^2 side by side
-on the seeds where both trained.
+on the seeds where both trained. ``change_in_sds`` is that measure for one number, which
+``bench/langevin_packed.py`` (two ways of sampling the regressor) uses too.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 from pathlib import Path
@@ -28,15 +30,24 @@ def mean_sd(runs: list[dict[str, float]], key: str) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
+def change_in_sds(first: list[dict[str, float]], second: list[dict[str, float]], key: str, better: str,
+                  names: tuple[str, str]) -> float:
+    """Print ``key``'s mean and SD in both ways; return the change of its mean from ``first`` to ``second`` in
+    ``first``'s seed-to-seed SDs, positive = worse (``better``: higher, lower, or none: any change is worse)."""
+    (base, sd), (mine, mine_sd) = mean_sd(first, key), mean_sd(second, key)
+    worse_by = {"higher": base - mine, "lower": mine - base, "none": abs(mine - base)}[better]
+    # a number constant over seeds (ULA's acceptance) has an SD of 0: a change only if the other way moves it
+    change = worse_by / sd if sd > 0 else (math.copysign(math.inf, worse_by) if worse_by else 0.0)
+    print(f"{key}: {names[0]} {base:.4g} +- {sd:.3g}, {names[1]} {mine:.4g} +- {mine_sd:.3g}: "
+          f"{change:+.2f} {names[0]} SDs (positive = worse)")
+    return change
+
+
 def compare(first: str, second: str, results: dict[str, list[dict[str, float]]]) -> str:
     """Print the comparison of way ``second`` against way ``first`` (``results[way]``: one summary per seed,
     seeds in the same order); return the RESULT fields it measured, as ``key=value`` text."""
-    changes = {}
-    for key, better in QUALITY.items():
-        (base, sd), (mine, mine_sd) = mean_sd(results[first], key), mean_sd(results[second], key)
-        changes[key] = ((mine - base) if better == "lower" else (base - mine)) / sd
-        print(f"{key}: {first} {base:.4g} +- {sd:.3g}, {second} {mine:.4g} +- {mine_sd:.3g}: "
-              f"{changes[key]:+.2f} {first} SDs (positive = worse)")
+    changes = {key: change_in_sds(results[first], results[second], key, better, (first, second))
+               for key, better in QUALITY.items()}
     pairs = list(zip(results[first], results[second]))
     paired = [(seed, a["r2"], b["r2"]) for seed, (a, b) in enumerate(pairs) if min(a["r2"], b["r2"]) > FAILED_R2]
     failed = {way: [seed for seed, r in enumerate(results[way]) if not r["r2"] > FAILED_R2] for way in (first, second)}

@@ -25,7 +25,6 @@ About 6 minutes on an idle 2-core machine at 3 seeds (1 for the regressor's trai
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import trainlab
 
-from _compare import mean_sd  # bench/ is on sys.path when a bench runs as a script
+from _compare import change_in_sds, mean_sd  # bench/ is on sys.path when a bench runs as a script
 
 from trainlab.diffusion.metrics import sliced_wasserstein
 from trainlab.mcmc.diagnostics import summarize
@@ -95,14 +94,10 @@ def main() -> None:
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
     changes = {}
     for method in cfg.methods:
+        print(f"{method}:")
         for key, better in BETTER.items():
-            (base, sd), (mine, mine_sd) = (mean_sd(results[(way, method)], key) for way in ("module", "packed"))
-            worse_by = {"higher": base - mine, "lower": mine - base, "none": abs(mine - base)}[better]
-            # ULA accepts every step: an SD of 0, and a change only if the other way does not
-            change = worse_by / sd if sd > 0 else (math.copysign(math.inf, worse_by) if worse_by else 0.0)
-            changes[f"{method}_{key}"] = change
-            print(f"{method} {key}: module {base:.4g} +- {sd:.3g}, packed {mine:.4g} +- {mine_sd:.3g}: "
-                  f"{change:+.2f} module SDs (positive = worse)")
+            changes[f"{method}_{key}"] = change_in_sds(results[("module", method)], results[("packed", method)], key,
+                                                       better, ("module", "packed"))
     seconds = {way: sum(mean_sd(results[(way, m)], "seconds")[0] for m in cfg.methods) for way in ("module", "packed")}
     print("RESULT " + " ".join(f"{k}_sd={v:+.2f}" for k, v in changes.items())
           + f" worst_sd={max(changes.values()):+.2f} sampling_time_ratio={seconds['module'] / seconds['packed']:.2f}"

@@ -280,7 +280,7 @@ def _plot_traces(results: dict, burn_in: int):
 
 
 def _plot_tsne(groups: dict[str, torch.Tensor], dims: int, seed: int):
-    points = torch.cat([g.detach().cpu() for g in groups.values()]).double().numpy()
+    points = torch.cat([g.detach().cpu() for g in groups.values()]).numpy()  # tsne takes it as float64
     labels = np.concatenate([[name] * len(g) for name, g in groups.items()])
     emb = tsne(points, dims, seed)
     fig, axes = new_figure(size=(5.2, 4.4), subplot_kw={"projection": "3d"} if dims == 3 else None)

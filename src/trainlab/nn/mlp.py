@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import torch
 from torch import nn
 
 from trainlab.errors import ConfigError
@@ -38,6 +39,25 @@ class MLP(nn.Module):
             setattr(self, f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1]))
             if i == 0:  # registered here so print(model) lists fc1, activation, fc2
                 self.activation = make_activation(activation)
+
+    @classmethod
+    def with_weights(cls, layers: Sequence[tuple[torch.Tensor, torch.Tensor]], activation: str) -> "MLP":
+        """An MLP holding copies of ``layers`` (weight and bias of each linear layer), on their device.
+
+        Built on the meta device and filled, so it draws nothing from torch's global generator:
+        trained stacks become models on worker threads while another thread may be seeding a
+        model's initial weights there (:func:`trainlab.device.global_seed`).
+        """
+        weights = [w for w, _ in layers]
+        hidden = [w.shape[0] for w in weights[:-1]]
+        with torch.device("meta"):
+            model = cls(weights[0].shape[1], hidden[0] if len(hidden) == 1 else hidden, weights[-1].shape[0], activation)
+        model = model.to_empty(device=weights[0].device)
+        with torch.no_grad():
+            for i, (weight, bias) in enumerate(layers, start=1):
+                getattr(model, f"fc{i}").weight.copy_(weight)
+                getattr(model, f"fc{i}").bias.copy_(bias)
+        return model
 
     def architecture(self) -> dict[str, Any]:
         """The constructor's arguments as plain values: ``MLP(**model.architecture())`` rebuilds it (a checkpoint's description)."""

@@ -117,6 +117,16 @@ def test_train_per_trial_equals_each_trial_trained_alone(monkeypatch):
     assert not torch.allclose(results[8].model.fc1.weight, results[9].model.fc1.weight)
 
 
+def test_train_per_trial_draws_nothing_from_torchs_global_generator():
+    # Stacks run on worker threads, where another thread may hold the global generator seeded
+    # to build a model (device.global_seed); see the shared-batches test of the same name.
+    x, y = pool()
+    spec = TrialSpec(hidden=3, activation="relu", optimizer="sgd", lr=0.1, batch_size=16)
+    before = torch.get_rng_state()
+    train_per_trial([spec, spec], [TrialData(ROWS_A), TrialData(ROWS_B)], x, y, epochs=1, n_classes=2, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_a_diverging_trial_is_marked_and_leaves_the_others_untouched():
     x, y = pool()
     good = TrialSpec(hidden=3, activation="relu", optimizer="sgd", lr=0.1, batch_size=16)

@@ -180,9 +180,5 @@ class PerTrialStack:
         for i, spec in enumerate(self.specs):
             g, k = divmod(i, self.K)
             rows = slice(k * self.H, (k + 1) * self.H)
-            model = MLP(w1.shape[2], self.H, self.C, spec.activation).to(w1.device)
-            with torch.no_grad():
-                for param, value in zip(model.parameters(), (w1[g, rows], b1[g, rows], w2[i], b2[i])):
-                    param.copy_(value)
-            models.append(model)
+            models.append(MLP.with_weights([(w1[g, rows], b1[g, rows]), (w2[i], b2[i])], spec.activation))
         return models

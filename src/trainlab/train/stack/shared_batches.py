@@ -267,16 +267,9 @@ class StackedMLP:
         """Every trial as a plain MLP with the trained weights, in stack order."""
         w1, b1, w2, b2 = self.params
         c = self.n_classes
-        models = []
-        for k, (spec, rows) in enumerate(zip((self.specs[i] for i in self.order), self.slices)):
-            model = MLP(w1.shape[1], spec.hidden, c, spec.activation).to(w1.device)
-            with torch.no_grad():
-                model.fc1.weight.copy_(w1[rows])
-                model.fc1.bias.copy_(b1[rows])
-                model.fc2.weight.copy_(w2[k * c : (k + 1) * c, rows])
-                model.fc2.bias.copy_(b2[k * c : (k + 1) * c])
-            models.append(model)
-        return models
+        ordered = zip((self.specs[i] for i in self.order), self.slices)
+        return [MLP.with_weights([(w1[rows], b1[rows]), (w2[k * c : (k + 1) * c, rows], b2[k * c : (k + 1) * c])],
+                                 spec.activation) for k, (spec, rows) in enumerate(ordered)]
 
 
 def _sigmoid_grad(da: torch.Tensor, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,9 @@ Inside a task :func:`trainlab.device.cpu_plan` sees one core, so nothing a task
 calls plans more threads or workers of its own. Tasks draw randomness from their
 own generators; torch's global one (module initialisers) only inside
 :func:`trainlab.device.global_seed`, which lets one thread at a time seed and draw.
+A model built only to hold given weights is built without initialising them
+(:meth:`trainlab.nn.mlp.MLP.with_weights`): its initialisers would draw from the
+global generator while another thread holds it seeded.
 """
 
 from __future__ import annotations

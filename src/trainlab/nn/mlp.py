@@ -51,7 +51,8 @@ class MLP(nn.Module):
         weights = [w for w, _ in layers]
         hidden = [w.shape[0] for w in weights[:-1]]
         with torch.device("meta"):
-            model = cls(weights[0].shape[1], hidden[0] if len(hidden) == 1 else hidden, weights[-1].shape[0], activation)
+            model = cls(weights[0].shape[1], hidden[0] if len(hidden) == 1 else hidden, weights[-1].shape[0],
+                        activation)
         model = model.to_empty(device=weights[0].device)
         with torch.no_grad():
             for i, (weight, bias) in enumerate(layers, start=1):

@@ -4,6 +4,7 @@ import dataclasses
 import signal
 
 import pytest
+from generator_guard import install as install_generator_guard
 
 from trainlab.data import cifar, sources
 from trainlab.device import thread_limit
@@ -17,6 +18,13 @@ def one_thread():
     2-core machine a second one spin-waits (steps ~100x slower, see trainlab.device)."""
     with thread_limit(1):
         yield
+
+
+@pytest.fixture(autouse=True)
+def tasks_leave_the_global_generators_alone(monkeypatch):
+    """Every task a test runs one after another through trainlab.workers keeps the workers' rule
+    for global generators (see generator_guard)."""
+    install_generator_guard(monkeypatch)
 
 
 @pytest.fixture(autouse=True, scope="session")

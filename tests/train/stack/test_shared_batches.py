@@ -218,7 +218,7 @@ def test_stacks_on_parallel_workers_give_the_sequential_results_bit_for_bit(monk
 
 
 @pytest.mark.parametrize("stacked", [True, False])
-def test_training_trials_draws_nothing_from_torchs_global_generator(stacked):
+def test_train_trials_draws_nothing_from_torchs_global_generator(stacked):
     # The workers' rule: stacks on worker threads must not draw from the global generator, which
     # another thread may be holding seeded to build a model (device.global_seed). Turning a trained
     # stack into models once did (nn.Linear's initialisers), and a parallel run then differed from

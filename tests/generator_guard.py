@@ -20,11 +20,14 @@ import torch
 
 from trainlab import workers
 
-_SETTERS = ((torch, "set_rng_state", "torch"), (np.random, "set_state", "numpy"), (random, "setstate", "python"))
+# name: (module, getter, setter) of each global generator
+_GENERATORS = {"torch": (torch, "get_rng_state", "set_rng_state"), "numpy": (np.random, "get_state", "set_state"),
+               "python": (random, "getstate", "setstate")}
 
 
-def _states() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+def _state(name: str) -> Any:
+    module, getter, _ = _GENERATORS[name]
+    return getattr(module, getter)()
 
 
 def _equal(name: str, a: Any, b: Any) -> bool:
@@ -36,15 +39,19 @@ def _equal(name: str, a: Any, b: Any) -> bool:
 
 
 def install(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Check every task run one after another through :mod:`trainlab.workers` from now on."""
+    """Check every task run one after another on the main thread through :mod:`trainlab.workers` from
+    now on. On a worker thread the other one may be inside ``global_seed``, so nothing is checked there."""
     expected: dict[str, Any] = {}  # what each generator must hold when the running task ends
-    checking = threading.local()
+    checking = False
 
-    for module, setter, name in _SETTERS:
+    def on_main_thread() -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    for name, (module, _, setter) in _GENERATORS.items():
         def setting(*args: Any, _set: Callable = getattr(module, setter), _name: str = name) -> Any:
             result = _set(*args)
-            if getattr(checking, "on", False):
-                expected[_name] = _states()[_name]
+            if checking and on_main_thread():
+                expected[_name] = _state(_name)
             return result
 
         monkeypatch.setattr(module, setter, setting)
@@ -52,28 +59,27 @@ def install(monkeypatch: pytest.MonkeyPatch) -> None:
     run_planned = workers._run_planned
 
     def check() -> None:
-        now = _states()
-        moved = [name for name in now if not _equal(name, expected[name], now[name])]
+        moved = [name for name in _GENERATORS if not _equal(name, expected[name], _state(name))]
         assert not moved, f"a worker task drew from the global generator of {', '.join(moved)}"
 
     def checked(fn: Callable, tasks: Any, plan: Any) -> Any:
-        if plan.workers > 1:
+        if plan.workers > 1 or not on_main_thread():
             return run_planned(fn, tasks, plan)
 
         def task(t: Any) -> Any:
-            nested = getattr(checking, "on", False)  # tasks of a task run here, one after another
+            nonlocal checking
+            nested = checking  # tasks of a task run here, one after another
             if nested:
                 check()  # the task around this one, so far
             else:
-                expected.update(_states())
-                checking.on = True
+                expected.update({name: _state(name) for name in _GENERATORS})
+                checking = True
             try:
                 result = fn(t)
                 check()
                 return result
             finally:
-                if not nested:
-                    checking.on = False
+                checking = nested
 
         return run_planned(task, tasks, plan)
 
